@@ -1,0 +1,128 @@
+package cluster
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// child is one supervised component process.
+type child struct {
+	name     string
+	args     []string
+	logFile  string
+	cmd      *exec.Cmd
+	done     chan struct{} // closed when the process has exited
+	err      error         // why it exited, valid after done
+	restarts int
+	started  time.Time
+}
+
+func (c *child) start() error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	log, err := os.OpenFile(c.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("open %s log: %w", c.name, err)
+	}
+	fmt.Fprintf(log, "\n==== %s starting %s\n", time.Now().Format(time.RFC3339), c.name)
+	cmd := exec.Command(exe, append([]string{"component", c.name}, c.args...)...)
+	cmd.Stdout, cmd.Stderr = log, log
+	// A supervisor that dies, even by SIGKILL, takes its children with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		log.Close()
+		return fmt.Errorf("start %s: %w", c.name, err)
+	}
+	c.cmd, c.done, c.err, c.started = cmd, make(chan struct{}), nil, time.Now()
+	go func() {
+		err := cmd.Wait()
+		log.Close()
+		if err == nil {
+			err = fmt.Errorf("exited")
+		}
+		c.err = err
+		close(c.done)
+	}()
+	return nil
+}
+
+func (c *child) pid() int {
+	if c.cmd == nil || c.cmd.Process == nil || c.exited() {
+		return 0
+	}
+	return c.cmd.Process.Pid
+}
+
+func (c *child) exited() bool {
+	if c.done == nil {
+		return true
+	}
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop asks the process to end, and kills it after grace.
+func (c *child) stop(grace time.Duration) {
+	if c.exited() {
+		return
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(grace):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+	}
+}
+
+// failure describes why the child died, with the last error-looking line of
+// its log so the user sees the cause without opening the file.
+func (c *child) failure() error {
+	line := lastErrorLine(c.logFile)
+	if line == "" {
+		return fmt.Errorf("%s %v (log: %s)", c.name, c.err, c.logFile)
+	}
+	return fmt.Errorf("%s %v: %s (log: %s)", c.name, c.err, line, c.logFile)
+}
+
+// lastErrorLine returns the last line of a log that looks like an error,
+// else its last non-empty line, trimmed to a readable length.
+func lastErrorLine(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	var last, lastErr string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "====") {
+			continue
+		}
+		last = line
+		lower := strings.ToLower(line)
+		if strings.HasPrefix(line, "E") || strings.HasPrefix(line, "F") || strings.Contains(lower, "error") || strings.Contains(lower, "failed") {
+			lastErr = line
+		}
+	}
+	if lastErr != "" {
+		last = lastErr
+	}
+	if len(last) > 400 {
+		last = last[:400] + "…"
+	}
+	return last
+}

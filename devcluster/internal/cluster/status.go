@@ -1,0 +1,39 @@
+package cluster
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+)
+
+// Status prints what runs for the cluster in dir. It returns ErrNotRunning
+// (after saying so, and why if the last run failed) when nothing runs.
+func Status(dir string, out io.Writer) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	l := Layout{Dir: abs}
+	st, stErr := l.readState()
+	if !running(l) {
+		fmt.Fprintf(out, "devcluster in %s is not running\n", abs)
+		if stErr == nil && st.Phase == PhaseFailed && st.Error != "" {
+			fmt.Fprintf(out, "last run failed: %s\n", st.Error)
+		}
+		return ErrNotRunning
+	}
+	fmt.Fprintf(out, "devcluster in %s: %s", abs, st.Phase)
+	if !st.ReadyAt.IsZero() {
+		fmt.Fprintf(out, " since %s (started in %.1fs)", st.ReadyAt.Format(time.RFC3339), st.ReadyAt.Sub(st.StartedAt).Seconds())
+	}
+	fmt.Fprintf(out, "\nAPI server: %s\nkubeconfig: %s\nnodes: %d\n", st.APIURL, l.Kubeconfig(), st.Nodes)
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "COMPONENT\tPID\tRESTARTS\tLOG")
+	fmt.Fprintf(tw, "supervisor\t%d\t-\t%s\n", st.SupervisorPID, l.Log("supervisor"))
+	for _, p := range st.Procs {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", p.Name, p.PID, p.Restarts, l.Log(p.Name))
+	}
+	return tw.Flush()
+}

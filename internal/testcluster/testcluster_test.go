@@ -1,0 +1,51 @@
+package testcluster
+
+import (
+	"context"
+	"strings"
+	"syscall"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+var cluster *Cluster
+
+func TestMain(m *testing.M) { Main(m, Options{Nodes: 2}, &cluster) }
+
+func TestTheClusterServesClientGoAndKubectl(t *testing.T) {
+	ctx := context.Background()
+	nodes, err := cluster.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nodes.Items) != 2 {
+		t.Fatalf("client-go sees %d nodes, want 2", len(nodes.Items))
+	}
+	out, err := Kubectl(ctx, cluster.Kubeconfig, "get", "namespace", "kube-system", "-o", "name")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(out) != "namespace/kube-system" {
+		t.Fatalf("kubectl: %q", out)
+	}
+	if _, err := Kubectl(ctx, cluster.Kubeconfig, "get", "namespace", "no-such-namespace"); err == nil || !strings.Contains(err.Error(), "NotFound") {
+		t.Fatalf("a failing kubectl must report its error, got %v", err)
+	}
+}
+
+func TestPIDsAreTheClustersLiveProcesses(t *testing.T) {
+	pids, err := cluster.PIDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// supervisor (with etcd), apiserver, controller-manager, scheduler, kwok
+	if len(pids) != 5 {
+		t.Fatalf("PIDs() = %v, want 5 processes", pids)
+	}
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, 0); err != nil {
+			t.Errorf("pid %d: %v", pid, err)
+		}
+	}
+}
