@@ -24,6 +24,7 @@ type suite struct {
 
 var suites = []suite{
 	{"devcluster", benchDevcluster},
+	{"accounts", benchAccounts},
 }
 
 func main() {

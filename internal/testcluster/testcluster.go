@@ -161,12 +161,18 @@ func FreePort() (int, error) {
 }
 
 // Binary returns the devcluster binary: $DEVCLUSTER if set, else
-// bin/devcluster of this repository, (re)built by make when stale. Builds by
-// concurrently running test packages are serialised with a file lock.
+// bin/devcluster of this repository, (re)built by make when stale.
 func Binary() (string, error) {
 	if bin := os.Getenv("DEVCLUSTER"); bin != "" {
 		return bin, nil
 	}
+	return BuildBinary("devcluster")
+}
+
+// BuildBinary makes bin/<name> of this repository with make (which owns the
+// build flags) and returns its path. Builds by concurrently running test
+// packages are serialised with a file lock.
+func BuildBinary(name string) (string, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return "", err
@@ -184,11 +190,11 @@ func Binary() (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "make", "-s", "-C", root, "bin/devcluster").CombinedOutput()
+	out, err := exec.CommandContext(ctx, "make", "-s", "-C", root, "bin/"+name).CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("build devcluster (make bin/devcluster): %w\n%s", err, out)
+		return "", fmt.Errorf("build %s (make bin/%s): %w\n%s", name, name, err, out)
 	}
-	return filepath.Join(root, "bin", "devcluster"), nil
+	return filepath.Join(root, "bin", name), nil
 }
 
 // RepoRoot finds the repository root (the directory holding go.mod and
@@ -215,8 +221,9 @@ func fileExists(path string) bool {
 	return err == nil
 }
 
-// PIDs lists the cluster's processes (the supervisor, which also runs etcd,
-// and every component), as recorded by devcluster in its state file.
+// PIDs lists the cluster's processes (the supervisor, which also runs etcd
+// and kwok, and every other component), as recorded by devcluster in its
+// state file.
 func (c *Cluster) PIDs() ([]int, error) {
 	data, err := os.ReadFile(filepath.Join(c.Dir, "state.json"))
 	if err != nil {

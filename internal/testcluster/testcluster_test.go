@@ -39,9 +39,9 @@ func TestPIDsAreTheClustersLiveProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// supervisor (with etcd), apiserver, controller-manager, scheduler, kwok
-	if len(pids) != 5 {
-		t.Fatalf("PIDs() = %v, want 5 processes", pids)
+	// the supervisor (running etcd and kwok), apiserver, controller-manager, scheduler
+	if len(pids) != 4 {
+		t.Fatalf("PIDs() = %v, want 4 processes", pids)
 	}
 	for _, pid := range pids {
 		if err := syscall.Kill(pid, 0); err != nil {

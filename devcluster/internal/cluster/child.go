@@ -2,7 +2,9 @@ package cluster
 
 import (
 	"bufio"
+	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -10,10 +12,14 @@ import (
 	"time"
 )
 
-// child is one supervised component process.
+// child is one supervised component: a process, or (with run set) a
+// goroutine of the supervisor.
 type child struct {
 	name     string
+	run      func(ctx context.Context, args []string, log io.Writer) error
+	cancel   context.CancelFunc
 	args     []string
+	env      []string // added to the supervisor's environment
 	logFile  string
 	cmd      *exec.Cmd
 	done     chan struct{} // closed when the process has exited
@@ -23,6 +29,9 @@ type child struct {
 }
 
 func (c *child) start() error {
+	if c.run != nil {
+		return c.startInProcess()
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return err
@@ -34,6 +43,7 @@ func (c *child) start() error {
 	fmt.Fprintf(log, "\n==== %s starting %s\n", time.Now().Format(time.RFC3339), c.name)
 	cmd := exec.Command(exe, append([]string{"component", c.name}, c.args...)...)
 	cmd.Stdout, cmd.Stderr = log, log
+	cmd.Env = append(os.Environ(), c.env...)
 	// A supervisor that dies, even by SIGKILL, takes its children with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -53,8 +63,34 @@ func (c *child) start() error {
 	return nil
 }
 
+func (c *child) startInProcess() error {
+	log, err := os.OpenFile(c.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("open %s log: %w", c.name, err)
+	}
+	fmt.Fprintf(log, "\n==== %s starting %s (in the supervisor)\n", time.Now().Format(time.RFC3339), c.name)
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancel, c.done, c.err, c.started = cancel, make(chan struct{}), nil, time.Now()
+	go func() {
+		err := c.run(ctx, c.args, log)
+		log.Close()
+		if err == nil {
+			err = fmt.Errorf("returned")
+		}
+		c.err = err
+		close(c.done)
+	}()
+	return nil
+}
+
 func (c *child) pid() int {
-	if c.cmd == nil || c.cmd.Process == nil || c.exited() {
+	if c.exited() {
+		return 0
+	}
+	if c.run != nil {
+		return os.Getpid()
+	}
+	if c.cmd == nil || c.cmd.Process == nil {
 		return 0
 	}
 	return c.cmd.Process.Pid
@@ -75,6 +111,14 @@ func (c *child) exited() bool {
 // stop asks the process to end, and kills it after grace.
 func (c *child) stop(grace time.Duration) {
 	if c.exited() {
+		return
+	}
+	if c.run != nil {
+		c.cancel()
+		select {
+		case <-c.done:
+		case <-time.After(grace): // leave it: the supervisor exits anyway
+		}
 		return
 	}
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)

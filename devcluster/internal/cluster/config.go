@@ -167,7 +167,7 @@ func args(l Layout, o Options, p ports) map[string][]string {
 		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
 		"--proxy-client-cert-file=" + d.Cert(pki.FrontProxyClient),
 		"--proxy-client-key-file=" + d.Key(pki.FrontProxyClient),
-		"--profiling=false",
+		"--profiling=true",
 	}
 	if o.AuditLog {
 		apiserver = append(apiserver,
@@ -195,8 +195,8 @@ func args(l Layout, o Options, p ports) map[string][]string {
 			"--cluster-signing-cert-file=" + d.CACert(),
 			"--cluster-signing-key-file=" + d.CAKey(),
 			"--service-cluster-ip-range=" + serviceCIDR,
-			"--kube-api-qps=200",
-			"--kube-api-burst=400",
+			"--kube-api-qps=2000",
+			"--kube-api-burst=4000",
 			"--profiling=false",
 		},
 		components.Scheduler: {

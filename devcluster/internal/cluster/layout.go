@@ -63,8 +63,10 @@ const (
 
 // Proc is one supervised process.
 type Proc struct {
-	Name     string `json:"name"`
-	PID      int    `json:"pid"`
+	Name string `json:"name"`
+	PID  int    `json:"pid"`
+	// InSupervisor: a goroutine of the supervisor, not a process of its own.
+	InSupervisor bool `json:"inSupervisor,omitempty"`
 	Restarts int    `json:"restarts"`
 	Addr     string `json:"addr,omitempty"`
 }

@@ -164,7 +164,11 @@ func waitReady(ctx context.Context, l Layout, sup *exec.Cmd, timeout time.Durati
 		for _, p := range st.Procs {
 			if !seen[p.Name] {
 				seen[p.Name] = true
-				fmt.Fprintf(msgs, "  %-24s pid %d\n", p.Name, p.PID)
+				where := ""
+				if p.InSupervisor {
+					where = " (in supervisor)"
+				}
+				fmt.Fprintf(msgs, "  %-24s pid %d%s\n", p.Name, p.PID, where)
 			}
 		}
 		switch st.Phase {

@@ -33,7 +33,11 @@ func Status(dir string, out io.Writer) error {
 	fmt.Fprintln(tw, "COMPONENT\tPID\tRESTARTS\tLOG")
 	fmt.Fprintf(tw, "supervisor\t%d\t-\t%s\n", st.SupervisorPID, l.Log("supervisor"))
 	for _, p := range st.Procs {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", p.Name, p.PID, p.Restarts, l.Log(p.Name))
+		name := p.Name
+		if p.InSupervisor {
+			name += " (in supervisor)"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", name, p.PID, p.Restarts, l.Log(p.Name))
 	}
 	return tw.Flush()
 }

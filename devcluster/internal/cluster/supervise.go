@@ -27,6 +27,13 @@ const (
 	restartWindow = 2 * time.Minute
 )
 
+// componentEnv tunes components' Go runtime. The API server spends about
+// an eighth of its CPU in garbage collection under write load on a
+// 2-core machine; a GC target of 200% halves that for ~60 MiB more heap.
+var componentEnv = map[string][]string{
+	components.APIServer: {"GOGC=200"},
+}
+
 type supervisor struct {
 	l        Layout
 	o        Options
@@ -80,9 +87,11 @@ func (s *supervisor) run(ctx context.Context) error {
 	s.publish()
 	allArgs := args(s.l, s.o, s.p)
 	for _, name := range components.Processes {
-		s.children = append(s.children, &child{name: name, args: allArgs[name], logFile: s.l.Log(name)})
+		s.children = append(s.children, &child{name: name, args: allArgs[name], env: componentEnv[name], logFile: s.l.Log(name)})
 	}
-	apiserver, kcm, sched, kwok := s.children[0], s.children[1], s.children[2], s.children[3]
+	kwok := &child{name: components.Kwok, run: components.RunKwok, args: allArgs[components.Kwok], logFile: s.l.Log(components.Kwok)}
+	s.children = append(s.children, kwok)
+	apiserver, kcm, sched := s.children[0], s.children[1], s.children[2]
 
 	s.etcd, err = components.StartEtcd(components.EtcdConfig{
 		DataDir:   s.l.EtcdData(),
@@ -196,7 +205,7 @@ func (s *supervisor) waitFor(ctx context.Context, check func(context.Context) er
 	var last error
 	for {
 		for _, c := range s.children {
-			if c.cmd != nil && c.exited() {
+			if (c.cmd != nil || c.cancel != nil) && c.exited() {
 				return c.failure()
 			}
 		}
@@ -254,11 +263,11 @@ func (s *supervisor) stopAll() {
 func (s *supervisor) publish() {
 	s.state.Procs = s.state.Procs[:0]
 	if s.etcd != nil {
-		s.state.Procs = append(s.state.Procs, Proc{Name: components.Etcd + " (in supervisor)", PID: os.Getpid()})
+		s.state.Procs = append(s.state.Procs, Proc{Name: components.Etcd, PID: os.Getpid(), InSupervisor: true})
 	}
 	for _, c := range s.children {
 		if pid := c.pid(); pid != 0 {
-			s.state.Procs = append(s.state.Procs, Proc{Name: c.name, PID: pid, Restarts: c.restarts})
+			s.state.Procs = append(s.state.Procs, Proc{Name: c.name, PID: pid, Restarts: c.restarts, InSupervisor: c.run != nil})
 		}
 	}
 	if err := s.l.writeState(s.state); err != nil {

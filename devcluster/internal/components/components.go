@@ -18,8 +18,8 @@ import (
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
 )
 
-// The component names, in start order. etcd runs inside the supervisor;
-// the others are processes.
+// The component names, in start order. etcd and kwok run inside the
+// supervisor; the others are processes.
 const (
 	Etcd              = "etcd"
 	APIServer         = "kube-apiserver"
@@ -29,7 +29,7 @@ const (
 )
 
 // Processes lists the components that run as child processes, in start order.
-var Processes = []string{APIServer, ControllerManager, Scheduler, Kwok}
+var Processes = []string{APIServer, ControllerManager, Scheduler}
 
 // Run runs the named component with args (without the program name) and
 // returns its exit code.
@@ -43,8 +43,6 @@ func Run(name string, args []string) int {
 		return cli.Run(controllermanager.NewControllerManagerCommand())
 	case Scheduler:
 		return cli.Run(scheduler.NewSchedulerCommand())
-	case Kwok:
-		return runKwok()
 	}
 	fmt.Fprintf(os.Stderr, "unknown component %q (known: %v)\n", name, Processes)
 	return 2

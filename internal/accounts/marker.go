@@ -1,0 +1,63 @@
+package accounts
+
+import (
+	"context"
+	"maps"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// MarkerName is the ConfigMap in each tool namespace recording what was
+// provisioned. Deleting it makes the controller regenerate the tool's
+// credentials (the seeds' documented repair step).
+const MarkerName = "maintain-kubeusers"
+
+// Marker statuses.
+const (
+	statusProvisioned = "provisioned"
+	statusDisabled    = "disabled"
+)
+
+// marker is the content of a marker ConfigMap.
+type marker struct {
+	Status      string
+	Expiry      time.Time
+	Fingerprint string
+}
+
+func (m marker) data() map[string]string {
+	d := map[string]string{"status": m.Status}
+	if m.Fingerprint != "" {
+		d["certificate-sha256"] = m.Fingerprint
+		d["certificate-expiry"] = m.Expiry.UTC().Format(time.RFC3339)
+	}
+	return d
+}
+
+// readMarker returns the marker at key, and whether it exists.
+func (r *Reconciler) readMarker(ctx context.Context, key client.ObjectKey) (marker, bool, error) {
+	var cm corev1.ConfigMap
+	if err := r.client.Get(ctx, key, &cm); apierrors.IsNotFound(err) {
+		return marker{}, false, nil
+	} else if err != nil {
+		return marker{}, false, err
+	}
+	m := marker{Status: cm.Data["status"], Fingerprint: cm.Data["certificate-sha256"]}
+	m.Expiry, _ = time.Parse(time.RFC3339, cm.Data["certificate-expiry"])
+	return m, true, nil
+}
+
+func (r *Reconciler) writeMarker(ctx context.Context, key client.ObjectKey, labels map[string]string, m marker) (outcome, error) {
+	want := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: key.Namespace, Labels: labels},
+		Data:       m.data(),
+	}
+	return ensure(ctx, r, want,
+		func(cur *corev1.ConfigMap) bool { return maps.Equal(cur.Data, want.Data) },
+		func(cur *corev1.ConfigMap) { cur.Data = want.Data },
+	)
+}

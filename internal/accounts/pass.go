@@ -1,0 +1,161 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/toolforge-go/toolforge/internal/accountsource"
+	"github.com/toolforge-go/toolforge/internal/tenancy"
+)
+
+// pass makes one full pass: it re-reads the source, then converges every
+// account the source or the cluster knows. One account's failure is
+// logged, counted and returned with the others'; it never stops the pass.
+func (r *Reconciler) pass(ctx context.Context) error {
+	start := r.now()
+	raw, err := r.source.Load(ctx)
+	if err != nil {
+		r.metrics.errors.WithLabelValues(typeTool, "source").Inc()
+		return fmt.Errorf("load accounts from %s: %w", r.source, err)
+	}
+	snap, invalid := r.index(raw)
+	r.accounts.Store(snap)
+
+	errs := []error{invalid}
+	if err := r.ensureClusterRoles(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("cluster roles: %w", err))
+	}
+	tools, err := r.toolsToVisit(ctx, snap)
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	errs = append(errs, r.forEach(ctx, tools, typeTool, r.reconcileTool))
+	admins, err := r.adminsToVisit(ctx, snap)
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	errs = append(errs, r.forEach(ctx, admins, typeAdmin, r.reconcileAdmin))
+
+	took := r.now().Sub(start)
+	r.metrics.runSeconds.Set(took.Seconds())
+	r.metrics.runFinished.SetToCurrentTime()
+	err = errors.Join(errs...)
+	r.log.Info("pass finished", "tools", len(snap.tools), "admins", len(snap.admins), "took", took.Round(time.Millisecond), "writes", r.metrics.totalWrites.Load(), "failed", err != nil)
+	return err
+}
+
+// index validates the source's entries. Invalid ones are skipped, logged
+// and counted, and returned as one error; the rest is the snapshot.
+func (r *Reconciler) index(raw accountsource.Snapshot) (*snapshot, error) {
+	snap := &snapshot{tools: map[string]accountsource.Tool{}, admins: map[string]accountsource.Admin{}}
+	var errs []error
+	bad := func(kind, reason string, err error) {
+		r.metrics.errors.WithLabelValues(kind, reason).Inc()
+		r.log.Error("account skipped", "type", kind, "err", err)
+		errs = append(errs, err)
+	}
+	for _, inv := range raw.Invalid {
+		bad(typeTool, "invalid_entry", fmt.Errorf("%s: %s", inv.ID, inv.Reason))
+	}
+	for _, t := range raw.Tools {
+		if err := tenancy.ValidateName(t.Name); err != nil {
+			bad(typeTool, "invalid_name", fmt.Errorf("tool: %w", err))
+			continue
+		}
+		if _, dup := snap.tools[t.Name]; dup {
+			bad(typeTool, "invalid_entry", fmt.Errorf("tool %q is listed twice; the first entry is used", t.Name))
+			continue
+		}
+		snap.tools[t.Name] = t
+	}
+	for _, a := range raw.Admins {
+		if err := tenancy.ValidateName(a.Name); err != nil {
+			bad(typeAdmin, "invalid_name", fmt.Errorf("admin: %w", err))
+			continue
+		}
+		snap.admins[a.Name] = a
+	}
+	return snap, errors.Join(errs...)
+}
+
+// toolsToVisit are the tools of the source and those the cluster still has
+// a namespace for (to remove them).
+func (r *Reconciler) toolsToVisit(ctx context.Context, snap *snapshot) ([]string, error) {
+	names := map[string]bool{}
+	for n := range snap.tools {
+		names[n] = true
+	}
+	var nss corev1.NamespaceList
+	if err := r.client.List(ctx, &nss, client.HasLabels{tenancy.LabelTool}); err != nil {
+		return nil, fmt.Errorf("list tool namespaces: %w", err)
+	}
+	for _, ns := range nss.Items {
+		names[ns.Labels[tenancy.LabelTool]] = true
+	}
+	return sorted(names), nil
+}
+
+func (r *Reconciler) adminsToVisit(ctx context.Context, snap *snapshot) ([]string, error) {
+	names := map[string]bool{}
+	for n := range snap.admins {
+		names[n] = true
+	}
+	known, err := r.knownAdmins(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list admin bindings: %w", err)
+	}
+	for _, n := range known {
+		names[n] = true
+	}
+	return sorted(names), nil
+}
+
+func sorted(set map[string]bool) []string {
+	out := make([]string, 0, len(set))
+	for k := range set {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// forEach reconciles names with the configured number of workers and joins
+// the failures, each named after its account.
+func (r *Reconciler) forEach(ctx context.Context, names []string, kind string, fn func(context.Context, string) (time.Duration, error)) error {
+	work := make(chan string)
+	var mu sync.Mutex
+	var errs []error
+	var wg sync.WaitGroup
+	for range min(r.opts.Workers, max(len(names), 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for name := range work {
+				if _, err := fn(ctx, name); err != nil {
+					err = fmt.Errorf("%s %s: %w", kind, name, err)
+					r.metrics.errors.WithLabelValues(kind, "reconcile").Inc()
+					r.log.Error("account not converged", "type", kind, "name", name, "err", err)
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, n := range names {
+		select {
+		case work <- n:
+		case <-ctx.Done():
+		}
+	}
+	close(work)
+	wg.Wait()
+	return errors.Join(errs...)
+}

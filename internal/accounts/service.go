@@ -1,0 +1,152 @@
+package accounts
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/keymutex"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/toolforge-go/toolforge/internal/daemon"
+	"github.com/toolforge-go/toolforge/internal/version"
+)
+
+// Service is `toolforged accounts`.
+type Service struct{ opts *Options }
+
+// NewService returns the accounts service with default flags.
+func NewService() *Service { return &Service{opts: DefaultOptions()} }
+
+func (s *Service) Name() string { return "accounts" }
+
+func (s *Service) Short() string {
+	return "Provision tool and admin accounts: namespaces, credentials, kubeconfigs, quotas, access"
+}
+
+func (s *Service) AddFlags(fs *pflag.FlagSet) { s.opts.AddFlags(fs) }
+
+// Setup builds the reconciler, its cache of owned objects, the pass runner
+// and (unless --once) the event-driven controllers.
+func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.Env) error {
+	src, err := s.opts.Validate()
+	if err != nil {
+		return daemon.UsageError{Err: err}
+	}
+	if s.opts.Once && !env.Standalone {
+		return daemon.Usagef("--once works with `toolforged accounts` only")
+	}
+	quotas, err := LoadQuotas(s.opts.QuotasFile)
+	if err != nil {
+		return err
+	}
+	shared, _ := parseSharedData(s.opts.SharedData)
+	server, caData, err := s.clusterForKubeconfigs(env.Config)
+	if err != nil {
+		return err
+	}
+	m := newMetrics(ctrlmetrics.Registry)
+
+	cfg := rest.CopyConfig(env.Config)
+	cfg.QPS = -1 // no client-side limit: the API server's priority and fairness governs
+	// Protobuf, as Kubernetes' own components speak it: much cheaper for the
+	// API server to decode, encode and fan out to watchers than JSON.
+	cfg.ContentType = "application/vnd.kubernetes.protobuf"
+	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	cfg.UserAgent = "toolforged-accounts/" + version.String()
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return m.countWrites(rt) })
+
+	// The cache holds only what this controller owns. Reads return the
+	// cache's own objects, not copies: a converged pass reads every object
+	// and changes none, and copying them all made it allocation-bound.
+	// Code that changes an object read from the cache copies it first.
+	owned := labels.SelectorFromSet(labels.Set{"app.kubernetes.io/managed-by": managedBy})
+	c, err := cache.New(cfg, cache.Options{
+		Scheme:                       mgr.GetScheme(),
+		Mapper:                       mgr.GetRESTMapper(),
+		DefaultLabelSelector:         owned,
+		DefaultUnsafeDisableDeepCopy: ptr.To(true),
+	})
+	if err != nil {
+		return fmt.Errorf("create cache: %w", err)
+	}
+	cl, err := client.New(cfg, client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(), Cache: &client.CacheOptions{Reader: c}})
+	if err != nil {
+		return err
+	}
+	direct, err := client.New(cfg, client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
+	if err != nil {
+		return err
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	r := &Reconciler{
+		opts:       s.opts,
+		source:     src,
+		quotas:     quotas,
+		shared:     shared,
+		client:     cl,
+		apiReader:  direct,
+		kube:       kube,
+		server:     server,
+		caData:     caData,
+		metrics:    m,
+		log:        env.Log.With("service", "accounts"),
+		now:        time.Now,
+		platformNS: env.Common.PlatformNamespace,
+		locks:      keymutex.NewHashed(4096), // stripes: workers rarely share one
+	}
+	// Informers start lazily on first use, each blocking the workers while
+	// it lists; register them all now so they list together at start.
+	for _, obj := range ownedKinds() {
+		if _, err := c.GetInformer(ctx, obj, cache.BlockUntilSynced(false)); err != nil {
+			return fmt.Errorf("informer for %T: %w", obj, err)
+		}
+	}
+	if err := mgr.Add(c); err != nil {
+		return err
+	}
+	if err := mgr.Add(&passRunner{r: r, cache: c, interval: s.opts.Interval, once: s.opts.Once, exit: env.Exit}); err != nil {
+		return err
+	}
+	if s.opts.Once {
+		return nil
+	}
+	return r.setupControllers(mgr, c)
+}
+
+// clusterForKubeconfigs is the API URL and CA that tools' kubeconfigs get.
+func (s *Service) clusterForKubeconfigs(cfg *rest.Config) (string, []byte, error) {
+	server := s.opts.APIServerURL
+	if server == "" {
+		server = cfg.Host
+	}
+	var ca []byte
+	var err error
+	switch {
+	case s.opts.ClusterCAFile != "":
+		ca, err = os.ReadFile(s.opts.ClusterCAFile)
+	case len(cfg.CAData) > 0:
+		ca = cfg.CAData
+	case cfg.CAFile != "":
+		ca, err = os.ReadFile(cfg.CAFile)
+	default:
+		err = fmt.Errorf("the platform's own credentials name no CA; give --cluster-ca-file")
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("cluster CA for kubeconfigs: %w", err)
+	}
+	return server, ca, nil
+}

@@ -1,0 +1,168 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/toolforge-go/toolforge/internal/tenancy"
+)
+
+// Annotations on the platform's PVCs, read by the volumes admission rule to
+// mount them into the tool's pods.
+const (
+	AnnotationMountPath = "toolforge.org/mount-path"
+	AnnotationReadOnly  = "toolforge.org/read-only"
+	// LabelPlatformClaim marks the PVCs the platform made for a tool.
+	LabelPlatformClaim = "toolforge.org/platform-claim"
+)
+
+// HomeMountPath is where a tool's home appears in its pods.
+func HomeMountPath(tool string) string { return "/data/project/" + tool }
+
+// volumeCapacity is nominal: the PV is pre-bound and the backing store
+// (a node directory or an NFS export) has its own limits.
+var volumeCapacity = resource.MustParse("10Gi")
+
+// claim is one PVC the platform makes in a tool's namespace, pre-bound to
+// a PV made for it alone.
+type claim struct {
+	Name      string // PVC name in tool-<t>
+	PV        string // PV name, cluster-wide
+	Path      string // on the nodes or the NFS server
+	MountPath string
+	ReadOnly  bool
+}
+
+// platformClaims are the tool's home and the shared read-only data.
+func (r *Reconciler) platformClaims(tool string) []claim {
+	if r.opts.Storage == "none" {
+		return nil
+	}
+	claims := []claim{{
+		Name:      tenancy.HomeClaim,
+		PV:        "tool-" + tool + "-home",
+		Path:      path.Join(r.opts.StoragePath, tool),
+		MountPath: HomeMountPath(tool),
+	}}
+	for _, s := range r.shared {
+		claims = append(claims, claim{
+			Name:      "tool-" + s.Name,
+			PV:        "tool-" + tool + "-" + s.Name,
+			Path:      s.Path,
+			MountPath: s.MountPath,
+			ReadOnly:  true,
+		})
+	}
+	return claims
+}
+
+func (r *Reconciler) volumeSource(c claim) corev1.PersistentVolumeSource {
+	if r.opts.Storage == "nfs" {
+		return corev1.PersistentVolumeSource{NFS: &corev1.NFSVolumeSource{Server: r.opts.NFSServer, Path: c.Path, ReadOnly: c.ReadOnly}}
+	}
+	hostPathType := corev1.HostPathDirectoryOrCreate
+	if c.ReadOnly {
+		hostPathType = corev1.HostPathDirectory
+	}
+	return corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: c.Path, Type: &hostPathType}}
+}
+
+// ensureStorage makes, per platform claim, the PVC in the tool's namespace
+// and a PV bound ahead to exactly that PVC (claimRef with its UID), so no
+// other namespace can claim it and the PV binder has nothing to decide. A
+// PVC deleted and made again gets its PV bound to the new one. A PV's
+// source is immutable: a changed storage configuration is reported, not
+// forced (deleting the PV is the admin's call).
+func (r *Reconciler) ensureStorage(ctx context.Context, tool string) (outcome, error) {
+	ns := tenancy.Namespace(tool)
+	result := unchanged
+	var errs []error
+	for _, c := range r.platformClaims(tool) {
+		mode := corev1.ReadWriteMany
+		if c.ReadOnly {
+			mode = corev1.ReadOnlyMany
+		}
+		storageClass := ""
+		pvc := &corev1.PersistentVolumeClaim{
+			ObjectMeta: metav1.ObjectMeta{
+				Name:      c.Name,
+				Namespace: ns,
+				Labels:    withLabel(toolLabels(tool), LabelPlatformClaim, "true"),
+				Annotations: map[string]string{
+					AnnotationMountPath: c.MountPath,
+					AnnotationReadOnly:  fmt.Sprint(c.ReadOnly),
+				},
+			},
+			Spec: corev1.PersistentVolumeClaimSpec{
+				AccessModes:      []corev1.PersistentVolumeAccessMode{mode},
+				Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: volumeCapacity}},
+				VolumeName:       c.PV,
+				StorageClassName: &storageClass,
+			},
+		}
+		claimUID := pvc.UID
+		out, err := ensure(ctx, r, pvc,
+			func(cur *corev1.PersistentVolumeClaim) bool {
+				claimUID = cur.UID
+				if cur.Spec.VolumeName != c.PV {
+					errs = append(errs, fmt.Errorf("PVC %s/%s is bound to %s, not %s", ns, c.Name, cur.Spec.VolumeName, c.PV))
+				}
+				return cur.Annotations[AnnotationMountPath] == c.MountPath && cur.Annotations[AnnotationReadOnly] == fmt.Sprint(c.ReadOnly)
+			},
+			func(cur *corev1.PersistentVolumeClaim) {
+				if cur.Annotations == nil {
+					cur.Annotations = map[string]string{}
+				}
+				cur.Annotations[AnnotationMountPath] = c.MountPath
+				cur.Annotations[AnnotationReadOnly] = fmt.Sprint(c.ReadOnly)
+			},
+		)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if out == created {
+			claimUID = pvc.UID
+		}
+		result = max(result, out)
+		claimRef := &corev1.ObjectReference{Kind: "PersistentVolumeClaim", APIVersion: "v1", Namespace: ns, Name: c.Name, UID: claimUID}
+		pv := &corev1.PersistentVolume{
+			ObjectMeta: metav1.ObjectMeta{Name: c.PV, Labels: toolLabels(tool)},
+			Spec: corev1.PersistentVolumeSpec{
+				Capacity:                      corev1.ResourceList{corev1.ResourceStorage: volumeCapacity},
+				AccessModes:                   []corev1.PersistentVolumeAccessMode{mode},
+				PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
+				PersistentVolumeSource:        r.volumeSource(c),
+				ClaimRef:                      claimRef,
+				StorageClassName:              "",
+			},
+		}
+		out, err = ensure(ctx, r, pv,
+			func(cur *corev1.PersistentVolume) bool {
+				if fmt.Sprint(cur.Spec.PersistentVolumeSource) != fmt.Sprint(pv.Spec.PersistentVolumeSource) {
+					errs = append(errs, fmt.Errorf("PV %s has another source than configured; delete it to have it made again", c.PV))
+				}
+				ref := cur.Spec.ClaimRef
+				return ref != nil && ref.Namespace == ns && ref.Name == c.Name && ref.UID == claimUID
+			},
+			func(cur *corev1.PersistentVolume) { cur.Spec.ClaimRef = claimRef },
+		)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		result = max(result, out)
+	}
+	return result, errors.Join(errs...)
+}
+
+func withLabel(labels map[string]string, k, v string) map[string]string {
+	labels[k] = v
+	return labels
+}

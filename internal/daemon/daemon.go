@@ -1,0 +1,232 @@
+// Package daemon runs the platform's services (toolforged). Each service
+// registers its controllers, servers and caches on one controller-runtime
+// manager, which provides /metrics, /healthz, leader election and graceful
+// shutdown; `toolforged all` is every service on one manager.
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"sync"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/toolforge-go/toolforge/internal/tenancy"
+	"github.com/toolforge-go/toolforge/internal/version"
+)
+
+// Service is one of the platform's services.
+type Service interface {
+	// Name is the subcommand (accounts, admission, api, status).
+	Name() string
+	Short() string
+	// AddFlags registers the service's own flags. In `all` every service's
+	// flags share one flag set, so names must be unique across services.
+	AddFlags(fs *pflag.FlagSet)
+	// Setup validates the flags and registers the service with mgr.
+	Setup(ctx context.Context, mgr manager.Manager, env *Env) error
+}
+
+// Env is what services get from the daemon.
+type Env struct {
+	Common *Common
+	Config *rest.Config
+	Log    *slog.Logger
+	// Exit stops the daemon; the error (or nil) becomes its result. A
+	// service that runs once (accounts --once) calls it when done.
+	Exit func(error)
+	// Standalone is true when the service runs alone (not in `all`).
+	Standalone bool
+}
+
+// Common are the flags every service shares.
+type Common struct {
+	Kubeconfig        string
+	MetricsAddr       string
+	HealthAddr        string
+	LeaderElect       bool
+	Pprof             bool
+	LeaderElectionNS  string
+	LogFormat         string
+	LogLevel          string
+	PlatformNamespace string
+}
+
+func (c *Common) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig of the platform's identity (default: in-cluster)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "127.0.0.1:9100", "address of /metrics (\"0\" disables)")
+	fs.StringVar(&c.HealthAddr, "health-addr", "127.0.0.1:9101", "address of /healthz and /readyz (\"0\" disables)")
+	fs.BoolVar(&c.LeaderElect, "leader-elect", false, "elect a leader among replicas (required when more than one runs)")
+	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go profiles under /debug/pprof/ on the metrics address")
+	fs.StringVar(&c.PlatformNamespace, "platform-namespace", tenancy.PlatformNamespace, "namespace of the platform's own objects (leases, settings)")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+}
+
+// RestConfig loads the platform's API credentials.
+func (c *Common) RestConfig() (*rest.Config, error) {
+	var cfg *rest.Config
+	var err error
+	if c.Kubeconfig != "" {
+		cfg, err = clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
+	} else {
+		cfg, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load API credentials (--kubeconfig): %w", err)
+	}
+	cfg.QPS, cfg.Burst = 500, 1000
+	cfg.UserAgent = "toolforged/" + version.String()
+	return cfg, nil
+}
+
+func (c *Common) logger() (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
+	switch c.LogFormat {
+	case "text":
+		h = slog.NewTextHandler(os.Stderr, opts)
+	case "json":
+		h = slog.NewJSONHandler(os.Stderr, opts)
+	default:
+		return nil, fmt.Errorf("--log-format must be text or json (got %q)", c.LogFormat)
+	}
+	return slog.New(h), nil
+}
+
+// Scheme knows the built-in Kubernetes types.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// run builds one manager for services and runs it until ctx ends or a
+// service calls Exit.
+func run(ctx context.Context, common *Common, services []Service) error {
+	log, err := common.logger()
+	if err != nil {
+		return err
+	}
+	lr := logr.FromSlogHandler(log.Handler())
+	ctrl.SetLogger(lr)
+	klog.SetLogger(lr)
+
+	cfg, err := common.RestConfig()
+	if err != nil {
+		return err
+	}
+	if err := ensureNamespace(ctx, cfg, common.PlatformNamespace); err != nil {
+		return err
+	}
+	id := "toolforged"
+	if len(services) == 1 {
+		id += "-" + services[0].Name()
+	}
+	mgr, err := ctrl.NewManager(cfg, manager.Options{
+		Scheme:                        Scheme(),
+		Logger:                        lr,
+		Metrics:                       metricsserver.Options{BindAddress: common.MetricsAddr, ExtraHandlers: pprofHandlers(common.Pprof)},
+		HealthProbeBindAddress:        common.HealthAddr,
+		LeaderElection:                common.LeaderElect,
+		LeaderElectionID:              id,
+		LeaderElectionNamespace:       common.PlatformNamespace,
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return fmt.Errorf("create manager: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var once sync.Once
+	var exitErr error
+	env := &Env{
+		Common:     common,
+		Config:     cfg,
+		Log:        log,
+		Standalone: len(services) == 1,
+		Exit: func(err error) {
+			once.Do(func() { exitErr = err; cancel() })
+		},
+	}
+	for _, s := range services {
+		if err := s.Setup(ctx, mgr, env); err != nil {
+			return fmt.Errorf("%s: %w", s.Name(), err)
+		}
+	}
+	log.Info("starting", "services", names(services), "version", version.String())
+	if err := mgr.Start(ctx); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return exitErr
+}
+
+func names(services []Service) []string {
+	out := make([]string, len(services))
+	for i, s := range services {
+		out[i] = s.Name()
+	}
+	return out
+}
+
+// ensureNamespace creates the platform namespace when missing. An identity
+// that may not create namespaces is fine if the namespace exists.
+func ensureNamespace(ctx context.Context, cfg *rest.Config, ns string) error {
+	c, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	_, err = c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+	if err == nil || apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	if apierrors.IsForbidden(err) {
+		if _, gerr := c.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); gerr == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("ensure platform namespace %q: %w", ns, err)
+}
+
+func pprofHandlers(on bool) map[string]http.Handler {
+	if !on {
+		return nil
+	}
+	return map[string]http.Handler{
+		"/debug/pprof/":        http.HandlerFunc(pprof.Index),
+		"/debug/pprof/profile": http.HandlerFunc(pprof.Profile),
+		"/debug/pprof/trace":   http.HandlerFunc(pprof.Trace),
+	}
+}

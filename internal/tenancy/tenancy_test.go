@@ -1,0 +1,47 @@
+package tenancy
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestValidateName(t *testing.T) {
+	cases := []struct {
+		name string
+		ok   bool
+	}{
+		{"demo", true},
+		{"a", true},
+		{"my-tool-2", true},
+		{strings.Repeat("a", 53), true},
+		{strings.Repeat("a", 54), false},
+		{"", false},
+		{"-lead", false},
+		{"trail-", false},
+		{"Upper", false},
+		{"dot.ted", false},
+		{"under_score", false},
+		{"sp ace", false},
+		{"../etc", false},
+	}
+	for _, tc := range cases {
+		err := ValidateName(tc.name)
+		if (err == nil) != tc.ok {
+			t.Errorf("ValidateName(%q) = %v, want ok=%v", tc.name, err, tc.ok)
+		}
+	}
+}
+
+func TestNamespaceRoundTrips(t *testing.T) {
+	if ns := Namespace("demo"); ns != "tool-demo" {
+		t.Fatalf("Namespace = %q", ns)
+	}
+	if tool, ok := ToolOfNamespace("tool-demo"); !ok || tool != "demo" {
+		t.Fatalf("ToolOfNamespace = %q %v", tool, ok)
+	}
+	for _, ns := range []string{"kube-system", "tool-", "tools-x"} {
+		if _, ok := ToolOfNamespace(ns); ok {
+			t.Errorf("%q taken for a tool namespace", ns)
+		}
+	}
+}
