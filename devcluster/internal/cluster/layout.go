@@ -66,9 +66,9 @@ type Proc struct {
 	Name string `json:"name"`
 	PID  int    `json:"pid"`
 	// InSupervisor: a goroutine of the supervisor, not a process of its own.
-	InSupervisor bool `json:"inSupervisor,omitempty"`
-	Restarts int    `json:"restarts"`
-	Addr     string `json:"addr,omitempty"`
+	InSupervisor bool   `json:"inSupervisor,omitempty"`
+	Restarts     int    `json:"restarts"`
+	Addr         string `json:"addr,omitempty"`
 }
 
 // State is what the supervisor publishes about the cluster.
