@@ -91,3 +91,50 @@ func NamespaceLabels(tool string, uid int64) map[string]string {
 		LabelUID:     strconv.FormatInt(uid, 10),
 	}
 }
+
+// Objects in a tool's namespace that platform components share.
+const (
+	// EnvvarsSecret holds a tool's environment variables, one data key per
+	// variable; admission injects them into the tool's pods.
+	EnvvarsSecret = "toolforge-envvars"
+)
+
+// ConfigMaps in the platform namespace.
+const (
+	// ImagesConfigMap overrides the built-in image catalogue.
+	ImagesConfigMap = "toolforge-images"
+	// AdmissionConfigMap holds the admission settings (registries, domains,
+	// per-tool exceptions).
+	AdmissionConfigMap = "toolforge-admission"
+	// APIConfigMap publishes the jobs/envvars API's URL and CA bundle to
+	// tools (any authenticated tool may read it).
+	APIConfigMap = "toolforge-api"
+)
+
+// Labels of workloads the platform makes for tools (SPEC §6, §7).
+const (
+	LabelToolforge  = "toolforge"
+	ToolforgeTool   = "tool"
+	LabelCreatedBy  = "app.kubernetes.io/created-by"
+	LabelComponent  = "app.kubernetes.io/component"
+	LabelAppName    = "app.kubernetes.io/name"
+	ManagedByJobs   = "toolforge-jobs-framework"
+	ManagedByWeb    = "webservice"
+	ComponentWeb    = "web"
+	ComponentShell  = "webservice-interactive"
+	ComponentJobs   = "jobs"
+	ComponentCron   = "cronjobs"
+	ComponentDeploy = "deployments"
+)
+
+// MountStorageLabel on a pod chooses whether the tool's storage is mounted
+// (all, the default) or not (none).
+const MountStorageLabel = "toolforge.org/mount-storage"
+
+// Default addresses of `toolforged all` (SPEC §2).
+const (
+	DefaultAPIAddr       = "127.0.0.1:8443"
+	DefaultAdmissionAddr = "127.0.0.1:9443"
+	DefaultStatusAddr    = "127.0.0.1:8080"
+	DefaultDomain        = "toolforge.org"
+)

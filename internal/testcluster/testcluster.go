@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -44,6 +45,9 @@ type Cluster struct {
 	Config     *rest.Config
 	Client     kubernetes.Interface
 	bin        string
+
+	mu    sync.Mutex
+	tools map[string]*Tool
 }
 
 // Main starts a cluster, stores it in *c, runs the package's tests and

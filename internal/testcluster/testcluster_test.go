@@ -49,3 +49,25 @@ func TestPIDsAreTheClustersLiveProcesses(t *testing.T) {
 		}
 	}
 }
+
+func TestProvisionedToolsActInTheirOwnNamespaceOnly(t *testing.T) {
+	ctx := context.Background()
+	tools, err := cluster.ProvisionTools(ctx, "alpha", "beta")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alpha := tools["alpha"]
+	if _, err := Kubectl(ctx, alpha.Kubeconfig, "create", "configmap", "mine"); err != nil {
+		t.Fatalf("a tool must be able to work in its namespace: %v", err)
+	}
+	if _, err := Kubectl(ctx, alpha.Kubeconfig, "get", "configmaps", "-n", tools["beta"].Namespace); err == nil || !strings.Contains(err.Error(), "forbidden") {
+		t.Fatalf("a tool must not read another tool's namespace: %v", err)
+	}
+	// Provisioning more tools keeps the earlier ones.
+	if _, err := cluster.ProvisionTools(ctx, "gamma"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Kubectl(ctx, alpha.Kubeconfig, "get", "configmap", "mine"); err != nil {
+		t.Fatalf("alpha lost access after gamma was provisioned: %v", err)
+	}
+}

@@ -1,0 +1,105 @@
+package testcluster
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// Tool is a tool provisioned by the real accounts controller.
+type Tool struct {
+	Name       string
+	UID        int64
+	Namespace  string
+	Home       string
+	Kubeconfig string // <home>/.kube/config
+	CertFile   string // <home>/.toolskube/client.crt
+	KeyFile    string
+}
+
+// RestConfig is the tool's own API credentials.
+func (t *Tool) RestConfig() (*rest.Config, error) {
+	return clientcmd.BuildConfigFromFlags("", t.Kubeconfig)
+}
+
+// Client is a clientset acting as the tool.
+func (t *Tool) Client() (kubernetes.Interface, error) {
+	cfg, err := t.RestConfig()
+	if err != nil {
+		return nil, err
+	}
+	return kubernetes.NewForConfig(cfg)
+}
+
+// Env is the environment of a shell logged in as the tool: its HOME, so
+// kubectl and the toolforge CLI find its kubeconfig and certificate.
+func (t *Tool) Env() []string {
+	env := []string{"HOME=" + t.Home, "USER=" + t.Name}
+	for _, kv := range os.Environ() {
+		if !bytes.HasPrefix([]byte(kv), []byte("HOME=")) && !bytes.HasPrefix([]byte(kv), []byte("KUBECONFIG=")) && !bytes.HasPrefix([]byte(kv), []byte("USER=")) {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// ProvisionTools makes the named tools exist, with `toolforged accounts
+// --once` against this cluster: namespaces, quotas, credentials and
+// kubeconfigs under Dir/home. Tools provisioned earlier stay (the accounts
+// file lists every tool asked for so far). UIDs are assigned from 50001.
+func (c *Cluster) ProvisionTools(ctx context.Context, names ...string) (map[string]*Tool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tools == nil {
+		c.tools = map[string]*Tool{}
+	}
+	homeRoot := filepath.Join(c.Dir, "home")
+	for _, n := range names {
+		if _, ok := c.tools[n]; !ok {
+			home := filepath.Join(homeRoot, n)
+			c.tools[n] = &Tool{
+				Name: n, UID: int64(50001 + len(c.tools)), Namespace: "tool-" + n, Home: home,
+				Kubeconfig: filepath.Join(home, ".kube", "config"),
+				CertFile:   filepath.Join(home, ".toolskube", "client.crt"),
+				KeyFile:    filepath.Join(home, ".toolskube", "client.key"),
+			}
+		}
+	}
+	var all []string
+	for n := range c.tools {
+		all = append(all, n)
+	}
+	sort.Strings(all)
+	var file bytes.Buffer
+	file.WriteString("tools:\n")
+	for _, n := range all {
+		fmt.Fprintf(&file, "  - {name: %s, uid: %d}\n", n, c.tools[n].UID)
+	}
+	accounts := filepath.Join(c.Dir, "accounts.yaml")
+	if err := os.WriteFile(accounts, file.Bytes(), 0o644); err != nil {
+		return nil, err
+	}
+	bin, err := BuildBinary("toolforged")
+	if err != nil {
+		return nil, err
+	}
+	out, err := exec.CommandContext(ctx, bin, "accounts", "--once",
+		"--kubeconfig", c.Kubeconfig, "--accounts-file", accounts, "--home-root", homeRoot,
+		"--metrics-addr", "0", "--health-addr", "0").CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("toolforged accounts --once: %w\n%s", err, out)
+	}
+	got := map[string]*Tool{}
+	for _, n := range names {
+		got[n] = c.tools[n]
+	}
+	return got, nil
+}
