@@ -1,25 +1,13 @@
-// Command toolforge is the tool maintainers' CLI.
+// Command toolforge is the tool maintainers' CLI. Installed also as
+// `webservice` (a symlink), it runs `toolforge webservice`.
 package main
 
 import (
-	"fmt"
 	"os"
 
-	"github.com/spf13/cobra"
-
-	"github.com/toolforge-go/toolforge/internal/version"
+	"github.com/toolforge-go/toolforge/internal/cli"
 )
 
 func main() {
-	root := &cobra.Command{
-		Use:           "toolforge",
-		Short:         "Run web services and jobs for your tool on Toolforge",
-		Version:       version.String(),
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
-	if err := root.Execute(); err != nil {
-		fmt.Fprintf(os.Stderr, "error: %v\n", err)
-		os.Exit(1)
-	}
+	os.Exit(cli.Main(os.Args, cli.System()))
 }
