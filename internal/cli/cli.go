@@ -34,9 +34,9 @@ func System() *IOStreams {
 
 // Exit codes.
 const (
-	ExitOK    = 0
+	ExitOK      = 0
 	ExitFailure = 1
-	ExitUsage = 2
+	ExitUsage   = 2
 )
 
 // ExitError carries an exit code other than 1.
