@@ -341,3 +341,45 @@ func writeUserKubeconfig(t *testing.T, certPEM, keyPEM []byte) string {
 	}
 	return path
 }
+
+// kwok serves a container's logs from a file (in CRI log format) named by a
+// ClusterLogs object; the API server streams them to kubectl.
+func TestPodLogsAreServedFromAFileThroughTheAPIServer(t *testing.T) {
+	logFile := filepath.Join(t.TempDir(), "main.log")
+	if err := os.WriteFile(logFile, []byte("2026-01-01T00:00:00.000000000Z stdout F first line\n2026-01-01T00:00:01.000000000Z stdout F second line\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := apply(t, shared.kubeconfig, fmt.Sprintf(`
+apiVersion: v1
+kind: Namespace
+metadata: {name: logs-test}
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterLogs
+metadata: {name: logs-test}
+spec:
+  selector: {matchNamespaces: [logs-test]}
+  logs: [{containers: [main], logsFile: %q}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: talker, namespace: logs-test}
+spec:
+  containers: [{name: main, image: registry.k8s.io/pause:3.10}]
+`, logFile)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, func(ctx context.Context) error {
+		out, err := kubectl(t, shared.kubeconfig, "logs", "-n", "logs-test", "talker", "-c", "main")
+		if err != nil {
+			return err
+		}
+		if out != "first line\nsecond line\n" {
+			return fmt.Errorf("logs = %q", out)
+		}
+		return nil
+	})
+	if out := mustKubectl(t, shared.kubeconfig, "logs", "-n", "logs-test", "talker", "-c", "main", "--tail", "1"); out != "second line\n" {
+		t.Fatalf("--tail 1 = %q", out)
+	}
+}

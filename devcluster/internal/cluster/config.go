@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -218,6 +219,7 @@ func args(l Layout, o Options, p ports) map[string][]string {
 			"--tls-cert-file=" + d.Cert("kwok-serving"),
 			"--tls-private-key-file=" + d.Key("kwok-serving"),
 			"--node-lease-duration-seconds=40",
+			"--enable-crds=" + strings.Join(kwokCRDKinds(), ","),
 		},
 	}
 }

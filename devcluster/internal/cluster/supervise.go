@@ -112,13 +112,22 @@ func (s *supervisor) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := ensureNodes(ctx, client, s.o.Nodes); err != nil {
-		return err
-	}
-	for _, c := range []*child{kcm, sched, kwok} {
+	// The controller-manager and scheduler start while nodes and CRDs are
+	// made; kwok needs its CRDs served before it starts.
+	for _, c := range []*child{kcm, sched} {
 		if err := c.start(); err != nil {
 			return err
 		}
+	}
+	s.publish()
+	if err := ensureNodes(ctx, client, s.o.Nodes); err != nil {
+		return err
+	}
+	if err := installCRDs(ctx, s.l); err != nil {
+		return err
+	}
+	if err := kwok.start(); err != nil {
+		return err
 	}
 	s.publish()
 	checks := []func(ctx context.Context) error{
