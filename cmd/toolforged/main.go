@@ -3,11 +3,15 @@ package main
 
 import (
 	"github.com/toolforge-go/toolforge/internal/accounts"
+	"github.com/toolforge-go/toolforge/internal/admission"
+	"github.com/toolforge-go/toolforge/internal/api"
 	"github.com/toolforge-go/toolforge/internal/daemon"
 )
 
 func main() {
 	daemon.Main(
 		accounts.NewService(),
+		admission.NewService(),
+		api.NewService(),
 	)
 }

@@ -1,0 +1,136 @@
+package admission
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"time"
+
+	"github.com/spf13/pflag"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/toolforge-go/toolforge/internal/daemon"
+	"github.com/toolforge-go/toolforge/internal/version"
+)
+
+// Service is `toolforged admission`.
+type Service struct{ opts *Options }
+
+// NewService returns the admission service with default flags.
+func NewService() *Service { return &Service{opts: DefaultOptions()} }
+
+func (s *Service) Name() string { return "admission" }
+
+func (s *Service) Short() string {
+	return "Tenant isolation: admission webhooks and policies that keep every tool in its namespace and uid"
+}
+
+func (s *Service) AddFlags(fs *pflag.FlagSet) { s.opts.AddFlags(fs) }
+
+// How often the certificate and installed objects are checked besides
+// the events that trigger them.
+const (
+	certInterval  = 30 * time.Second
+	installResync = time.Minute
+	// caPropagation is how long a new CA is trusted before it signs.
+	caPropagation = 2 * time.Minute
+)
+
+// Setup registers the caches, the certificate source, the webhook server
+// and the installer with mgr.
+func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.Env) error {
+	platformNS := env.Common.PlatformNamespace
+	host, port, ep, err := s.opts.validate(platformNS)
+	if err != nil {
+		return daemon.UsageError{Err: err}
+	}
+	log := env.Log.With("service", "admission")
+
+	cfg := rest.CopyConfig(env.Config)
+	cfg.ContentType = "application/vnd.kubernetes.protobuf"
+	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	cfg.UserAgent = "toolforged-admission/" + version.String()
+
+	opts := cacheOptions(platformNS)
+	opts.Scheme, opts.Mapper = mgr.GetScheme(), mgr.GetRESTMapper()
+	c, err := cache.New(cfg, opts)
+	if err != nil {
+		return fmt.Errorf("create cache: %w", err)
+	}
+	for _, obj := range cachedKinds() {
+		if _, err := c.GetInformer(ctx, obj, cache.BlockUntilSynced(false)); err != nil {
+			return fmt.Errorf("informer for %T: %w", obj, err)
+		}
+	}
+	if err := mgr.Add(c); err != nil {
+		return err
+	}
+	settings, err := newSettingsSource(s.opts.ConfigFile, platformNS, c, log)
+	if err != nil {
+		return daemon.UsageError{Err: err}
+	}
+	if err := settings.watch(ctx, c); err != nil {
+		return err
+	}
+
+	// The certificate and installer talk to the API directly: they are
+	// not on the admission path.
+	direct, err := client.New(cfg, client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
+	if err != nil {
+		return err
+	}
+	var certs certSource
+	if s.opts.CertDir != "" {
+		if certs, err = newDirCerts(s.opts.CertDir, certInterval, log); err != nil {
+			return daemon.UsageError{Err: err}
+		}
+	} else {
+		certs = &secretCerts{
+			notifier:  newNotifier(),
+			client:    direct,
+			namespace: platformNS,
+			rotation:  rotation{Validity: s.opts.CertValidity, Hosts: ep.hosts(), Propagation: caPropagation},
+			elected:   mgr.Elected(),
+			interval:  min(certInterval, s.opts.CertValidity/10),
+			now:       time.Now,
+			log:       log,
+		}
+	}
+	if err := mgr.Add(certs); err != nil {
+		return err
+	}
+
+	server := webhook.NewServer(webhook.Options{
+		Host: host,
+		Port: port,
+		TLSOpts: []func(*tls.Config){func(c *tls.Config) {
+			c.GetCertificate = certs.GetCertificate
+			c.MinVersion = tls.VersionTLS12
+		}},
+	})
+	look := &lookups{reader: c, settings: settings}
+	decoder := admission.NewDecoder(mgr.GetScheme())
+	server.Register(MutatePodsPath, &admission.Webhook{Handler: &podMutator{look: look, decoder: decoder, log: log}})
+	server.Register(ValidateWorkloadsPath, &admission.Webhook{Handler: &workloadValidator{look: look, decoder: decoder, scheme: mgr.GetScheme(), log: log}})
+	if err := mgr.Add(server); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("admission-webhook", server.StartedChecker()); err != nil {
+		return err
+	}
+	return mgr.Add(&installer{
+		client:     direct,
+		endpoint:   ep,
+		timeout:    int32(s.opts.Timeout / time.Second),
+		platformNS: platformNS,
+		settings:   settings,
+		certs:      certs,
+		resync:     installResync,
+		log:        log,
+	})
+}

@@ -1,0 +1,135 @@
+package admission
+
+import (
+	"net/url"
+	"strings"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/toolforge-go/toolforge/internal/tenancy"
+)
+
+// Names of the objects admission installs.
+const (
+	// WebhookConfigName names both webhook configurations.
+	WebhookConfigName = "toolforge-admission"
+	podsWebhook       = "pods.admission.toolforge.org"
+	workloadsWebhook  = "workloads.admission.toolforge.org"
+	managedBy         = "toolforged-admission"
+)
+
+func managedLabels() map[string]string {
+	return map[string]string{tenancy.LabelManagedBy: managedBy}
+}
+
+// endpoint is where the API server reaches the webhook server: a URL
+// (devcluster, where the API server runs beside toolforged) or a Service
+// in the platform namespace (in a cluster).
+type endpoint struct {
+	URL         string
+	Service     string
+	ServicePort int32
+	Namespace   string
+}
+
+func (e endpoint) clientConfig(path string, caBundle []byte) admissionregistrationv1.WebhookClientConfig {
+	if e.Service != "" {
+		return admissionregistrationv1.WebhookClientConfig{
+			Service: &admissionregistrationv1.ServiceReference{
+				Namespace: e.Namespace, Name: e.Service, Path: ptr.To(path), Port: ptr.To(e.ServicePort),
+			},
+			CABundle: caBundle,
+		}
+	}
+	return admissionregistrationv1.WebhookClientConfig{URL: ptr.To(strings.TrimSuffix(e.URL, "/") + path), CABundle: caBundle}
+}
+
+// hosts are the names the serving certificate must carry.
+func (e endpoint) hosts() []string {
+	hosts := []string{"127.0.0.1", "localhost"}
+	if e.Service != "" {
+		svc := e.Service + "." + e.Namespace + ".svc"
+		hosts = append(hosts, svc, svc+".cluster.local")
+	}
+	if u, err := url.Parse(e.URL); err == nil && u.Hostname() != "" {
+		hosts = append(hosts, u.Hostname())
+	}
+	return sortedHosts(hosts)
+}
+
+// toolNamespaces selects the namespaces admission acts in: kube-system and
+// the platform's own never match, so a webhook outage cannot block them.
+func toolNamespaces() *metav1.LabelSelector {
+	return &metav1.LabelSelector{MatchLabels: map[string]string{tenancy.LabelTenancy: tenancy.TenancyTool}}
+}
+
+func webhookRule(ops []admissionregistrationv1.OperationType, group string, resources ...string) admissionregistrationv1.RuleWithOperations {
+	return admissionregistrationv1.RuleWithOperations{
+		Operations: ops,
+		Rule: admissionregistrationv1.Rule{
+			APIGroups: []string{group}, APIVersions: []string{"v1"}, Resources: resources,
+			Scope: ptr.To(admissionregistrationv1.NamespacedScope),
+		},
+	}
+}
+
+var (
+	create         = []admissionregistrationv1.OperationType{admissionregistrationv1.Create}
+	update         = []admissionregistrationv1.OperationType{admissionregistrationv1.Update}
+	createOrUpdate = []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update}
+)
+
+// mutatingConfig sends pod creations and new ephemeral containers in tool
+// namespaces to the pod mutator. Every field the API server would default
+// is set, so an unchanged configuration compares equal and is not
+// rewritten.
+func mutatingConfig(e endpoint, caBundle []byte, timeout int32) *admissionregistrationv1.MutatingWebhookConfiguration {
+	return &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: WebhookConfigName, Labels: managedLabels()},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{{
+			Name:         podsWebhook,
+			ClientConfig: e.clientConfig(MutatePodsPath, caBundle),
+			Rules: []admissionregistrationv1.RuleWithOperations{
+				webhookRule(create, "", "pods"),
+				webhookRule(update, "", "pods/ephemeralcontainers"),
+			},
+			FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
+			MatchPolicy:             ptr.To(admissionregistrationv1.Equivalent),
+			NamespaceSelector:       toolNamespaces(),
+			ObjectSelector:          &metav1.LabelSelector{},
+			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
+			TimeoutSeconds:          ptr.To(timeout),
+			AdmissionReviewVersions: []string{"v1"},
+			// Another mutating webhook running after this one could change
+			// images or security settings: then this one runs again.
+			ReinvocationPolicy: ptr.To(admissionregistrationv1.IfNeededReinvocationPolicy),
+		}},
+	}
+}
+
+// validatingConfig sends workloads (their pod templates) and pod updates
+// (image changes) in tool namespaces to the workload validator.
+func validatingConfig(e endpoint, caBundle []byte, timeout int32) *admissionregistrationv1.ValidatingWebhookConfiguration {
+	return &admissionregistrationv1.ValidatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: WebhookConfigName, Labels: managedLabels()},
+		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
+			Name:         workloadsWebhook,
+			ClientConfig: e.clientConfig(ValidateWorkloadsPath, caBundle),
+			Rules: []admissionregistrationv1.RuleWithOperations{
+				webhookRule(update, "", "pods"),
+				webhookRule(createOrUpdate, "", "replicationcontrollers"),
+				webhookRule(createOrUpdate, "apps", "deployments", "replicasets", "statefulsets", "daemonsets"),
+				webhookRule(createOrUpdate, "batch", "jobs", "cronjobs"),
+			},
+			FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
+			MatchPolicy:             ptr.To(admissionregistrationv1.Equivalent),
+			NamespaceSelector:       toolNamespaces(),
+			ObjectSelector:          &metav1.LabelSelector{},
+			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
+			TimeoutSeconds:          ptr.To(timeout),
+			AdmissionReviewVersions: []string{"v1"},
+		}},
+	}
+}
