@@ -22,7 +22,7 @@ PRODUCT_CMDS := toolforge toolforged
 .PHONY: all build test test-unit test-devcluster run stop bench clean tidy FORCE
 all: build
 
-build: bin/devcluster $(addprefix bin/,$(PRODUCT_CMDS))
+build: bin/devcluster $(addprefix bin/,$(PRODUCT_CMDS)) bin/webservice
 
 # devcluster links all of Kubernetes: only relink when its sources change.
 bin/devcluster: $(DEVCLUSTER_SRC)
@@ -39,6 +39,10 @@ bin/kubectl: devcluster/go.mod devcluster/go.sum
 bin/%: FORCE
 	@mkdir -p bin
 	$(GO) build -ldflags '$(LDFLAGS)' -o $@ ./cmd/$*
+
+# `webservice` is toolforge under its original name (multi-call).
+bin/webservice: bin/toolforge
+	ln -sfn toolforge $@
 
 # Every test: unit, integration (each package on its own devcluster) and
 # end-to-end (the real binaries and kubectl against devcluster).

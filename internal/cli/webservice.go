@@ -1,0 +1,331 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/toolforge-go/toolforge/internal/images"
+	"github.com/toolforge-go/toolforge/internal/tenancy"
+	"github.com/toolforge-go/toolforge/internal/webservice"
+)
+
+func init() { nouns = append(nouns, newWebserviceCommand) }
+
+// webserviceActions are the verbs, in the order help lists them.
+var webserviceActions = []string{"start", "stop", "restart", "status", "logs", "shell"}
+
+// webserviceOptions are the flags of every webservice verb; each verb
+// registers the ones it uses.
+type webserviceOptions struct {
+	Type     string
+	CPU      string
+	Mem      string
+	Replicas int
+	Backend  string
+	Template string
+	Domain   string
+	Timeout  time.Duration
+	Output   string
+	Follow   bool
+	Last     int64
+
+	replicasSet bool
+}
+
+func newWebserviceCommand(s *IOStreams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "webservice [TYPE] start|stop|restart|status|logs|shell",
+		Short: "Run your tool's web service",
+		Long: `Run your tool's web service at https://<tool>.toolforge.org/: a Deployment, a
+Service on port 8000 and an Ingress in your tool's namespace.
+
+TYPE is a webservice type from the image catalogue; built in: ` + strings.Join(webservice.Types(images.Builtin()), ", ") + `.
+Without TYPE, start and restart use the type of the last start (kept in
+$HOME/service.manifest), then $HOME/service.template, then ` + webservice.DefaultType + `.
+The same holds for --cpu (default 0.5), --mem (default 512Mi) and --replicas
+(default 1): flags win over the manifest, the manifest over the template.`,
+		Example: `  webservice python3.11 start
+  webservice start --mem 1Gi --cpu 1
+  webservice restart
+  webservice status
+  webservice logs -f
+  webservice stop
+  webservice python3.11 shell`,
+		// The original's form puts TYPE before the verb
+		// (webservice --backend=kubernetes python3.11 start), which cobra
+		// cannot route: this command takes the raw arguments and hands
+		// them to the verb.
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return dispatchWebservice(cmd, args)
+		},
+	}
+	for _, newVerb := range []func(*IOStreams) *cobra.Command{
+		newWebserviceStart, newWebserviceStop, newWebserviceRestart,
+		newWebserviceStatus, newWebserviceLogs, newWebserviceShell,
+	} {
+		cmd.AddCommand(newVerb(s))
+	}
+	return cmd
+}
+
+// dispatchWebservice runs `webservice [flags] TYPE VERB [flags]` as
+// `webservice VERB [flags] TYPE [flags]`.
+func dispatchWebservice(cmd *cobra.Command, args []string) error {
+	i := slices.IndexFunc(args, func(a string) bool { return slices.Contains(webserviceActions, a) })
+	if i < 0 {
+		if slices.Contains(args, "-h") || slices.Contains(args, "--help") {
+			return cmd.Help()
+		}
+		if len(args) > 0 {
+			return Usagef("no action in %q: want %s [TYPE] %s (see --help)", strings.Join(args, " "), cmd.CommandPath(), strings.Join(webserviceActions, "|"))
+		}
+		return Usagef("say what to do: %s [TYPE] %s (see --help)", cmd.CommandPath(), strings.Join(webserviceActions, "|"))
+	}
+	var verb *cobra.Command
+	for _, c := range cmd.Commands() {
+		if c.Name() == args[i] {
+			verb = c
+		}
+	}
+	rest := append(slices.Clone(args[:i]), args[i+1:]...)
+	verb.SetContext(cmd.Context())
+	verb.InitDefaultHelpFlag()
+	if err := verb.ParseFlags(rest); err != nil {
+		return verb.FlagErrorFunc()(verb, err)
+	}
+	if help, _ := verb.Flags().GetBool("help"); help {
+		return verb.Help()
+	}
+	pos := verb.Flags().Args()
+	if err := verb.ValidateArgs(pos); err != nil {
+		return err
+	}
+	return verb.RunE(verb, pos)
+}
+
+// addBackendFlag is on every verb: the original's users and scripts pass
+// --backend=kubernetes.
+func addBackendFlag(fs *pflag.FlagSet, o *webserviceOptions) {
+	fs.StringVar(&o.Backend, "backend", "", "where to run; the only backend is kubernetes (accepted for compatibility)")
+}
+
+// addSettingsFlags are the settings start, restart and shell resolve.
+func addSettingsFlags(fs *pflag.FlagSet, o *webserviceOptions, replicas bool) {
+	fs.StringVar(&o.CPU, "cpu", "", "CPU limit of each pod, e.g. 0.5, 1 or 250m (default 0.5, or the manifest's or template's)")
+	fs.StringVar(&o.Mem, "mem", "", "memory limit of each pod, e.g. 512Mi or 2Gi (default 512Mi, or the manifest's or template's)")
+	if replicas {
+		fs.IntVar(&o.Replicas, "replicas", 0, "number of pods (default 1, or the manifest's or template's)")
+	}
+	fs.StringVar(&o.Template, "template", "", "file with default settings (default $HOME/service.template)")
+	fs.DurationVar(&o.Timeout, "timeout", webservice.DefaultTimeout, "how long to wait for pods to start or stop")
+}
+
+func addDomainFlag(fs *pflag.FlagSet, o *webserviceOptions) {
+	fs.StringVar(&o.Domain, "domain", "", "domain the web service is published under (default $"+webservice.DomainEnv+", or domain: in "+webservice.CommonConfigFile+", or "+tenancy.DefaultDomain+")")
+}
+
+// typeArg takes the optional TYPE positional argument. stop, status and
+// logs accept and ignore one too: the original's users write
+// `webservice python3.11 stop`.
+func typeArg(o *webserviceOptions) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) > 1 {
+			return Usagef("%s takes at most one TYPE, got %q", cmd.CommandPath(), args)
+		}
+		if len(args) == 1 {
+			o.Type = args[0]
+		}
+		return nil
+	}
+}
+
+func newWebserviceStart(s *IOStreams) *cobra.Command {
+	o := &webserviceOptions{}
+	cmd := &cobra.Command{
+		Use:   "start [TYPE]",
+		Short: "Start the web service (prints \"Starting webservice\")",
+		Long: `Start the web service with TYPE (or the manifest's type) and the settings of
+the flags, the manifest and the template, in that order. The settings are
+checked against your tool's limits before anything is created, and kept in
+$HOME/service.manifest for the next start or restart.`,
+		Args: typeArg(o),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.replicasSet = cmd.Flags().Changed("replicas")
+			return runWebservice(cmd.Context(), s, o, "start")
+		},
+	}
+	addSettingsFlags(cmd.Flags(), o, true)
+	addDomainFlag(cmd.Flags(), o)
+	addBackendFlag(cmd.Flags(), o)
+	return cmd
+}
+
+func newWebserviceRestart(s *IOStreams) *cobra.Command {
+	o := &webserviceOptions{}
+	cmd := &cobra.Command{
+		Use:   "restart [TYPE]",
+		Short: "Restart the web service, applying new settings (prints \"Restarting webservice\")",
+		Long: `Replace the web service's pods, with the settings of the flags, the manifest
+and the template, in that order; without flags it restarts with the settings
+it was started with. A web service that does not run is started.`,
+		Args: typeArg(o),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.replicasSet = cmd.Flags().Changed("replicas")
+			return runWebservice(cmd.Context(), s, o, "restart")
+		},
+	}
+	addSettingsFlags(cmd.Flags(), o, true)
+	addDomainFlag(cmd.Flags(), o)
+	addBackendFlag(cmd.Flags(), o)
+	return cmd
+}
+
+func newWebserviceStop(s *IOStreams) *cobra.Command {
+	o := &webserviceOptions{}
+	cmd := &cobra.Command{
+		Use:   "stop",
+		Short: "Stop the web service (prints \"Stopping webservice\")",
+		Long: `Delete the web service's Deployment, Service and Ingress and wait for its pods
+to go. The manifest keeps the settings, so a later start starts the same web
+service.`,
+		Args: typeArg(o),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runWebservice(cmd.Context(), s, o, "stop")
+		},
+	}
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", webservice.DefaultTimeout, "how long to wait for pods to stop")
+	addBackendFlag(cmd.Flags(), o)
+	return cmd
+}
+
+func newWebserviceStatus(s *IOStreams) *cobra.Command {
+	o := &webserviceOptions{}
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Say whether the web service runs",
+		Long: `Print "webservice of type TYPE is running" or "webservice is not running", as
+the cluster has it; -o json adds the replicas, resources and URL.`,
+		Args: typeArg(o),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runWebservice(cmd.Context(), s, o, "status")
+		},
+	}
+	cmd.Flags().StringVarP(&o.Output, "output", "o", "normal", "output format: normal or json")
+	addBackendFlag(cmd.Flags(), o)
+	return cmd
+}
+
+func newWebserviceLogs(s *IOStreams) *cobra.Command {
+	o := &webserviceOptions{}
+	cmd := &cobra.Command{
+		Use:   "logs",
+		Short: "Print the web service's logs",
+		Args:  typeArg(o),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runWebservice(cmd.Context(), s, o, "logs")
+		},
+	}
+	cmd.Flags().BoolVarP(&o.Follow, "follow", "f", false, "keep printing new lines")
+	cmd.Flags().Int64VarP(&o.Last, "last", "l", 0, "print only the last N lines of each pod (default all)")
+	addBackendFlag(cmd.Flags(), o)
+	return cmd
+}
+
+// webserviceClient is the web service of the tool whose HOME this is,
+// with the tool's own credentials.
+func webserviceClient(s *IOStreams, o *webserviceOptions) (*webservice.Client, error) {
+	if err := webservice.CheckBackend(o.Backend); err != nil {
+		return nil, Usagef("--backend: %v", err)
+	}
+	tool, err := CurrentTool()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := tool.RestConfig()
+	if err != nil {
+		return nil, err
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client for %s: %w", tool.Name, err)
+	}
+	domain, err := webservice.ResolveDomain(o.Domain, os.Getenv, webservice.CommonConfigFile)
+	if err != nil {
+		return nil, Usagef("%v", err)
+	}
+	return &webservice.Client{
+		Kube: kube, Config: cfg, Tool: tool.Name, Namespace: tool.Namespace, Home: tool.Home,
+		Domain: domain, PlatformNamespace: tenancy.PlatformNamespace,
+		Out: s.Out, ErrOut: s.ErrOut, Timeout: o.Timeout,
+	}, nil
+}
+
+func (o *webserviceOptions) settings() webservice.Options {
+	c := webservice.Choices{Type: o.Type, CPU: o.CPU, Mem: o.Mem}
+	if o.replicasSet {
+		c.Replicas = strconv.Itoa(o.Replicas)
+	}
+	return webservice.Options{Flags: c, Template: o.Template}
+}
+
+// runWebservice runs one verb.
+func runWebservice(ctx context.Context, s *IOStreams, o *webserviceOptions, action string) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if action == "status" && o.Output != "normal" && o.Output != "json" {
+		return Usagef("--output %q: want normal or json", o.Output)
+	}
+	if action == "logs" && o.Last < 0 {
+		return Usagef("--last %d: want a number of lines, 0 for all", o.Last)
+	}
+	c, err := webserviceClient(s, o)
+	if err != nil {
+		return err
+	}
+	switch action {
+	case "start":
+		err = c.Start(ctx, o.settings())
+	case "restart":
+		err = c.Restart(ctx, o.settings())
+	case "stop":
+		err = c.Stop(ctx)
+	case "status":
+		err = printWebserviceStatus(ctx, s, c, o.Output)
+	case "logs":
+		err = c.Logs(ctx, webservice.LogOptions{Follow: o.Follow, Last: o.Last}, s.Out)
+	case "shell":
+		err = runWebserviceShell(ctx, s, c, o)
+	}
+	var input *webservice.InputError
+	if errors.As(err, &input) {
+		return &ExitError{Code: ExitUsage, Err: err}
+	}
+	return err
+}
+
+func printWebserviceStatus(ctx context.Context, s *IOStreams, c *webservice.Client, output string) error {
+	st, err := c.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if output == "json" {
+		enc := json.NewEncoder(s.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	_, err = fmt.Fprintln(s.Out, st.Line())
+	return err
+}

@@ -1,0 +1,142 @@
+package webservice
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// Client acts on one tool's web service, with the tool's own credentials,
+// in the tool's namespace only.
+type Client struct {
+	Kube kubernetes.Interface
+	// Config is the same credentials as Kube, for streams (shell attach).
+	Config            *rest.Config
+	Tool              string
+	Namespace         string
+	Home              string
+	Domain            string
+	PlatformNamespace string
+	// Out gets the lines users' scripts rely on ("Starting webservice");
+	// ErrOut gets progress and notes.
+	Out    io.Writer
+	ErrOut io.Writer
+	// Timeout bounds each wait: for a previous instance to finish going
+	// away, for pods to become ready, for a shell pod to start.
+	Timeout time.Duration
+	// Poll is how often a wait looks again (default 250ms).
+	Poll time.Duration
+}
+
+// DefaultTimeout is how long start, restart, stop and shell wait.
+const DefaultTimeout = 2 * time.Minute
+
+// ManifestPath is the tool's service.manifest.
+func (c *Client) ManifestPath() string { return filepath.Join(c.Home, ManifestFile) }
+
+// TemplatePath is the tool's default service.template.
+func (c *Client) TemplatePath() string { return filepath.Join(c.Home, TemplateFile) }
+
+func (c *Client) timeout() time.Duration {
+	if c.Timeout > 0 {
+		return c.Timeout
+	}
+	return DefaultTimeout
+}
+
+func (c *Client) poll() time.Duration {
+	if c.Poll > 0 {
+		return c.Poll
+	}
+	return 250 * time.Millisecond
+}
+
+// InputError is bad input from the user (a setting out of bounds, an
+// unknown type): the command line reports it with exit code 2.
+type InputError struct{ Err error }
+
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
+func inputError(err error) error {
+	var ie *InputError
+	if err == nil || errors.As(err, &ie) {
+		return err
+	}
+	return &InputError{Err: err}
+}
+
+// Options are what start, restart and shell are asked for on the command
+// line.
+type Options struct {
+	Flags Choices
+	// Template is the defaults file (default <home>/service.template).
+	Template string
+}
+
+// prepared is a web service ready to be made: settings resolved and
+// checked, objects' spec built, the manifest read.
+type prepared struct {
+	settings Settings
+	spec     Spec
+	manifest *Manifest
+}
+
+// prepare resolves the settings (flags, then manifest, then template, then
+// defaults) and checks them against the catalogue and the namespace's
+// limits, before anything is created.
+func (c *Client) prepare(ctx context.Context, o Options, shell bool) (*prepared, error) {
+	m, err := ReadManifest(c.ManifestPath())
+	if err != nil {
+		return nil, err
+	}
+	tmplPath := o.Template
+	if tmplPath == "" {
+		tmplPath = c.TemplatePath()
+	}
+	tmpl, err := ReadTemplate(tmplPath)
+	if err != nil {
+		return nil, inputError(err)
+	}
+	s, err := Resolve(FlagSource(o.Flags), Source{Name: c.ManifestPath(), Choices: m.Choices()}, Source{Name: tmplPath, Choices: tmpl})
+	if err != nil {
+		return nil, inputError(err)
+	}
+	cat, err := LoadCatalogue(ctx, c.Kube, c.PlatformNamespace)
+	if err != nil {
+		return nil, err
+	}
+	img, err := LookupType(cat, s.Type)
+	if err != nil {
+		if o := s.origins[fieldType]; !o.source.Flags {
+			err = fmt.Errorf("%w (%s)", err, s.Describe(fieldType))
+		}
+		return nil, inputError(err)
+	}
+	s.Type = img.Name
+	if shell {
+		// A shell is one pod, whatever the web service's replicas.
+		s.Replicas = 1
+	}
+	limits, err := ReadLimits(ctx, c.Kube, c.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	if err := limits.Check(s); err != nil {
+		return nil, inputError(err)
+	}
+	return &prepared{
+		settings: s,
+		manifest: m,
+		spec: Spec{
+			Tool: c.Tool, Namespace: c.Namespace, Domain: c.Domain, Type: img.Name, Image: img.Web,
+			Replicas: s.Replicas, Resources: limits.Resources(s),
+		},
+	}, nil
+}

@@ -1,0 +1,29 @@
+package webservice
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/toolforge-go/toolforge/internal/images"
+)
+
+func TestLookupType(t *testing.T) {
+	cat, err := images.Parse([]byte(`
+- {name: python3.11, aliases: [tf-python311], jobs: r/py-base, web: r/py-web}
+- {name: bookworm, jobs: r/bookworm-base}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img, err := LookupType(cat, "tf-python311"); err != nil || img.Name != "python3.11" || img.Web != "r/py-web" {
+		t.Errorf("alias: %+v %v", img, err)
+	}
+	_, err = LookupType(cat, "bookworm")
+	if err == nil || !strings.Contains(err.Error(), `unknown webservice type "bookworm"; available types: python3.11`) {
+		t.Errorf("an image without a web variant is not a type: %v", err)
+	}
+	_, err = LookupType(images.Builtin(), "cobol")
+	if err == nil || !strings.Contains(err.Error(), "available types: bookworm, golang1.21, jdk17, node20, perl5.36, php8.2, python3.11, ruby3.1") {
+		t.Errorf("unknown type: %v", err)
+	}
+}
