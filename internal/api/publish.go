@@ -1,0 +1,62 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/toolforge-go/toolforge/internal/tenancy"
+)
+
+// Keys of the API ConfigMap, which the CLI reads with the tool's own
+// credentials to find the API.
+const (
+	ConfigMapURLKey = "url"
+	ConfigMapCAKey  = "ca.crt"
+)
+
+// publisher keeps the API ConfigMap (URL and CA bundle) and the role that
+// lets tools read it.
+type publisher struct {
+	kube kubernetes.Interface
+	ns   string
+	url  string
+	log  *slog.Logger
+}
+
+func (p *publisher) publish(ctx context.Context, bundle []byte) error {
+	role, binding := readerRBAC(p.ns)
+	if err := ensureRole(ctx, p.kube, role); err != nil {
+		return err
+	}
+	if err := ensureRoleBinding(ctx, p.kube, binding); err != nil {
+		return err
+	}
+	data := map[string]string{ConfigMapURLKey: p.url}
+	if len(bundle) > 0 {
+		data[ConfigMapCAKey] = string(bundle)
+	}
+	cms := p.kube.CoreV1().ConfigMaps(p.ns)
+	cur, err := cms.Get(ctx, tenancy.APIConfigMap, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		_, err = cms.Create(ctx, &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Name: tenancy.APIConfigMap, Namespace: p.ns, Labels: map[string]string{tenancy.LabelManagedBy: managedBy}},
+			Data:       data,
+		}, metav1.CreateOptions{})
+	case err == nil && !maps.Equal(cur.Data, data):
+		cur.Data = data
+		_, err = cms.Update(ctx, cur, metav1.UpdateOptions{})
+	}
+	if err != nil {
+		return fmt.Errorf("publish ConfigMap %s/%s: %w", p.ns, tenancy.APIConfigMap, err)
+	}
+	p.log.Info("published API address", "configmap", p.ns+"/"+tenancy.APIConfigMap, "url", p.url)
+	return nil
+}

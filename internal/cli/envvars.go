@@ -1,0 +1,168 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+
+	"github.com/spf13/cobra"
+
+	"github.com/toolforge-go/toolforge/internal/envvars"
+)
+
+func init() { nouns = append(nouns, newEnvvarsCommand) }
+
+func newEnvvarsCommand(s *IOStreams) *cobra.Command {
+	api := &apiFlags{}
+	cmd := &cobra.Command{
+		Use:   "envvars",
+		Short: "Manage your tool's environment variables (set in all its pods)",
+		Long: `Environment variables are set in every pod of your tool: jobs, web services and
+shells. Use them for settings and secrets (API tokens): values are stored as a
+Kubernetes Secret in your tool's namespace and hidden in 'list' unless asked.
+New values reach pods started after the change.`,
+		Args: NoArgs,
+	}
+	api.addTo(cmd)
+	cmd.AddCommand(
+		newEnvvarsCreateCommand(s, api),
+		newEnvvarsListCommand(s, api),
+		newEnvvarsShowCommand(s, api),
+		newEnvvarsDeleteCommand(s, api),
+		newEnvvarsQuotaCommand(s, api),
+	)
+	return cmd
+}
+
+func newEnvvarsCreateCommand(s *IOStreams, api *apiFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:     "create NAME VALUE",
+		Short:   "Create an environment variable, or replace its value",
+		Example: "  toolforge envvars create MY_API_TOKEN s3cr3t",
+		Args:    ExactArgs(2, "NAME", "VALUE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := envvars.ValidateName(args[0]); err != nil {
+				return Usagef("%v", err)
+			}
+			if err := envvars.ValidateValue(args[1]); err != nil {
+				return Usagef("%v", err)
+			}
+			c, err := newAPIClient(s, api)
+			if err != nil {
+				return err
+			}
+			var out envvars.EnvvarResponse
+			return c.call(cmd.Context(), http.MethodPost, c.envvarsPath("/envvars"), envvars.CreateRequest{Name: args[0], Value: args[1]}, &out)
+		},
+	}
+}
+
+func newEnvvarsListCommand(s *IOStreams, api *apiFlags) *cobra.Command {
+	var show bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List your environment variables (values hidden unless --show-values)",
+		Args:  NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := newAPIClient(s, api)
+			if err != nil {
+				return err
+			}
+			path := c.envvarsPath("/envvars")
+			if show {
+				path += "?show_values=true"
+			}
+			var out envvars.ListResponse
+			if err := c.call(cmd.Context(), http.MethodGet, path, nil, &out); err != nil {
+				return err
+			}
+			return writeEnvvars(s.Out, s.TTY, out.Envvars, show)
+		},
+	}
+	cmd.Flags().BoolVar(&show, "show-values", false, "show the values too")
+	return cmd
+}
+
+// hiddenValue stands in for a value list does not show.
+const hiddenValue = "********"
+
+func writeEnvvars(w io.Writer, tty bool, list []envvars.Envvar, show bool) error {
+	t := &table{headers: []string{"name", "value"}}
+	for _, e := range list {
+		v := hiddenValue
+		if show {
+			v = e.Value
+		}
+		t.add(e.Name, v)
+	}
+	return t.render(w, tty)
+}
+
+func newEnvvarsShowCommand(s *IOStreams, api *apiFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show an environment variable and its value",
+		Args:  ExactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newAPIClient(s, api)
+			if err != nil {
+				return err
+			}
+			var out envvars.EnvvarResponse
+			if err := c.call(cmd.Context(), http.MethodGet, c.envvarsPath("/envvars/"+url.PathEscape(args[0])), nil, &out); err != nil {
+				return err
+			}
+			if !s.TTY {
+				// The bare value, for scripts: VALUE=$(toolforge envvars show NAME).
+				_, err := fmt.Fprintln(s.Out, out.Envvar.Value)
+				return err
+			}
+			return writeEnvvars(s.Out, true, []envvars.Envvar{out.Envvar}, true)
+		},
+	}
+}
+
+func newEnvvarsDeleteCommand(s *IOStreams, api *apiFlags) *cobra.Command {
+	var sure bool
+	cmd := &cobra.Command{
+		Use:   "delete NAME",
+		Short: "Delete an environment variable",
+		Args:  ExactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := Confirm(s, sure, "--yes-im-sure", fmt.Sprintf("Delete envvar %s?", args[0])); err != nil {
+				return err
+			}
+			c, err := newAPIClient(s, api)
+			if err != nil {
+				return err
+			}
+			return c.call(cmd.Context(), http.MethodDelete, c.envvarsPath("/envvars/"+url.PathEscape(args[0])), nil, nil)
+		},
+	}
+	cmd.Flags().BoolVar(&sure, "yes-im-sure", false, "delete without asking")
+	return cmd
+}
+
+func newEnvvarsQuotaCommand(s *IOStreams, api *apiFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "quota",
+		Short: "Show how many environment variables you have and may have",
+		Args:  NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := newAPIClient(s, api)
+			if err != nil {
+				return err
+			}
+			var out envvars.QuotaResponse
+			if err := c.call(cmd.Context(), http.MethodGet, c.envvarsPath("/quota"), nil, &out); err != nil {
+				return err
+			}
+			q := out.Quota
+			t := &table{headers: []string{"quota", "used", "limit"}}
+			t.add("envvars", fmt.Sprint(q.Count), fmt.Sprint(q.MaxCount))
+			t.add("bytes (names and values)", fmt.Sprint(q.Bytes), fmt.Sprint(q.MaxBytes))
+			return t.render(s.Out, s.TTY)
+		},
+	}
+}

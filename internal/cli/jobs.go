@@ -1,0 +1,209 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/toolforge-go/toolforge/internal/jobs"
+)
+
+func init() { nouns = append(nouns, newJobsCommand) }
+
+func newJobsCommand(s *IOStreams) *cobra.Command {
+	api := &apiFlags{}
+	cmd := &cobra.Command{
+		Use:   "jobs",
+		Short: "Run one-off, scheduled and continuous jobs for your tool",
+		Long: `The Toolforge jobs framework: run your tool's commands as one-off jobs, on a
+schedule (cron), or continuously, in your tool's namespace, from an image of
+the catalogue (see 'toolforge jobs images').`,
+		Args: NoArgs,
+	}
+	api.addTo(cmd)
+	cmd.AddCommand(
+		newJobsRunCommand(s, api),
+		newJobsListCommand(s, api),
+		newJobsShowCommand(s, api),
+		newJobsLogsCommand(s, api),
+		newJobsDeleteCommand(s, api),
+		newJobsFlushCommand(s, api),
+		newJobsRestartCommand(s, api),
+		newJobsLoadCommand(s, api),
+		newJobsDumpCommand(s, api),
+		newJobsImagesCommand(s, api),
+		newJobsQuotaCommand(s, api),
+	)
+	return cmd
+}
+
+// runOptions are `jobs run`'s flags.
+type runOptions struct {
+	Job               jobs.Job
+	Port              string
+	NoFilelog         bool
+	HealthCheckScript string
+	HealthCheckHTTP   string
+	Wait              string
+}
+
+// defaultWait is --wait without a value, in seconds.
+const defaultWait = 600
+
+func newJobsRunCommand(s *IOStreams, api *apiFlags) *cobra.Command {
+	o := &runOptions{}
+	cmd := &cobra.Command{
+		Use:   "run NAME --command CMD --image IMAGE [flags]",
+		Short: "Run a new job",
+		Long: `Run a new job: once (the default), on a --schedule, or --continuous.
+
+A scheduled job takes five cron fields (minute hour day-of-month month
+day-of-week, UTC) or @hourly, @daily, @weekly, @monthly or @yearly, which
+run at a fixed time picked for this job so that jobs spread over the period.`,
+		Example: `  toolforge jobs run backup --command ./backup.sh --image bookworm --schedule @daily
+  toolforge jobs run bot --command "python3 bot.py" --image python3.11 --continuous
+  toolforge jobs run api --command ./serve --image golang1.21 --continuous --port 8080 --health-check-http /healthz
+  toolforge jobs run once --command ./once.sh --image bookworm --wait`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			// `--wait 60` (with a space) leaves 60 as an argument.
+			if len(args) == 2 && cmd.Flags().Changed("wait") && o.Wait == strconv.Itoa(defaultWait) {
+				if _, err := strconv.Atoi(args[1]); err == nil {
+					o.Wait = args[1]
+					return nil
+				}
+			}
+			return ExactArgs(1, "NAME")(cmd, args)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Job.Name = args[0]
+			return runJob(cmd.Context(), s, api, o, cmd)
+		},
+	}
+	f := cmd.Flags()
+	j := &o.Job
+	f.StringVar(&j.Command, "command", "", "the command to run (in the tool's home directory)")
+	f.StringVar(&j.Image, "image", "", "image from the catalogue (see `toolforge jobs images`)")
+	f.StringVar(&j.Schedule, "schedule", "", "run on a cron schedule (e.g. '15 3 * * *' or @daily)")
+	f.BoolVar(&j.Continuous, "continuous", false, "run continuously, restarted when it stops")
+	f.StringVar(&o.Wait, "wait", "", "wait up to SECS (default 600) for a one-off job to finish; its outcome is the exit code")
+	f.Lookup("wait").NoOptDefVal = strconv.Itoa(defaultWait)
+	f.StringVar(&j.Memory, "mem", "", "memory limit (e.g. 1Gi; default: the tool's default)")
+	f.StringVar(&j.CPU, "cpu", "", "CPU limit (e.g. 0.5; default: the tool's default)")
+	f.IntVar(&j.Retry, "retry", 0, "retry a failed run up to N times (0-5)")
+	f.StringVar(&j.Emails, "emails", "none", "email notifications: none, all, onfinish or onfailure")
+	f.BoolVar(&j.Filelog, "filelog", false, "append stdout and stderr to NAME.out and NAME.err in the tool's home")
+	f.BoolVar(&o.NoFilelog, "no-filelog", false, "keep no log files (the default; see `toolforge jobs logs`)")
+	f.StringVarP(&j.FilelogStdout, "filelog-stdout", "o", "", "append stdout to FILE (implies --filelog)")
+	f.StringVarP(&j.FilelogStderr, "filelog-stderr", "e", "", "append stderr to FILE (implies --filelog)")
+	f.StringVar(&j.Mount, "mount", "all", "mount the tool's storage: all or none")
+	f.IntVar(&j.Timeout, "timeout", 0, "stop a one-off or scheduled run after S seconds")
+	f.StringVar(&o.Port, "port", "", "expose a continuous job on port N[/tcp|udp] through a Service")
+	f.IntVar(&j.Replicas, "replicas", 0, "number of copies of a continuous job (default 1)")
+	f.StringVar(&o.HealthCheckScript, "health-check-script", "", "command whose failure restarts a continuous job")
+	f.StringVar(&o.HealthCheckHTTP, "health-check-http", "", "path on --port whose failure restarts a continuous job")
+	return cmd
+}
+
+// job is the definition the flags describe, checked as far as it can be
+// without the API (usage errors, exit 2).
+func (o *runOptions) job() (*jobs.Job, error) {
+	j := o.Job
+	if o.Port != "" {
+		port, proto, err := jobs.ParsePort(o.Port)
+		if err != nil {
+			return nil, Usagef("%v", err)
+		}
+		j.Port, j.PortProtocol = port, proto
+	}
+	if o.NoFilelog && (j.Filelog || j.FilelogStdout != "" || j.FilelogStderr != "") {
+		return nil, Usagef("--no-filelog cannot go with --filelog, -o/--filelog-stdout or -e/--filelog-stderr")
+	}
+	if o.Wait != "" && (j.Continuous || j.Schedule != "") {
+		return nil, Usagef("--wait applies to one-off jobs, not --schedule or --continuous")
+	}
+	if o.HealthCheckScript != "" && o.HealthCheckHTTP != "" {
+		return nil, Usagef("--health-check-script and --health-check-http cannot be used together")
+	}
+	switch {
+	case o.HealthCheckScript != "":
+		j.HealthCheck = &jobs.HealthCheck{Type: jobs.HealthScript, Script: o.HealthCheckScript}
+	case o.HealthCheckHTTP != "":
+		j.HealthCheck = &jobs.HealthCheck{Type: jobs.HealthHTTP, Path: o.HealthCheckHTTP}
+	}
+	j.Normalize()
+	if err := j.Validate(); err != nil {
+		return nil, Usagef("%v", err)
+	}
+	return &j, nil
+}
+
+func runJob(ctx context.Context, s *IOStreams, api *apiFlags, o *runOptions, cmd *cobra.Command) error {
+	j, err := o.job()
+	if err != nil {
+		return err
+	}
+	var wait time.Duration
+	if o.Wait != "" {
+		secs, err := strconv.Atoi(o.Wait)
+		if err != nil || secs <= 0 {
+			return Usagef("--wait %q: want a number of seconds", o.Wait)
+		}
+		wait = time.Duration(secs) * time.Second
+	}
+	c, err := newAPIClient(s, api)
+	if err != nil {
+		return err
+	}
+	var out jobs.JobResponse
+	if err := c.call(ctx, http.MethodPost, c.jobsPath("/jobs"), j, &out); err != nil {
+		return err
+	}
+	if wait == 0 {
+		return nil
+	}
+	return waitForJob(ctx, s, c, j.Name, wait, time.Second)
+}
+
+// waitForJob follows a one-off job until it finishes: exit 0 when it
+// completed, 1 when it failed or did not finish in time.
+func waitForJob(ctx context.Context, s *IOStreams, c *apiClient, name string, timeout, every time.Duration) error {
+	fmt.Fprintf(s.ErrOut, "Waiting up to %s for job '%s' to finish...\n", timeout, name)
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for {
+		var out jobs.JobResponse
+		err := c.call(ctx, http.MethodGet, c.jobsPath("/jobs/"+url.PathEscape(name)), nil, &out)
+		switch {
+		case isNotFound(err):
+			fmt.Fprintf(s.ErrOut, "Job '%s' completed (and was already removed)\n", name)
+			return nil
+		case err != nil:
+			return err
+		}
+		st := out.Job.StatusShort
+		if st != last {
+			fmt.Fprintf(s.ErrOut, "Job '%s': %s\n", name, st)
+			last = st
+		}
+		switch st {
+		case jobs.StatusCompleted:
+			fmt.Fprintf(s.ErrOut, "Job '%s' completed\n", name)
+			return nil
+		case jobs.StatusFailed:
+			return &ExitError{Code: ExitFailure, Err: fmt.Errorf("job '%s' failed: %s", name, out.Job.StatusLong)}
+		}
+		if time.Now().After(deadline) {
+			return &ExitError{Code: ExitFailure, Err: fmt.Errorf("timed out after %s waiting for job '%s' (status: %s)", timeout, name, st)}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(every):
+		}
+	}
+}

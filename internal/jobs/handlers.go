@@ -1,0 +1,227 @@
+package jobs
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/toolforge-go/toolforge/internal/api/route"
+)
+
+// Response bodies of the jobs API.
+type (
+	JobList struct {
+		Jobs     []Info         `json:"jobs"`
+		Messages route.Messages `json:"messages"`
+	}
+	JobResponse struct {
+		Job      Info           `json:"job"`
+		Messages route.Messages `json:"messages"`
+	}
+	ApplyResponse struct {
+		Job Info `json:"job"`
+		// Result is created, updated or unchanged.
+		Result   string         `json:"result"`
+		Messages route.Messages `json:"messages"`
+	}
+	FlushResponse struct {
+		Deleted  int            `json:"deleted"`
+		Messages route.Messages `json:"messages"`
+	}
+	ImageList struct {
+		Images   []ImageInfo    `json:"images"`
+		Messages route.Messages `json:"messages"`
+	}
+	QuotaResponse struct {
+		Quota    Quota          `json:"quota"`
+		Messages route.Messages `json:"messages"`
+	}
+)
+
+// ImageInfo is a catalogue entry as the images route lists it.
+type ImageInfo struct {
+	Shortname string   `json:"shortname"`
+	Image     string   `json:"image"`
+	Aliases   []string `json:"aliases"`
+	State     string   `json:"state"`
+}
+
+// maxJobBody bounds a job definition's JSON.
+const maxJobBody = 64 << 10
+
+const (
+	base  = "/jobs/v1/tool/{tool}"
+	byJob = base + "/jobs/{name}"
+)
+
+// Routes are the jobs API's paths (SPEC §6).
+func (s *Store) Routes() []route.Route {
+	return []route.Route{
+		{Method: http.MethodGet, Path: base + "/jobs", Summary: "List the tool's jobs", Response: JobList{}, Handle: s.handleList},
+		{Method: http.MethodPost, Path: base + "/jobs", Summary: "Create a job", Request: Job{}, Response: JobResponse{}, Status: http.StatusCreated, Handle: s.handleCreate},
+		{Method: http.MethodPatch, Path: base + "/jobs", Summary: "Create or update a job to match a definition; an unchanged job is left alone", Request: Job{}, Response: ApplyResponse{}, Handle: s.handleApply},
+		{Method: http.MethodDelete, Path: base + "/jobs", Summary: "Delete every job of the tool", Response: FlushResponse{}, Handle: s.handleFlush},
+		{Method: http.MethodGet, Path: byJob, Summary: "Show a job", Response: JobResponse{}, Handle: s.handleGet},
+		{Method: http.MethodDelete, Path: byJob, Summary: "Delete a job", Response: route.Envelope{}, Handle: s.handleDelete},
+		{Method: http.MethodGet, Path: byJob + "/logs", Summary: "Stream the logs of a job's pods", ContentType: "text/plain",
+			Query: []route.Param{
+				{Name: "follow", Type: "boolean", Description: "keep streaming new lines"},
+				{Name: "lines", Type: "integer", Description: "only the last N lines of each pod"},
+			}, Handle: s.handleLogs},
+		{Method: http.MethodPost, Path: byJob + "/restart", Summary: "Restart a job: roll a continuous job's pods, run a scheduled job now, run a one-off job again", Response: route.Envelope{}, Handle: s.handleRestart},
+		{Method: http.MethodGet, Path: base + "/images", Summary: "List the images jobs can run", Response: ImageList{}, Handle: s.handleImages},
+		{Method: http.MethodGet, Path: base + "/quotas", Summary: "Show the tool's quota and per-job limits", Response: QuotaResponse{}, Handle: s.handleQuota},
+	}
+}
+
+func (s *Store) handleList(w http.ResponseWriter, r *route.Request) error {
+	jobs, err := s.List(r.Context(), r.Tool)
+	if err != nil {
+		return err
+	}
+	m := route.NewMessages()
+	for _, j := range jobs {
+		for _, d := range j.Drift {
+			m.Warnf("job '%s': %s", j.Name, d)
+		}
+	}
+	return route.WriteJSON(w, http.StatusOK, JobList{Jobs: jobs, Messages: m})
+}
+
+func (s *Store) handleCreate(w http.ResponseWriter, r *route.Request) error {
+	var j Job
+	if err := route.DecodeJSON(r, maxJobBody, &j); err != nil {
+		return err
+	}
+	info, warnings, err := s.Create(r.Context(), r.Tool, &j)
+	if err != nil {
+		return err
+	}
+	m := route.NewMessages()
+	m.Warning = append(m.Warning, warnings...)
+	m.Infof("Job '%s' created", info.Name)
+	return route.WriteJSON(w, http.StatusCreated, JobResponse{Job: *info, Messages: m})
+}
+
+func (s *Store) handleApply(w http.ResponseWriter, r *route.Request) error {
+	var j Job
+	if err := route.DecodeJSON(r, maxJobBody, &j); err != nil {
+		return err
+	}
+	result, info, warnings, err := s.Apply(r.Context(), r.Tool, &j)
+	if err != nil {
+		return err
+	}
+	m := route.NewMessages()
+	m.Warning = append(m.Warning, warnings...)
+	m.Infof("Job '%s' %s", info.Name, result)
+	return route.WriteJSON(w, http.StatusOK, ApplyResponse{Job: *info, Result: result, Messages: m})
+}
+
+func (s *Store) handleFlush(w http.ResponseWriter, r *route.Request) error {
+	n, err := s.Flush(r.Context(), r.Tool)
+	if err != nil {
+		return err
+	}
+	m := route.NewMessages()
+	m.Infof("%d job(s) deleted", n)
+	return route.WriteJSON(w, http.StatusOK, FlushResponse{Deleted: n, Messages: m})
+}
+
+func (s *Store) handleGet(w http.ResponseWriter, r *route.Request) error {
+	info, err := s.Get(r.Context(), r.Tool, r.Param("name"))
+	if err != nil {
+		return err
+	}
+	m := route.NewMessages()
+	for _, d := range info.Drift {
+		m.Warnf("job '%s': %s", info.Name, d)
+	}
+	return route.WriteJSON(w, http.StatusOK, JobResponse{Job: *info, Messages: m})
+}
+
+func (s *Store) handleDelete(w http.ResponseWriter, r *route.Request) error {
+	name := r.Param("name")
+	if err := s.Delete(r.Context(), r.Tool, name); err != nil {
+		return err
+	}
+	m := route.NewMessages()
+	m.Infof("Job '%s' deleted", name)
+	return route.WriteJSON(w, http.StatusOK, route.Envelope{Messages: m})
+}
+
+func (s *Store) handleRestart(w http.ResponseWriter, r *route.Request) error {
+	msg, err := s.Restart(r.Context(), r.Tool, r.Param("name"))
+	if err != nil {
+		return err
+	}
+	m := route.NewMessages()
+	m.Infof("%s", msg)
+	return route.WriteJSON(w, http.StatusOK, route.Envelope{Messages: m})
+}
+
+func (s *Store) handleLogs(w http.ResponseWriter, r *route.Request) error {
+	var o LogOptions
+	q := r.URL.Query()
+	if v := q.Get("follow"); v != "" {
+		f, err := strconv.ParseBool(v)
+		if err != nil {
+			return route.BadRequest("follow=%q: want true or false", v)
+		}
+		o.Follow = f
+	}
+	if v := q.Get("lines"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return route.BadRequest("lines=%q: want a number of lines (-l N)", v)
+		}
+		o.Lines = n
+	}
+	return s.Logs(r.Context(), r.Tool, r.Param("name"), o, &lazyStream{w: w})
+}
+
+// lazyStream sends the response header with the first line, so that a job
+// whose pods say nothing still gets a JSON error rather than an empty 200.
+type lazyStream struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (l *lazyStream) Write(p []byte) (int, error) {
+	if !l.started {
+		l.started = true
+		l.w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		l.w.Header().Set("X-Content-Type-Options", "nosniff")
+		l.w.WriteHeader(http.StatusOK)
+	}
+	return l.w.Write(p)
+}
+
+func (l *lazyStream) Flush() {
+	if l.started {
+		_ = http.NewResponseController(l.w).Flush()
+	}
+}
+
+func (s *Store) handleImages(w http.ResponseWriter, r *route.Request) error {
+	cat, err := s.Images(r.Context())
+	if err != nil {
+		return err
+	}
+	out := ImageList{Images: []ImageInfo{}, Messages: route.NewMessages()}
+	for _, img := range cat.All() {
+		aliases := img.Aliases
+		if aliases == nil {
+			aliases = []string{}
+		}
+		out.Images = append(out.Images, ImageInfo{Shortname: img.Name, Image: img.Jobs, Aliases: aliases, State: img.State})
+	}
+	return route.WriteJSON(w, http.StatusOK, out)
+}
+
+func (s *Store) handleQuota(w http.ResponseWriter, r *route.Request) error {
+	q, err := s.Quota(r.Context(), r.Tool)
+	if err != nil {
+		return err
+	}
+	return route.WriteJSON(w, http.StatusOK, QuotaResponse{Quota: *q, Messages: route.NewMessages()})
+}

@@ -1,0 +1,372 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/toolforge-go/toolforge/internal/api/route"
+	"github.com/toolforge-go/toolforge/internal/images"
+)
+
+// Results of Apply.
+const (
+	Created   = "created"
+	Updated   = "updated"
+	Unchanged = "unchanged"
+)
+
+// prepared is a validated job ready to be written.
+type prepared struct {
+	job      *Job
+	target   Target
+	objs     Objects
+	warnings []string
+}
+
+// prepare validates j against everything known before writing: its own
+// settings, the image catalogue, the tool's limit range and quota.
+func (s *Store) prepare(ctx context.Context, tool string, j *Job) (*prepared, error) {
+	j.Normalize()
+	if err := j.Validate(); err != nil {
+		return nil, route.BadRequest("%s", err.Error())
+	}
+	cat, err := s.Images(ctx)
+	if err != nil {
+		return nil, err
+	}
+	img, ok := cat.Lookup(j.Image)
+	if !ok {
+		return nil, route.BadRequest("--image: %s", cat.UnknownError(j.Image).Error())
+	}
+	t, err := s.target(ctx, tool)
+	if err != nil {
+		return nil, err
+	}
+	t.Image = img.Jobs
+	warnings, err := j.CheckLimits(t.Limits)
+	if err != nil {
+		return nil, route.BadRequest("%s", err.Error())
+	}
+	if img.State == images.StateDeprecated {
+		warnings = append(warnings, fmt.Sprintf("image %s is deprecated; see `toolforge jobs images` for its successor", img.Name))
+	}
+	objs, err := Build(j, t)
+	if err != nil {
+		return nil, err
+	}
+	return &prepared{job: j, target: t, objs: objs, warnings: warnings}, nil
+}
+
+// Create makes a new job.
+func (s *Store) Create(ctx context.Context, tool string, j *Job) (*Info, []string, error) {
+	p, err := s.prepare(ctx, tool, j)
+	if err != nil {
+		return nil, nil, err
+	}
+	if e, err := s.find(ctx, tool, j.Name); err != nil {
+		return nil, nil, err
+	} else if e != nil {
+		return nil, nil, route.Conflict("a job named '%s' already exists (delete it first, or use `toolforge jobs load` to update it)", j.Name)
+	}
+	if err := j.CheckCounts(p.target.Limits); err != nil {
+		return nil, nil, route.BadRequest("%s", err.Error())
+	}
+	if err := s.write(ctx, p.objs); err != nil {
+		return nil, nil, err
+	}
+	info := s.info(&entry{def: p.job, stored: true, obj: p.objs.Top, service: p.objs.Service}, nil, &p.target, nil)
+	return &info, p.warnings, nil
+}
+
+// write creates a job's objects; if the second fails, the first is
+// removed again so that nothing is left half-made.
+func (s *Store) write(ctx context.Context, objs Objects) error {
+	if err := s.Writer.Create(ctx, objs.Top); err != nil {
+		return writeError(objs.Top, err)
+	}
+	if objs.Service != nil {
+		if err := s.Writer.Create(ctx, objs.Service); err != nil {
+			if derr := s.Writer.Delete(ctx, objs.Top, client.PropagationPolicy(metav1.DeletePropagationBackground)); derr != nil && !apierrors.IsNotFound(derr) {
+				s.Log.Error("roll back job after its service failed", "namespace", objs.Top.GetNamespace(), "name", objs.Top.GetName(), "err", derr)
+			}
+			return writeError(objs.Service, err)
+		}
+		s.waitCached(ctx, objs.Service, false)
+	}
+	s.waitCached(ctx, objs.Top, false)
+	return nil
+}
+
+// writeError explains a refused write in the user's terms.
+func writeError(obj client.Object, err error) error {
+	switch {
+	case apierrors.IsAlreadyExists(err):
+		return route.Conflict("a job named '%s' already exists", obj.GetName())
+	case apierrors.IsForbidden(err) && strings.Contains(err.Error(), "exceeded quota"):
+		return route.BadRequest("the tool's quota does not allow this job: %s", quotaReason(err))
+	case apierrors.IsInvalid(err), apierrors.IsBadRequest(err):
+		return route.BadRequest("Kubernetes refused the job: %v", err)
+	}
+	return fmt.Errorf("create %T %s/%s: %w", obj, obj.GetNamespace(), obj.GetName(), err)
+}
+
+func quotaReason(err error) string {
+	msg := err.Error()
+	if _, after, ok := strings.Cut(msg, "exceeded quota: "); ok {
+		return "exceeded quota " + after
+	}
+	return msg
+}
+
+// Apply makes job j exist as defined: creates it, updates it when its
+// definition (or the running object) differs, or leaves it alone.
+func (s *Store) Apply(ctx context.Context, tool string, j *Job) (string, *Info, []string, error) {
+	p, err := s.prepare(ctx, tool, j)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	cur, err := s.find(ctx, tool, j.Name)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if cur == nil {
+		if err := j.CheckCounts(p.target.Limits); err != nil {
+			return "", nil, nil, route.BadRequest("%s", err.Error())
+		}
+		if err := s.write(ctx, p.objs); err != nil {
+			return "", nil, nil, err
+		}
+		info := s.info(&entry{def: p.job, stored: true, obj: p.objs.Top, service: p.objs.Service}, nil, &p.target, nil)
+		return Created, &info, p.warnings, nil
+	}
+	if cur.stored && cur.def.Equal(j) && len(Drift(cur.obj, cur.service, p.objs)) == 0 {
+		info := s.info(cur, nil, &p.target, nil)
+		return Unchanged, &info, p.warnings, nil
+	}
+	if cur.def.Kind() == j.Kind() && j.Kind() != OneOff {
+		err = s.update(ctx, cur, p.objs)
+	} else {
+		// A Job's pod template is immutable, and a job changing kind
+		// changes object type: replace it.
+		if err = s.remove(ctx, cur); err == nil {
+			err = s.write(ctx, p.objs)
+		}
+	}
+	if err != nil {
+		return "", nil, nil, err
+	}
+	info := s.info(&entry{def: p.job, stored: true, obj: p.objs.Top, service: p.objs.Service}, nil, &p.target, nil)
+	return Updated, &info, p.warnings, nil
+}
+
+// update changes a scheduled or continuous job in place.
+func (s *Store) update(ctx context.Context, cur *entry, want Objects) error {
+	key := client.ObjectKeyFromObject(cur.obj)
+	var written client.Object
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		live := want.Top.DeepCopyObject().(client.Object)
+		if err := s.Writer.Get(ctx, key, live); err != nil {
+			return err
+		}
+		live.SetLabels(want.Top.GetLabels())
+		annotations := live.GetAnnotations()
+		if annotations == nil {
+			annotations = map[string]string{}
+		}
+		annotations[AnnotationDefinition] = want.Top.GetAnnotations()[AnnotationDefinition]
+		live.SetAnnotations(annotations)
+		switch l := live.(type) {
+		case *batchv1.CronJob:
+			l.Spec = want.Top.(*batchv1.CronJob).Spec
+		case *appsv1.Deployment:
+			l.Spec = want.Top.(*appsv1.Deployment).Spec
+		}
+		written = live
+		return s.Writer.Update(ctx, live)
+	})
+	if err != nil {
+		return writeError(cur.obj, err)
+	}
+	s.waitCached(ctx, written, false)
+	return s.updateService(ctx, cur.service, want.Service)
+}
+
+func (s *Store) updateService(ctx context.Context, live, want *corev1.Service) error {
+	switch {
+	case live == nil && want == nil:
+		return nil
+	case live == nil:
+		if err := s.Writer.Create(ctx, want); err != nil {
+			return writeError(want, err)
+		}
+		s.waitCached(ctx, want, false)
+	case want == nil:
+		if err := s.Writer.Delete(ctx, live); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete service %s: %w", live.Name, err)
+		}
+		s.waitCached(ctx, live, true)
+	default:
+		cur := live.DeepCopy()
+		cur.Labels = want.Labels
+		cur.Spec.Ports, cur.Spec.Selector = want.Spec.Ports, want.Spec.Selector
+		if err := s.Writer.Update(ctx, cur); err != nil {
+			return writeError(cur, err)
+		}
+		s.waitCached(ctx, cur, false)
+	}
+	return nil
+}
+
+// Get is one job, with hints from its pods and any drift.
+func (s *Store) Get(ctx context.Context, tool, name string) (*Info, error) {
+	e, err := s.find(ctx, tool, name)
+	if err != nil {
+		return nil, err
+	}
+	if e == nil {
+		return nil, route.NotFound("Job '%s' does not exist", name)
+	}
+	pods, err := s.pods(ctx, tool, name)
+	if err != nil {
+		return nil, err
+	}
+	cat, t, err := s.context(ctx, tool)
+	if err != nil {
+		return nil, err
+	}
+	info := s.info(e, cat, t, pods)
+	return &info, nil
+}
+
+// List is every job of the tool, by name.
+func (s *Store) List(ctx context.Context, tool string) ([]Info, error) {
+	entries, err := s.list(ctx, tool)
+	if err != nil {
+		return nil, err
+	}
+	cat, t, err := s.context(ctx, tool)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Info, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, s.info(e, cat, t, nil))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// context is the catalogue and target for reporting jobs; either may be
+// nil when unavailable (reports then skip the drift check).
+func (s *Store) context(ctx context.Context, tool string) (*images.Catalogue, *Target, error) {
+	cat, err := s.Images(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := s.target(ctx, tool)
+	if err != nil {
+		return cat, nil, nil
+	}
+	return cat, &t, nil
+}
+
+// info reports entry e. With a catalogue and target it also checks the
+// running object against what the definition makes.
+func (s *Store) info(e *entry, cat *images.Catalogue, t *Target, pods []*corev1.Pod) Info {
+	info := Info{Job: *e.def, ImageState: "unknown"}
+	if spec := podSpecOf(e.obj); spec != nil && len(spec.Containers) > 0 {
+		info.ImageRef = spec.Containers[0].Image
+	}
+	if c, ok := e.obj.(*batchv1.CronJob); ok {
+		info.ScheduleActual = c.Spec.Schedule
+	}
+	info.StatusShort, info.StatusLong = status(e.obj, pods)
+	if !e.stored {
+		info.Drift = append(info.Drift, "the job has no stored definition (made outside the jobs framework?); what is shown is read from the running object")
+	}
+	if cat == nil {
+		info.ImageState = images.StateStable
+		return info
+	}
+	img, ok := cat.Lookup(e.def.Image)
+	if !ok {
+		return info
+	}
+	info.ImageState = img.State
+	if t == nil || !e.stored {
+		return info
+	}
+	tt := *t
+	tt.Image = img.Jobs
+	want, err := Build(e.def, tt)
+	if err == nil {
+		info.Drift = append(info.Drift, Drift(e.obj, e.service, want)...)
+	}
+	return info
+}
+
+// Delete removes job name and everything it made.
+func (s *Store) Delete(ctx context.Context, tool, name string) error {
+	e, err := s.find(ctx, tool, name)
+	if err != nil {
+		return err
+	}
+	if e == nil {
+		return route.NotFound("Job '%s' does not exist", name)
+	}
+	return s.remove(ctx, e)
+}
+
+func (s *Store) remove(ctx context.Context, e *entry) error {
+	bg := client.PropagationPolicy(metav1.DeletePropagationBackground)
+	var errs []error
+	if err := s.Writer.Delete(ctx, e.obj, bg); err != nil && !apierrors.IsNotFound(err) {
+		errs = append(errs, fmt.Errorf("delete %s: %w", e.obj.GetName(), err))
+	}
+	if e.service != nil {
+		if err := s.Writer.Delete(ctx, e.service); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("delete service %s: %w", e.service.Name, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	s.waitCached(ctx, e.obj, true)
+	if e.service != nil {
+		s.waitCached(ctx, e.service, true)
+	}
+	return nil
+}
+
+// Flush removes every job of the tool and returns how many there were.
+func (s *Store) Flush(ctx context.Context, tool string) (int, error) {
+	entries, err := s.list(ctx, tool)
+	if err != nil {
+		return 0, err
+	}
+	errs := make(chan error, len(entries))
+	sem := make(chan struct{}, 8)
+	for _, e := range entries {
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			errs <- s.remove(ctx, e)
+		}()
+	}
+	var all []error
+	for range entries {
+		all = append(all, <-errs)
+	}
+	return len(entries), errors.Join(all...)
+}

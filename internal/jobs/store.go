@@ -1,0 +1,226 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/toolforge-go/toolforge/internal/images"
+	"github.com/toolforge-go/toolforge/internal/tenancy"
+)
+
+// Store keeps a tool's jobs as Kubernetes objects in its namespace. It
+// reads from an informer cache (fast, and no load on the API server) and
+// writes directly; after a write it waits until the cache has seen it, so
+// a client that creates a job and then lists its jobs finds it.
+type Store struct {
+	Reader client.Reader
+	Writer client.Client
+	// Kube streams pod logs.
+	Kube   kubernetes.Interface
+	Images func(ctx context.Context) (*images.Catalogue, error)
+	Log    *slog.Logger
+	// CacheWait bounds the wait for the cache to catch up with a write.
+	CacheWait time.Duration
+}
+
+// toolSelector picks every object of the framework in a tool's namespace.
+func toolSelector(tool string) client.MatchingLabels {
+	return client.MatchingLabels{tenancy.LabelManagedBy: tenancy.ManagedByJobs, tenancy.LabelCreatedBy: tool}
+}
+
+// entry is one job found in the namespace: its top object and Service.
+type entry struct {
+	def     *Job
+	stored  bool
+	obj     client.Object
+	service *corev1.Service
+}
+
+// list finds the tool's jobs in the cache, by name.
+func (s *Store) list(ctx context.Context, tool string) (map[string]*entry, error) {
+	ns := tenancy.Namespace(tool)
+	sel := toolSelector(tool)
+	out := map[string]*entry{}
+	add := func(obj client.Object) {
+		def, ok := Definition(obj)
+		if !ok {
+			def = recovered(obj)
+		}
+		out[def.Name] = &entry{def: def, stored: ok, obj: obj}
+	}
+	var jl batchv1.JobList
+	if err := s.Reader.List(ctx, &jl, client.InNamespace(ns), sel, client.MatchingLabels{tenancy.LabelComponent: componentJobs}); err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	for i := range jl.Items {
+		add(&jl.Items[i])
+	}
+	var cl batchv1.CronJobList
+	if err := s.Reader.List(ctx, &cl, client.InNamespace(ns), sel); err != nil {
+		return nil, fmt.Errorf("list cronjobs: %w", err)
+	}
+	for i := range cl.Items {
+		add(&cl.Items[i])
+	}
+	var dl appsv1.DeploymentList
+	if err := s.Reader.List(ctx, &dl, client.InNamespace(ns), sel); err != nil {
+		return nil, fmt.Errorf("list deployments: %w", err)
+	}
+	for i := range dl.Items {
+		add(&dl.Items[i])
+	}
+	var sl corev1.ServiceList
+	if err := s.Reader.List(ctx, &sl, client.InNamespace(ns), sel); err != nil {
+		return nil, fmt.Errorf("list services: %w", err)
+	}
+	for i := range sl.Items {
+		if e, ok := out[sl.Items[i].Labels[tenancy.LabelAppName]]; ok {
+			e.service = &sl.Items[i]
+		}
+	}
+	return out, nil
+}
+
+// find is the job name of tool, or nil.
+func (s *Store) find(ctx context.Context, tool, name string) (*entry, error) {
+	ns := tenancy.Namespace(tool)
+	key := client.ObjectKey{Namespace: ns, Name: name}
+	candidates := []client.Object{&batchv1.Job{}, &batchv1.CronJob{}, &appsv1.Deployment{}}
+	for _, obj := range candidates {
+		err := s.Reader.Get(ctx, key, obj)
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read job %q: %w", name, err)
+		}
+		l := obj.GetLabels()
+		if l[tenancy.LabelManagedBy] != tenancy.ManagedByJobs || l[tenancy.LabelCreatedBy] != tool {
+			continue
+		}
+		if _, isJob := obj.(*batchv1.Job); isJob && l[tenancy.LabelComponent] != componentJobs {
+			continue // a run of a scheduled job
+		}
+		def, ok := Definition(obj)
+		if !ok {
+			def = recovered(obj)
+		}
+		e := &entry{def: def, stored: ok, obj: obj}
+		var svc corev1.Service
+		if err := s.Reader.Get(ctx, key, &svc); err == nil && svc.Labels[tenancy.LabelManagedBy] == tenancy.ManagedByJobs {
+			e.service = &svc
+		}
+		return e, nil
+	}
+	return nil, nil
+}
+
+// pods are the pods of job name, oldest first.
+func (s *Store) pods(ctx context.Context, tool, name string) ([]*corev1.Pod, error) {
+	var pl corev1.PodList
+	if err := s.Reader.List(ctx, &pl, client.InNamespace(tenancy.Namespace(tool)), toolSelector(tool), client.MatchingLabels{tenancy.LabelAppName: name}); err != nil {
+		return nil, fmt.Errorf("list pods of job %q: %w", name, err)
+	}
+	out := make([]*corev1.Pod, len(pl.Items))
+	for i := range pl.Items {
+		out[i] = &pl.Items[i]
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].CreationTimestamp, out[j].CreationTimestamp
+		if a.Equal(&b) {
+			return out[i].Name < out[j].Name
+		}
+		return a.Before(&b)
+	})
+	return out, nil
+}
+
+// target is what building a tool's objects needs from the cluster.
+func (s *Store) target(ctx context.Context, tool string) (Target, error) {
+	t := Target{Tool: tool}
+	ns := tenancy.Namespace(tool)
+	var nsObj corev1.Namespace
+	if err := s.Reader.Get(ctx, client.ObjectKey{Name: ns}, &nsObj); err != nil {
+		if apierrors.IsNotFound(err) {
+			return t, fmt.Errorf("the namespace of tool %q does not exist (is the tool provisioned?)", tool)
+		}
+		return t, fmt.Errorf("read namespace %q: %w", ns, err)
+	}
+	t.UID, _ = strconv.ParseInt(nsObj.Labels[tenancy.LabelUID], 10, 64)
+	var lrs corev1.LimitRangeList
+	if err := s.Reader.List(ctx, &lrs, client.InNamespace(ns)); err != nil {
+		return t, fmt.Errorf("read limit ranges: %w", err)
+	}
+	if lr := pick(lrs.Items, ns); lr != nil {
+		t.Limits.LimitRange = lr
+	}
+	var rqs corev1.ResourceQuotaList
+	if err := s.Reader.List(ctx, &rqs, client.InNamespace(ns)); err != nil {
+		return t, fmt.Errorf("read resource quotas: %w", err)
+	}
+	if rq := pick(rqs.Items, ns); rq != nil {
+		t.Limits.Quota = rq
+	}
+	return t, nil
+}
+
+// pick prefers the object the accounts controller makes (named after the
+// namespace) and otherwise takes the first by name.
+func pick[T any, PT interface {
+	*T
+	client.Object
+}](items []T, name string) PT {
+	var first PT
+	for i := range items {
+		p := PT(&items[i])
+		if p.GetName() == name {
+			return p
+		}
+		if first == nil || p.GetName() < first.GetName() {
+			first = p
+		}
+	}
+	return first
+}
+
+// waitCached waits until the cache holds obj at (at least) the version
+// written, or, with gone, no longer holds an object of obj's UID.
+func (s *Store) waitCached(ctx context.Context, obj client.Object, gone bool) {
+	wait := s.CacheWait
+	if wait == 0 {
+		wait = 5 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	want, _ := strconv.ParseUint(obj.GetResourceVersion(), 10, 64)
+	probe := obj.DeepCopyObject().(client.Object)
+	for delay := time.Millisecond; ; delay = min(delay*2, 50*time.Millisecond) {
+		err := s.Reader.Get(ctx, client.ObjectKeyFromObject(obj), probe)
+		switch {
+		case gone && (apierrors.IsNotFound(err) || (err == nil && probe.GetUID() != obj.GetUID())):
+			return
+		case !gone && err == nil:
+			got, _ := strconv.ParseUint(probe.GetResourceVersion(), 10, 64)
+			if got >= want {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			s.Log.Warn("cache did not catch up with a write", "namespace", obj.GetNamespace(), "name", obj.GetName(), "gone", gone)
+			return
+		case <-time.After(delay):
+		}
+	}
+}
