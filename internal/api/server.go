@@ -64,17 +64,18 @@ func NewServer(routes []route.Route, access Access, log *slog.Logger, reg promet
 		return nil, err
 	}
 	s.metrics = m
+	var doc []byte
 	all := append(slices.Clone(routes), s.publicRoutes(gatherer)...)
-	doc, err := json.MarshalIndent(OpenAPI(all), "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	all = append(all, route.Route{Method: http.MethodGet, Path: OpenAPIPath, Summary: "This document", ContentType: "application/json",
+	all = append(all, route.Route{Method: http.MethodGet, Path: OpenAPIPath, Summary: "This document (OpenAPI 3.1)", ContentType: "application/json",
 		Handle: func(w http.ResponseWriter, _ *route.Request) error {
 			w.Header().Set("Content-Type", "application/json")
 			_, err := w.Write(doc)
 			return err
 		}})
+	doc, err = json.MarshalIndent(OpenAPI(all), "", "  ")
+	if err != nil {
+		return nil, err
+	}
 	for _, rt := range all {
 		s.routes = append(s.routes, compiled{Route: rt, segs: split(rt.Path)})
 	}

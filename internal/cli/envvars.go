@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -37,13 +38,28 @@ New values reach pods started after the change.`,
 
 func newEnvvarsCreateCommand(s *IOStreams, api *apiFlags) *cobra.Command {
 	return &cobra.Command{
-		Use:     "create NAME VALUE",
-		Short:   "Create an environment variable, or replace its value",
-		Example: "  toolforge envvars create MY_API_TOKEN s3cr3t",
-		Args:    ExactArgs(2, "NAME", "VALUE"),
+		Use:   "create NAME [VALUE]",
+		Short: "Create an environment variable, or replace its value",
+		Long: `Create an environment variable, or replace its value. Without VALUE the value
+is read from standard input (one trailing newline dropped), which keeps it out
+of the shell's history and allows values longer than a command line.`,
+		Example: "  toolforge envvars create MY_API_TOKEN s3cr3t\n  toolforge envvars create MY_KEY < key.pem",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 1 || len(args) > 2 {
+				return Usagef("%s wants NAME and optionally VALUE, got %d argument(s)", cmd.CommandPath(), len(args))
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := envvars.ValidateName(args[0]); err != nil {
 				return Usagef("%v", err)
+			}
+			if len(args) == 1 {
+				data, err := io.ReadAll(io.LimitReader(s.In, envvars.MaxValue+2))
+				if err != nil {
+					return fmt.Errorf("read the value from stdin: %w", err)
+				}
+				args = append(args, strings.TrimSuffix(string(data), "\n"))
 			}
 			if err := envvars.ValidateValue(args[1]); err != nil {
 				return Usagef("%v", err)

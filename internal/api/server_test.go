@@ -1,0 +1,225 @@
+package api
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/toolforge-go/toolforge/internal/api/route"
+)
+
+// testPKI is a CA issuing client certificates, as the cluster's signer
+// issues tools' certificates.
+type testPKI struct {
+	ca    *x509.Certificate
+	caKey *ecdsa.PrivateKey
+	pool  *x509.CertPool
+}
+
+func newTestPKI(t *testing.T) *testPKI {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test-ca"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	return &testPKI{ca: ca, caKey: key, pool: pool}
+}
+
+func (p *testPKI) client(t *testing.T, cn string, orgs ...string) tls.Certificate {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn, Organization: orgs},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// fixedAccess allows the tools in the set.
+type fixedAccess map[string]bool
+
+func (f fixedAccess) Allowed(_ context.Context, tool string) (bool, error) { return f[tool], nil }
+
+// echoRoutes answer with the tool and parameters they were called with,
+// so tests see what reached a handler.
+func echoRoutes() []route.Route {
+	echo := func(w http.ResponseWriter, r *route.Request) error {
+		return route.WriteJSON(w, http.StatusOK, map[string]any{"tool": r.Tool, "params": r.Params, "messages": route.NewMessages()})
+	}
+	return []route.Route{
+		{Method: http.MethodGet, Path: "/jobs/v1/tool/{tool}/jobs", Summary: "list", Response: route.Envelope{}, Handle: echo},
+		{Method: http.MethodPost, Path: "/jobs/v1/tool/{tool}/jobs", Summary: "create", Response: route.Envelope{}, Handle: echo},
+		{Method: http.MethodGet, Path: "/jobs/v1/tool/{tool}/jobs/{name}", Summary: "show", Response: route.Envelope{}, Handle: echo},
+		{Method: http.MethodGet, Path: "/envvars/v1/tool/{tool}/envvars", Summary: "envvars", Response: route.Envelope{}, Handle: echo},
+		{Method: http.MethodGet, Path: "/jobs/v1/tool/{tool}/boom", Summary: "fails", Response: route.Envelope{},
+			Handle: func(http.ResponseWriter, *route.Request) error { return io.ErrUnexpectedEOF }},
+	}
+}
+
+type testServer struct {
+	url string
+	pki *testPKI
+}
+
+func startTestServer(t *testing.T, routes []route.Route, access Access) *testServer {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	srv, err := NewServer(routes, access, slog.New(slog.NewTextHandler(io.Discard, nil)), reg, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pki := newTestPKI(t)
+	ts := httptest.NewUnstartedServer(srv)
+	ts.TLS = &tls.Config{ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: pki.pool}
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	return &testServer{url: ts.URL, pki: pki}
+}
+
+// do sends a request with cert (none when nil) and returns the status and
+// the decoded JSON body.
+func (s *testServer) do(t *testing.T, cert *tls.Certificate, method, path string) (int, map[string]any) {
+	t.Helper()
+	cfg := &tls.Config{InsecureSkipVerify: true}
+	if cert != nil {
+		cfg.Certificates = []tls.Certificate{*cert}
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}
+	req, _ := http.NewRequest(method, s.url+path, nil)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	data, _ := io.ReadAll(resp.Body)
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(data, &body); err != nil {
+			t.Fatalf("%s %s: body is not JSON: %q", method, path, data)
+		}
+	}
+	return resp.StatusCode, body
+}
+
+func TestAToolPathNeedsACertificateAndNamesTheCallerOnly(t *testing.T) {
+	s := startTestServer(t, echoRoutes(), fixedAccess{"alpha": true, "beta": true})
+	alpha := s.pki.client(t, "alpha", "toolforge")
+	admin := s.pki.client(t, "alice", "admins")
+	cases := []struct {
+		name   string
+		cert   *tls.Certificate
+		method string
+		path   string
+		want   int
+	}{
+		{"no certificate on a tool path is 401", nil, "GET", "/jobs/v1/tool/alpha/jobs", 401},
+		{"no certificate on an unknown tool path is 401", nil, "GET", "/jobs/v1/tool/alpha/nothing/here", 401},
+		{"no certificate on an envvars path is 401", nil, "GET", "/envvars/v1/tool/alpha/envvars", 401},
+		{"the caller's own path reaches the handler", &alpha, "GET", "/jobs/v1/tool/alpha/jobs", 200},
+		{"a trailing slash is the same path", &alpha, "GET", "/jobs/v1/tool/alpha/jobs/", 200},
+		{"another tool's path is 403", &alpha, "GET", "/jobs/v1/tool/beta/jobs", 403},
+		{"another tool's envvars are 403", &alpha, "GET", "/envvars/v1/tool/beta/envvars", 403},
+		{"a tool that does not exist is 403", &alpha, "GET", "/jobs/v1/tool/nosuchtool/jobs", 403},
+		{"another tool's unknown path is 403, not 404", &alpha, "GET", "/jobs/v1/tool/beta/no/such/route", 403},
+		{"another tool's path with a wrong method is 403, not 405", &alpha, "PUT", "/jobs/v1/tool/beta/jobs", 403},
+		{"a malformed tool name is 403", &alpha, "GET", "/jobs/v1/tool/BE..TA/jobs", 403},
+		{"an encoded slash does not smuggle another tool", &alpha, "GET", "/jobs/v1/tool/alpha%2F..%2Fbeta/jobs", 403},
+		{"a tool path without a tool is 403", &alpha, "GET", "/jobs/v1/tool/", 403},
+		{"a non-tool certificate is 403", &admin, "GET", "/jobs/v1/tool/alice/jobs", 403},
+		{"the caller's unknown path is 404", &alpha, "GET", "/jobs/v1/tool/alpha/nothing", 404},
+		{"a dotted job name matches no route", &alpha, "GET", "/jobs/v1/tool/alpha/jobs/..", 404},
+		{"the caller's path with a wrong method is 405", &alpha, "PUT", "/jobs/v1/tool/alpha/jobs", 405},
+		{"healthz needs no certificate", nil, "GET", HealthzPath, 200},
+		{"metrics need no certificate", nil, "GET", MetricsPath, 200},
+		{"openapi.json needs no certificate", nil, "GET", OpenAPIPath, 200},
+		{"healthz with a trailing slash", nil, "GET", HealthzPath + "/", 200},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, body := s.do(t, tc.cert, tc.method, tc.path)
+			if got != tc.want {
+				t.Fatalf("%s %s = %d, want %d (%v)", tc.method, tc.path, got, tc.want, body)
+			}
+			if tc.path != MetricsPath && tc.path != OpenAPIPath {
+				if _, ok := body["messages"]; !ok {
+					t.Fatalf("response has no messages envelope: %v", body)
+				}
+			}
+		})
+	}
+}
+
+func TestTheHandlerGetsTheCallerAndPathParameters(t *testing.T) {
+	s := startTestServer(t, echoRoutes(), fixedAccess{"alpha": true})
+	alpha := s.pki.client(t, "alpha", "toolforge")
+	_, body := s.do(t, &alpha, "GET", "/jobs/v1/tool/alpha/jobs/my-job/")
+	if body["tool"] != "alpha" {
+		t.Fatalf("tool = %v", body["tool"])
+	}
+	if p := body["params"].(map[string]any); p["name"] != "my-job" || p["tool"] != "alpha" {
+		t.Fatalf("params = %v", p)
+	}
+}
+
+func TestADisabledToolIsRefusedOnItsOwnPath(t *testing.T) {
+	s := startTestServer(t, echoRoutes(), fixedAccess{"alpha": true})
+	gamma := s.pki.client(t, "gamma", "toolforge")
+	code, body := s.do(t, &gamma, "GET", "/jobs/v1/tool/gamma/jobs")
+	if code != 403 {
+		t.Fatalf("disabled tool got %d", code)
+	}
+	if msg := body["messages"].(map[string]any)["error"].([]any)[0].(string); !strings.Contains(msg, "disabled") {
+		t.Fatalf("message %q does not say why", msg)
+	}
+}
+
+func TestAnInternalErrorIsA500WithoutDetails(t *testing.T) {
+	s := startTestServer(t, echoRoutes(), fixedAccess{"alpha": true})
+	alpha := s.pki.client(t, "alpha", "toolforge")
+	code, body := s.do(t, &alpha, "GET", "/jobs/v1/tool/alpha/boom")
+	if code != 500 {
+		t.Fatalf("code = %d", code)
+	}
+	msg := body["messages"].(map[string]any)["error"].([]any)[0].(string)
+	if strings.Contains(msg, "unexpected EOF") {
+		t.Fatalf("internal detail leaked to the client: %q", msg)
+	}
+}
+
+func TestEveryErrorCarriesTheMessagesEnvelope(t *testing.T) {
+	s := startTestServer(t, echoRoutes(), fixedAccess{"alpha": true})
+	_, body := s.do(t, nil, "GET", "/jobs/v1/tool/alpha/jobs")
+	m, ok := body["messages"].(map[string]any)
+	if !ok {
+		t.Fatalf("no messages: %v", body)
+	}
+	for _, k := range []string{"info", "warning", "error"} {
+		if _, ok := m[k].([]any); !ok {
+			t.Errorf("messages.%s is not a list: %v", k, m)
+		}
+	}
+}
