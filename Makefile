@@ -17,7 +17,7 @@ RUN_DIR := $(CURDIR)/.run
 RUN_PORT ?= 6443
 
 DEVCLUSTER_SRC := $(shell find devcluster -name '*.go' 2>/dev/null) devcluster/go.mod devcluster/go.sum
-PRODUCT_CMDS := toolforge toolforged
+PRODUCT_CMDS := toolforge toolforged kubectl-sudo
 
 .PHONY: all build test test-unit test-devcluster run stop bench clean tidy FORCE
 all: build

@@ -1,0 +1,195 @@
+package accounts_test
+
+import (
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// The API server's audit log, not the controller's word, proves that a
+// pass over a converged cluster writes nothing.
+func TestAConvergedRerunMakesZeroWrites(t *testing.T) {
+	f := newFixture(t)
+	var accounts []account
+	for i := 0; i < 20; i++ {
+		accounts = append(accounts, account{name: fmt.Sprintf("conv-%d", i), uid: int64(55000 + i)})
+	}
+	accounts = append(accounts, account{name: "conv-disabled", uid: 55100, disabled: true}, account{name: "conv-admin", uid: 45000, admin: true})
+	f.write(accounts...)
+	mark := markAudit(t)
+	f.mustOnce()
+	// Audit events are written as requests complete; let the last land.
+	time.Sleep(time.Second)
+	first := writesSince(t, mark)
+	if len(first) < 20*10 {
+		t.Fatalf("the first pass made only %d writes: is the audit log (or the user-agent filter) working?", len(first))
+	}
+
+	mark = markAudit(t)
+	out := f.mustOnce()
+	time.Sleep(time.Second)
+	if w := writesSince(t, mark); len(w) != 0 {
+		t.Fatalf("a converged re-run made %d writes:\n%s", len(w), strings.Join(w, "\n"))
+	}
+	if !strings.Contains(out, "writes=0") {
+		t.Fatalf("the controller's own count disagrees:\n%s", out)
+	}
+}
+
+// Between passes the controller watches what it owns and repairs hand edits
+// at once.
+func TestTheDaemonRepairsHandEditsWithoutWaitingForAPass(t *testing.T) {
+	f := newFixture(t)
+	f.write(account{name: "watch-a", uid: 56001}, account{name: "watch-admin", uid: 46001, admin: true})
+	d := f.start("--interval", "1h")
+	ns := "tool-watch-a"
+	eventually(t, time.Minute, func() error {
+		_, err := asTool(f.home("watch-a"), "get", "pods")
+		return err
+	})
+	before := fingerprint(certificate(t, f.home("watch-a")))
+
+	repairs := []struct {
+		name   string
+		break_ func() error
+		check  func() error
+	}{
+		{"a deleted marker regenerates the credentials",
+			func() error {
+				return cluster.Client.CoreV1().ConfigMaps(ns).Delete(ctx(), "maintain-kubeusers", metav1.DeleteOptions{})
+			},
+			func() error {
+				if fingerprint(certificate(t, f.home("watch-a"))) == before {
+					return fmt.Errorf("certificate not regenerated yet")
+				}
+				_, err := cluster.Client.CoreV1().ConfigMaps(ns).Get(ctx(), "maintain-kubeusers", metav1.GetOptions{})
+				return err
+			}},
+		{"an edited quota is reverted",
+			func() error {
+				_, err := kubectl(cluster.Kubeconfig, "patch", "resourcequota", "-n", ns, ns, "--type=merge", "-p", `{"spec":{"hard":{"pods":"50"}}}`)
+				return err
+			},
+			func() error {
+				q, err := cluster.Client.CoreV1().ResourceQuotas(ns).Get(ctx(), ns, metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
+				if p := q.Spec.Hard[corev1.ResourcePods]; p.Value() != 4 {
+					return fmt.Errorf("pods quota %s", p.String())
+				}
+				return nil
+			}},
+		{"a deleted role binding is made again",
+			func() error {
+				return cluster.Client.RbacV1().RoleBindings(ns).Delete(ctx(), "watch-a-tool-binding", metav1.DeleteOptions{})
+			},
+			func() error {
+				_, err := asTool(f.home("watch-a"), "get", "pods")
+				return err
+			}},
+		{"a deleted limit range is made again",
+			func() error {
+				return cluster.Client.CoreV1().LimitRanges(ns).Delete(ctx(), ns, metav1.DeleteOptions{})
+			},
+			func() error {
+				_, err := cluster.Client.CoreV1().LimitRanges(ns).Get(ctx(), ns, metav1.GetOptions{})
+				return err
+			}},
+		{"a deleted admin binding is made again",
+			func() error {
+				return cluster.Client.RbacV1().ClusterRoleBindings().Delete(ctx(), "toolforge-admin-watch-admin-view", metav1.DeleteOptions{})
+			},
+			func() error {
+				_, err := cluster.Client.RbacV1().ClusterRoleBindings().Get(ctx(), "toolforge-admin-watch-admin-view", metav1.GetOptions{})
+				return err
+			}},
+		{"a deleted namespace is provisioned again once it is gone",
+			func() error {
+				return cluster.Client.CoreV1().Namespaces().Delete(ctx(), ns, metav1.DeleteOptions{})
+			},
+			func() error {
+				got, err := cluster.Client.CoreV1().Namespaces().Get(ctx(), ns, metav1.GetOptions{})
+				if apierrors.IsNotFound(err) || (err == nil && got.DeletionTimestamp != nil) {
+					return fmt.Errorf("namespace not back yet")
+				}
+				if err != nil {
+					return err
+				}
+				_, err = asTool(f.home("watch-a"), "get", "pods")
+				return err
+			}},
+	}
+	for _, r := range repairs {
+		t.Run(r.name, func(t *testing.T) {
+			if err := r.break_(); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 90*time.Second, r.check)
+		})
+	}
+
+	t.Run("the metrics the SPEC names are exported", func(t *testing.T) {
+		for _, m := range []struct{ name, labels string }{
+			{"maintain_kubeusers_run_seconds", ""},
+			{"maintain_kubeusers_run_finished", ""},
+			{"maintain_kubeusers_accounts_created", `account_type="tool"`},
+			{"maintain_kubeusers_accounts_created", `account_type="admin"`},
+			{"maintain_kubeusers_accounts_renewed", `account_type="tool"`},
+		} {
+			v, err := d.metric(m.name, m.labels)
+			if err != nil {
+				t.Error(err)
+				continue
+			}
+			if v <= 0 {
+				t.Errorf("%s{%s} = %v, want > 0", m.name, m.labels, v)
+			}
+		}
+		if finished, err := d.metric("maintain_kubeusers_run_finished", ""); err != nil || time.Since(time.Unix(int64(finished), 0)) > 10*time.Minute {
+			t.Errorf("run_finished = %v (%v), want a recent unix time", finished, err)
+		}
+	})
+}
+
+// Two replicas: one leads and provisions; when it stops, the other takes
+// over.
+func TestReplicasElectOneLeader(t *testing.T) {
+	f := newFixture(t)
+	f.write(account{name: "lead-a", uid: 56101})
+	a := f.start("--leader-elect", "--interval", "1s")
+	b := f.start("--leader-elect", "--interval", "1s")
+	leader := func() (*daemon, *daemon, error) {
+		va, erra := a.metric("leader_election_master_status", "")
+		vb, errb := b.metric("leader_election_master_status", "")
+		switch {
+		case erra == nil && va == 1 && (errb != nil || vb == 0):
+			return a, b, nil
+		case errb == nil && vb == 1 && (erra != nil || va == 0):
+			return b, a, nil
+		}
+		return nil, nil, fmt.Errorf("leader status a=%v (%v) b=%v (%v)", va, erra, vb, errb)
+	}
+	var lead, other *daemon
+	eventually(t, time.Minute, func() (err error) { lead, other, err = leader(); return err })
+	eventually(t, time.Minute, func() error { _, err := asTool(f.home("lead-a"), "get", "pods"); return err })
+
+	if err := lead.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	_ = lead.cmd.Wait()
+	f.write(account{name: "lead-a", uid: 56101}, account{name: "lead-b", uid: 56102})
+	eventually(t, time.Minute, func() error {
+		if v, err := other.metric("leader_election_master_status", ""); err != nil || v != 1 {
+			return fmt.Errorf("the other replica is not leading: %v %v", v, err)
+		}
+		_, err := asTool(f.home("lead-b"), "get", "pods")
+		return err
+	})
+}
