@@ -51,17 +51,13 @@ test: build
 	$(GO) test $(TEST_FLAGS) ./...
 	cd devcluster && $(GO) vet ./... && $(GO) test $(TEST_FLAGS) ./...
 
-# The embedded default: a 3-node devcluster in .run/.
+# The embedded default: a devcluster in .run/ and the whole platform
+# (toolforged all) with the demo accounts of examples/accounts.yaml.
 run: build
-	@bin/devcluster start --dir $(RUN_DIR)/cluster --nodes 3 --port $(RUN_PORT)
-	@echo
-	@echo "The cluster runs. As its admin:"
-	@echo "  export KUBECONFIG=$(RUN_DIR)/cluster/kubeconfig"
-	@echo "  kubectl get nodes"
-	@echo "Stop it with: make stop"
+	@RUN_DIR=$(RUN_DIR) RUN_PORT=$(RUN_PORT) hack/run.sh
 
 stop:
-	@if [ -x bin/devcluster ]; then bin/devcluster stop --dir $(RUN_DIR)/cluster; fi
+	@RUN_DIR=$(RUN_DIR) hack/stop.sh
 
 bench: build
 	$(GO) run ./bench $(BENCH_ARGS)
