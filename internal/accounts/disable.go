@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -71,53 +72,85 @@ func writeDisabledNote(home *homefs.Dir, now time.Time) error {
 	return home.Write(tenancy.DisabledFile, []byte(note), 0o644)
 }
 
-// stopWorkloads scales deployments and statefulsets to zero and suspends
-// cron jobs and jobs, remembering what each ran.
-func (r *Reconciler) stopWorkloads(ctx context.Context, ns string) error {
+// workloadLists are the kinds disabling a tool stops.
+var workloadLists = []func() client.ObjectList{
+	func() client.ObjectList { return &appsv1.DeploymentList{} },
+	func() client.ObjectList { return &appsv1.StatefulSetList{} },
+	func() client.ObjectList { return &batchv1.CronJobList{} },
+	func() client.ObjectList { return &batchv1.JobList{} },
+}
+
+// replicasOf and suspendOf point at the field that stops a workload.
+func replicasOf(obj client.Object) **int32 {
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		return &o.Spec.Replicas
+	case *appsv1.StatefulSet:
+		return &o.Spec.Replicas
+	}
+	return nil
+}
+
+func suspendOf(obj client.Object) **bool {
+	switch o := obj.(type) {
+	case *batchv1.CronJob:
+		return &o.Spec.Suspend
+	case *batchv1.Job:
+		if o.Status.CompletionTime != nil {
+			return nil // finished: nothing to stop
+		}
+		return &o.Spec.Suspend
+	}
+	return nil
+}
+
+// eachWorkload lists the namespace's workloads (straight from the API: the
+// controller does not cache what tools own) and updates those fn changes.
+func (r *Reconciler) eachWorkload(ctx context.Context, ns string, fn func(client.Object) bool) error {
 	var errs []error
-	var deployments appsv1.DeploymentList
-	errs = append(errs, r.apiReader.List(ctx, &deployments, client.InNamespace(ns)))
-	for i := range deployments.Items {
-		d := &deployments.Items[i]
-		if replicas := ptr.Deref(d.Spec.Replicas, 1); replicas > 0 {
-			setAnnotation(d, annotationReplicasBefore, strconv.Itoa(int(replicas)))
-			d.Spec.Replicas = ptr.To[int32](0)
-			errs = append(errs, r.client.Update(ctx, d))
+	for _, newList := range workloadLists {
+		list := newList()
+		if err := r.apiReader.List(ctx, list, client.InNamespace(ns)); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		items, err := meta.ExtractList(list)
+		if err != nil {
+			return err
+		}
+		for _, item := range items {
+			obj := item.(client.Object)
+			if fn(obj) {
+				errs = append(errs, r.client.Update(ctx, obj))
+			}
 		}
 	}
-	var sets appsv1.StatefulSetList
-	errs = append(errs, r.apiReader.List(ctx, &sets, client.InNamespace(ns)))
-	for i := range sets.Items {
-		s := &sets.Items[i]
-		if replicas := ptr.Deref(s.Spec.Replicas, 1); replicas > 0 {
-			setAnnotation(s, annotationReplicasBefore, strconv.Itoa(int(replicas)))
-			s.Spec.Replicas = ptr.To[int32](0)
-			errs = append(errs, r.client.Update(ctx, s))
+	return errors.Join(errs...)
+}
+
+// stopWorkloads scales deployments and statefulsets to zero and suspends
+// cron jobs and running jobs, remembering what each did; bare pods, which
+// no controller would bring back, are deleted.
+func (r *Reconciler) stopWorkloads(ctx context.Context, ns string) error {
+	err := r.eachWorkload(ctx, ns, func(obj client.Object) bool {
+		if replicas := replicasOf(obj); replicas != nil {
+			n := ptr.Deref(*replicas, 1)
+			if n == 0 {
+				return false
+			}
+			setAnnotation(obj, annotationReplicasBefore, strconv.Itoa(int(n)))
+			*replicas = ptr.To[int32](0)
+			return true
 		}
-	}
-	var cronjobs batchv1.CronJobList
-	errs = append(errs, r.apiReader.List(ctx, &cronjobs, client.InNamespace(ns)))
-	for i := range cronjobs.Items {
-		c := &cronjobs.Items[i]
-		if !ptr.Deref(c.Spec.Suspend, false) {
-			setAnnotation(c, annotationSuspendedBy, managedBy)
-			c.Spec.Suspend = ptr.To(true)
-			errs = append(errs, r.client.Update(ctx, c))
+		if suspend := suspendOf(obj); suspend != nil && !ptr.Deref(*suspend, false) {
+			setAnnotation(obj, annotationSuspendedBy, managedBy)
+			*suspend = ptr.To(true)
+			return true
 		}
-	}
-	var jobs batchv1.JobList
-	errs = append(errs, r.apiReader.List(ctx, &jobs, client.InNamespace(ns)))
-	for i := range jobs.Items {
-		j := &jobs.Items[i]
-		if j.Status.CompletionTime == nil && !ptr.Deref(j.Spec.Suspend, false) {
-			setAnnotation(j, annotationSuspendedBy, managedBy)
-			j.Spec.Suspend = ptr.To(true)
-			errs = append(errs, r.client.Update(ctx, j))
-		}
-	}
-	// Bare pods have no controller to scale: they are deleted.
+		return false
+	})
 	var pods corev1.PodList
-	errs = append(errs, r.apiReader.List(ctx, &pods, client.InNamespace(ns)))
+	errs := []error{err, r.apiReader.List(ctx, &pods, client.InNamespace(ns))}
 	for i := range pods.Items {
 		if len(pods.Items[i].OwnerReferences) == 0 {
 			if err := r.client.Delete(ctx, &pods.Items[i]); err != nil && !apierrors.IsNotFound(err) {
@@ -131,48 +164,27 @@ func (r *Reconciler) stopWorkloads(ctx context.Context, ns string) error {
 	return nil
 }
 
-// restoreWorkloads undoes stopWorkloads for a re-enabled tool.
+// restoreWorkloads undoes stopWorkloads for a re-enabled tool, touching
+// only what disabling stopped.
 func (r *Reconciler) restoreWorkloads(ctx context.Context, ns string) error {
-	var errs []error
-	var deployments appsv1.DeploymentList
-	errs = append(errs, r.apiReader.List(ctx, &deployments, client.InNamespace(ns)))
-	for i := range deployments.Items {
-		d := &deployments.Items[i]
-		if n, ok := takeReplicas(d); ok {
-			d.Spec.Replicas = &n
-			errs = append(errs, r.client.Update(ctx, d))
+	err := r.eachWorkload(ctx, ns, func(obj client.Object) bool {
+		if replicas := replicasOf(obj); replicas != nil {
+			n, ok := takeReplicas(obj)
+			if ok {
+				*replicas = &n
+			}
+			return ok
 		}
-	}
-	var sets appsv1.StatefulSetList
-	errs = append(errs, r.apiReader.List(ctx, &sets, client.InNamespace(ns)))
-	for i := range sets.Items {
-		s := &sets.Items[i]
-		if n, ok := takeReplicas(s); ok {
-			s.Spec.Replicas = &n
-			errs = append(errs, r.client.Update(ctx, s))
+		if suspend := suspendOf(obj); suspend != nil && obj.GetAnnotations()[annotationSuspendedBy] == managedBy {
+			a := obj.GetAnnotations()
+			delete(a, annotationSuspendedBy)
+			obj.SetAnnotations(a)
+			*suspend = ptr.To(false)
+			return true
 		}
-	}
-	var cronjobs batchv1.CronJobList
-	errs = append(errs, r.apiReader.List(ctx, &cronjobs, client.InNamespace(ns)))
-	for i := range cronjobs.Items {
-		c := &cronjobs.Items[i]
-		if c.Annotations[annotationSuspendedBy] == managedBy {
-			delete(c.Annotations, annotationSuspendedBy)
-			c.Spec.Suspend = ptr.To(false)
-			errs = append(errs, r.client.Update(ctx, c))
-		}
-	}
-	var jobs batchv1.JobList
-	errs = append(errs, r.apiReader.List(ctx, &jobs, client.InNamespace(ns)))
-	for i := range jobs.Items {
-		j := &jobs.Items[i]
-		if j.Annotations[annotationSuspendedBy] == managedBy {
-			delete(j.Annotations, annotationSuspendedBy)
-			j.Spec.Suspend = ptr.To(false)
-			errs = append(errs, r.client.Update(ctx, j))
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+		return false
+	})
+	if err != nil {
 		return fmt.Errorf("restore workloads in %s: %w", ns, err)
 	}
 	return nil
