@@ -2,8 +2,8 @@ package api
 
 import (
 	"encoding/json"
-	"reflect"
 	"net/http"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -118,4 +118,3 @@ func TestSchemasFollowTheJSONEncoding(t *testing.T) {
 		t.Errorf("embedded struct shown as a property")
 	}
 }
-

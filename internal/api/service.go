@@ -241,6 +241,9 @@ func (r *runner) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Published before serving, so that whoever sees the API up finds it;
+	// a failure is retried in the background.
+	published := r.publisher.publish(ctx, bundle) == nil
 	ln, err := net.Listen("tcp", r.addr)
 	if err != nil {
 		return fmt.Errorf("listen on --api-addr %s: %w", r.addr, err)
@@ -254,7 +257,7 @@ func (r *runner) Start(ctx context.Context) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
-	go r.keepPublished(ctx, bundle)
+	go r.keepPublished(ctx, bundle, published)
 	r.log.Info("serving the API", "addr", ln.Addr().String())
 	select {
 	case err := <-errc:
@@ -268,9 +271,9 @@ func (r *runner) Start(ctx context.Context) error {
 
 // keepPublished publishes at start (retrying until it works) and after
 // every CA change.
-func (r *runner) keepPublished(ctx context.Context, bundle []byte) {
+func (r *runner) keepPublished(ctx context.Context, bundle []byte, published bool) {
 	for {
-		for delay := time.Second; ; delay = min(2*delay, time.Minute) {
+		for delay := time.Second; !published; delay = min(2*delay, time.Minute) {
 			err := r.publisher.publish(ctx, bundle)
 			if err == nil {
 				break
@@ -286,6 +289,7 @@ func (r *runner) keepPublished(ctx context.Context, bundle []byte) {
 		case <-ctx.Done():
 			return
 		case bundle = <-r.changed:
+			published = false
 		}
 	}
 }

@@ -1,0 +1,187 @@
+package api_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/toolforge-go/toolforge/internal/api"
+	"github.com/toolforge-go/toolforge/internal/api/apitest"
+	"github.com/toolforge-go/toolforge/internal/tenancy"
+	"github.com/toolforge-go/toolforge/internal/testcluster"
+)
+
+var cluster *testcluster.Cluster
+
+func TestMain(m *testing.M) { testcluster.Main(m, testcluster.Options{}, &cluster) }
+
+type fixture struct {
+	tools  map[string]*testcluster.Tool
+	server *apitest.Server
+}
+
+var (
+	once    sync.Once
+	shared  *fixture
+	initErr error
+)
+
+func setup(t *testing.T) *fixture {
+	t.Helper()
+	once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		f := &fixture{}
+		if f.tools, initErr = cluster.ProvisionTools(ctx, "alpha", "beta", "gamma"); initErr != nil {
+			return
+		}
+		f.server, initErr = apitest.Start(ctx, cluster)
+		shared = f
+	})
+	if initErr != nil {
+		t.Fatal(initErr)
+	}
+	return shared
+}
+
+// get requests path with the tool's certificate (none for "").
+func (f *fixture) get(t *testing.T, tool, method, path string) (int, string) {
+	t.Helper()
+	var cert, key string
+	if tool != "" {
+		cert, key = f.tools[tool].CertFile, f.tools[tool].KeyFile
+	}
+	hc, err := apitest.Client(context.Background(), cluster, cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(method, f.server.URL+path, nil)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func TestARealToolCertificateOpensOnlyItsOwnPaths(t *testing.T) {
+	f := setup(t)
+	cases := []struct {
+		name, tool, method, path string
+		want                     int
+	}{
+		{"alpha lists its jobs", "alpha", "GET", "/jobs/v1/tool/alpha/jobs", 200},
+		{"alpha lists its envvars", "alpha", "GET", "/envvars/v1/tool/alpha/envvars/", 200},
+		{"alpha on beta's jobs is 403", "alpha", "GET", "/jobs/v1/tool/beta/jobs", 403},
+		{"alpha deleting beta's jobs is 403", "alpha", "DELETE", "/jobs/v1/tool/beta/jobs", 403},
+		{"alpha reading beta's envvars is 403", "alpha", "GET", "/envvars/v1/tool/beta/envvars", 403},
+		{"alpha on a tool that does not exist is 403", "alpha", "GET", "/jobs/v1/tool/nobody/jobs", 403},
+		{"alpha on a malformed tool is 403", "alpha", "GET", "/jobs/v1/tool/..%2Fbeta/jobs", 403},
+		{"no certificate on alpha's path is 401", "", "GET", "/jobs/v1/tool/alpha/jobs", 401},
+		{"healthz without a certificate", "", "GET", api.HealthzPath, 200},
+		{"metrics without a certificate", "", "GET", api.MetricsPath, 200},
+		{"openapi.json without a certificate", "", "GET", api.OpenAPIPath, 200},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := f.get(t, tc.tool, tc.method, tc.path)
+			if code != tc.want {
+				t.Fatalf("%s %s as %q = %d, want %d: %s", tc.method, tc.path, tc.tool, code, tc.want, body)
+			}
+		})
+	}
+	_, metrics := f.get(t, "", "GET", api.MetricsPath)
+	if !strings.Contains(metrics, `toolforge_api_requests_total{code="403",method="GET",route="unmatched"}`) {
+		t.Errorf("metrics do not count the refused requests:\n%s", grep(metrics, "toolforge_api"))
+	}
+}
+
+func TestAToolWhoseAccessWasRemovedIsRefused(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	// What disabling a tool does to its access: the accounts controller
+	// removes its role binding. gamma has not called the API before.
+	if err := cluster.Client.RbacV1().RoleBindings("tool-gamma").Delete(ctx, "gamma-tool-binding", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	code, body := f.get(t, "gamma", "GET", "/jobs/v1/tool/gamma/jobs")
+	if code != 403 || !strings.Contains(body, "disabled") {
+		t.Fatalf("gamma without its role binding = %d %s", code, body)
+	}
+}
+
+func TestToolsFindTheAPIInThePublishedConfigMapAndReadNothingElseThere(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	kube, err := f.tools["alpha"].Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm, err := kube.CoreV1().ConfigMaps(tenancy.PlatformNamespace).Get(ctx, tenancy.APIConfigMap, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("a tool cannot read the API's address: %v", err)
+	}
+	if cm.Data[api.ConfigMapURLKey] != f.server.URL || !strings.Contains(cm.Data[api.ConfigMapCAKey], "BEGIN CERTIFICATE") {
+		t.Fatalf("published %v, server at %s", cm.Data, f.server.URL)
+	}
+	if _, err := kube.CoreV1().ConfigMaps(tenancy.PlatformNamespace).Get(ctx, "kube-root-ca.crt", metav1.GetOptions{}); !apierrors.IsForbidden(err) {
+		t.Fatalf("a tool reads other platform ConfigMaps: %v", err)
+	}
+	if _, err := kube.CoreV1().ConfigMaps(tenancy.PlatformNamespace).List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+		t.Fatalf("a tool lists platform ConfigMaps: %v", err)
+	}
+}
+
+// The API server runs (in every end-to-end test) as a ServiceAccount bound
+// only to its documented roles. Those roles must not let it (or whoever
+// steals its token) read a tool's other Secrets or change its limits.
+func TestTheAPIIdentityCannotReadOtherSecretsOrChangeLimits(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	cfg, err := clientcmd.BuildConfigFromFlags("", f.server.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa := kubernetes.NewForConfigOrDie(cfg)
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "db-password", Namespace: "tool-alpha"}, StringData: map[string]string{"p": "x"}}
+	if _, err := cluster.Client.CoreV1().Secrets("tool-alpha").Create(ctx, secret, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	checks := map[string]error{}
+	_, checks["get another secret"] = sa.CoreV1().Secrets("tool-alpha").Get(ctx, "db-password", metav1.GetOptions{})
+	_, checks["list secrets"] = sa.CoreV1().Secrets("tool-alpha").List(ctx, metav1.ListOptions{})
+	checks["delete a secret"] = sa.CoreV1().Secrets("tool-alpha").Delete(ctx, "db-password", metav1.DeleteOptions{})
+	quota, err := cluster.Client.CoreV1().ResourceQuotas("tool-alpha").Get(ctx, "tool-alpha", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, checks["update the quota"] = sa.CoreV1().ResourceQuotas("tool-alpha").Update(ctx, quota, metav1.UpdateOptions{})
+	_, checks["list role bindings"] = sa.RbacV1().RoleBindings("tool-alpha").List(ctx, metav1.ListOptions{})
+	_, checks["list nodes"] = sa.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	for what, err := range checks {
+		if !apierrors.IsForbidden(err) {
+			t.Errorf("the API's identity may %s: %v", what, err)
+		}
+	}
+}
+
+func grep(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

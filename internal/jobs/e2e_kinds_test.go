@@ -1,0 +1,180 @@
+package jobs_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/toolforge-go/toolforge/internal/jobs"
+)
+
+func TestRunListShowAndDeleteEachKindOfJob(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	const tool, ns = "kinds", "tool-kinds"
+	f.ok(t, tool, "jobs", "run", "once", "--command", "echo hello", "--image", "bookworm", "--retry", "2")
+	f.ok(t, tool, "jobs", "run", "nightly", "--command", "./backup.sh", "--image", "python3.11", "--schedule", "@daily", "--mem", "1Gi")
+	f.ok(t, tool, "jobs", "run", "web", "--command", "./serve", "--image", "node20", "--continuous", "--port", "8000",
+		"--replicas", "2", "--health-check-http", "/healthz")
+
+	// What the cluster holds.
+	job, err := cluster.Client.BatchV1().Jobs(ns).Get(ctx, "once", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *job.Spec.BackoffLimit != 2 || job.Labels["app.kubernetes.io/component"] != "jobs" || job.Labels["app.kubernetes.io/created-by"] != tool {
+		t.Fatalf("one-off job: backoffLimit %d, labels %v", *job.Spec.BackoffLimit, job.Labels)
+	}
+	cron, err := cluster.Client.BatchV1().CronJobs(ns).Get(ctx, "nightly", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cron.Spec.Schedule != jobs.ActualSchedule(tool, "nightly", "@daily") || cron.Spec.ConcurrencyPolicy != "Forbid" {
+		t.Fatalf("cronjob schedule %q policy %q", cron.Spec.Schedule, cron.Spec.ConcurrencyPolicy)
+	}
+	if got := cron.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Resources.Limits.Memory().String(); got != "1Gi" {
+		t.Fatalf("cronjob memory limit %s", got)
+	}
+	dep, err := cluster.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *dep.Spec.Replicas != 2 || dep.Spec.Template.Spec.Containers[0].LivenessProbe.HTTPGet.Path != "/healthz" {
+		t.Fatalf("deployment %+v", dep.Spec)
+	}
+	svc, err := cluster.Client.CoreV1().Services(ns).Get(ctx, "web", metav1.GetOptions{})
+	if err != nil || svc.Spec.Ports[0].Port != 8000 || svc.Spec.Type != "ClusterIP" {
+		t.Fatalf("service: %v %+v", err, svc)
+	}
+	// Pods of the continuous job start (with the security settings Pod
+	// Security "restricted" demands, or the API server would refuse them).
+	eventually(t, time.Minute, func() error {
+		pods, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=web"})
+		if err != nil {
+			return err
+		}
+		running := 0
+		for _, p := range pods.Items {
+			if p.Status.Phase == "Running" {
+				running++
+			}
+		}
+		if running != 2 {
+			return fmt.Errorf("%d of 2 pods running", running)
+		}
+		return nil
+	})
+
+	list := f.ok(t, tool, "jobs", "list").stdout
+	for _, want := range []string{"Job name:", "once", "normal", "nightly", "schedule: @daily", "web", "continuous"} {
+		if !strings.Contains(list, want) {
+			t.Errorf("list lacks %q:\n%s", want, list)
+		}
+	}
+	if names := f.ok(t, tool, "jobs", "list", "-o", "name").stdout; names != "nightly\nonce\nweb\n" {
+		t.Errorf("list -o name = %q", names)
+	}
+	var asJSON []jobs.Info
+	if err := json.Unmarshal([]byte(f.ok(t, tool, "jobs", "list", "-o", "json").stdout), &asJSON); err != nil || len(asJSON) != 3 {
+		t.Fatalf("list -o json: %v %v", asJSON, err)
+	}
+	if long := f.ok(t, tool, "jobs", "list", "-o", "long").stdout; !strings.Contains(long, "Health check:") || !strings.Contains(long, "http: /healthz") {
+		t.Errorf("list -o long:\n%s", long)
+	}
+	show := f.ok(t, tool, "jobs", "show", "web").stdout
+	for key, want := range map[string]string{"Job type:": "continuous", "Port:": "8000/tcp", "Replicas:": "2", "Status:": "Running"} {
+		if got := row(show, key); got != want {
+			t.Errorf("show: %s %q, want %q:\n%s", key, got, want, show)
+		}
+	}
+	if show := f.ok(t, tool, "jobs", "show", "nightly").stdout; row(show, "Actual schedule:") != cron.Spec.Schedule+" (UTC)" {
+		t.Errorf("show of a @daily job does not say when it runs:\n%s", show)
+	}
+
+	for _, name := range []string{"once", "nightly", "web"} {
+		f.ok(t, tool, "jobs", "delete", name)
+	}
+	if left := frameworkObjects(t, tool); len(left) != 0 {
+		t.Fatalf("left after delete: %v", left)
+	}
+	if _, err := cluster.Client.CoreV1().Services(ns).Get(ctx, "web", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("service of a deleted job: %v", err)
+	}
+	r := f.toolforge(t, tool, nil, "jobs", "show", "web")
+	if r.code != 1 || !strings.Contains(r.stderr, "Job 'web' does not exist") {
+		t.Fatalf("show of a deleted job: %s", r)
+	}
+	if r := f.ok(t, tool, "jobs", "list"); r.stdout != "" {
+		t.Fatalf("list after deleting everything: %q", r.stdout)
+	}
+}
+
+func TestWaitReturnsTheOutcomeOfAOneOffJob(t *testing.T) {
+	f := setup(t)
+	r := f.toolforge(t, "waiter", nil, "jobs", "run", "quick", "--command", "true", "--image", "bookworm", "--wait", "120")
+	if r.code != 0 || !strings.Contains(r.stderr, "Job 'quick' completed") {
+		t.Fatalf("--wait: %s", r)
+	}
+	if show := f.ok(t, "waiter", "jobs", "show", "quick").stdout; !strings.Contains(show, "Completed") {
+		t.Fatalf("show after --wait:\n%s", show)
+	}
+}
+
+func TestQuotaAndImagesShowTheToolsLimitsAndTheCatalogue(t *testing.T) {
+	f := setup(t)
+	quota := f.ok(t, "kinds", "jobs", "quota").stdout
+	for _, want := range []string{"Per-job limits", "Memory", "4Gi", "Cron jobs", "50"} {
+		if !strings.Contains(quota, want) {
+			t.Errorf("quota lacks %q:\n%s", want, quota)
+		}
+	}
+	images := f.ok(t, "kinds", "jobs", "images").stdout
+	for _, want := range []string{"Short name", "Container image URL", "python3.11", "docker-registry.tools.wmflabs.org/toolforge-python311-sssd-base:latest"} {
+		if !strings.Contains(images, want) {
+			t.Errorf("images lacks %q:\n%s", want, images)
+		}
+	}
+}
+
+func TestTheCLIFindsTheAPIByFlagEnvironmentCommonYAMLAndConfigMap(t *testing.T) {
+	f := setup(t)
+	const tool = "finder"
+	dead := "https://127.0.0.1:1" // nothing listens there
+	if r := f.toolforge(t, tool, []string{"TOOLFORGE_API_URL=" + dead}, "jobs", "list"); r.code == 0 || !strings.Contains(r.stderr, "127.0.0.1:1") {
+		t.Fatalf("$TOOLFORGE_API_URL must win over the ConfigMap: %s", r)
+	}
+	if r := f.toolforge(t, tool, []string{"TOOLFORGE_API_URL=" + dead}, "jobs", "list", "--api-url", f.server.URL); r.code != 0 {
+		t.Fatalf("--api-url must win over $TOOLFORGE_API_URL: %s", r)
+	}
+	common := filepath.Join(t.TempDir(), "common.yaml")
+	if err := os.WriteFile(common, []byte("api_gateway:\n  url: "+dead+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.toolforge(t, tool, []string{"TOOLFORGE_COMMON_CONFIG=" + common}, "jobs", "list"); r.code == 0 || !strings.Contains(r.stderr, "127.0.0.1:1") {
+		t.Fatalf("common.yaml must win over the ConfigMap: %s", r)
+	}
+	if r := f.toolforge(t, tool, []string{"TOOLFORGE_COMMON_CONFIG=" + common, "TOOLFORGE_API_URL=" + f.server.URL}, "jobs", "list"); r.code != 0 {
+		t.Fatalf("$TOOLFORGE_API_URL must win over common.yaml: %s", r)
+	}
+	if r := f.toolforge(t, tool, nil, "jobs", "images"); r.code != 0 {
+		t.Fatalf("the published ConfigMap alone must do: %s", r)
+	}
+}
+
+// row is the value of key in show's plain output.
+func row(show, key string) string {
+	for _, line := range strings.Split(show, "\n") {
+		if rest, ok := strings.CutPrefix(line, key); ok {
+			return strings.TrimSpace(rest)
+		}
+	}
+	return ""
+}

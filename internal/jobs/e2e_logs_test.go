@@ -1,0 +1,143 @@
+package jobs_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// giveLogs makes kwok serve the lines as the logs of every container
+// named container in the tool's namespace (as a kubelet would serve a
+// container's output), in the CRI log format.
+func giveLogs(t *testing.T, tool, container string, lines ...string) {
+	t.Helper()
+	var b strings.Builder
+	for i, l := range lines {
+		fmt.Fprintf(&b, "2026-01-01T00:00:%02d.000000000Z stdout F %s\n", i, l)
+	}
+	file := filepath.Join(t.TempDir(), container+".log")
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	manifest := fmt.Sprintf(`apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterLogs
+metadata: {name: %s-%s}
+spec:
+  selector: {matchNamespaces: [tool-%s]}
+  logs: [{containers: [%s], logsFile: %q}]
+`, tool, container, tool, container, file)
+	cmd := exec.Command("kubectl", "--kubeconfig", cluster.Kubeconfig, "apply", "-f", "-")
+	cmd.Stdin = strings.NewReader(manifest)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kubectl apply ClusterLogs: %v\n%s", err, out)
+	}
+}
+
+func TestLogsStreamThePodsLogsThroughTheAPIServer(t *testing.T) {
+	f := setup(t)
+	const tool = "talker"
+	giveLogs(t, tool, "chatty", "first line", "second line", "third line")
+	f.ok(t, tool, "jobs", "run", "chatty", "--command", "./chat", "--image", "python3.11", "--continuous")
+	eventually(t, time.Minute, func() error {
+		r := f.toolforge(t, tool, nil, "jobs", "logs", "chatty")
+		if r.stdout != "first line\nsecond line\nthird line\n" {
+			return fmt.Errorf("logs: %s", r)
+		}
+		return nil
+	})
+	if r := f.ok(t, tool, "jobs", "logs", "chatty", "-l", "1"); r.stdout != "third line\n" {
+		t.Fatalf("logs -l 1 = %q", r.stdout)
+	}
+
+	// -f keeps the stream open: the lines arrive, and the command runs on
+	// until stopped.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, f.cli, "jobs", "logs", "chatty", "-f")
+	cmd.Env = f.tools[tool].Env()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	var got []string
+	for len(got) < 3 && sc.Scan() {
+		got = append(got, sc.Text())
+	}
+	if strings.Join(got, "|") != "first line|second line|third line" {
+		t.Fatalf("logs -f: %q", got)
+	}
+	time.Sleep(time.Second)
+	if cmd.ProcessState != nil {
+		t.Fatal("logs -f ended by itself")
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+}
+
+func TestAJobWithoutLogsSaysSo(t *testing.T) {
+	f := setup(t)
+	const tool = "talker"
+	// A scheduled job that has not run has no pods, so no logs.
+	f.ok(t, tool, "jobs", "run", "later", "--command", "./later", "--image", "bookworm", "--schedule", "@yearly")
+	r := f.toolforge(t, tool, nil, "jobs", "logs", "later")
+	if r.code != 1 || !strings.Contains(r.stderr, "Job 'later' does not have any logs available") {
+		t.Fatalf("logs of a job without pods: %s", r)
+	}
+	if r := f.toolforge(t, tool, nil, "jobs", "logs", "ghost"); r.code != 1 || !strings.Contains(r.stderr, "Job 'ghost' does not exist") {
+		t.Fatalf("logs of no job: %s", r)
+	}
+}
+
+func TestListAndShowWarnWhenTheRunningObjectDriftedFromTheDefinition(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	const tool, ns = "drifter", "tool-drifter"
+	f.ok(t, tool, "jobs", "run", "web", "--command", "./serve", "--image", "python3.11", "--continuous")
+	// A hand edit with kubectl, as the tool itself may do.
+	patch := []byte(`{"spec":{"replicas":2}}`)
+	kube, err := f.tools[tool].Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kube.AppsV1().Deployments(ns).Patch(ctx, "web", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, func() error {
+		r := f.ok(t, tool, "jobs", "list")
+		if !strings.Contains(r.stderr, `warning: job 'web': replicas is "2" but the job definition says "1"`) {
+			return fmt.Errorf("list does not warn: %s", r)
+		}
+		return nil
+	})
+	if show := f.ok(t, tool, "jobs", "show", "web").stdout; !strings.Contains(show, "Differs from its definition") {
+		t.Fatalf("show does not say:\n%s", show)
+	}
+	// What list and dump report is what was asked for, not what runs.
+	if dump := f.ok(t, tool, "jobs", "dump").stdout; strings.Contains(dump, "replicas") {
+		t.Fatalf("dump reports the drifted replicas:\n%s", dump)
+	}
+	// load puts the definition back.
+	file := filepath.Join(t.TempDir(), "jobs.yaml")
+	os.WriteFile(file, []byte(f.ok(t, tool, "jobs", "dump").stdout), 0o644)
+	if r := f.ok(t, tool, "jobs", "load", file); !strings.Contains(r.stderr, "Job 'web' updated") {
+		t.Fatalf("load over a drifted job: %s", r)
+	}
+	var dep *appsv1.Deployment
+	if dep, err = cluster.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{}); err != nil || *dep.Spec.Replicas != 1 {
+		t.Fatalf("replicas after load: %v %v", err, dep)
+	}
+}
