@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 
@@ -20,11 +23,19 @@ import (
 // managedBy labels the Secret.
 const managedBy = "toolforge-envvars"
 
+// writeBackoff retries a write that lost a race with another writer of the
+// same Secret. Every writer of one tool contends for one object, so it
+// allows many quick, jittered tries rather than client-go's default five.
+var writeBackoff = wait.Backoff{Steps: 40, Duration: 5 * time.Millisecond, Factor: 1.5, Jitter: 1, Cap: time.Second}
+
 // Store reads and writes a tool's variables. It reads the Secret from the
 // API server every time: variables change rarely and a stale read would
 // show a deleted token.
 type Store struct {
 	Kube kubernetes.Interface
+	// locks serialize one process's writes per tool; optimistic
+	// concurrency covers other processes (replicas).
+	locks keyMutex
 }
 
 func (s *Store) secrets(tool string) secretsClient {
@@ -94,8 +105,10 @@ func (s *Store) Set(ctx context.Context, tool, name, value string) (bool, error)
 	if err := ValidateValue(value); err != nil {
 		return false, route.BadRequest("%s", err.Error())
 	}
+	unlock := s.locks.lock(tool)
+	defer unlock()
 	var created bool
-	err := retry.OnError(retry.DefaultRetry, conflictOrExists, func() error {
+	err := retry.OnError(writeBackoff, conflictOrExists, func() error {
 		sec, err := s.read(ctx, tool)
 		if err != nil {
 			return err
@@ -103,6 +116,14 @@ func (s *Store) Set(ctx context.Context, tool, name, value string) (bool, error)
 		if sec == nil {
 			created = true
 			_, err := s.secrets(tool).Create(ctx, newSecret(tool, name, value), metav1.CreateOptions{})
+			if apierrors.IsForbidden(err) {
+				// Concurrent creates of the one Secret are each charged to
+				// the quota before all but one fail as existing: if it
+				// exists now, this was such a race; update it instead.
+				if again, rerr := s.read(ctx, tool); rerr == nil && again != nil {
+					return apierrors.NewConflict(corev1.Resource("secrets"), tenancy.EnvvarsSecret, err)
+				}
+			}
 			return err
 		}
 		_, exists := sec.Data[name]
@@ -128,7 +149,9 @@ func (s *Store) Set(ctx context.Context, tool, name, value string) (bool, error)
 
 // Delete removes a variable.
 func (s *Store) Delete(ctx context.Context, tool, name string) error {
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	unlock := s.locks.lock(tool)
+	defer unlock()
+	err := retry.RetryOnConflict(writeBackoff, func() error {
 		sec, err := s.read(ctx, tool)
 		if err != nil {
 			return err
@@ -211,4 +234,38 @@ func writeError(err error) error {
 		return route.BadRequest("the tool's Secret quota is used up, so its envvars cannot be stored; delete a Secret first")
 	}
 	return fmt.Errorf("write envvars: %w", err)
+}
+
+// keyMutex is a lock per key, dropped when no one holds it.
+type keyMutex struct {
+	mu    sync.Mutex
+	locks map[string]*keyLock
+}
+
+type keyLock struct {
+	sync.Mutex
+	users int
+}
+
+func (k *keyMutex) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = map[string]*keyLock{}
+	}
+	l := k.locks[key]
+	if l == nil {
+		l = &keyLock{}
+		k.locks[key] = l
+	}
+	l.users++
+	k.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		k.mu.Lock()
+		if l.users--; l.users == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
+	}
 }

@@ -1,0 +1,382 @@
+package envvars_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/toolforge-go/toolforge/internal/api/apitest"
+	"github.com/toolforge-go/toolforge/internal/envvars"
+	"github.com/toolforge-go/toolforge/internal/tenancy"
+	"github.com/toolforge-go/toolforge/internal/testcluster"
+)
+
+var cluster *testcluster.Cluster
+
+func TestMain(m *testing.M) { testcluster.Main(m, testcluster.Options{}, &cluster) }
+
+type fixture struct {
+	tools  map[string]*testcluster.Tool
+	server *apitest.Server
+	cli    string
+}
+
+var (
+	once    sync.Once
+	shared  *fixture
+	initErr error
+)
+
+func setup(t *testing.T) *fixture {
+	t.Helper()
+	once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		f := &fixture{}
+		if f.cli, initErr = testcluster.BuildBinary("toolforge"); initErr != nil {
+			return
+		}
+		if f.tools, initErr = cluster.ProvisionTools(ctx, "alpha", "beta", "crowd"); initErr != nil {
+			return
+		}
+		f.server, initErr = apitest.Start(ctx, cluster)
+		shared = f
+	})
+	if initErr != nil {
+		t.Fatal(initErr)
+	}
+	return shared
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+}
+
+// toolforge runs the real CLI as tool, with stdin (not a terminal).
+func (f *fixture) toolforge(t *testing.T, tool, stdin string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(f.cli, args...)
+	cmd.Env = f.tools[tool].Env()
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := result{stdout: stdout.String(), stderr: stderr.String()}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (f *fixture) ok(t *testing.T, tool string, args ...string) result {
+	t.Helper()
+	r := f.toolforge(t, tool, "", args...)
+	if r.code != 0 {
+		t.Fatalf("toolforge %s: %s", strings.Join(args, " "), r)
+	}
+	return r
+}
+
+// stored is the tool's envvars Secret as the cluster holds it.
+func stored(t *testing.T, tool string) *corev1.Secret {
+	t.Helper()
+	s, err := cluster.Client.CoreV1().Secrets(tenancy.Namespace(tool)).Get(context.Background(), tenancy.EnvvarsSecret, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestCreateListShowDeleteAndQuota(t *testing.T) {
+	f := setup(t)
+	if r := f.ok(t, "alpha", "envvars", "create", "API_TOKEN", "s3cr3t-value"); !strings.Contains(r.stderr, "envvar API_TOKEN created") {
+		t.Fatalf("create: %s", r)
+	}
+	f.ok(t, "alpha", "envvars", "create", "DEBUG", "1")
+	if r := f.ok(t, "alpha", "envvars", "create", "DEBUG", "2"); !strings.Contains(r.stderr, "updated") {
+		t.Fatalf("replacing a value: %s", r)
+	}
+	if got := stored(t, "alpha").Data; string(got["API_TOKEN"]) != "s3cr3t-value" || string(got["DEBUG"]) != "2" || len(got) != 2 {
+		t.Fatalf("Secret holds %v", got)
+	}
+
+	list := f.ok(t, "alpha", "envvars", "list").stdout
+	if strings.Contains(list, "s3cr3t") || !strings.Contains(list, "API_TOKEN") || !strings.Contains(list, "********") {
+		t.Fatalf("list must name the variables and hide their values:\n%s", list)
+	}
+	if shown := f.ok(t, "alpha", "envvars", "list", "--show-values").stdout; !strings.Contains(shown, "s3cr3t-value") {
+		t.Fatalf("list --show-values:\n%s", shown)
+	}
+	if show := f.ok(t, "alpha", "envvars", "show", "API_TOKEN").stdout; show != "s3cr3t-value\n" {
+		t.Fatalf("show = %q", show)
+	}
+	quota := f.ok(t, "alpha", "envvars", "quota").stdout
+	if !strings.Contains(quota, "envvars") || !strings.Contains(quota, " 2 ") {
+		t.Fatalf("quota:\n%s", quota)
+	}
+
+	f.ok(t, "alpha", "envvars", "delete", "--yes-im-sure", "DEBUG")
+	if _, still := stored(t, "alpha").Data["DEBUG"]; still {
+		t.Fatal("DEBUG still stored after delete")
+	}
+	if r := f.toolforge(t, "alpha", "", "envvars", "show", "DEBUG"); r.code != 1 || !strings.Contains(r.stderr, "envvar DEBUG does not exist") {
+		t.Fatalf("show of a deleted envvar: %s", r)
+	}
+}
+
+func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
+	f := setup(t)
+	f.ok(t, "alpha", "envvars", "create", "KEEP_ME", "kept")
+	before := stored(t, "alpha").ResourceVersion
+	cases := []struct {
+		name, stdin string
+		args        []string
+		want        string
+	}{
+		{"an invalid name", "", []string{"envvars", "create", "my-var", "x"}, `invalid envvar name "my-var"`},
+		{"a name starting with a digit", "", []string{"envvars", "create", "1VAR", "x"}, "invalid envvar name"},
+		{"a name the platform sets", "", []string{"envvars", "create", "HOME", "/tmp"}, "reserved"},
+		{"a value over 1 MiB", strings.Repeat("x", envvars.MaxValue+1), []string{"envvars", "create", "BIG"}, "at most 1048576 (1 MiB)"},
+		{"delete without confirmation off a terminal", "", []string{"envvars", "delete", "KEEP_ME"}, "--yes-im-sure"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := f.toolforge(t, "alpha", tc.stdin, tc.args...)
+			if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
+				t.Fatalf("want exit 2 and %q: %s", tc.want, r)
+			}
+		})
+	}
+	if after := stored(t, "alpha").ResourceVersion; after != before {
+		t.Fatal("refused input changed the Secret")
+	}
+	// The API checks too, for clients other than the CLI.
+	alpha := f.tools["alpha"]
+	hc, err := apitest.Client(context.Background(), cluster, alpha.CertFile, alpha.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for body, want := range map[string]string{
+		mustJSON(envvars.CreateRequest{Name: "BIG", Value: strings.Repeat("y", envvars.MaxValue+1)}): "1 MiB",
+		mustJSON(envvars.CreateRequest{Name: "lower", Value: "x"}):                                   "invalid envvar name",
+		mustJSON(envvars.CreateRequest{Name: "TOOL_DATA_DIR", Value: "x"}):                           "reserved",
+	} {
+		resp, err := hc.Post(f.server.URL+"/envvars/v1/tool/alpha/envvars", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		out.ReadFrom(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || !strings.Contains(out.String(), want) {
+			t.Errorf("POST = %d %s, want 400 with %q", resp.StatusCode, out.String(), want)
+		}
+	}
+	if after := stored(t, "alpha").ResourceVersion; after != before {
+		t.Fatal("refused API requests changed the Secret")
+	}
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func TestAnotherToolCannotReadTheEnvvarsThroughTheAPIOrKubectl(t *testing.T) {
+	f := setup(t)
+	f.ok(t, "alpha", "envvars", "create", "ALPHA_SECRET", "only-for-alpha")
+	beta := f.tools["beta"]
+	hc, err := apitest.Client(context.Background(), cluster, beta.CertFile, beta.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/envvars/v1/tool/alpha/envvars?show_values=true", "/envvars/v1/tool/alpha/envvars/ALPHA_SECRET", "/envvars/v1/tool/alpha/quota"} {
+		resp, err := hc.Get(f.server.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body bytes.Buffer
+		body.ReadFrom(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 403 || strings.Contains(body.String(), "only-for-alpha") {
+			t.Errorf("beta GET %s = %d %s", path, resp.StatusCode, body.String())
+		}
+	}
+	_, err = testcluster.Kubectl(context.Background(), beta.Kubeconfig, "get", "secret", tenancy.EnvvarsSecret, "-n", "tool-alpha", "-o", "yaml")
+	if err == nil || !strings.Contains(err.Error(), "forbidden") {
+		t.Fatalf("beta's kubectl reads alpha's envvars: %v", err)
+	}
+}
+
+// Two API servers (replicas) take 20 concurrent creates for one tool:
+// every variable must survive the races on the one Secret.
+func TestConcurrentCreatesOnTwoReplicasKeepEveryVariable(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	// The replicas share a serving CA (--api-cert-dir) and publish nowhere
+	// the other tests look (their own platform namespace).
+	const platform = "envvars-replicas"
+	if _, err := cluster.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: platform}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	certDir := t.TempDir()
+	var replicas []*apitest.Server
+	for i := 0; i < 2; i++ {
+		s, err := apitest.Start(ctx, cluster, "--platform-namespace", platform, "--api-cert-dir", certDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Stop()
+		replicas = append(replicas, s)
+	}
+	ca, err := os.ReadFile(filepath.Join(certDir, "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	crowd := f.tools["crowd"]
+	pair, err := tls.LoadX509KeyPair(crowd.CertFile, crowd.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}}}}
+	const n = 20
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			body := mustJSON(envvars.CreateRequest{Name: "VAR_" + strconv.Itoa(i), Value: strconv.Itoa(i)})
+			resp, err := hc.Post(replicas[i%2].URL+"/envvars/v1/tool/crowd/envvars", "application/json", strings.NewReader(body))
+			if err != nil {
+				errs <- err
+				return
+			}
+			var out bytes.Buffer
+			out.ReadFrom(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusCreated {
+				errs <- fmt.Errorf("VAR_%d: %d %s", i, resp.StatusCode, out.String())
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	data := stored(t, "crowd").Data
+	for i := 0; i < n; i++ {
+		if string(data["VAR_"+strconv.Itoa(i)]) != strconv.Itoa(i) {
+			t.Errorf("VAR_%d lost: %v", i, data)
+		}
+	}
+}
+
+func TestValuesNeverReachTheAPIServersLog(t *testing.T) {
+	f := setup(t)
+	const marker = "marker-value-7f3e9c"
+	f.ok(t, "alpha", "envvars", "create", "LOGGED_MAYBE", marker)
+	f.ok(t, "alpha", "envvars", "list", "--show-values")
+	f.ok(t, "alpha", "envvars", "show", "LOGGED_MAYBE")
+	f.toolforge(t, "alpha", "", "envvars", "create", "bad-name", marker)
+	log, err := os.ReadFile(f.server.Log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(log, []byte(marker)) {
+		t.Fatal("an envvar value is in the API server's log")
+	}
+}
+
+// With the admission webhooks running (`toolforged admission`), a new pod
+// of the tool gets its variables.
+func TestANewPodOfTheToolHasTheVariable(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	stop := startAdmission(t)
+	defer stop()
+	f.ok(t, "beta", "envvars", "create", "GREETING", "hello")
+	kube, err := f.tools["beta"].Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for i := 0; ; i++ {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("probe-%d", i)},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{
+				Name: "main", Image: "docker-registry.tools.wmflabs.org/toolforge-bookworm-sssd-base:latest", Command: []string{"env"},
+			}}},
+		}
+		got, err := kube.CoreV1().Pods("tool-beta").Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err == nil {
+			for _, e := range got.Spec.Containers[0].Env {
+				if e.Name == "GREETING" && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil &&
+					e.ValueFrom.SecretKeyRef.Name == tenancy.EnvvarsSecret && e.ValueFrom.SecretKeyRef.Key == "GREETING" {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a new pod of beta does not get GREETING: %v %+v", err, got)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// startAdmission runs the real `toolforged admission` on the cluster.
+func startAdmission(t *testing.T) func() {
+	t.Helper()
+	bin, err := testcluster.BuildBinary("toolforged")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := testcluster.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logFile, err := os.Create(filepath.Join(cluster.Dir, "logs", "toolforged-admission.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "admission", "--kubeconfig", cluster.Kubeconfig,
+		"--admission-addr", "127.0.0.1:"+strconv.Itoa(port), "--metrics-addr", "0", "--health-addr", "0")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		logFile.Close()
+	}
+}
