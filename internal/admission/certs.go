@@ -97,18 +97,16 @@ func (r rotation) rotate(st *tlsState, now time.Time) (bool, error) {
 
 func (r rotation) needsServing(st *tlsState, ca *x509.Certificate, now time.Time) bool {
 	cert, err := parseCert(st.Cert)
-	if err != nil || len(st.Key) == 0 || now.After(cert.NotAfter) || now.Before(cert.NotBefore) {
-		return true
-	}
-	if cert.NotAfter.Sub(now) < r.Validity/3 || !slices.Equal(certHosts(cert), sortedHosts(r.Hosts)) {
-		return true
+	if err != nil || len(st.Key) == 0 || now.After(cert.NotAfter) || now.Before(cert.NotBefore) ||
+		!slices.Equal(certHosts(cert), sortedHosts(r.Hosts)) {
+		return true // unusable: nothing to lose
 	}
 	if cert.CheckSignatureFrom(ca) != nil {
 		// Signed by an older CA: move to the new one once the API server
-		// has had time to trust it.
+		// has had time to trust it, even if renewal is due earlier.
 		return now.Sub(ca.NotBefore.Add(clockSkew)) >= r.Propagation
 	}
-	return false
+	return cert.NotAfter.Sub(now) < r.Validity/3
 }
 
 // pruneBundle keeps each still valid CA of a PEM bundle once, in order.
