@@ -39,7 +39,7 @@ type certSource interface {
 // notifier coalesces change notifications.
 type notifier struct{ ch chan struct{} }
 
-func newNotifier() notifier              { return notifier{ch: make(chan struct{}, 1)} }
+func newNotifier() notifier                 { return notifier{ch: make(chan struct{}, 1)} }
 func (n notifier) Changed() <-chan struct{} { return n.ch }
 func (n notifier) notify() {
 	select {

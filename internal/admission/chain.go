@@ -89,15 +89,15 @@ func review(t *podTarget, mutate bool) error {
 // container is a view of a container, an init container or an ephemeral
 // container (a different Go type with the same fields).
 type container struct {
-	kind     string // container, init container, ephemeral container
-	name     string
-	path     *field.Path
-	image    string
-	sc       **corev1.SecurityContext
-	env      *[]corev1.EnvVar
-	mounts   *[]corev1.VolumeMount
-	ports    []corev1.ContainerPort
-	envFrom  []corev1.EnvFromSource
+	kind    string // container, init container, ephemeral container
+	name    string
+	path    *field.Path
+	image   string
+	sc      **corev1.SecurityContext
+	env     *[]corev1.EnvVar
+	mounts  *[]corev1.VolumeMount
+	ports   []corev1.ContainerPort
+	envFrom []corev1.EnvFromSource
 }
 
 func (c container) String() string { return fmt.Sprintf("%s %q", c.kind, c.name) }

@@ -165,7 +165,9 @@ func TestARunningPodCannotGetAnEphemeralContainerFromAnotherRegistry(t *testing.
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = f.alphaKube.CoreV1().Pods(ns).Delete(ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}) })
+	t.Cleanup(func() {
+		_ = f.alphaKube.CoreV1().Pods(ns).Delete(ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
+	})
 
 	withDebug := func(image string) *corev1.Pod {
 		p, err := cluster.Client.CoreV1().Pods(ns).Get(ctx, pod.Name, metav1.GetOptions{})

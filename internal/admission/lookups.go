@@ -36,7 +36,7 @@ func cacheOptions(platformNS string) cache.Options {
 		DefaultUnsafeDisableDeepCopy: ptr.To(true),
 		DefaultTransform:             strip,
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Namespace{}: {Label: labels.SelectorFromSet(labels.Set{tenancy.LabelTenancy: tenancy.TenancyTool})},
+			&corev1.Namespace{}:             {Label: labels.SelectorFromSet(labels.Set{tenancy.LabelTenancy: tenancy.TenancyTool})},
 			&corev1.PersistentVolumeClaim{}: {Label: labels.SelectorFromSet(labels.Set{accounts.LabelPlatformClaim: "true"})},
 			&corev1.Secret{}: {
 				Field: fields.OneTermEqualSelector("metadata.name", tenancy.EnvvarsSecret),

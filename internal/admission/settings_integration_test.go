@@ -82,7 +82,9 @@ func TestABrokenConfigMapKeepsTheRules(t *testing.T) {
 	if _, err := cluster.Client.CoreV1().ConfigMaps(tenancy.PlatformNamespace).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cluster.Client.CoreV1().ConfigMaps(tenancy.PlatformNamespace).Delete(ctx, cm.Name, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = cluster.Client.CoreV1().ConfigMaps(tenancy.PlatformNamespace).Delete(ctx, cm.Name, metav1.DeleteOptions{})
+	})
 	eventually(t, 15*time.Second, func() error {
 		log, err := os.ReadFile(f.server.log)
 		if err != nil {
