@@ -1,0 +1,246 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+
+	"github.com/toolforge-go/toolforge/internal/testcluster"
+)
+
+// syncBuffer is a bytes.Buffer a running command writes while the test
+// reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// background starts a binary as the tool and returns it running.
+func background(t *testing.T, tool *testcluster.Tool, bin string, args ...string) (*exec.Cmd, *syncBuffer, *syncBuffer) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env, cmd.Dir = tool.Env(), tool.Home
+	var stdout, stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	return cmd, &stdout, &stderr
+}
+
+func exitCode(err error) int {
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}
+
+// The seeds' known issue: `webservice restart` failed with a traceback,
+// "object is being deleted: deployments "$tool" already exists", when the
+// previous Deployment was still being deleted. Here a finalizer holds the
+// previous instance's pod, so its Deployment stays on its way out; start
+// must wait, say so, and then start.
+func TestStartWaitsForAPreviousInstanceStillBeingDeleted(t *testing.T) {
+	t.Parallel()
+	tools, _, webservice := env(t)
+	tool := tools["ws-wait"]
+	ctx := context.Background()
+	mustRun(t, tool, "Starting webservice\n", webservice, "python3.11", "start")
+	pod := runningPods(t, tool, 1)[0]
+	hold := []byte(`{"metadata":{"finalizers":["e2e.toolforge.org/hold"]}}`)
+	if _, err := cluster.Client.CoreV1().Pods(tool.Namespace).Patch(ctx, pod, types.MergePatchType, hold, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	release := func() {
+		_, _ = cluster.Client.CoreV1().Pods(tool.Namespace).Patch(ctx, pod, types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{})
+	}
+	t.Cleanup(release)
+	// The tool deletes its Deployment the way that keeps it until its pods are gone.
+	if _, err := testcluster.Kubectl(ctx, tool.Kubeconfig, "delete", "deployment", tool.Name, "--cascade=foreground", "--wait=false"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, func() error {
+		if o := objects(t, tool); o.dep == nil || o.dep.DeletionTimestamp == nil {
+			return errors.New("the deployment is not on its way out")
+		}
+		return nil
+	})
+	mustRun(t, tool, "webservice is not running\n", webservice, "status")
+
+	cmd, stdout, stderr := background(t, tool, webservice, "start")
+	eventually(t, 30*time.Second, func() error {
+		if !strings.Contains(stderr.String(), "Waiting for the previous webservice to finish stopping...") {
+			return fmt.Errorf("stderr so far %q", stderr.String())
+		}
+		return nil
+	})
+	time.Sleep(time.Second)
+	if o := objects(t, tool); o.dep == nil || o.dep.DeletionTimestamp == nil {
+		t.Fatal("start did not wait for the previous deployment")
+	}
+	release()
+	code := exitCode(cmd.Wait())
+	t.Logf("start → exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	if code != 0 || stdout.String() != "Starting webservice\n" {
+		t.Fatalf("exit %d, stdout %q", code, stdout)
+	}
+	for _, bad := range []string{"being deleted", "already exists", "Traceback", "error"} {
+		if strings.Contains(stderr.String(), bad) {
+			t.Errorf("stderr has %q: %s", bad, stderr)
+		}
+	}
+	mustRun(t, tool, "webservice of type python3.11 is running\n", webservice, "status")
+	runningPods(t, tool, 1)
+	mustRun(t, tool, "Stopping webservice\n", webservice, "stop")
+}
+
+// filler is a workload of the tool's own that uses up part of its quota.
+func fillerTemplate() corev1.PodTemplateSpec {
+	return corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "filler"}},
+		Spec: corev1.PodSpec{
+			SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
+			Containers: []corev1.Container{{
+				Name: "main", Image: pythonWeb,
+				SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}},
+			}},
+		},
+	}
+}
+
+// Nothing half-made: when the cluster refuses a later part of a start (the
+// Deployment, or its pods), what start already made is removed again.
+func TestStartRollsBackWhenTheClusterRefusesPartOfIt(t *testing.T) {
+	t.Parallel()
+	tools, _, webservice := env(t)
+	tool := tools["ws-quota"]
+	kube, err := tool.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	noManifest := func() {
+		t.Helper()
+		if _, err := os.Stat(filepath.Join(tool.Home, "service.manifest")); !os.IsNotExist(err) {
+			t.Errorf("a failed start wrote the manifest (%v)", err)
+		}
+	}
+
+	t.Run("the deployment quota is used up", func(t *testing.T) {
+		for i := range 3 {
+			dep := &appsv1.Deployment{
+				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("filler-%d", i)},
+				Spec: appsv1.DeploymentSpec{Replicas: ptr.To(int32(0)), Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "filler"}},
+					Template: fillerTemplate()},
+			}
+			if _, err := kube.AppsV1().Deployments(tool.Namespace).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		defer deleteAll(t, kube, tool.Namespace, "deployments")
+		quotaSettled(t, tool, "count/deployments.apps", "3")
+		r := run(t, tool, webservice, "python3.11", "start")
+		if r.code != 1 || !strings.Contains(r.stderr, "exceeded quota") || !strings.Contains(r.stderr, "nothing was left running") {
+			t.Errorf("exit %d, stderr %q; want the quota named and the rollback said", r.code, r.stderr)
+		}
+		assertNoWebObjects(t, tool)
+		noManifest()
+	})
+
+	t.Run("the pod quota is used up", func(t *testing.T) {
+		for i := range 4 {
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("filler-%d", i)}, Spec: fillerTemplate().Spec}
+			if _, err := kube.CoreV1().Pods(tool.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		defer deleteAll(t, kube, tool.Namespace, "pods")
+		quotaSettled(t, tool, corev1.ResourcePods, "4")
+		r := run(t, tool, webservice, "python3.11", "start")
+		if r.code != 1 || !strings.Contains(r.stderr, "the cluster refused its pods") || !strings.Contains(r.stderr, "exceeded quota") ||
+			!strings.Contains(r.stderr, "nothing was left running") {
+			t.Errorf("exit %d, stderr %q; want the refused pods named and the rollback said", r.code, r.stderr)
+		}
+		assertNoWebObjects(t, tool)
+		noManifest()
+	})
+}
+
+// quotaSettled waits until the quota controller counts what the test made:
+// it recalculates usage from its informers, and one that has not seen the
+// new objects yet writes a lower count that would let one more through.
+func quotaSettled(t *testing.T, tool *testcluster.Tool, name corev1.ResourceName, want string) {
+	t.Helper()
+	eventually(t, 30*time.Second, func() error {
+		pods, err := cluster.Client.CoreV1().Pods(tool.Namespace).List(context.Background(), metav1.ListOptions{LabelSelector: "app=filler"})
+		if err != nil {
+			return err
+		}
+		for _, p := range pods.Items {
+			if p.Status.Phase != corev1.PodRunning {
+				return fmt.Errorf("filler %s is %s", p.Name, p.Status.Phase)
+			}
+		}
+		q, err := cluster.Client.CoreV1().ResourceQuotas(tool.Namespace).Get(context.Background(), tool.Namespace, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if used := q.Status.Used[name]; used.String() != want {
+			return fmt.Errorf("quota counts %s %s, want %s", name, used.String(), want)
+		}
+		return nil
+	})
+	time.Sleep(time.Second) // a sync already under way with an older view
+}
+
+func deleteAll(t *testing.T, kube kubernetes.Interface, ns, what string) {
+	t.Helper()
+	ctx := context.Background()
+	var err error
+	switch what {
+	case "deployments":
+		err = kube.AppsV1().Deployments(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: ""})
+	case "pods":
+		err = kube.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(0))}, metav1.ListOptions{LabelSelector: "app=filler"})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}

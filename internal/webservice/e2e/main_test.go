@@ -1,0 +1,247 @@
+// Package e2e tests `toolforge webservice` end to end: the real binaries
+// (bin/toolforge and its bin/webservice name), run as provisioned tools with
+// their own certificates, against a devcluster guarded by the platform's
+// real admission (`toolforged admission`); assertions are on what the
+// cluster then holds.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/toolforge-go/toolforge/internal/testcluster"
+)
+
+var cluster *testcluster.Cluster
+
+func TestMain(m *testing.M) { testcluster.Main(m, testcluster.Options{}, &cluster) }
+
+// toolNames are every tool the tests use, provisioned together with one
+// accounts run; each test has its own, so tests run in parallel.
+var toolNames = []string{
+	"ws-life", "ws-limits", "ws-reuse", "ws-template", "ws-type", "ws-owner", "ws-intruder",
+	"ws-wait", "ws-quota", "ws-domain", "ws-logs", "ws-shell", "ws-shellfail", "ws-admitted",
+}
+
+var setup struct {
+	once               sync.Once
+	tools              map[string]*testcluster.Tool
+	toolforge, webserv string
+	err                error
+}
+
+// env provisions the tools, starts the platform's admission and builds the
+// binaries, once.
+func env(t *testing.T) (tools map[string]*testcluster.Tool, toolforge, webservice string) {
+	t.Helper()
+	setup.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		if setup.tools, setup.err = cluster.ProvisionTools(ctx, toolNames...); setup.err != nil {
+			return
+		}
+		if setup.err = startAdmission(ctx, setup.tools["ws-admitted"]); setup.err != nil {
+			return
+		}
+		if setup.toolforge, setup.err = testcluster.BuildBinary("toolforge"); setup.err != nil {
+			return
+		}
+		setup.webserv, setup.err = testcluster.BuildBinary("webservice")
+	})
+	if setup.err != nil {
+		t.Fatal(setup.err)
+	}
+	return setup.tools, setup.toolforge, setup.webserv
+}
+
+// result is what a command printed and how it exited.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// run runs a binary as the tool (HOME = the tool's home).
+func run(t *testing.T, tool *testcluster.Tool, bin string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = tool.Env()
+	cmd.Dir = tool.Home
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := result{stdout: stdout.String(), stderr: stderr.String()}
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		r.code = exit.ExitCode()
+	case err != nil:
+		t.Fatalf("%s %v: %v", bin, args, err)
+	}
+	t.Logf("%s %s → exit %d\nstdout: %s\nstderr: %s", tool.Name, strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	return r
+}
+
+// mustRun runs a command that must succeed and print want on stdout.
+func mustRun(t *testing.T, tool *testcluster.Tool, want string, bin string, args ...string) result {
+	t.Helper()
+	r := run(t, tool, bin, args...)
+	if r.code != 0 {
+		t.Fatalf("%v: exit %d: %s", args, r.code, r.stderr)
+	}
+	if r.stdout != want {
+		t.Fatalf("%v: stdout %q, want %q", args, r.stdout, want)
+	}
+	return r
+}
+
+// webObjects are the tool's web service objects in the cluster, read as
+// the cluster admin; absent ones are nil.
+type webObjects struct {
+	dep *appsv1.Deployment
+	svc *corev1.Service
+	ing *networkingv1.Ingress
+}
+
+func objects(t *testing.T, tool *testcluster.Tool) webObjects {
+	t.Helper()
+	ctx := context.Background()
+	var o webObjects
+	var err error
+	check := func(err error) {
+		if err != nil && !apierrors.IsNotFound(err) {
+			t.Fatal(err)
+		}
+	}
+	o.dep, err = cluster.Client.AppsV1().Deployments(tool.Namespace).Get(ctx, tool.Name, metav1.GetOptions{})
+	check(err)
+	if err != nil {
+		o.dep = nil
+	}
+	o.svc, err = cluster.Client.CoreV1().Services(tool.Namespace).Get(ctx, tool.Name, metav1.GetOptions{})
+	check(err)
+	if err != nil {
+		o.svc = nil
+	}
+	o.ing, err = cluster.Client.NetworkingV1().Ingresses(tool.Namespace).Get(ctx, tool.Name, metav1.GetOptions{})
+	check(err)
+	if err != nil {
+		o.ing = nil
+	}
+	return o
+}
+
+func assertNoWebObjects(t *testing.T, tool *testcluster.Tool) {
+	t.Helper()
+	o := objects(t, tool)
+	if o.dep != nil || o.svc != nil || o.ing != nil {
+		t.Fatalf("web service objects left in %s: deployment %v, service %v, ingress %v", tool.Namespace, o.dep != nil, o.svc != nil, o.ing != nil)
+	}
+}
+
+// webPods are the tool's web service pods, as the cluster admin sees them.
+func webPods(t *testing.T, tool *testcluster.Tool) []corev1.Pod {
+	t.Helper()
+	list, err := cluster.Client.CoreV1().Pods(tool.Namespace).List(context.Background(), metav1.ListOptions{
+		LabelSelector: "app.kubernetes.io/component=web,app.kubernetes.io/name=" + tool.Name,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return list.Items
+}
+
+// eventually retries f until it returns nil or the timeout passes.
+func eventually(t *testing.T, timeout time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %v", timeout, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// startAdmission runs `toolforged admission` for the rest of the test
+// binary's life, and returns once the API server calls it: a dry-run pod of
+// probe comes back with probe's uid.
+func startAdmission(ctx context.Context, probe *testcluster.Tool) error {
+	bin, err := testcluster.BuildBinary("toolforged")
+	if err != nil {
+		return err
+	}
+	var addrs [2]string
+	for i := range addrs {
+		port, err := testcluster.FreePort()
+		if err != nil {
+			return err
+		}
+		addrs[i] = "127.0.0.1:" + strconv.Itoa(port)
+	}
+	logPath := filepath.Join(cluster.Dir, "logs", "toolforged-admission.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(bin, "admission", "--kubeconfig", cluster.Kubeconfig,
+		"--admission-addr", addrs[0], "--health-addr", addrs[1], "--metrics-addr", "0")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// It must not outlive the test binary, which has no hook to stop it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start toolforged admission: %w", err)
+	}
+	kube, err := probe.Client()
+	if err != nil {
+		return err
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "probe"},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: "docker-registry.tools.wmflabs.org/toolforge-bookworm-sssd-base:latest"}}},
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		got, err := kube.CoreV1().Pods(probe.Namespace).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err == nil && got.Spec.SecurityContext != nil && got.Spec.SecurityContext.RunAsUser != nil && *got.Spec.SecurityContext.RunAsUser == probe.UID {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(logPath)
+			return fmt.Errorf("toolforged admission is not serving after a minute (last probe: %v)\n%s", err, log)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
