@@ -131,7 +131,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		took := time.Since(start)
 		s.metrics.observe(label, r.Method, rec.status(), took)
-		s.log.Info("request", "method", r.Method, "route", label, "tool", tool, "status", rec.status(), "ms", took.Milliseconds())
+		level := slog.LevelInfo
+		if r.Method == http.MethodGet && rec.code < 300 {
+			level = slog.LevelDebug // reads are many and change nothing
+		}
+		s.log.Log(r.Context(), level, "request", "method", r.Method, "route", label, "tool", tool, "status", rec.status(), "ms", took.Milliseconds())
 	}()
 	segs, err := pathSegments(r)
 	if err != nil {

@@ -120,6 +120,17 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 		Reader: c, Writer: writer, Kube: kube, Log: log,
 		Images: (&catalogue{reader: mgr.GetAPIReader(), ns: env.Common.PlatformNamespace, ttl: 10 * time.Second}).Get,
 	}
+	// What a job list shows changes with these; pods only matter to show
+	// and logs, which are not cached.
+	for _, obj := range []client.Object{&batchv1.Job{}, &batchv1.CronJob{}, &appsv1.Deployment{}, &corev1.Service{}, &corev1.LimitRange{}, &corev1.ResourceQuota{}, &corev1.Namespace{}} {
+		inf, err := c.GetInformer(ctx, obj, cache.BlockUntilSynced(false))
+		if err != nil {
+			return err
+		}
+		if _, err := inf.AddEventHandler(store.EventHandler()); err != nil {
+			return err
+		}
+	}
 	vars := &envvars.Store{Kube: kube}
 	srv, err := NewServer(append(store.Routes(), vars.Routes()...), newRBACAccess(kube.AuthorizationV1().SubjectAccessReviews()), log, ctrlmetrics.Registry, ctrlmetrics.Registry)
 	if err != nil {

@@ -128,6 +128,25 @@ func TestWaitReturnsTheOutcomeOfAOneOffJob(t *testing.T) {
 	}
 }
 
+// Lists are cached between changes: a job's progress must still show.
+func TestListFollowsAJobFromStartToCompletion(t *testing.T) {
+	f := setup(t)
+	f.ok(t, "waiter", "jobs", "run", "later", "--command", "true", "--image", "bookworm")
+	first := f.ok(t, "waiter", "jobs", "list").stdout
+	if !strings.Contains(first, "later") {
+		t.Fatalf("a job just created is not listed:\n%s", first)
+	}
+	eventually(t, time.Minute, func() error {
+		out := f.ok(t, "waiter", "jobs", "list").stdout
+		for _, line := range strings.Split(out, "\n") {
+			if strings.HasPrefix(line, "later ") && strings.HasSuffix(line, "Completed") {
+				return nil
+			}
+		}
+		return fmt.Errorf("list:\n%s", out)
+	})
+}
+
 func TestQuotaAndImagesShowTheToolsLimitsAndTheCatalogue(t *testing.T) {
 	f := setup(t)
 	quota := f.ok(t, "kinds", "jobs", "quota").stdout

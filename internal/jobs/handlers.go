@@ -1,10 +1,13 @@
 package jobs
 
 import (
+	"context"
+	"encoding/json"
 	"net/http"
 	"strconv"
 
 	"github.com/toolforge-go/toolforge/internal/api/route"
+	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
 
 // Response bodies of the jobs API.
@@ -74,9 +77,35 @@ func (s *Store) Routes() []route.Route {
 }
 
 func (s *Store) handleList(w http.ResponseWriter, r *route.Request) error {
-	jobs, err := s.List(r.Context(), r.Tool)
+	body, err := s.ListJSON(r.Context(), r.Tool)
 	if err != nil {
 		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, err = w.Write(body)
+	return err
+}
+
+// ListJSON is the encoded list response of the tool's jobs, made again
+// only when something in its namespace (or the catalogue) changed: lists
+// are frequent (scripts poll them), changes rare.
+func (s *Store) ListJSON(ctx context.Context, tool string) ([]byte, error) {
+	ns := tenancy.Namespace(tool)
+	s.fence(ctx, ns)
+	gen, _ := s.changes.current(ns) // before reading: a change after it invalidates
+	cat, err := s.Images(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.listMu.Lock()
+	c := s.lists[ns]
+	s.listMu.Unlock()
+	if c != nil && c.gen == gen && c.cat == cat {
+		return c.body, nil
+	}
+	jobs, err := s.List(ctx, tool)
+	if err != nil {
+		return nil, err
 	}
 	m := route.NewMessages()
 	for _, j := range jobs {
@@ -84,8 +113,22 @@ func (s *Store) handleList(w http.ResponseWriter, r *route.Request) error {
 			m.Warnf("job '%s': %s", j.Name, d)
 		}
 	}
-	return route.WriteJSON(w, http.StatusOK, JobList{Jobs: jobs, Messages: m})
+	body, err := json.Marshal(JobList{Jobs: jobs, Messages: m})
+	if err != nil {
+		return nil, err
+	}
+	body = append(body, '\n')
+	s.listMu.Lock()
+	if s.lists == nil || len(s.lists) > maxCachedLists {
+		s.lists = map[string]*cachedList{}
+	}
+	s.lists[ns] = &cachedList{gen: gen, cat: cat, body: body}
+	s.listMu.Unlock()
+	return body, nil
 }
+
+// maxCachedLists bounds the memory the list cache takes.
+const maxCachedLists = 5000
 
 func (s *Store) handleCreate(w http.ResponseWriter, r *route.Request) error {
 	var j Job

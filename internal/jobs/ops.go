@@ -102,9 +102,9 @@ func (s *Store) write(ctx context.Context, objs Objects) error {
 			}
 			return writeError(objs.Service, err)
 		}
-		s.waitCached(ctx, objs.Service, false)
+		s.written(objs.Service, false)
 	}
-	s.waitCached(ctx, objs.Top, false)
+	s.written(objs.Top, false)
 	return nil
 }
 
@@ -198,7 +198,7 @@ func (s *Store) update(ctx context.Context, cur *entry, want Objects) error {
 	if err != nil {
 		return writeError(cur.obj, err)
 	}
-	s.waitCached(ctx, written, false)
+	s.written(written, false)
 	return s.updateService(ctx, cur.service, want.Service)
 }
 
@@ -210,12 +210,12 @@ func (s *Store) updateService(ctx context.Context, live, want *corev1.Service) e
 		if err := s.Writer.Create(ctx, want); err != nil {
 			return writeError(want, err)
 		}
-		s.waitCached(ctx, want, false)
+		s.written(want, false)
 	case want == nil:
 		if err := s.Writer.Delete(ctx, live); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("delete service %s: %w", live.Name, err)
 		}
-		s.waitCached(ctx, live, true)
+		s.written(live, true)
 	default:
 		cur := live.DeepCopy()
 		cur.Labels = want.Labels
@@ -223,7 +223,7 @@ func (s *Store) updateService(ctx context.Context, live, want *corev1.Service) e
 		if err := s.Writer.Update(ctx, cur); err != nil {
 			return writeError(cur, err)
 		}
-		s.waitCached(ctx, cur, false)
+		s.written(cur, false)
 	}
 	return nil
 }
@@ -342,9 +342,9 @@ func (s *Store) remove(ctx context.Context, e *entry) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	s.waitCached(ctx, e.obj, true)
+	s.written(e.obj, true)
 	if e.service != nil {
-		s.waitCached(ctx, e.service, true)
+		s.written(e.service, true)
 	}
 	return nil
 }

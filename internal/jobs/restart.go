@@ -34,7 +34,7 @@ func (s *Store) Restart(ctx context.Context, tool, name string) (string, error) 
 		if err := s.Writer.Patch(ctx, obj, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
 			return "", fmt.Errorf("restart deployment %s: %w", name, err)
 		}
-		s.waitCached(ctx, obj, false)
+		s.written(obj, false)
 		return fmt.Sprintf("Job '%s' is restarting: its pods are being replaced", name), nil
 	case *batchv1.CronJob:
 		run := manualRun(o, now)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -32,6 +33,27 @@ type Store struct {
 	Log    *slog.Logger
 	// CacheWait bounds the wait for the cache to catch up with a write.
 	CacheWait time.Duration
+
+	changes changes
+	listMu  sync.Mutex
+	lists   map[string]*cachedList // by namespace
+
+	pendMu  sync.Mutex
+	pending map[string][]pendingWrite // by namespace
+}
+
+// pendingWrite is a write the cache may not have seen yet.
+type pendingWrite struct {
+	obj  client.Object
+	gone bool
+}
+
+// cachedList is a tool's encoded job list, valid while its namespace's
+// generation and the image catalogue are those it was made from.
+type cachedList struct {
+	gen  uint64
+	cat  *images.Catalogue
+	body []byte
 }
 
 // toolSelector picks every object of the framework in a tool's namespace.
@@ -50,6 +72,7 @@ type entry struct {
 // list finds the tool's jobs in the cache, by name.
 func (s *Store) list(ctx context.Context, tool string) (map[string]*entry, error) {
 	ns := tenancy.Namespace(tool)
+	s.fence(ctx, ns)
 	sel := toolSelector(tool)
 	out := map[string]*entry{}
 	add := func(obj client.Object) {
@@ -95,6 +118,7 @@ func (s *Store) list(ctx context.Context, tool string) (map[string]*entry, error
 // find is the job name of tool, or nil.
 func (s *Store) find(ctx context.Context, tool, name string) (*entry, error) {
 	ns := tenancy.Namespace(tool)
+	s.fence(ctx, ns)
 	key := client.ObjectKey{Namespace: ns, Name: name}
 	candidates := []client.Object{&batchv1.Job{}, &batchv1.CronJob{}, &appsv1.Deployment{}}
 	for _, obj := range candidates {
@@ -194,33 +218,91 @@ func pick[T any, PT interface {
 	return first
 }
 
-// waitCached waits until the cache holds obj at (at least) the version
-// written, or, with gone, no longer holds an object of obj's UID.
-func (s *Store) waitCached(ctx context.Context, obj client.Object, gone bool) {
+// written records a write: the next read of the namespace waits until the
+// cache has it (read-your-writes), but the writer's client need not wait
+// for the watch to deliver it.
+func (s *Store) written(obj client.Object, gone bool) {
+	ns := obj.GetNamespace()
+	w := pendingWrite{obj: obj.DeepCopyObject().(client.Object), gone: gone}
+	s.pendMu.Lock()
+	if s.pending == nil {
+		s.pending = map[string][]pendingWrite{}
+	}
+	keep := s.pending[ns][:0]
+	for _, p := range s.pending[ns] {
+		if !s.cached(context.Background(), p) {
+			keep = append(keep, p)
+		}
+	}
+	s.pending[ns] = append(keep, w)
+	s.pendMu.Unlock()
+	s.changed(ns)
+}
+
+// fence waits until the cache has every write recorded for ns.
+func (s *Store) fence(ctx context.Context, ns string) {
+	s.pendMu.Lock()
+	list := append([]pendingWrite(nil), s.pending[ns]...)
+	s.pendMu.Unlock()
+	if len(list) == 0 {
+		return
+	}
+	for _, p := range list {
+		s.waitCached(ctx, p)
+	}
+	s.pendMu.Lock()
+	keep := s.pending[ns][:0]
+	for _, p := range s.pending[ns] {
+		if !s.cached(ctx, p) {
+			keep = append(keep, p)
+		}
+	}
+	if len(keep) == 0 {
+		delete(s.pending, ns)
+	} else {
+		s.pending[ns] = keep
+	}
+	s.pendMu.Unlock()
+	s.changed(ns)
+}
+
+// cached says whether the cache holds the write: the object at (at least)
+// the version written, or, for a deletion, no object of its UID.
+func (s *Store) cached(ctx context.Context, w pendingWrite) bool {
+	probe := w.obj.DeepCopyObject().(client.Object)
+	err := s.Reader.Get(ctx, client.ObjectKeyFromObject(w.obj), probe)
+	if w.gone {
+		return apierrors.IsNotFound(err) || (err == nil && probe.GetUID() != w.obj.GetUID())
+	}
+	if err != nil {
+		return false
+	}
+	want, _ := strconv.ParseUint(w.obj.GetResourceVersion(), 10, 64)
+	got, _ := strconv.ParseUint(probe.GetResourceVersion(), 10, 64)
+	return got >= want
+}
+
+// waitCached waits until the cache has write w, waking on the namespace's
+// watch events.
+func (s *Store) waitCached(ctx context.Context, w pendingWrite) {
+	ns := w.obj.GetNamespace()
 	wait := s.CacheWait
 	if wait == 0 {
 		wait = 5 * time.Second
 	}
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	want, _ := strconv.ParseUint(obj.GetResourceVersion(), 10, 64)
-	probe := obj.DeepCopyObject().(client.Object)
-	for delay := time.Millisecond; ; delay = min(delay*2, 50*time.Millisecond) {
-		err := s.Reader.Get(ctx, client.ObjectKeyFromObject(obj), probe)
-		switch {
-		case gone && (apierrors.IsNotFound(err) || (err == nil && probe.GetUID() != obj.GetUID())):
+	for {
+		_, next := s.changes.current(ns)
+		if s.cached(ctx, w) {
 			return
-		case !gone && err == nil:
-			got, _ := strconv.ParseUint(probe.GetResourceVersion(), 10, 64)
-			if got >= want {
-				return
-			}
 		}
 		select {
 		case <-ctx.Done():
-			s.Log.Warn("cache did not catch up with a write", "namespace", obj.GetNamespace(), "name", obj.GetName(), "gone", gone)
+			s.Log.Warn("cache did not catch up with a write", "namespace", ns, "name", w.obj.GetName(), "gone", w.gone)
 			return
-		case <-time.After(delay):
+		case <-next:
+		case <-time.After(20 * time.Millisecond): // an event may precede the store's update
 		}
 	}
 }
