@@ -25,6 +25,7 @@ type suite struct {
 var suites = []suite{
 	{"devcluster", benchDevcluster},
 	{"accounts", benchAccounts},
+	{"jobs", benchJobs},
 }
 
 func main() {
