@@ -87,7 +87,7 @@ run at a fixed time picked for this job so that jobs spread over the period.`,
 	f := cmd.Flags()
 	j := &o.Job
 	f.StringVar(&j.Command, "command", "", "the command to run (in the tool's home directory)")
-	f.StringVar(&j.Image, "image", "", "image from the catalogue (see `toolforge jobs images`)")
+	f.StringVar(&j.Image, "image", "", "image from the catalogue (see 'toolforge jobs images')")
 	f.StringVar(&j.Schedule, "schedule", "", "run on a cron schedule (e.g. '15 3 * * *' or @daily)")
 	f.BoolVar(&j.Continuous, "continuous", false, "run continuously, restarted when it stops")
 	f.StringVar(&o.Wait, "wait", "", "wait up to SECS (default 600) for a one-off job to finish; its outcome is the exit code")
@@ -97,7 +97,7 @@ run at a fixed time picked for this job so that jobs spread over the period.`,
 	f.IntVar(&j.Retry, "retry", 0, "retry a failed run up to N times (0-5)")
 	f.StringVar(&j.Emails, "emails", "none", "email notifications: none, all, onfinish or onfailure")
 	f.BoolVar(&j.Filelog, "filelog", false, "append stdout and stderr to NAME.out and NAME.err in the tool's home")
-	f.BoolVar(&o.NoFilelog, "no-filelog", false, "keep no log files (the default; see `toolforge jobs logs`)")
+	f.BoolVar(&o.NoFilelog, "no-filelog", false, "keep no log files (the default; see 'toolforge jobs logs')")
 	f.StringVarP(&j.FilelogStdout, "filelog-stdout", "o", "", "append stdout to FILE (implies --filelog)")
 	f.StringVarP(&j.FilelogStderr, "filelog-stderr", "e", "", "append stderr to FILE (implies --filelog)")
 	f.StringVar(&j.Mount, "mount", "all", "mount the tool's storage: all or none")
