@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/toolforge-go/toolforge/internal/images"
 )
 
 // Client acts on one tool's web service, with the tool's own credentials,
@@ -120,6 +123,9 @@ func (c *Client) prepare(ctx context.Context, o Options, shell bool) (*prepared,
 		return nil, inputError(err)
 	}
 	s.Type = img.Name
+	if img.State == images.StateDeprecated {
+		fmt.Fprintf(c.ErrOut, "warning: webservice type %s is deprecated; consider one of %s\n", img.Name, strings.Join(Types(cat), ", "))
+	}
 	if shell {
 		// A shell is one pod, whatever the web service's replicas.
 		s.Replicas = 1

@@ -100,7 +100,7 @@ func (c *Client) rollback(made []string, cause error) error {
 	for i := len(made) - 1; i >= 0; i-- {
 		errs = append(errs, c.deleteObject(ctx, made[i]))
 	}
-	if len(made) > 0 && errors.Join(errs[1:]...) == nil {
+	if errors.Join(errs[1:]...) == nil {
 		errs = append(errs, errors.New("nothing was left running"))
 	}
 	return errors.Join(errs...)
@@ -166,7 +166,10 @@ func (c *Client) Stop(ctx context.Context) error {
 	}
 	m, err := ReadManifest(c.ManifestPath())
 	if err != nil {
-		return err
+		// The web service is stopped; only the record of it is broken, and
+		// the next start reports that with the fix.
+		fmt.Fprintf(c.ErrOut, "warning: %v\n", err)
+		return nil
 	}
 	if !m.Running() {
 		return nil

@@ -1,20 +1,67 @@
 package e2e
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
 
+func hasEnv(c corev1.Container, name string) bool {
+	for _, e := range c.Env {
+		if e.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
 // The web service's pods pass the platform's admission, which gives them
-// the tool's uid and storage (the tests' cluster runs the real
-// `toolforged admission`).
-func TestWebservicePodsRunAsTheToolWithItsStorage(t *testing.T) {
+// the tool's uid, storage and environment variables (the tests' cluster
+// runs the real `toolforged admission`).
+func TestWebservicePodsRunAsTheToolWithItsStorageAndVariables(t *testing.T) {
 	t.Parallel()
 	tools, _, webservice := env(t)
 	tool := tools["ws-admitted"]
+	kube, err := tool.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	envvars := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: tenancy.EnvvarsSecret},
+		StringData: map[string]string{"GREETING": "hello"},
+	}
+	if _, err := kube.CoreV1().Secrets(tool.Namespace).Create(context.Background(), envvars, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Admission learns of the variable from its informer.
+	eventually(t, 30*time.Second, func() error {
+		probe := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "probe"},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: pythonWeb}}},
+		}
+		got, err := kube.CoreV1().Pods(tool.Namespace).Create(context.Background(), probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err != nil {
+			return err
+		}
+		if !hasEnv(got.Spec.Containers[0], "GREETING") {
+			return errors.New("admission does not inject GREETING yet")
+		}
+		return nil
+	})
+
 	mustRun(t, tool, "Starting webservice\n", webservice, "php8.2", "start")
 	runningPods(t, tool, 1)
 	pod := webPods(t, tool)[0]
+	if !hasEnv(pod.Spec.Containers[0], "GREETING") {
+		t.Errorf("the web service's container has no GREETING: %+v", pod.Spec.Containers[0].Env)
+	}
 	sc := pod.Spec.SecurityContext
 	if sc == nil || sc.RunAsUser == nil || *sc.RunAsUser != tool.UID || sc.FSGroup == nil || *sc.FSGroup != tool.UID {
 		t.Errorf("pod security context %+v, want uid and fsGroup %d", sc, tool.UID)

@@ -191,6 +191,14 @@ func TestPlainRestartAndStartReuseTheManifest(t *testing.T) {
 	check("after a plain start following stop")
 	mustRun(t, tool, "webservice of type python3.11 is running\n", webservice, "status")
 	mustRun(t, tool, "Stopping webservice\n", webservice, "stop")
+
+	// restart of a stopped web service starts it, from the manifest too.
+	r := mustRun(t, tool, "Starting webservice\n", webservice, "restart")
+	if !strings.Contains(r.stderr, "webservice is not running, starting it") {
+		t.Errorf("restart of a stopped web service said %q", r.stderr)
+	}
+	check("after a plain restart of the stopped web service")
+	mustRun(t, tool, "Stopping webservice\n", webservice, "stop")
 }
 
 // Flags win over the manifest, the manifest over the template.
