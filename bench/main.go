@@ -26,6 +26,7 @@ var suites = []suite{
 	{"devcluster", benchDevcluster},
 	{"accounts", benchAccounts},
 	{"jobs", benchJobs},
+	{"admission", benchAdmission},
 	{"webservice", benchWebservice},
 }
 

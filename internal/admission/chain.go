@@ -89,15 +89,16 @@ func review(t *podTarget, mutate bool) error {
 // container is a view of a container, an init container or an ephemeral
 // container (a different Go type with the same fields).
 type container struct {
-	kind    string // container, init container, ephemeral container
-	name    string
-	path    *field.Path
-	image   string
-	sc      **corev1.SecurityContext
-	env     *[]corev1.EnvVar
-	mounts  *[]corev1.VolumeMount
-	ports   []corev1.ContainerPort
-	envFrom []corev1.EnvFromSource
+	kind   string // container, init container, ephemeral container
+	name   string
+	field  string // initContainers, containers, ephemeralContainers
+	index  int
+	path   *field.Path
+	image  string
+	sc     **corev1.SecurityContext
+	env    *[]corev1.EnvVar
+	mounts *[]corev1.VolumeMount
+	ports  []corev1.ContainerPort
 }
 
 func (c container) String() string { return fmt.Sprintf("%s %q", c.kind, c.name) }
@@ -107,18 +108,18 @@ func containers(spec *corev1.PodSpec, path *field.Path) []container {
 	var out []container
 	for i := range spec.InitContainers {
 		c := &spec.InitContainers[i]
-		out = append(out, container{kind: "init container", name: c.Name, path: path.Child("initContainers").Index(i),
-			image: c.Image, sc: &c.SecurityContext, env: &c.Env, mounts: &c.VolumeMounts, ports: c.Ports, envFrom: c.EnvFrom})
+		out = append(out, container{kind: "init container", name: c.Name, field: "initContainers", index: i, path: path.Child("initContainers").Index(i),
+			image: c.Image, sc: &c.SecurityContext, env: &c.Env, mounts: &c.VolumeMounts, ports: c.Ports})
 	}
 	for i := range spec.Containers {
 		c := &spec.Containers[i]
-		out = append(out, container{kind: "container", name: c.Name, path: path.Child("containers").Index(i),
-			image: c.Image, sc: &c.SecurityContext, env: &c.Env, mounts: &c.VolumeMounts, ports: c.Ports, envFrom: c.EnvFrom})
+		out = append(out, container{kind: "container", name: c.Name, field: "containers", index: i, path: path.Child("containers").Index(i),
+			image: c.Image, sc: &c.SecurityContext, env: &c.Env, mounts: &c.VolumeMounts, ports: c.Ports})
 	}
 	for i := range spec.EphemeralContainers {
 		c := &spec.EphemeralContainers[i]
-		out = append(out, container{kind: "ephemeral container", name: c.Name, path: path.Child("ephemeralContainers").Index(i),
-			image: c.Image, sc: &c.SecurityContext, env: &c.Env, mounts: &c.VolumeMounts, envFrom: c.EnvFrom})
+		out = append(out, container{kind: "ephemeral container", name: c.Name, field: "ephemeralContainers", index: i, path: path.Child("ephemeralContainers").Index(i),
+			image: c.Image, sc: &c.SecurityContext, env: &c.Env, mounts: &c.VolumeMounts})
 	}
 	return out
 }

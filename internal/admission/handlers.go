@@ -2,7 +2,6 @@ package admission
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -64,14 +63,11 @@ func (h *podMutator) Handle(ctx context.Context, req admission.Request) admissio
 		return h.unavailable(req, err)
 	}
 	t.envvars = envvars
+	before := pod.DeepCopy()
 	if err := review(t, true); err != nil {
 		return admission.Denied(err.Error())
 	}
-	mutated, err := json.Marshal(pod)
-	if err != nil {
-		return admission.Errored(http.StatusInternalServerError, err)
-	}
-	return admission.PatchResponseFromRaw(req.Object.Raw, mutated)
+	return admission.Patched("", podPatch(before, pod)...)
 }
 
 // target starts the review of a pod: the tool, the settings and the
