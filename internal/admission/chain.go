@@ -66,11 +66,8 @@ func (d denial) Error() string { return strings.Join(d, "; ") }
 func review(t *podTarget, mutate bool) error {
 	var problems denial
 	for _, r := range podRules {
-		if r.check == nil {
-			continue
-		}
-		for _, p := range r.check(t) {
-			problems = append(problems, r.name+": "+p)
+		if r.check != nil {
+			problems = append(problems, prefixed(r.name, r.check(t))...)
 		}
 	}
 	if len(problems) > 0 {
@@ -84,6 +81,15 @@ func review(t *podTarget, mutate bool) error {
 		}
 	}
 	return nil
+}
+
+// prefixed names the rule in each of its problems.
+func prefixed(rule string, problems []string) []string {
+	out := make([]string, len(problems))
+	for i, p := range problems {
+		out[i] = rule + ": " + p
+	}
+	return out
 }
 
 // container is a view of a container, an init container or an ephemeral

@@ -30,8 +30,8 @@ func TestAToolCannotClaimAnotherToolsVolume(t *testing.T) {
 	t.Cleanup(func() {
 		_ = f.alphaKube.CoreV1().PersistentVolumeClaims(f.alpha.Namespace).Delete(ctx, pvc.Name, metav1.DeleteOptions{})
 	})
-	// The PV controller syncs claims every few seconds; give it a few rounds.
-	deadline := time.Now().Add(20 * time.Second)
+	// The PV controller tries to bind a new claim at once and again every 15 s.
+	deadline := time.Now().Add(16 * time.Second)
 	for time.Now().Before(deadline) {
 		got, err := f.alphaKube.CoreV1().PersistentVolumeClaims(f.alpha.Namespace).Get(ctx, pvc.Name, metav1.GetOptions{})
 		if err != nil {

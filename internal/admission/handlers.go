@@ -38,7 +38,7 @@ func (h *podMutator) Handle(ctx context.Context, req admission.Request) admissio
 	if err := h.decoder.Decode(req, pod); err != nil {
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decode pod: %w", err))
 	}
-	t, resp, ok := h.target(ctx, req, pod)
+	t, resp, ok := newTarget(ctx, h.look, req, pod.Labels, &pod.Spec, field.NewPath("spec"), h.unavailable)
 	if !ok {
 		return resp
 	}
@@ -70,16 +70,12 @@ func (h *podMutator) Handle(ctx context.Context, req admission.Request) admissio
 	return admission.Patched("", podPatch(before, pod)...)
 }
 
-// target starts the review of a pod: the tool, the settings and the
-// claims of its namespace.
-func (h *podMutator) target(ctx context.Context, req admission.Request, pod *corev1.Pod) (*podTarget, admission.Response, bool) {
-	return newTarget(ctx, h.look, req, pod.Labels, &pod.Spec, field.NewPath("spec"), h.unavailable)
-}
-
 func (h *podMutator) unavailable(req admission.Request, err error) admission.Response {
 	return unavailable(h.log, req, err)
 }
 
+// newTarget starts the review of a pod spec: the tool, the settings and
+// the claims of its namespace. When it cannot, the response says why.
 func newTarget(ctx context.Context, look *lookups, req admission.Request, labels map[string]string, spec *corev1.PodSpec, path *field.Path,
 	fail func(admission.Request, error) admission.Response) (*podTarget, admission.Response, bool) {
 	tool, err := look.tool(ctx, req.Namespace)
@@ -179,19 +175,11 @@ func (h *workloadValidator) podUpdate(ctx context.Context, req admission.Request
 	}
 	t.reviewed = func(c container) bool { return before[c.kind+"/"+c.name] != c.image }
 	if problems := checkRegistry(t); len(problems) > 0 {
-		return admission.Denied(denial(prefix("registry", problems)).Error())
+		return admission.Denied(denial(prefixed("registry", problems)).Error())
 	}
 	return admission.Allowed("")
 }
 
 func (h *workloadValidator) unavailable(req admission.Request, err error) admission.Response {
 	return unavailable(h.log, req, err)
-}
-
-func prefix(rule string, problems []string) []string {
-	out := make([]string, len(problems))
-	for i, p := range problems {
-		out[i] = rule + ": " + p
-	}
-	return out
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -77,4 +78,26 @@ func TestWithTheServerStoppedToolPodsAreRefusedAndTheSystemWorks(t *testing.T) {
 		}
 		t.Fatal(err)
 	}
+}
+
+// A namespace that says it is a tool's but lacks the tool's uid gets no
+// pods at all: admission cannot tell whose identity they would run as.
+func TestANamespaceWithoutAToolUIDGetsNoPods(t *testing.T) {
+	setup(t)
+	ctx := testContext(t)
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tool-unlabelled", Labels: map[string]string{tenancy.LabelTenancy: tenancy.TenancyTool}}}
+	if _, err := cluster.Client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cluster.Client.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{}) })
+	eventually(t, 10*time.Second, func() error {
+		_, err := dryRunPod(ctx, cluster.Client, ns.Name, compliantPod("orphan"))
+		if err == nil {
+			return fmt.Errorf("a pod was admitted")
+		}
+		if !strings.Contains(err.Error(), `identity: namespace "tool-unlabelled" has no valid toolforge.org/tool and toolforge.org/uid labels`) {
+			return err
+		}
+		return nil
+	})
 }
