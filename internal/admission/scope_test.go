@@ -49,11 +49,23 @@ func TestPodsOfTheSystemAndThePlatformAreNeverTouched(t *testing.T) {
 }
 
 // With the webhook server down, tool pods are refused (the webhooks fail
-// closed) while kube-system keeps working, and the built-in policies keep
-// validating without it.
+// closed) while kube-system keeps working, the built-in policies keep
+// validating without it, and updates that need no review (a label, a
+// finalizer, a scale) still go through.
 func TestWithTheServerStoppedToolPodsAreRefusedAndTheSystemWorks(t *testing.T) {
 	f := setup(t)
 	ctx := testContext(t)
+	ns := f.alpha.Namespace
+	if _, err := f.alphaKube.CoreV1().Pods(ns).Create(ctx, compliantPod("running"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = f.alphaKube.CoreV1().Pods(ns).Delete(ctx, "running", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
+	})
+	if _, err := kubectlAs(ctx, f.alpha, "create", "deployment", "web", "--image="+allowedImage, "--replicas=0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = kubectlAs(ctx, f.alpha, "delete", "deployment", "web") })
 	if err := f.server.stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -69,6 +81,15 @@ func TestWithTheServerStoppedToolPodsAreRefusedAndTheSystemWorks(t *testing.T) {
 	wantDenied(t, err, fmt.Sprintf(`failed calling webhook "%s"`, workloadsWebhook))
 
 	createSystemPod(t, "kube-system", "while-down")
+
+	if _, err := kubectlAs(ctx, f.alpha, "label", "pod/running", "while-down=yes"); err != nil {
+		t.Errorf("labelling a running pod depends on the webhook server: %v", err)
+	}
+	if _, err := kubectlAs(ctx, f.alpha, "annotate", "deployment/web", "while-down=yes"); err != nil {
+		t.Errorf("annotating a Deployment depends on the webhook server: %v", err)
+	}
+	_, err = kubectlAs(ctx, f.alpha, "set", "image", "pod/running", "main="+allowedImage+"-new")
+	wantDenied(t, err, fmt.Sprintf(`failed calling webhook "%s"`, podImagesWebhook))
 
 	_, err = f.alphaKube.NetworkingV1().Ingresses(f.alpha.Namespace).Create(ctx, ingress("beta.toolforge.org"), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 	wantDenied(t, err, `ingress: host "beta.toolforge.org"`)

@@ -17,6 +17,7 @@ const (
 	WebhookConfigName = "toolforge-admission"
 	podsWebhook       = "pods.admission.toolforge.org"
 	workloadsWebhook  = "workloads.admission.toolforge.org"
+	podImagesWebhook  = "pod-images.admission.toolforge.org"
 	managedBy         = "toolforged-admission"
 )
 
@@ -109,20 +110,17 @@ func mutatingConfig(e endpoint, caBundle []byte, timeout int32) *admissionregist
 	}
 }
 
-// validatingConfig sends workloads (their pod templates) and pod updates
-// (image changes) in tool namespaces to the workload validator.
+// validatingConfig sends workloads (their pod templates) and image changes
+// of running pods in tool namespaces to the workload validator. Updates
+// that change neither (labels, finalizers, replicas, status, which
+// controllers make all the time) are not sent at all: they cost nothing
+// and keep working while the server is down.
 func validatingConfig(e endpoint, caBundle []byte, timeout int32) *admissionregistrationv1.ValidatingWebhookConfiguration {
-	return &admissionregistrationv1.ValidatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: WebhookConfigName, Labels: managedLabels()},
-		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
-			Name:         workloadsWebhook,
-			ClientConfig: e.clientConfig(ValidateWorkloadsPath, caBundle),
-			Rules: []admissionregistrationv1.RuleWithOperations{
-				webhookRule(update, "", "pods"),
-				webhookRule(createOrUpdate, "", "replicationcontrollers"),
-				webhookRule(createOrUpdate, "apps", "deployments", "replicasets", "statefulsets", "daemonsets"),
-				webhookRule(createOrUpdate, "batch", "jobs", "cronjobs"),
-			},
+	hook := func(name string, rules []admissionregistrationv1.RuleWithOperations, when admissionregistrationv1.MatchCondition) admissionregistrationv1.ValidatingWebhook {
+		return admissionregistrationv1.ValidatingWebhook{
+			Name:                    name,
+			ClientConfig:            e.clientConfig(ValidateWorkloadsPath, caBundle),
+			Rules:                   rules,
 			FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
 			MatchPolicy:             ptr.To(admissionregistrationv1.Equivalent),
 			NamespaceSelector:       toolNamespaces(),
@@ -130,6 +128,30 @@ func validatingConfig(e endpoint, caBundle []byte, timeout int32) *admissionregi
 			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
 			TimeoutSeconds:          ptr.To(timeout),
 			AdmissionReviewVersions: []string{"v1"},
-		}},
+			MatchConditions:         []admissionregistrationv1.MatchCondition{when},
+		}
+	}
+	return &admissionregistrationv1.ValidatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: WebhookConfigName, Labels: managedLabels()},
+		Webhooks: []admissionregistrationv1.ValidatingWebhook{
+			hook(podImagesWebhook, []admissionregistrationv1.RuleWithOperations{webhookRule(update, "", "pods")},
+				admissionregistrationv1.MatchCondition{Name: "image-changed", Expression: imagesChanged}),
+			hook(workloadsWebhook, []admissionregistrationv1.RuleWithOperations{
+				webhookRule(createOrUpdate, "", "replicationcontrollers"),
+				webhookRule(createOrUpdate, "apps", "deployments", "replicasets", "statefulsets", "daemonsets"),
+				webhookRule(createOrUpdate, "batch", "jobs", "cronjobs"),
+			}, admissionregistrationv1.MatchCondition{Name: "template-changed", Expression: templateChanged}),
+		},
 	}
 }
+
+// imagesChanged: an update of a pod changes the image of a container or
+// an init container (the only fields of them that can change).
+const imagesChanged = `object.spec.containers.map(c, c.image) != oldObject.spec.containers.map(c, c.image) || ` +
+	`(has(object.spec.initContainers) ? object.spec.initContainers.map(c, c.image) : []) != ` +
+	`(has(oldObject.spec.initContainers) ? oldObject.spec.initContainers.map(c, c.image) : [])`
+
+// templateChanged: a workload is created, or its pod template changes.
+const templateChanged = `request.operation == 'CREATE' || ` +
+	`(has(object.spec.jobTemplate) ? object.spec.jobTemplate != oldObject.spec.jobTemplate : ` +
+	`(has(object.spec.template) ? object.spec.template : {}) != (has(oldObject.spec.template) ? oldObject.spec.template : {}))`
