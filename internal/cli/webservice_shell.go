@@ -7,10 +7,12 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 	"k8s.io/client-go/tools/remotecommand"
 	utilexec "k8s.io/client-go/util/exec"
+	"k8s.io/klog/v2"
 
 	"github.com/toolforge-go/toolforge/internal/webservice"
 )
@@ -39,6 +41,9 @@ leave, when the session fails, or when you interrupt it.`,
 func runWebserviceShell(ctx context.Context, s *IOStreams, c *webservice.Client, o *webserviceOptions) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
+	// client-go's stream code logs through klog when a session is cut
+	// short; on a user's terminal that is noise after our own message.
+	klog.SetLogger(logr.Discard())
 	sio := webservice.ShellIO{In: s.In, Out: s.Out, ErrOut: s.ErrOut}
 	if f, ok := s.In.(*os.File); ok && s.TTY && term.IsTerminal(int(f.Fd())) {
 		state, err := term.MakeRaw(int(f.Fd()))
