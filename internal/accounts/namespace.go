@@ -21,8 +21,10 @@ func namespaceLabels(t accountsource.Tool) map[string]string {
 	maps.Copy(labels, toolLabels(t.Name))
 	// Pod Security Admission in the API server itself refuses privileged
 	// pods, root, escalation, host namespaces and ports, added capabilities
-	// and every hostPath volume: no webhook outage can weaken it.
-	for _, mode := range []string{"enforce", "audit", "warn"} {
+	// and every hostPath volume: no webhook outage can weaken it. No "warn":
+	// it would flag every workload template, which admission completes
+	// before any pod is made.
+	for _, mode := range []string{"enforce", "audit"} {
 		labels["pod-security.kubernetes.io/"+mode] = "restricted"
 		labels["pod-security.kubernetes.io/"+mode+"-version"] = "latest"
 	}

@@ -13,18 +13,6 @@ import (
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
 
-// Annotations on the platform's PVCs, read by the volumes admission rule to
-// mount them into the tool's pods.
-const (
-	AnnotationMountPath = "toolforge.org/mount-path"
-	AnnotationReadOnly  = "toolforge.org/read-only"
-	// LabelPlatformClaim marks the PVCs the platform made for a tool.
-	LabelPlatformClaim = "toolforge.org/platform-claim"
-)
-
-// HomeMountPath is where a tool's home appears in its pods.
-func HomeMountPath(tool string) string { return "/data/project/" + tool }
-
 // volumeCapacity is nominal: the PV is pre-bound and the backing store
 // (a node directory or an NFS export) has its own limits.
 var volumeCapacity = resource.MustParse("10Gi")
@@ -48,7 +36,7 @@ func (r *Reconciler) platformClaims(tool string) []claim {
 		Name:      tenancy.HomeClaim,
 		PV:        "tool-" + tool + "-home",
 		Path:      path.Join(r.opts.StoragePath, tool),
-		MountPath: HomeMountPath(tool),
+		MountPath: tenancy.HomeMountPath(tool),
 	}}
 	for _, s := range r.shared {
 		claims = append(claims, claim{
@@ -93,10 +81,10 @@ func (r *Reconciler) ensureStorage(ctx context.Context, tool string) (outcome, e
 			ObjectMeta: metav1.ObjectMeta{
 				Name:      c.Name,
 				Namespace: ns,
-				Labels:    withLabel(toolLabels(tool), LabelPlatformClaim, "true"),
+				Labels:    withLabel(toolLabels(tool), tenancy.LabelPlatformClaim, "true"),
 				Annotations: map[string]string{
-					AnnotationMountPath: c.MountPath,
-					AnnotationReadOnly:  fmt.Sprint(c.ReadOnly),
+					tenancy.AnnotationMountPath: c.MountPath,
+					tenancy.AnnotationReadOnly:  fmt.Sprint(c.ReadOnly),
 				},
 			},
 			Spec: corev1.PersistentVolumeClaimSpec{
@@ -113,14 +101,14 @@ func (r *Reconciler) ensureStorage(ctx context.Context, tool string) (outcome, e
 				if cur.Spec.VolumeName != c.PV {
 					errs = append(errs, fmt.Errorf("PVC %s/%s is bound to %s, not %s", ns, c.Name, cur.Spec.VolumeName, c.PV))
 				}
-				return cur.Annotations[AnnotationMountPath] == c.MountPath && cur.Annotations[AnnotationReadOnly] == fmt.Sprint(c.ReadOnly)
+				return cur.Annotations[tenancy.AnnotationMountPath] == c.MountPath && cur.Annotations[tenancy.AnnotationReadOnly] == fmt.Sprint(c.ReadOnly)
 			},
 			func(cur *corev1.PersistentVolumeClaim) {
 				if cur.Annotations == nil {
 					cur.Annotations = map[string]string{}
 				}
-				cur.Annotations[AnnotationMountPath] = c.MountPath
-				cur.Annotations[AnnotationReadOnly] = fmt.Sprint(c.ReadOnly)
+				cur.Annotations[tenancy.AnnotationMountPath] = c.MountPath
+				cur.Annotations[tenancy.AnnotationReadOnly] = fmt.Sprint(c.ReadOnly)
 			},
 		)
 		if err != nil {

@@ -15,7 +15,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/toolforge-go/toolforge/internal/accounts"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
 
@@ -37,7 +36,7 @@ func cacheOptions(platformNS string) cache.Options {
 		DefaultTransform:             strip,
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Namespace{}:             {Label: labels.SelectorFromSet(labels.Set{tenancy.LabelTenancy: tenancy.TenancyTool})},
-			&corev1.PersistentVolumeClaim{}: {Label: labels.SelectorFromSet(labels.Set{accounts.LabelPlatformClaim: "true"})},
+			&corev1.PersistentVolumeClaim{}: {Label: labels.SelectorFromSet(labels.Set{tenancy.LabelPlatformClaim: "true"})},
 			&corev1.Secret{}: {
 				Field: fields.OneTermEqualSelector("metadata.name", tenancy.EnvvarsSecret),
 				Transform: func(obj any) (any, error) {
@@ -108,12 +107,12 @@ func resolveClaims(pvcs []corev1.PersistentVolumeClaim, tool string, mounts []Mo
 		}
 		path := m.MountPath
 		if path == "" {
-			path = pvc.Annotations[accounts.AnnotationMountPath]
+			path = pvc.Annotations[tenancy.AnnotationMountPath]
 		}
 		if path == "" {
 			continue
 		}
-		readOnly := pvc.Annotations[accounts.AnnotationReadOnly] == "true"
+		readOnly := pvc.Annotations[tenancy.AnnotationReadOnly] == "true"
 		if m.ReadOnly != nil {
 			readOnly = *m.ReadOnly
 		}

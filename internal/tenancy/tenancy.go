@@ -138,3 +138,14 @@ const (
 	DefaultStatusAddr    = "127.0.0.1:8080"
 	DefaultDomain        = "toolforge.org"
 )
+
+// The platform's PVCs in a tool namespace (its home, shared data) carry
+// where they are mounted; admission mounts them into the tool's pods.
+const (
+	LabelPlatformClaim  = "toolforge.org/platform-claim"
+	AnnotationMountPath = "toolforge.org/mount-path"
+	AnnotationReadOnly  = "toolforge.org/read-only"
+)
+
+// HomeMountPath is where a tool's home appears in its pods.
+func HomeMountPath(tool string) string { return "/data/project/" + tool }
