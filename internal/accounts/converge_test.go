@@ -102,6 +102,20 @@ func TestTheDaemonRepairsHandEditsWithoutWaitingForAPass(t *testing.T) {
 				_, err := cluster.Client.CoreV1().LimitRanges(ns).Get(ctx(), ns, metav1.GetOptions{})
 				return err
 			}},
+		{"a deleted home claim is made again and bound to its volume",
+			func() error {
+				return cluster.Client.CoreV1().PersistentVolumeClaims(ns).Delete(ctx(), "tool-home", metav1.DeleteOptions{})
+			},
+			func() error {
+				pvc, err := cluster.Client.CoreV1().PersistentVolumeClaims(ns).Get(ctx(), "tool-home", metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
+				if pvc.Status.Phase != corev1.ClaimBound || pvc.Spec.VolumeName != "tool-watch-a-home" {
+					return fmt.Errorf("claim %s, volume %q", pvc.Status.Phase, pvc.Spec.VolumeName)
+				}
+				return nil
+			}},
 		{"a deleted admin binding is made again",
 			func() error {
 				return cluster.Client.RbacV1().ClusterRoleBindings().Delete(ctx(), "toolforge-admin-watch-admin-view", metav1.DeleteOptions{})

@@ -7,8 +7,11 @@ import (
 	"path"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
@@ -61,12 +64,14 @@ func (r *Reconciler) volumeSource(c claim) corev1.PersistentVolumeSource {
 	return corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: c.Path, Type: &hostPathType}}
 }
 
-// ensureStorage makes, per platform claim, the PVC in the tool's namespace
-// and a PV bound ahead to exactly that PVC (claimRef with its UID), so no
-// other namespace can claim it and the PV binder has nothing to decide. A
-// PVC deleted and made again gets its PV bound to the new one. A PV's
-// source is immutable: a changed storage configuration is reported, not
-// forced (deleting the PV is the admin's call).
+// ensureStorage makes, per platform claim, a PV bound ahead (claimRef) to
+// the PVC of that name in the tool's namespace, so no other namespace can
+// claim it, then the PVC. The PV comes first: a new PVC that finds its PV is
+// bound at once, whereas a PV appearing after its PVC waits for the binder's
+// next resync. Once bound, the claimRef carries the PVC's UID; a PVC deleted
+// and made again gets its PV bound to the new one. A PV's source is
+// immutable: a changed storage configuration is reported, not forced
+// (deleting the PV is the admin's call).
 func (r *Reconciler) ensureStorage(ctx context.Context, tool string) (outcome, error) {
 	ns := tenancy.Namespace(tool)
 	result := unchanged
@@ -76,6 +81,46 @@ func (r *Reconciler) ensureStorage(ctx context.Context, tool string) (outcome, e
 		if c.ReadOnly {
 			mode = corev1.ReadOnlyMany
 		}
+		// The claim as it is now: its UID, if it exists, is what the PV must
+		// be bound to.
+		var existing corev1.PersistentVolumeClaim
+		claimUID := types.UID("")
+		if err := r.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: c.Name}, &existing); err == nil {
+			claimUID = existing.UID
+		} else if !apierrors.IsNotFound(err) {
+			errs = append(errs, err)
+			continue
+		}
+		claimRef := &corev1.ObjectReference{Kind: "PersistentVolumeClaim", APIVersion: "v1", Namespace: ns, Name: c.Name, UID: claimUID}
+		pv := &corev1.PersistentVolume{
+			ObjectMeta: metav1.ObjectMeta{Name: c.PV, Labels: toolLabels(tool)},
+			Spec: corev1.PersistentVolumeSpec{
+				Capacity:                      corev1.ResourceList{corev1.ResourceStorage: volumeCapacity},
+				AccessModes:                   []corev1.PersistentVolumeAccessMode{mode},
+				PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
+				PersistentVolumeSource:        r.volumeSource(c),
+				ClaimRef:                      claimRef,
+				StorageClassName:              "",
+			},
+		}
+		out, err := ensure(ctx, r, pv,
+			func(cur *corev1.PersistentVolume) bool {
+				if fmt.Sprint(cur.Spec.PersistentVolumeSource) != fmt.Sprint(pv.Spec.PersistentVolumeSource) {
+					errs = append(errs, fmt.Errorf("PV %s has another source than configured; delete it to have it made again", c.PV))
+				}
+				ref := cur.Spec.ClaimRef
+				// An empty UID is the binder's to fill in; a UID of a claim
+				// that is gone (or was made again) must go, or the PV stays
+				// Released and the new claim never binds.
+				return ref != nil && ref.Namespace == ns && ref.Name == c.Name && (ref.UID == "" || ref.UID == claimUID)
+			},
+			func(cur *corev1.PersistentVolume) { cur.Spec.ClaimRef = claimRef },
+		)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		result = max(result, out)
 		storageClass := ""
 		pvc := &corev1.PersistentVolumeClaim{
 			ObjectMeta: metav1.ObjectMeta{
@@ -94,10 +139,8 @@ func (r *Reconciler) ensureStorage(ctx context.Context, tool string) (outcome, e
 				StorageClassName: &storageClass,
 			},
 		}
-		claimUID := pvc.UID
-		out, err := ensure(ctx, r, pvc,
+		out, err = ensure(ctx, r, pvc,
 			func(cur *corev1.PersistentVolumeClaim) bool {
-				claimUID = cur.UID
 				if cur.Spec.VolumeName != c.PV {
 					errs = append(errs, fmt.Errorf("PVC %s/%s is bound to %s, not %s", ns, c.Name, cur.Spec.VolumeName, c.PV))
 				}
@@ -110,36 +153,6 @@ func (r *Reconciler) ensureStorage(ctx context.Context, tool string) (outcome, e
 				cur.Annotations[tenancy.AnnotationMountPath] = c.MountPath
 				cur.Annotations[tenancy.AnnotationReadOnly] = fmt.Sprint(c.ReadOnly)
 			},
-		)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if out == created {
-			claimUID = pvc.UID
-		}
-		result = max(result, out)
-		claimRef := &corev1.ObjectReference{Kind: "PersistentVolumeClaim", APIVersion: "v1", Namespace: ns, Name: c.Name, UID: claimUID}
-		pv := &corev1.PersistentVolume{
-			ObjectMeta: metav1.ObjectMeta{Name: c.PV, Labels: toolLabels(tool)},
-			Spec: corev1.PersistentVolumeSpec{
-				Capacity:                      corev1.ResourceList{corev1.ResourceStorage: volumeCapacity},
-				AccessModes:                   []corev1.PersistentVolumeAccessMode{mode},
-				PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
-				PersistentVolumeSource:        r.volumeSource(c),
-				ClaimRef:                      claimRef,
-				StorageClassName:              "",
-			},
-		}
-		out, err = ensure(ctx, r, pv,
-			func(cur *corev1.PersistentVolume) bool {
-				if fmt.Sprint(cur.Spec.PersistentVolumeSource) != fmt.Sprint(pv.Spec.PersistentVolumeSource) {
-					errs = append(errs, fmt.Errorf("PV %s has another source than configured; delete it to have it made again", c.PV))
-				}
-				ref := cur.Spec.ClaimRef
-				return ref != nil && ref.Namespace == ns && ref.Name == c.Name && ref.UID == claimUID
-			},
-			func(cur *corev1.PersistentVolume) { cur.Spec.ClaimRef = claimRef },
 		)
 		if err != nil {
 			errs = append(errs, err)
