@@ -10,6 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/toolforge-go/toolforge/internal/testcluster"
 )
 
 // The API server's audit log, not the controller's word, proves that a
@@ -49,7 +51,7 @@ func TestTheDaemonRepairsHandEditsWithoutWaitingForAPass(t *testing.T) {
 	f.write(account{name: "watch-a", uid: 56001}, account{name: "watch-admin", uid: 46001, admin: true})
 	d := f.start("--interval", "1h")
 	ns := "tool-watch-a"
-	eventually(t, time.Minute, func() error {
+	testcluster.Eventually(t, time.Minute, func() error {
 		_, err := asTool(f.home("watch-a"), "get", "pods")
 		return err
 	})
@@ -145,7 +147,7 @@ func TestTheDaemonRepairsHandEditsWithoutWaitingForAPass(t *testing.T) {
 			if err := r.break_(); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, 90*time.Second, r.check)
+			testcluster.Eventually(t, 90*time.Second, r.check)
 		})
 	}
 
@@ -191,15 +193,15 @@ func TestReplicasElectOneLeader(t *testing.T) {
 		return nil, nil, fmt.Errorf("leader status a=%v (%v) b=%v (%v)", va, erra, vb, errb)
 	}
 	var lead, other *daemon
-	eventually(t, time.Minute, func() (err error) { lead, other, err = leader(); return err })
-	eventually(t, time.Minute, func() error { _, err := asTool(f.home("lead-a"), "get", "pods"); return err })
+	testcluster.Eventually(t, time.Minute, func() (err error) { lead, other, err = leader(); return err })
+	testcluster.Eventually(t, time.Minute, func() error { _, err := asTool(f.home("lead-a"), "get", "pods"); return err })
 
 	if err := lead.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	_ = lead.cmd.Wait()
 	f.write(account{name: "lead-a", uid: 56101}, account{name: "lead-b", uid: 56102})
-	eventually(t, time.Minute, func() error {
+	testcluster.Eventually(t, time.Minute, func() error {
 		if v, err := other.metric("leader_election_master_status", ""); err != nil || v != 1 {
 			return fmt.Errorf("the other replica is not leading: %v %v", v, err)
 		}

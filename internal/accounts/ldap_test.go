@@ -45,30 +45,30 @@ func TestTheLDAPSourceDrivesProvisioning(t *testing.T) {
 			return nil
 		}
 	}
-	eventually(t, time.Minute, hasAccess("ldap-a"))
-	eventually(t, time.Minute, hasAccess("ldap-b"))
+	testcluster.Eventually(t, time.Minute, hasAccess("ldap-a"))
+	testcluster.Eventually(t, time.Minute, hasAccess("ldap-b"))
 	if _, err := cluster.Client.CoreV1().Namespaces().Get(ctx(), "tool-ldap-beta", metav1.GetOptions{}); err == nil {
 		t.Fatal("a toolsbeta tool was provisioned for project tools")
 	}
 
 	t.Run("a tool added to the directory is provisioned", func(t *testing.T) {
 		s.AddTool(t, "tools", "ldap-c", 58004, home("ldap-c"))
-		eventually(t, time.Minute, hasAccess("ldap-c"))
+		testcluster.Eventually(t, time.Minute, hasAccess("ldap-c"))
 	})
 	t.Run("pwdAccountLockedTime removes access and unlocking restores it", func(t *testing.T) {
 		s.LockTool(t, "tools", "ldap-a")
-		eventually(t, time.Minute, hasNoAccess("ldap-a"))
+		testcluster.Eventually(t, time.Minute, hasNoAccess("ldap-a"))
 		if _, err := os.Stat(filepath.Join(home("ldap-a"), "k8s.disabled")); err != nil {
 			t.Fatalf("no k8s.disabled: %v", err)
 		}
 		s.UnlockTool(t, "tools", "ldap-a")
-		eventually(t, time.Minute, hasAccess("ldap-a"))
+		testcluster.Eventually(t, time.Minute, hasAccess("ldap-a"))
 	})
 	t.Run("pwdPolicySubentry removes access too", func(t *testing.T) {
 		s.SetToolPolicy(t, "tools", "ldap-b", s.DisabledPolicyDN)
-		eventually(t, time.Minute, hasNoAccess("ldap-b"))
+		testcluster.Eventually(t, time.Minute, hasNoAccess("ldap-b"))
 		s.SetToolPolicy(t, "tools", "ldap-b", "")
-		eventually(t, time.Minute, hasAccess("ldap-b"))
+		testcluster.Eventually(t, time.Minute, hasAccess("ldap-b"))
 	})
 	t.Run("a malformed entry is counted as an error and the rest is still provisioned", func(t *testing.T) {
 		s.Add(t, "uid=huge,"+s.ToolsBase, map[string][]string{
@@ -76,8 +76,8 @@ func TestTheLDAPSourceDrivesProvisioning(t *testing.T) {
 			"uidNumber": {"99999999999999999999"}, "gidNumber": {"1"}, "homeDirectory": {home("huge")},
 		})
 		s.AddTool(t, "tools", "ldap-d", 58005, home("ldap-d"))
-		eventually(t, time.Minute, hasAccess("ldap-d"))
-		eventually(t, time.Minute, func() error {
+		testcluster.Eventually(t, time.Minute, hasAccess("ldap-d"))
+		testcluster.Eventually(t, time.Minute, func() error {
 			v, err := d.metric("maintain_kubeusers_errors", `reason="invalid_entry"`)
 			if err != nil {
 				return err
@@ -95,7 +95,7 @@ func TestTheLDAPSourceDrivesProvisioning(t *testing.T) {
 	})
 	t.Run("a tool deleted from the directory loses access", func(t *testing.T) {
 		s.DeleteTool(t, "tools", "ldap-c")
-		eventually(t, time.Minute, hasNoAccess("ldap-c"))
+		testcluster.Eventually(t, time.Minute, hasNoAccess("ldap-c"))
 	})
 }
 

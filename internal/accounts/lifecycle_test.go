@@ -17,6 +17,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/toolforge-go/toolforge/internal/testcluster"
 )
 
 func ctx() context.Context { return context.Background() }
@@ -139,7 +141,7 @@ func TestAToolGoneFromTheSourceIsRemovedAfterTheGracePeriod(t *testing.T) {
 		f.mustOnce("--removal-grace", "2s")
 		time.Sleep(2 * time.Second)
 		f.mustOnce("--removal-grace", "2s")
-		eventually(t, time.Minute, func() error {
+		testcluster.Eventually(t, time.Minute, func() error {
 			_, err := f.c.Client.CoreV1().Namespaces().Get(ctx(), ns, metav1.GetOptions{})
 			if apierrors.IsNotFound(err) {
 				return nil

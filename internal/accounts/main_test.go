@@ -213,22 +213,6 @@ func sumMetric(r io.Reader, name, labelFilter string) (float64, error) {
 	return sum, nil
 }
 
-// eventually polls cond until it holds or fails the test after timeout.
-func eventually(t *testing.T, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not reached after %s: %v", timeout, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 // kubectl runs the real kubectl with kubeconfig.
 func kubectl(kubeconfig string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

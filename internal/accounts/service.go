@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -51,9 +50,13 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 		return err
 	}
 	shared, _ := parseSharedData(s.opts.SharedData)
-	server, caData, err := s.clusterForKubeconfigs(env.Config)
+	server := s.opts.APIServerURL
+	if server == "" {
+		server = env.Config.Host
+	}
+	caData, err := env.ClusterCA(s.opts.ClusterCAFile)
 	if err != nil {
-		return err
+		return fmt.Errorf("cluster CA for kubeconfigs (--cluster-ca-file): %w", err)
 	}
 	m := newMetrics(ctrlmetrics.Registry)
 
@@ -125,28 +128,4 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 		return nil
 	}
 	return r.setupControllers(mgr, c)
-}
-
-// clusterForKubeconfigs is the API URL and CA that tools' kubeconfigs get.
-func (s *Service) clusterForKubeconfigs(cfg *rest.Config) (string, []byte, error) {
-	server := s.opts.APIServerURL
-	if server == "" {
-		server = cfg.Host
-	}
-	var ca []byte
-	var err error
-	switch {
-	case s.opts.ClusterCAFile != "":
-		ca, err = os.ReadFile(s.opts.ClusterCAFile)
-	case len(cfg.CAData) > 0:
-		ca = cfg.CAData
-	case cfg.CAFile != "":
-		ca, err = os.ReadFile(cfg.CAFile)
-	default:
-		err = fmt.Errorf("the platform's own credentials name no CA; give --cluster-ca-file")
-	}
-	if err != nil {
-		return "", nil, fmt.Errorf("cluster CA for kubeconfigs: %w", err)
-	}
-	return server, ca, nil
 }

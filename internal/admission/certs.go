@@ -2,18 +2,13 @@ package admission
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
-	"errors"
 	"fmt"
-	"math/big"
-	"net"
 	"slices"
 	"time"
+
+	"github.com/toolforge-go/toolforge/internal/servingcert"
 )
 
 // tlsState is the webhook server's certificate authority and serving
@@ -61,22 +56,20 @@ type rotation struct {
 	Propagation time.Duration
 }
 
-const clockSkew = 5 * time.Minute
-
 // rotate brings st up to date at now: a CA if there is none or it is
 // getting old, a serving certificate if there is none, it is getting old,
 // names other hosts, or a newer CA has been trusted long enough. It
 // reports whether st changed.
 func (r rotation) rotate(st *tlsState, now time.Time) (bool, error) {
 	changed := false
-	ca, caErr := parseCert(st.CACert)
+	ca, caErr := servingcert.ParseCert(st.CACert)
 	if caErr != nil || ca.NotAfter.Sub(now) < 2*r.Validity || len(st.CAKey) == 0 {
-		certPEM, keyPEM, err := newCA(now, 10*r.Validity)
+		certPEM, keyPEM, err := servingcert.NewCA(fmt.Sprintf("toolforge-admission-ca@%d", now.Unix()), now, 10*r.Validity)
 		if err != nil {
 			return false, err
 		}
 		st.CACert, st.CAKey = certPEM, keyPEM
-		if ca, caErr = parseCert(certPEM); caErr != nil {
+		if ca, caErr = servingcert.ParseCert(certPEM); caErr != nil {
 			return false, caErr
 		}
 		changed = true
@@ -86,7 +79,7 @@ func (r rotation) rotate(st *tlsState, now time.Time) (bool, error) {
 		st.Bundle, changed = bundle, true
 	}
 	if r.needsServing(st, ca, now) {
-		certPEM, keyPEM, err := newServingCert(st.CACert, st.CAKey, r.Hosts, now, r.Validity)
+		certPEM, keyPEM, err := servingcert.NewServing("toolforge-admission", st.CACert, st.CAKey, r.Hosts, now, r.Validity)
 		if err != nil {
 			return false, err
 		}
@@ -96,15 +89,15 @@ func (r rotation) rotate(st *tlsState, now time.Time) (bool, error) {
 }
 
 func (r rotation) needsServing(st *tlsState, ca *x509.Certificate, now time.Time) bool {
-	cert, err := parseCert(st.Cert)
+	cert, err := servingcert.ParseCert(st.Cert)
 	if err != nil || len(st.Key) == 0 || now.After(cert.NotAfter) || now.Before(cert.NotBefore) ||
-		!slices.Equal(certHosts(cert), sortedHosts(r.Hosts)) {
+		!slices.Equal(servingcert.Hosts(cert), servingcert.NormalizeHosts(r.Hosts)) {
 		return true // unusable: nothing to lose
 	}
 	if cert.CheckSignatureFrom(ca) != nil {
 		// Signed by an older CA: move to the new one once the API server
 		// has had time to trust it, even if renewal is due earlier.
-		return now.Sub(ca.NotBefore.Add(clockSkew)) >= r.Propagation
+		return now.Sub(ca.NotBefore.Add(servingcert.ClockSkew)) >= r.Propagation
 	}
 	return cert.NotAfter.Sub(now) < r.Validity/3
 }
@@ -126,119 +119,4 @@ func pruneBundle(bundle []byte, now time.Time) []byte {
 		seen[string(block.Bytes)] = true
 		_ = pem.Encode(&out, block)
 	}
-}
-
-func parseCert(certPEM []byte) (*x509.Certificate, error) {
-	block, _ := pem.Decode(certPEM)
-	if block == nil {
-		return nil, errors.New("no PEM certificate")
-	}
-	return x509.ParseCertificate(block.Bytes)
-}
-
-func newCA(now time.Time, validity time.Duration) (certPEM, keyPEM []byte, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	serial, err := serialNumber()
-	if err != nil {
-		return nil, nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: fmt.Sprintf("toolforge-admission-ca@%d", now.Unix())},
-		NotBefore:             now.Add(-clockSkew),
-		NotAfter:              now.Add(validity),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, nil, fmt.Errorf("create CA certificate: %w", err)
-	}
-	return encode(der, key)
-}
-
-func newServingCert(caPEM, caKeyPEM []byte, hosts []string, now time.Time, validity time.Duration) (certPEM, keyPEM []byte, err error) {
-	ca, err := parseCert(caPEM)
-	if err != nil {
-		return nil, nil, fmt.Errorf("parse CA: %w", err)
-	}
-	block, _ := pem.Decode(caKeyPEM)
-	if block == nil {
-		return nil, nil, errors.New("parse CA key: no PEM key")
-	}
-	caKey, err := x509.ParseECPrivateKey(block.Bytes)
-	if err != nil {
-		return nil, nil, fmt.Errorf("parse CA key: %w", err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	serial, err := serialNumber()
-	if err != nil {
-		return nil, nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: "toolforge-admission"},
-		NotBefore:    now.Add(-clockSkew),
-		NotAfter:     now.Add(validity),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	if tmpl.NotAfter.After(ca.NotAfter) {
-		tmpl.NotAfter = ca.NotAfter
-	}
-	for _, h := range hosts {
-		if ip := net.ParseIP(h); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, h)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		return nil, nil, fmt.Errorf("create serving certificate: %w", err)
-	}
-	return encode(der, key)
-}
-
-func encode(der []byte, key *ecdsa.PrivateKey) (certPEM, keyPEM []byte, err error) {
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), nil
-}
-
-func serialNumber() (*big.Int, error) {
-	return rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-}
-
-// certHosts are the names and addresses a certificate is for, sorted.
-func certHosts(c *x509.Certificate) []string {
-	out := slices.Clone(c.DNSNames)
-	for _, ip := range c.IPAddresses {
-		out = append(out, ip.String())
-	}
-	slices.Sort(out)
-	return out
-}
-
-func sortedHosts(hosts []string) []string {
-	out := make([]string, 0, len(hosts))
-	for _, h := range hosts {
-		if ip := net.ParseIP(h); ip != nil {
-			h = ip.String()
-		}
-		out = append(out, h)
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
 }

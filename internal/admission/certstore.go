@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/toolforge-go/toolforge/internal/servingcert"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -209,7 +210,7 @@ func (d *dirCerts) readBundle() error {
 	if err != nil {
 		return fmt.Errorf("--admission-cert-dir: %w", err)
 	}
-	if _, err := parseCert(data); err != nil {
+	if _, err := servingcert.ParseCert(data); err != nil {
 		return fmt.Errorf("--admission-cert-dir: %s: %w", keyCACert, err)
 	}
 	d.mu.Lock()

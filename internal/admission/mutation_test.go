@@ -13,6 +13,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/toolforge-go/toolforge/internal/tenancy"
+
+	"github.com/toolforge-go/toolforge/internal/testcluster"
 )
 
 // A pod written with no thought for security is admitted, and comes out
@@ -26,7 +28,7 @@ func TestACompliantPodComesOutWithTheToolsIdentityStorageAndEnvvars(t *testing.T
 	}
 	t.Cleanup(func() { _, _ = kubectlAs(ctx, f.alpha, "delete", "secret", tenancy.EnvvarsSecret) })
 	// The envvars reach admission through its cache: wait for them.
-	eventually(t, 10*time.Second, func() error {
+	testcluster.Eventually(t, 10*time.Second, func() error {
 		pod, err := dryRunPod(ctx, f.alphaKube, ns, compliantPod("probe"))
 		if err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/x509"
 	"encoding/pem"
+	"github.com/toolforge-go/toolforge/internal/servingcert"
 	"testing"
 	"time"
 )
@@ -24,7 +25,7 @@ func mustRotate(t *testing.T, r rotation, st *tlsState, now time.Time) bool {
 func verifies(st *tlsState, host string, now time.Time) error {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(st.Bundle)
-	cert, err := parseCert(st.Cert)
+	cert, err := servingcert.ParseCert(st.Cert)
 	if err != nil {
 		return err
 	}
@@ -130,12 +131,12 @@ func TestTheCAIsReplacedWithoutAGap(t *testing.T) {
 	if !bytes.Equal(st.Cert, servingBefore) {
 		t.Fatal("serving certificate moved to the new CA before the bundle had time to propagate")
 	}
-	now = now.Add(testRotation.Propagation + clockSkew)
+	now = now.Add(testRotation.Propagation + servingcert.ClockSkew)
 	if !mustRotate(t, testRotation, st, now) || bytes.Equal(st.Cert, servingBefore) {
 		t.Fatal("serving certificate not moved to the new CA after propagation")
 	}
-	newCA, _ := parseCert(st.CACert)
-	cert, _ := parseCert(st.Cert)
+	newCA, _ := servingcert.ParseCert(st.CACert)
+	cert, _ := servingcert.ParseCert(st.Cert)
 	if err := cert.CheckSignatureFrom(newCA); err != nil {
 		t.Fatalf("serving certificate not signed by the new CA: %v", err)
 	}
@@ -170,7 +171,7 @@ func TestARenewalDueWhileANewCAPropagatesWaitsForIt(t *testing.T) {
 	if err := verifies(st, "localhost", now); err != nil {
 		t.Fatal(err)
 	}
-	now = now.Add(testRotation.Propagation + clockSkew)
+	now = now.Add(testRotation.Propagation + servingcert.ClockSkew)
 	if mustRotate(t, testRotation, st, now); bytes.Equal(st.Cert, serving) {
 		t.Fatal("serving certificate not renewed after propagation")
 	}

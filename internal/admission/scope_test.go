@@ -11,6 +11,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/toolforge-go/toolforge/internal/tenancy"
+
+	"github.com/toolforge-go/toolforge/internal/testcluster"
 )
 
 // systemPod is what admission would refuse in a tool namespace.
@@ -66,11 +68,11 @@ func TestWithTheServerStoppedToolPodsAreRefusedAndTheSystemWorks(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _, _ = kubectlAs(ctx, f.alpha, "delete", "deployment", "web") })
-	if err := f.server.stop(); err != nil {
+	if err := f.server.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := f.server.start(ctx); err != nil {
+		if err := f.server.Start(ctx); err != nil {
 			t.Fatalf("restart toolforged admission: %v", err)
 		}
 	})
@@ -111,7 +113,7 @@ func TestANamespaceWithoutAToolUIDGetsNoPods(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cluster.Client.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{}) })
-	eventually(t, 10*time.Second, func() error {
+	testcluster.Eventually(t, 10*time.Second, func() error {
 		_, err := dryRunPod(ctx, cluster.Client, ns.Name, compliantPod("orphan"))
 		if err == nil {
 			return fmt.Errorf("a pod was admitted")

@@ -11,6 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/toolforge-go/toolforge/internal/tenancy"
+
+	"github.com/toolforge-go/toolforge/internal/testcluster"
 )
 
 // An admin's exception in the ConfigMap toolforge-admission applies to
@@ -50,8 +52,8 @@ exceptions:
 			_ = cluster.Client.CoreV1().ConfigMaps(tenancy.PlatformNamespace).Delete(ctx, cm.Name, metav1.DeleteOptions{})
 		}
 	})
-	eventually(t, 15*time.Second, alphaMayUseQuay)
-	eventually(t, 15*time.Second, alphaMayServeExampleOrg)
+	testcluster.Eventually(t, 15*time.Second, alphaMayUseQuay)
+	testcluster.Eventually(t, 15*time.Second, alphaMayServeExampleOrg)
 
 	_, err := dryRunPod(ctx, f.betaKube, f.beta.Namespace, quayPod)
 	wantDenied(t, err, "registry: ", "quay.io/wikimedia/image:1")
@@ -62,7 +64,7 @@ exceptions:
 		t.Fatal(err)
 	}
 	removed = true
-	eventually(t, 15*time.Second, func() error {
+	testcluster.Eventually(t, 15*time.Second, func() error {
 		if alphaMayUseQuay() == nil || alphaMayServeExampleOrg() == nil {
 			return fmt.Errorf("exception still applies after the ConfigMap was deleted")
 		}
@@ -85,8 +87,8 @@ func TestABrokenConfigMapKeepsTheRules(t *testing.T) {
 	t.Cleanup(func() {
 		_ = cluster.Client.CoreV1().ConfigMaps(tenancy.PlatformNamespace).Delete(ctx, cm.Name, metav1.DeleteOptions{})
 	})
-	eventually(t, 15*time.Second, func() error {
-		log, err := os.ReadFile(f.server.log)
+	testcluster.Eventually(t, 15*time.Second, func() error {
+		log, err := os.ReadFile(f.server.Log)
 		if err != nil {
 			return err
 		}

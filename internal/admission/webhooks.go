@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"github.com/toolforge-go/toolforge/internal/servingcert"
 	"net/url"
 	"strings"
 
@@ -57,7 +58,7 @@ func (e endpoint) hosts() []string {
 	if u, err := url.Parse(e.URL); err == nil && u.Hostname() != "" {
 		hosts = append(hosts, u.Hostname())
 	}
-	return sortedHosts(hosts)
+	return servingcert.NormalizeHosts(hosts)
 }
 
 // toolNamespaces selects the namespaces admission acts in: kube-system and

@@ -1,21 +1,17 @@
 package api
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/toolforge-go/toolforge/internal/servingcert"
 )
 
 // Lifetimes of the generated serving certificates. The leaf is renewed
@@ -43,7 +39,8 @@ type servingCerts struct {
 
 	mu       sync.Mutex
 	ca       *x509.Certificate
-	caKey    *ecdsa.PrivateKey
+	caPEM    []byte
+	caKeyPEM []byte
 	oldCAs   [][]byte
 	leaf     *tls.Certificate
 	leafTill time.Time
@@ -154,9 +151,9 @@ func (c *servingCerts) path(name string) string {
 
 func (c *servingCerts) loadOrCreateCA(now time.Time) error {
 	if p := c.path("ca.crt"); p != "" {
-		cert, key, err := readPair(p, c.path("ca.key"))
+		certPEM, keyPEM, cert, err := readPair(p, c.path("ca.key"))
 		if err == nil && cert.NotAfter.Sub(now) >= caRenewAt {
-			c.ca, c.caKey = cert, key
+			c.ca, c.caPEM, c.caKeyPEM = cert, certPEM, keyPEM
 			return nil
 		}
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -167,26 +164,16 @@ func (c *servingCerts) loadOrCreateCA(now time.Time) error {
 }
 
 func (c *servingCerts) newCA(now time.Time) error {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	certPEM, keyPEM, err := servingcert.NewCA("toolforge-api-ca", now, caLifetime)
 	if err != nil {
 		return err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: "toolforge-api-ca", Organization: []string{"toolforge"}},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(caLifetime),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	cert, err := servingcert.ParseCert(certPEM)
 	if err != nil {
 		return err
 	}
-	cert, _ := x509.ParseCertificate(der)
-	c.ca, c.caKey = cert, key
-	return c.save("ca", der, key)
+	c.ca, c.caPEM, c.caKeyPEM = cert, certPEM, keyPEM
+	return c.save("ca", certPEM, keyPEM)
 }
 
 func (c *servingCerts) loadLeaf(now time.Time) error {
@@ -194,7 +181,7 @@ func (c *servingCerts) loadLeaf(now time.Time) error {
 	if p == "" {
 		return nil
 	}
-	cert, key, err := readPair(p, c.path("tls.key"))
+	certPEM, keyPEM, cert, err := readPair(p, c.path("tls.key"))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -204,56 +191,45 @@ func (c *servingCerts) loadLeaf(now time.Time) error {
 	if cert.CheckSignatureFrom(c.ca) != nil || !coversHosts(cert, c.hosts) || cert.NotAfter.Before(now) {
 		return nil
 	}
-	c.leaf = &tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}
-	c.leafTill = cert.NotAfter
-	return nil
+	return c.useLeaf(certPEM, keyPEM, cert)
 }
 
 func (c *servingCerts) newLeaf(now time.Time) error {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	certPEM, keyPEM, err := servingcert.NewServing("toolforge-api", c.caPEM, c.caKeyPEM, c.hosts, now, leafLifetime)
 	if err != nil {
 		return err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: "toolforge-api"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(leafLifetime),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	for _, h := range c.hosts {
-		if ip := net.ParseIP(h); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, h)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.ca, &key.PublicKey, c.caKey)
+	cert, err := servingcert.ParseCert(certPEM)
 	if err != nil {
 		return err
 	}
-	cert, _ := x509.ParseCertificate(der)
-	c.leaf = &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}
-	c.leafTill = cert.NotAfter
-	return c.save("tls", der, key)
+	if err := c.useLeaf(certPEM, keyPEM, cert); err != nil {
+		return err
+	}
+	return c.save("tls", certPEM, keyPEM)
 }
 
-func (c *servingCerts) save(name string, der []byte, key *ecdsa.PrivateKey) error {
+func (c *servingCerts) useLeaf(certPEM, keyPEM []byte, cert *x509.Certificate) error {
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return err
+	}
+	pair.Leaf = cert
+	c.leaf, c.leafTill = &pair, cert.NotAfter
+	return nil
+}
+
+func (c *servingCerts) save(name string, certPEM, keyPEM []byte) error {
 	if c.dir == "" {
 		return nil
 	}
 	if err := os.MkdirAll(c.dir, 0o700); err != nil {
 		return fmt.Errorf("--api-cert-dir: %w", err)
 	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
+	if err := writeAtomic(filepath.Join(c.dir, name+".key"), keyPEM, 0o600); err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(c.dir, name+".key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
-		return err
-	}
-	return writeAtomic(filepath.Join(c.dir, name+".crt"), pemCert(der), 0o644)
+	return writeAtomic(filepath.Join(c.dir, name+".crt"), certPEM, 0o644)
 }
 
 func writeAtomic(path string, data []byte, mode os.FileMode) error {
@@ -264,29 +240,21 @@ func writeAtomic(path string, data []byte, mode os.FileMode) error {
 	return os.Rename(tmp, path)
 }
 
-func readPair(certPath, keyPath string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
-	cb, err := os.ReadFile(certPath)
-	if err != nil {
-		return nil, nil, err
+// readPair reads a certificate and its key, checking they parse.
+func readPair(certPath, keyPath string) (certPEM, keyPEM []byte, cert *x509.Certificate, err error) {
+	if certPEM, err = os.ReadFile(certPath); err != nil {
+		return nil, nil, nil, err
 	}
-	kb, err := os.ReadFile(keyPath)
-	if err != nil {
-		return nil, nil, err
+	if keyPEM, err = os.ReadFile(keyPath); err != nil {
+		return nil, nil, nil, err
 	}
-	cblock, _ := pem.Decode(cb)
-	kblock, _ := pem.Decode(kb)
-	if cblock == nil || kblock == nil {
-		return nil, nil, fmt.Errorf("%s or %s is not PEM", certPath, keyPath)
+	if cert, err = servingcert.ParseCert(certPEM); err != nil {
+		return nil, nil, nil, fmt.Errorf("parse %s: %w", certPath, err)
 	}
-	cert, err := x509.ParseCertificate(cblock.Bytes)
-	if err != nil {
-		return nil, nil, fmt.Errorf("parse %s: %w", certPath, err)
+	if _, err = servingcert.ParseKey(keyPEM); err != nil {
+		return nil, nil, nil, fmt.Errorf("parse %s: %w", keyPath, err)
 	}
-	key, err := x509.ParseECPrivateKey(kblock.Bytes)
-	if err != nil {
-		return nil, nil, fmt.Errorf("parse %s: %w", keyPath, err)
-	}
-	return cert, key, nil
+	return certPEM, keyPEM, cert, nil
 }
 
 func coversHosts(cert *x509.Certificate, hosts []string) bool {
@@ -300,9 +268,4 @@ func coversHosts(cert *x509.Certificate, hosts []string) bool {
 
 func pemCert(der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-}
-
-func serial() *big.Int {
-	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	return n
 }

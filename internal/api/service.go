@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -87,7 +86,7 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 	if err != nil || pu.Scheme != "https" || pu.Host == "" {
 		return daemon.Usagef("--api-public-url %q: want an https:// URL", publicURL)
 	}
-	clientCAs, err := clientCAPool(o.ClientCAFile, env.Config)
+	clientCAs, err := clientCAPool(o.ClientCAFile, env)
 	if err != nil {
 		return err
 	}
@@ -193,19 +192,8 @@ func newCache(ctx context.Context, cfg *rest.Config, mgr manager.Manager) (cache
 	return c, nil
 }
 
-func clientCAPool(file string, cfg *rest.Config) (*x509.CertPool, error) {
-	var pem []byte
-	var err error
-	switch {
-	case file != "":
-		pem, err = os.ReadFile(file)
-	case len(cfg.CAData) > 0:
-		pem = cfg.CAData
-	case cfg.CAFile != "":
-		pem, err = os.ReadFile(cfg.CAFile)
-	default:
-		err = errors.New("the platform's credentials name no CA")
-	}
+func clientCAPool(file string, env *daemon.Env) (*x509.CertPool, error) {
+	pem, err := env.ClusterCA(file)
 	if err != nil {
 		return nil, fmt.Errorf("client CA (--api-client-ca-file): %w", err)
 	}

@@ -230,3 +230,19 @@ func pprofHandlers(on bool) map[string]http.Handler {
 		"/debug/pprof/trace":   http.HandlerFunc(pprof.Trace),
 	}
 }
+
+// ClusterCA is the CA bundle of the cluster: from file when given (a flag),
+// else the one the platform's own credentials trust. It issues the API
+// server's certificate and, with the controller-manager's signer, the
+// platform's client certificates.
+func (e *Env) ClusterCA(file string) ([]byte, error) {
+	switch {
+	case file != "":
+		return os.ReadFile(file)
+	case len(e.Config.CAData) > 0:
+		return e.Config.CAData, nil
+	case e.Config.CAFile != "":
+		return os.ReadFile(e.Config.CAFile)
+	}
+	return nil, fmt.Errorf("the platform's own credentials name no CA; give its file")
+}

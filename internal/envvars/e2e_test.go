@@ -15,13 +15,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/toolforge-go/toolforge/internal/admission/admissiontest"
 	"github.com/toolforge-go/toolforge/internal/api/apitest"
 	"github.com/toolforge-go/toolforge/internal/envvars"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
@@ -321,8 +321,11 @@ func TestValuesNeverReachTheAPIServersLog(t *testing.T) {
 func TestANewPodOfTheToolHasTheVariable(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
-	stop := startAdmission(t)
-	defer stop()
+	server, err := admissiontest.Start(ctx, cluster, f.tools["beta"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Stop()
 	f.ok(t, "beta", "envvars", "create", "GREETING", "hello")
 	kube, err := f.tools["beta"].Client()
 	if err != nil {
@@ -349,34 +352,5 @@ func TestANewPodOfTheToolHasTheVariable(t *testing.T) {
 			t.Fatalf("a new pod of beta does not get GREETING: %v %+v", err, got)
 		}
 		time.Sleep(time.Second)
-	}
-}
-
-// startAdmission runs the real `toolforged admission` on the cluster.
-func startAdmission(t *testing.T) func() {
-	t.Helper()
-	bin, err := testcluster.BuildBinary("toolforged")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port, err := testcluster.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	logFile, err := os.Create(filepath.Join(cluster.Dir, "logs", "toolforged-admission.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "admission", "--kubeconfig", cluster.Kubeconfig,
-		"--admission-addr", "127.0.0.1:"+strconv.Itoa(port), "--metrics-addr", "0", "--health-addr", "0")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	return func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		logFile.Close()
 	}
 }

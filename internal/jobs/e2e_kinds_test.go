@@ -14,6 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/toolforge-go/toolforge/internal/jobs"
+
+	"github.com/toolforge-go/toolforge/internal/testcluster"
 )
 
 func TestRunListShowAndDeleteEachKindOfJob(t *testing.T) {
@@ -56,7 +58,7 @@ func TestRunListShowAndDeleteEachKindOfJob(t *testing.T) {
 	}
 	// Pods of the continuous job start (with the security settings Pod
 	// Security "restricted" demands, or the API server would refuse them).
-	eventually(t, time.Minute, func() error {
+	testcluster.Eventually(t, time.Minute, func() error {
 		pods, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=web"})
 		if err != nil {
 			return err
@@ -136,7 +138,7 @@ func TestListFollowsAJobFromStartToCompletion(t *testing.T) {
 	if !strings.Contains(first, "later") {
 		t.Fatalf("a job just created is not listed:\n%s", first)
 	}
-	eventually(t, time.Minute, func() error {
+	testcluster.Eventually(t, time.Minute, func() error {
 		out := f.ok(t, "waiter", "jobs", "list").stdout
 		for _, line := range strings.Split(out, "\n") {
 			if strings.HasPrefix(line, "later ") && strings.HasSuffix(line, "Completed") {

@@ -14,6 +14,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/toolforge-go/toolforge/internal/testcluster"
 )
 
 // giveLogs makes kwok serve the lines as the logs of every container
@@ -48,7 +50,7 @@ func TestLogsStreamThePodsLogsThroughTheAPIServer(t *testing.T) {
 	const tool = "talker"
 	giveLogs(t, tool, "chatty", "first line", "second line", "third line")
 	f.ok(t, tool, "jobs", "run", "chatty", "--command", "./chat", "--image", "python3.11", "--continuous")
-	eventually(t, time.Minute, func() error {
+	testcluster.Eventually(t, time.Minute, func() error {
 		r := f.toolforge(t, tool, nil, "jobs", "logs", "chatty")
 		if r.stdout != "first line\nsecond line\nthird line\n" {
 			return fmt.Errorf("logs: %s", r)
@@ -116,7 +118,7 @@ func TestListAndShowWarnWhenTheRunningObjectDriftedFromTheDefinition(t *testing.
 	if _, err := kube.AppsV1().Deployments(ns).Patch(ctx, "web", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, func() error {
+	testcluster.Eventually(t, 30*time.Second, func() error {
 		r := f.ok(t, tool, "jobs", "list")
 		if !strings.Contains(r.stderr, `warning: job 'web': replicas is "2" but the job definition says "1"`) {
 			return fmt.Errorf("list does not warn: %s", r)

@@ -103,22 +103,6 @@ func (f *fixture) ok(t *testing.T, tool string, args ...string) result {
 	return r
 }
 
-// eventually retries check until it passes or timeout.
-func eventually(t *testing.T, timeout time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-}
-
 // frameworkObjects lists, as the admin, what the jobs framework made in
 // tool's namespace: kind/name of Jobs, CronJobs, Deployments, Services.
 func frameworkObjects(t *testing.T, tool string) []string {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/toolforge-go/toolforge/internal/testcluster"
 )
 
 func runningPods(ctx context.Context, ns, job string) ([]string, error) {
@@ -32,7 +34,7 @@ func TestRestartRollsAContinuousJobsPods(t *testing.T) {
 	const tool, ns = "restarter", "tool-restarter"
 	f.ok(t, tool, "jobs", "run", "bot", "--command", "./bot", "--image", "python3.11", "--continuous")
 	var before []string
-	eventually(t, time.Minute, func() (err error) {
+	testcluster.Eventually(t, time.Minute, func() (err error) {
 		before, err = runningPods(ctx, ns, "bot")
 		if err == nil && len(before) != 1 {
 			err = fmt.Errorf("running pods %v", before)
@@ -43,7 +45,7 @@ func TestRestartRollsAContinuousJobsPods(t *testing.T) {
 	if !strings.Contains(r.stderr, "restarting") {
 		t.Fatalf("restart said: %s", r)
 	}
-	eventually(t, 2*time.Minute, func() error {
+	testcluster.Eventually(t, 2*time.Minute, func() error {
 		now, err := runningPods(ctx, ns, "bot")
 		if err != nil {
 			return err

@@ -11,6 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/toolforge-go/toolforge/internal/tenancy"
+
+	"github.com/toolforge-go/toolforge/internal/testcluster"
 )
 
 func hasEnv(c corev1.Container, name string) bool {
@@ -41,7 +43,7 @@ func TestWebservicePodsRunAsTheToolWithItsStorageAndVariables(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Admission learns of the variable from its informer.
-	eventually(t, 30*time.Second, func() error {
+	testcluster.Eventually(t, 30*time.Second, func() error {
 		probe := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: "probe"},
 			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: pythonWeb}}},

@@ -96,7 +96,7 @@ func TestStartWaitsForAPreviousInstanceStillBeingDeleted(t *testing.T) {
 	if _, err := testcluster.Kubectl(ctx, tool.Kubeconfig, "delete", "deployment", tool.Name, "--cascade=foreground", "--wait=false"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, func() error {
+	testcluster.Eventually(t, 30*time.Second, func() error {
 		if o := objects(t, tool); o.dep == nil || o.dep.DeletionTimestamp == nil {
 			return errors.New("the deployment is not on its way out")
 		}
@@ -105,7 +105,7 @@ func TestStartWaitsForAPreviousInstanceStillBeingDeleted(t *testing.T) {
 	mustRun(t, tool, "webservice is not running\n", webservice, "status")
 
 	cmd, stdout, stderr := background(t, tool, webservice, "start")
-	eventually(t, 30*time.Second, func() error {
+	testcluster.Eventually(t, 30*time.Second, func() error {
 		if !strings.Contains(stderr.String(), "Waiting for the previous webservice to finish stopping...") {
 			return fmt.Errorf("stderr so far %q", stderr.String())
 		}
@@ -208,7 +208,7 @@ func TestStartRollsBackWhenTheClusterRefusesPartOfIt(t *testing.T) {
 // new objects yet writes a lower count that would let one more through.
 func quotaSettled(t *testing.T, tool *testcluster.Tool, name corev1.ResourceName, want string) {
 	t.Helper()
-	eventually(t, 30*time.Second, func() error {
+	testcluster.Eventually(t, 30*time.Second, func() error {
 		pods, err := cluster.Client.CoreV1().Pods(tool.Namespace).List(context.Background(), metav1.ListOptions{LabelSelector: "app=filler"})
 		if err != nil {
 			return err

@@ -55,7 +55,7 @@ func podNames(pods []corev1.Pod) []string {
 func runningPods(t *testing.T, tool *testcluster.Tool, n int) []string {
 	t.Helper()
 	var names []string
-	eventually(t, 30*time.Second, func() error {
+	testcluster.Eventually(t, 30*time.Second, func() error {
 		pods := webPods(t, tool)
 		names = podNames(pods)
 		if len(pods) != n {

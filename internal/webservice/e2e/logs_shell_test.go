@@ -51,7 +51,7 @@ func TestLogsPrintThePodsLogs(t *testing.T) {
 	}
 
 	mustRun(t, tool, "Starting webservice\n", webservice, "python3.11", "start")
-	eventually(t, 30*time.Second, func() error {
+	testcluster.Eventually(t, 30*time.Second, func() error {
 		r := run(t, tool, toolforge, "webservice", "logs")
 		if r.code != 0 || r.stdout != "GET / 200\nGET /missing 404\n" {
 			return fmt.Errorf("logs: exit %d, %q", r.code, r.stdout)
@@ -67,7 +67,7 @@ func TestLogsPrintThePodsLogs(t *testing.T) {
 	for _, p := range pods {
 		fmt.Fprintf(&want, "[%s] GET /missing 404\n", p)
 	}
-	eventually(t, 30*time.Second, func() error {
+	testcluster.Eventually(t, 30*time.Second, func() error {
 		if r := run(t, tool, webservice, "logs", "--last", "1"); r.stdout != want.String() {
 			return fmt.Errorf("logs of two pods: %q, want %q", r.stdout, want.String())
 		}
@@ -93,7 +93,7 @@ func shellPods(t *testing.T, tool *testcluster.Tool) []string {
 
 func eventuallyNoShellPods(t *testing.T, tool *testcluster.Tool) {
 	t.Helper()
-	eventually(t, 30*time.Second, func() error {
+	testcluster.Eventually(t, 30*time.Second, func() error {
 		if pods := shellPods(t, tool); len(pods) > 0 {
 			return fmt.Errorf("shell pods left: %v", pods)
 		}
@@ -117,7 +117,7 @@ func TestShellAttachesToAPodAndRemovesItOnInterrupt(t *testing.T) {
 
 	cmd, stdout, stderr := background(t, tool, webservice, "python3.11", "shell", "--mem", "1Gi")
 	var podName string
-	eventually(t, 30*time.Second, func() error {
+	testcluster.Eventually(t, 30*time.Second, func() error {
 		list, err := cluster.Client.CoreV1().Pods(tool.Namespace).List(context.Background(), metav1.ListOptions{
 			LabelSelector: "app.kubernetes.io/component=webservice-interactive",
 		})
@@ -139,7 +139,7 @@ func TestShellAttachesToAPodAndRemovesItOnInterrupt(t *testing.T) {
 		return nil
 	})
 	n := 0
-	eventually(t, 30*time.Second, func() error {
+	testcluster.Eventually(t, 30*time.Second, func() error {
 		n++
 		line := fmt.Sprintf("2026-01-01T00:00:00.000000000Z stdout F prompt %d$\n", n)
 		f, err := os.OpenFile(screen, os.O_APPEND|os.O_WRONLY, 0)

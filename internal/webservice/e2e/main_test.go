@@ -9,14 +9,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,6 +22,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/toolforge-go/toolforge/internal/admission/admissiontest"
 	"github.com/toolforge-go/toolforge/internal/testcluster"
 )
 
@@ -57,7 +54,7 @@ func env(t *testing.T) (tools map[string]*testcluster.Tool, toolforge, webservic
 		if setup.tools, setup.err = cluster.ProvisionTools(ctx, toolNames...); setup.err != nil {
 			return
 		}
-		if setup.err = startAdmission(ctx, setup.tools["ws-admitted"]); setup.err != nil {
+		if _, setup.err = admissiontest.Start(ctx, cluster, setup.tools["ws-admitted"]); setup.err != nil {
 			return
 		}
 		if setup.toolforge, setup.err = testcluster.BuildBinary("toolforge"); setup.err != nil {
@@ -169,22 +166,6 @@ func webPods(t *testing.T, tool *testcluster.Tool) []corev1.Pod {
 	return list.Items
 }
 
-// eventually retries f until it returns nil or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 func readFile(t *testing.T, path string) string {
 	t.Helper()
 	data, err := os.ReadFile(path)
@@ -192,56 +173,4 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(data)
-}
-
-// startAdmission runs `toolforged admission` for the rest of the test
-// binary's life, and returns once the API server calls it: a dry-run pod of
-// probe comes back with probe's uid.
-func startAdmission(ctx context.Context, probe *testcluster.Tool) error {
-	bin, err := testcluster.BuildBinary("toolforged")
-	if err != nil {
-		return err
-	}
-	var addrs [2]string
-	for i := range addrs {
-		port, err := testcluster.FreePort()
-		if err != nil {
-			return err
-		}
-		addrs[i] = "127.0.0.1:" + strconv.Itoa(port)
-	}
-	logPath := filepath.Join(cluster.Dir, "logs", "toolforged-admission.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return err
-	}
-	defer logFile.Close()
-	cmd := exec.Command(bin, "admission", "--kubeconfig", cluster.Kubeconfig,
-		"--admission-addr", addrs[0], "--health-addr", addrs[1], "--metrics-addr", "0")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// It must not outlive the test binary, which has no hook to stop it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start toolforged admission: %w", err)
-	}
-	kube, err := probe.Client()
-	if err != nil {
-		return err
-	}
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "probe"},
-		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: "docker-registry.tools.wmflabs.org/toolforge-bookworm-sssd-base:latest"}}},
-	}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		got, err := kube.CoreV1().Pods(probe.Namespace).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-		if err == nil && got.Spec.SecurityContext != nil && got.Spec.SecurityContext.RunAsUser != nil && *got.Spec.SecurityContext.RunAsUser == probe.UID {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(logPath)
-			return fmt.Errorf("toolforged admission is not serving after a minute (last probe: %v)\n%s", err, log)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
