@@ -39,6 +39,11 @@ for _ in $(seq 1 120); do
 done
 [ -s "$run/home/demo/.kube/config" ] || { echo "the demo tool was not provisioned in time; see $run/toolforged.log" >&2; exit 1; }
 
+# The demo tool runs a web service, started as the tool would.
+if ! HOME="$run/home/demo" "$bin/webservice" status >/dev/null 2>&1; then
+  HOME="$run/home/demo" "$bin/webservice" python3.11 start
+fi
+
 rel=${run#"$PWD"/}
 cat <<MSG
 
@@ -46,9 +51,12 @@ Toolforge runs on a local devcluster.
   cluster admin:  export KUBECONFIG=$rel/cluster/kubeconfig; kubectl get nodes
   platform log:   $rel/toolforged.log
 
-Act as the demo tool (its home is $rel/home/demo):
+Act as the demo tool (its home is $rel/home/demo; on a bastion, HOME is set by \`become demo\`):
+  HOME=$rel/home/demo bin/webservice status
+  HOME=$rel/home/demo bin/toolforge jobs run hello --command 'echo hello' --image python3.11 --wait
+  HOME=$rel/home/demo bin/toolforge jobs list
+  HOME=$rel/home/demo bin/toolforge envvars create GREETING hello
   HOME=$rel/home/demo kubectl get pods
-  HOME=$rel/home/demo kubectl create deployment hello --image=docker-registry.tools.wmflabs.org/toolforge-python311-sssd-base:latest
 
 Act as admin alice:
   HOME=$rel/admins/alice PATH=\$PWD/bin:\$PATH kubectl get pods -A         # view only
