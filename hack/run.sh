@@ -40,7 +40,7 @@ done
 [ -s "$run/home/demo/.kube/config" ] || { echo "the demo tool was not provisioned in time; see $run/toolforged.log" >&2; exit 1; }
 
 # The demo tool runs a web service, started as the tool would.
-if ! HOME="$run/home/demo" "$bin/webservice" status >/dev/null 2>&1; then
+if ! HOME="$run/home/demo" "$bin/webservice" status 2>/dev/null | grep -q '^webservice of type'; then
   HOME="$run/home/demo" "$bin/webservice" python3.11 start
 fi
 
