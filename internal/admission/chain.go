@@ -31,10 +31,8 @@ type podTarget struct {
 	// an update only those that changed.
 	reviewed func(c container) bool
 
-	// What mutations need, looked up from the informer caches; nil when
-	// only checking.
-	claims  []platformClaim
-	envvars []string
+	// The platform claims of the namespace, from the informer cache.
+	claims []platformClaim
 }
 
 // rule is one of the SPEC's admission rules. check names each problem (the
@@ -47,8 +45,9 @@ type rule struct {
 }
 
 // podRules are applied in this order: identity before volumes so the
-// volume mounts are made for the final security context, volumes before
-// envvars so HOME set by volumes wins over an envvar of that name.
+// volume mounts are made for the final security context. (HOME set by
+// volumes wins over an envvar of that name whatever the order: env entries
+// take precedence over envFrom.)
 var podRules = []rule{
 	{name: "identity", check: checkIdentity, mutate: mutateIdentity},
 	{name: "volumes", check: checkVolumes, mutate: mutateVolumes},
@@ -95,16 +94,17 @@ func prefixed(rule string, problems []string) []string {
 // container is a view of a container, an init container or an ephemeral
 // container (a different Go type with the same fields).
 type container struct {
-	kind   string // container, init container, ephemeral container
-	name   string
-	field  string // initContainers, containers, ephemeralContainers
-	index  int
-	path   *field.Path
-	image  string
-	sc     **corev1.SecurityContext
-	env    *[]corev1.EnvVar
-	mounts *[]corev1.VolumeMount
-	ports  []corev1.ContainerPort
+	kind    string // container, init container, ephemeral container
+	name    string
+	field   string // initContainers, containers, ephemeralContainers
+	index   int
+	path    *field.Path
+	image   string
+	sc      **corev1.SecurityContext
+	env     *[]corev1.EnvVar
+	envFrom *[]corev1.EnvFromSource
+	mounts  *[]corev1.VolumeMount
+	ports   []corev1.ContainerPort
 }
 
 func (c container) String() string { return fmt.Sprintf("%s %q", c.kind, c.name) }
@@ -115,17 +115,17 @@ func containers(spec *corev1.PodSpec, path *field.Path) []container {
 	for i := range spec.InitContainers {
 		c := &spec.InitContainers[i]
 		out = append(out, container{kind: "init container", name: c.Name, field: "initContainers", index: i, path: path.Child("initContainers").Index(i),
-			image: c.Image, sc: &c.SecurityContext, env: &c.Env, mounts: &c.VolumeMounts, ports: c.Ports})
+			image: c.Image, sc: &c.SecurityContext, env: &c.Env, envFrom: &c.EnvFrom, mounts: &c.VolumeMounts, ports: c.Ports})
 	}
 	for i := range spec.Containers {
 		c := &spec.Containers[i]
 		out = append(out, container{kind: "container", name: c.Name, field: "containers", index: i, path: path.Child("containers").Index(i),
-			image: c.Image, sc: &c.SecurityContext, env: &c.Env, mounts: &c.VolumeMounts, ports: c.Ports})
+			image: c.Image, sc: &c.SecurityContext, env: &c.Env, envFrom: &c.EnvFrom, mounts: &c.VolumeMounts, ports: c.Ports})
 	}
 	for i := range spec.EphemeralContainers {
 		c := &spec.EphemeralContainers[i]
 		out = append(out, container{kind: "ephemeral container", name: c.Name, field: "ephemeralContainers", index: i, path: path.Child("ephemeralContainers").Index(i),
-			image: c.Image, sc: &c.SecurityContext, env: &c.Env, mounts: &c.VolumeMounts})
+			image: c.Image, sc: &c.SecurityContext, env: &c.Env, envFrom: &c.EnvFrom, mounts: &c.VolumeMounts})
 	}
 	return out
 }

@@ -10,5 +10,8 @@
 // and refuses pods that ask for more with a message naming the rule; the
 // validating webhook applies the same checks to the pod templates of
 // workloads and to image changes of running pods. Both are scoped to
-// namespaces labelled tenancy=tool and fail closed.
+// namespaces labelled tenancy=tool and fail closed. A pod that already has
+// everything the mutation would add, and runs as its tool from an allowed
+// registry, takes the fast path: the webhook's match condition, generated
+// from the informer caches, lets the API server admit it without a call.
 package admission

@@ -58,11 +58,6 @@ func (h *podMutator) Handle(ctx context.Context, req admission.Request) admissio
 	default:
 		return admission.Allowed("")
 	}
-	envvars, err := h.look.envvars(ctx, req.Namespace)
-	if err != nil {
-		return h.unavailable(req, err)
-	}
-	t.envvars = envvars
 	before := pod.DeepCopy()
 	if err := review(t, true); err != nil {
 		return admission.Denied(err.Error())

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"reflect"
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -26,8 +27,16 @@ type installer struct {
 	platformNS string
 	settings   *settingsSource
 	certs      certSource
-	resync     time.Duration
-	log        *slog.Logger
+	// cache reads the tool namespaces and the platform claims for the pods
+	// webhook's match condition; cacheChanged says when they change.
+	cache        client.Reader
+	cacheChanged <-chan struct{}
+	resync       time.Duration
+	log          *slog.Logger
+
+	// installed is what the last installed match condition was made
+	// from: events that do not change it cost nothing.
+	installed *fastPath
 }
 
 func (i *installer) NeedLeaderElection() bool { return true }
@@ -40,14 +49,53 @@ func (i *installer) Start(ctx context.Context) error {
 			i.log.Error("admission configuration not installed; retrying", "err", err)
 			wait = 2 * time.Second
 		}
-		select {
-		case <-ctx.Done():
+		if !i.waitForChange(ctx, settingsChanged, wait) {
 			return nil
-		case <-settingsChanged:
-		case <-i.certs.Changed():
-		case <-time.After(wait):
 		}
 	}
+}
+
+// waitForChange returns when the settings, the CA bundle or the fast
+// path change, or after wait; false when ctx ends. Namespaces and claims
+// change with every tool provisioned, the fast path's uids too, its
+// storage hardly ever.
+func (i *installer) waitForChange(ctx context.Context, settingsChanged <-chan struct{}, wait time.Duration) bool {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-settingsChanged:
+		case <-i.certs.Changed():
+		case <-timer.C:
+		case <-i.cacheChanged:
+			fast, err := i.currentFastPath(ctx)
+			if err == nil && i.installed != nil && reflect.DeepEqual(fast, *i.installed) {
+				continue
+			}
+		}
+		return true
+	}
+}
+
+// currentFastPath is what the pods webhook's match condition is made from, now.
+func (i *installer) currentFastPath(ctx context.Context) (fastPath, error) {
+	var pvcs corev1.PersistentVolumeClaimList
+	if err := i.cache.List(ctx, &pvcs); err != nil {
+		return fastPath{}, fmt.Errorf("list platform claims: %w", err)
+	}
+	var namespaces corev1.NamespaceList
+	if err := i.cache.List(ctx, &namespaces); err != nil {
+		return fastPath{}, fmt.Errorf("list tool namespaces: %w", err)
+	}
+	s := i.settings.get()
+	return fastPath{
+		UIDs: fastPathNamespaces(namespaces.Items),
+		// What every tool may use (no tool is named "").
+		Registries: s.RegistriesFor(""),
+		Storage:    storageTemplates(pvcs.Items, s.Mounts),
+	}, nil
 }
 
 // sync makes every object as it should be; it returns how many it wrote.
@@ -93,13 +141,18 @@ func (i *installer) sync(ctx context.Context) (err error) {
 	if len(bundle) == 0 {
 		return fmt.Errorf("no CA bundle yet for the webhook configurations")
 	}
-	if err := count(ensure(ctx, i.client, mutatingConfig(i.endpoint, bundle, i.timeout),
+	fast, err := i.currentFastPath(ctx)
+	if err != nil {
+		return err
+	}
+	if err := count(ensure(ctx, i.client, mutatingConfig(i.endpoint, bundle, i.timeout, fast),
 		func(cur, want *admissionregistrationv1.MutatingWebhookConfiguration) bool {
 			return equality.Semantic.DeepEqual(cur.Webhooks, want.Webhooks)
 		},
 		func(cur, want *admissionregistrationv1.MutatingWebhookConfiguration) { cur.Webhooks = want.Webhooks })); err != nil {
 		return err
 	}
+	i.installed = &fast
 	return count(ensure(ctx, i.client, validatingConfig(i.endpoint, bundle, i.timeout),
 		func(cur, want *admissionregistrationv1.ValidatingWebhookConfiguration) bool {
 			return equality.Semantic.DeepEqual(cur.Webhooks, want.Webhooks)

@@ -8,8 +8,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -26,30 +24,17 @@ type lookups struct {
 }
 
 // cacheOptions keep the caches to what admission reads: tool namespaces,
-// the platform's claims, the envvars Secrets (keys only: the values are
-// dropped on arrival, admission never sees them) and the platform's
-// ConfigMaps.
+// the platform's claims and the platform's ConfigMaps. No Secret: the
+// tool's envvars are injected as a reference to their Secret, so admission
+// never reads one.
 func cacheOptions(platformNS string) cache.Options {
-	strip := cache.TransformStripManagedFields()
 	return cache.Options{
 		DefaultUnsafeDisableDeepCopy: ptr.To(true),
-		DefaultTransform:             strip,
+		DefaultTransform:             cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Namespace{}:             {Label: labels.SelectorFromSet(labels.Set{tenancy.LabelTenancy: tenancy.TenancyTool})},
 			&corev1.PersistentVolumeClaim{}: {Label: labels.SelectorFromSet(labels.Set{tenancy.LabelPlatformClaim: "true"})},
-			&corev1.Secret{}: {
-				Field: fields.OneTermEqualSelector("metadata.name", tenancy.EnvvarsSecret),
-				Transform: func(obj any) (any, error) {
-					if s, ok := obj.(*corev1.Secret); ok {
-						for k := range s.Data {
-							s.Data[k] = nil
-						}
-						s.StringData = nil
-					}
-					return strip(obj)
-				},
-			},
-			&corev1.ConfigMap{}: {Namespaces: map[string]cache.Config{platformNS: {}}},
+			&corev1.ConfigMap{}:             {Namespaces: map[string]cache.Config{platformNS: {}}},
 		},
 	}
 }
@@ -57,7 +42,7 @@ func cacheOptions(platformNS string) cache.Options {
 // cachedKinds are the informers to start up front (they otherwise start
 // on first use, which would be the first admission request).
 func cachedKinds() []client.Object {
-	return []client.Object{&corev1.Namespace{}, &corev1.PersistentVolumeClaim{}, &corev1.Secret{}, &corev1.ConfigMap{}}
+	return []client.Object{&corev1.Namespace{}, &corev1.PersistentVolumeClaim{}, &corev1.ConfigMap{}}
 }
 
 // tool is the tenant of namespace ns, from its labels.
@@ -125,22 +110,4 @@ func resolveClaims(pvcs []corev1.PersistentVolumeClaim, tool string, mounts []Mo
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].MountPath < out[j].MountPath })
 	return out
-}
-
-// envvars are the names of the tool's environment variables.
-func (l *lookups) envvars(ctx context.Context, ns string) ([]string, error) {
-	var s corev1.Secret
-	err := l.reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: tenancy.EnvvarsSecret}, &s)
-	if apierrors.IsNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read the envvars of %s: %w", ns, err)
-	}
-	names := make([]string, 0, len(s.Data))
-	for k := range s.Data {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	return names, nil
 }

@@ -34,6 +34,9 @@ func podPatch(before, after *corev1.Pod) []jsonpatch.JsonPatchOperation {
 		if !equality.Semantic.DeepEqual(*o.env, *c.env) {
 			add(base+"/env", *c.env)
 		}
+		if !equality.Semantic.DeepEqual(*o.envFrom, *c.envFrom) {
+			add(base+"/envFrom", *c.envFrom)
+		}
 		if !equality.Semantic.DeepEqual(*o.mounts, *c.mounts) {
 			add(base+"/volumeMounts", *c.mounts)
 		}

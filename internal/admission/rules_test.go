@@ -38,7 +38,6 @@ func newPodTarget(pod *corev1.Pod) *podTarget {
 		path:     field.NewPath("spec"),
 		podLevel: true,
 		claims:   testClaims,
-		envvars:  []string{"API_TOKEN", "HOME"},
 	}
 }
 
@@ -203,11 +202,14 @@ func TestACompliantPodGetsTheToolsIdentityStorageAndEnvironment(t *testing.T) {
 		wantEnv := []corev1.EnvVar{
 			{Name: "HOME", Value: "/data/project/alpha"},
 			{Name: "TOOL_DATA_DIR", Value: "/data/project/alpha"},
-			{Name: "API_TOKEN", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
-				LocalObjectReference: corev1.LocalObjectReference{Name: tenancy.EnvvarsSecret}, Key: "API_TOKEN", Optional: ptr.To(true)}}},
 		}
 		if !reflect.DeepEqual(c.Env, wantEnv) {
-			t.Errorf("%s: env = %+v, want HOME and TOOL_DATA_DIR from volumes (not the envvar HOME), then API_TOKEN", c.Name, c.Env)
+			t.Errorf("%s: env = %+v, want HOME and TOOL_DATA_DIR from volumes", c.Name, c.Env)
+		}
+		wantFrom := []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: tenancy.EnvvarsSecret}, Optional: ptr.To(true)}}}
+		if !reflect.DeepEqual(c.EnvFrom, wantFrom) {
+			t.Errorf("%s: envFrom = %+v, want the optional Secret %s", c.Name, c.EnvFrom, tenancy.EnvvarsSecret)
 		}
 	}
 }
@@ -232,6 +234,8 @@ func TestWhatAPodSetsItselfIsKept(t *testing.T) {
 	pod.Spec.Volumes = []corev1.Volume{{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
 	c := &pod.Spec.Containers[0]
 	c.Env = []corev1.EnvVar{{Name: "HOME", Value: "/tmp"}, {Name: "API_TOKEN", Value: "mine"}}
+	own := corev1.EnvFromSource{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "settings"}}}
+	c.EnvFrom = []corev1.EnvFromSource{own}
 	c.VolumeMounts = []corev1.VolumeMount{{Name: "scratch", MountPath: "/public/dumps"}}
 	if err := review(newPodTarget(pod), true); err != nil {
 		t.Fatal(err)
@@ -247,6 +251,11 @@ func TestWhatAPodSetsItselfIsKept(t *testing.T) {
 	if !reflect.DeepEqual(c.VolumeMounts, wantMounts) {
 		t.Errorf("mounts = %+v, want the container's own mount at /public/dumps kept", c.VolumeMounts)
 	}
+	// Later envFrom sources win over earlier ones: the container's own
+	// come after the tool's envvars.
+	if len(c.EnvFrom) != 2 || !hasEnvvarsRef(c.EnvFrom[:1]) || !reflect.DeepEqual(c.EnvFrom[1], own) {
+		t.Errorf("envFrom = %+v, want the envvars Secret, then the container's own ConfigMap", c.EnvFrom)
+	}
 }
 
 func TestMountStorageNoneMountsNothing(t *testing.T) {
@@ -260,8 +269,8 @@ func TestMountStorageNoneMountsNothing(t *testing.T) {
 	if len(pod.Spec.Volumes) != 1 || len(pod.Spec.Containers[0].VolumeMounts) != 0 || homeSet {
 		t.Errorf("with mount-storage=none: volumes %+v, mounts %+v, env %+v", pod.Spec.Volumes, pod.Spec.Containers[0].VolumeMounts, pod.Spec.Containers[0].Env)
 	}
-	if !definesEnv(pod.Spec.Containers[0].Env, "API_TOKEN") {
-		t.Errorf("envvars are injected whatever the storage: env %+v", pod.Spec.Containers[0].Env)
+	if !hasEnvvarsRef(pod.Spec.Containers[0].EnvFrom) {
+		t.Errorf("envvars are injected whatever the storage: envFrom %+v", pod.Spec.Containers[0].EnvFrom)
 	}
 }
 
@@ -282,8 +291,8 @@ func TestAnEphemeralContainerIsReviewedAlone(t *testing.T) {
 		t.Errorf("reviewing an ephemeral container changed the rest of the pod")
 	}
 	e := pod.Spec.EphemeralContainers[0]
-	if !reflect.DeepEqual(e.VolumeMounts, pod.Spec.Containers[0].VolumeMounts) || !definesEnv(e.Env, EnvHome) || !definesEnv(e.Env, "API_TOKEN") {
-		t.Errorf("ephemeral container: mounts %+v, env %+v", e.VolumeMounts, e.Env)
+	if !reflect.DeepEqual(e.VolumeMounts, pod.Spec.Containers[0].VolumeMounts) || !definesEnv(e.Env, EnvHome) || !hasEnvvarsRef(e.EnvFrom) {
+		t.Errorf("ephemeral container: mounts %+v, env %+v, envFrom %+v", e.VolumeMounts, e.Env, e.EnvFrom)
 	}
 	if e.SecurityContext == nil || *e.SecurityContext.AllowPrivilegeEscalation {
 		t.Errorf("ephemeral container security context = %+v", e.SecurityContext)

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -123,14 +125,40 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 	if err := mgr.AddReadyzCheck("admission-webhook", server.StartedChecker()); err != nil {
 		return err
 	}
+	cacheChanged, err := watchFastPath(ctx, c)
+	if err != nil {
+		return err
+	}
 	return mgr.Add(&installer{
-		client:     direct,
-		endpoint:   ep,
-		timeout:    int32(s.opts.Timeout / time.Second),
-		platformNS: platformNS,
-		settings:   settings,
-		certs:      certs,
-		resync:     installResync,
-		log:        log,
+		client:       direct,
+		endpoint:     ep,
+		timeout:      int32(s.opts.Timeout / time.Second),
+		platformNS:   platformNS,
+		settings:     settings,
+		certs:        certs,
+		cache:        c,
+		cacheChanged: cacheChanged,
+		resync:       installResync,
+		log:          log,
 	})
+}
+
+// watchFastPath notifies (coalesced) every change of a tool namespace or
+// a platform claim: what the fast path is made from.
+func watchFastPath(ctx context.Context, c cache.Cache) (<-chan struct{}, error) {
+	n := newNotifier()
+	for _, obj := range []client.Object{&corev1.Namespace{}, &corev1.PersistentVolumeClaim{}} {
+		inf, err := c.GetInformer(ctx, obj, cache.BlockUntilSynced(false))
+		if err != nil {
+			return nil, fmt.Errorf("informer for %T: %w", obj, err)
+		}
+		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+			AddFunc:    func(any) { n.notify() },
+			UpdateFunc: func(any, any) { n.notify() },
+			DeleteFunc: func(any) { n.notify() },
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return n.Changed(), nil
 }

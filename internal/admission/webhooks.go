@@ -84,10 +84,10 @@ var (
 )
 
 // mutatingConfig sends pod creations and new ephemeral containers in tool
-// namespaces to the pod mutator. Every field the API server would default
-// is set, so an unchanged configuration compares equal and is not
-// rewritten.
-func mutatingConfig(e endpoint, caBundle []byte, timeout int32) *admissionregistrationv1.MutatingWebhookConfiguration {
+// namespaces to the pod mutator, except pods that take the fast path (see
+// needsWebhook). Every field the API server would default is set, so an
+// unchanged configuration compares equal and is not rewritten.
+func mutatingConfig(e endpoint, caBundle []byte, timeout int32, fast fastPath) *admissionregistrationv1.MutatingWebhookConfiguration {
 	return &admissionregistrationv1.MutatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: WebhookConfigName, Labels: managedLabels()},
 		Webhooks: []admissionregistrationv1.MutatingWebhook{{
@@ -107,6 +107,7 @@ func mutatingConfig(e endpoint, caBundle []byte, timeout int32) *admissionregist
 			// Another mutating webhook running after this one could change
 			// images or security settings: then this one runs again.
 			ReinvocationPolicy: ptr.To(admissionregistrationv1.IfNeededReinvocationPolicy),
+			MatchConditions:    []admissionregistrationv1.MatchCondition{needsWebhook(fast)},
 		}},
 	}
 }

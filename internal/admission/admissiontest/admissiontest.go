@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -29,11 +30,11 @@ type Server struct {
 	// Log is the server's log file, in the cluster's logs directory.
 	Log string
 
-	bin, addr, healthAddr string
-	cluster               *testcluster.Cluster
-	probe                 *testcluster.Tool
-	probeKube             kubernetes.Interface
-	cmd                   *exec.Cmd
+	bin, addr, healthAddr, metricsAddr string
+	cluster                            *testcluster.Cluster
+	probe                              *testcluster.Tool
+	probeKube                          kubernetes.Interface
+	cmd                                *exec.Cmd
 }
 
 // Start runs the server and returns once the API server calls it, as probe
@@ -50,7 +51,7 @@ func Start(ctx context.Context, c *testcluster.Cluster, probe *testcluster.Tool)
 		return nil, err
 	}
 	s := &Server{Log: filepath.Join(c.Dir, "logs", "toolforged-admission.log"), bin: bin, cluster: c, probe: probe, probeKube: kube}
-	for _, addr := range []*string{&s.addr, &s.healthAddr} {
+	for _, addr := range []*string{&s.addr, &s.healthAddr, &s.metricsAddr} {
 		port, err := testcluster.FreePort()
 		if err != nil {
 			return nil, err
@@ -68,7 +69,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	defer logFile.Close()
 	s.cmd = exec.Command(s.bin, "admission", "--kubeconfig", s.cluster.Kubeconfig,
-		"--admission-addr", s.addr, "--health-addr", s.healthAddr, "--metrics-addr", "0")
+		"--admission-addr", s.addr, "--health-addr", s.healthAddr, "--metrics-addr", s.metricsAddr)
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
 	// It must not outlive the test binary, which may have no hook to stop it.
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -92,6 +93,32 @@ func (s *Server) Stop() error {
 		_ = s.cmd.Process.Kill()
 		return errors.New("toolforged admission did not stop on SIGTERM within 30s")
 	}
+}
+
+// WebhookRequests is how many requests the webhook at path (e.g.
+// /mutate-pods) has answered since the server started, from its metrics.
+func (s *Server) WebhookRequests(path string) (float64, error) {
+	resp, err := http.Get("http://" + s.metricsAddr + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	total := 0.0
+	for _, line := range strings.Split(string(body), "\n") {
+		if !strings.HasPrefix(line, "controller_runtime_webhook_requests_total{") || !strings.Contains(line, `webhook="`+path+`"`) {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err != nil {
+			return 0, fmt.Errorf("metrics line %q: %w", line, err)
+		}
+		total += v
+	}
+	return total, nil
 }
 
 func (s *Server) waitServing(ctx context.Context) error {
