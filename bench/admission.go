@@ -29,7 +29,7 @@ import (
 )
 
 var (
-	admissionPods    = flag.Int("admission-pods", 2000, "pods created with and without the admission webhooks")
+	admissionPods    = flag.Int("admission-pods", 2000, "pods created in each configuration of the admission benchmark")
 	admissionClients = flag.Int("admission-clients", 50, "concurrent clients of the admission benchmark")
 	admissionRounds  = flag.Int("admission-rounds", 4, "rounds of the admission benchmark, each creating a share of every configuration's pods")
 )
@@ -37,7 +37,7 @@ var (
 const admissionP99Ratio = 1.2
 
 // benchAdmission creates pods from concurrent clients, in interleaved
-// halves of one run:
+// rounds of one run:
 //   - "without": complete pods (as admission makes them) in a namespace
 //     like the tool's that admission does not select;
 //   - "complete": the same pods in the tool's namespace, with admission
@@ -122,6 +122,7 @@ func benchAdmission(ctx context.Context, r *report) error {
 	r.add("mutated: a tool's plain pods, completed by the webhook "+label, "%s / %s", ms(p50(&mutated)), ms(p99(&mutated)))
 	r.add("  (a) complete / without: p50 ratio", "%.2f", float64(p50(&complete))/float64(p50(&without)))
 	r.check("  (a) complete / without: p99 ratio", fmt.Sprintf("%.2f", ratio), fmt.Sprintf("≤ %.1f", admissionP99Ratio), ratio <= admissionP99Ratio)
+	r.add("  (a) complete / without: API server CPU per pod ratio", "%.2f", complete.cpu["kube-apiserver"]/without.cpu["kube-apiserver"])
 	r.add("  (b) mutated / without: p50 ratio, p99 ratio", "%.2f, %.2f", float64(p50(&mutated))/float64(p50(&without)), float64(p99(&mutated))/float64(p99(&without)))
 	r.add("  throughput without / complete / mutated", "%.0f / %.0f / %.0f pods/s", without.rate(), complete.rate(), mutated.rate())
 	r.add("  webhook calls per pod: complete / mutated", "%.2f / %.2f", complete.webhookCallsPerPod(), mutated.webhookCallsPerPod())

@@ -30,42 +30,38 @@ type fastPathConditions struct {
 }
 
 // CEL fragments about the pod under review.
-const celSC = `object.spec.securityContext`
-
 var (
 	celToolName  = fmt.Sprintf("request.namespace.substring(%d)", len(tenancy.Namespace("")))
-	celPodLabels = `has(object.metadata.labels) && ` + strconv.Quote(tenancy.MountStorageLabel) + ` in object.metadata.labels`
-	celMountNone = `(` + celPodLabels + ` && object.metadata.labels[` + strconv.Quote(tenancy.MountStorageLabel) + `] == ` + strconv.Quote(MountNone) + `)`
+	celMountNone = `object.metadata.?labels[?` + strconv.Quote(tenancy.MountStorageLabel) + `].orValue('') == ` + strconv.Quote(MountNone)
 )
 
 func (f fastPath) conditions() fastPathConditions {
 	c := fastPathConditions{
 		pod: []condition{
 			{"identity: the namespace is a tool's, enforcing Pod Security restricted", `u > 0`},
+			// Optional selection (x.?f.orValue(d)) resolves each field once,
+			// where has(x.f) && x.f resolves it twice; u > 0, so a missing
+			// id never equals it.
 			{"identity: the pod runs as the tool's uid, gid and fsGroup (and no other supplemental group), non-root, seccomp RuntimeDefault",
-				`has(` + celSC + `) && ` +
-					`has(` + celSC + `.runAsUser) && ` + celSC + `.runAsUser == u && ` +
-					`has(` + celSC + `.runAsGroup) && ` + celSC + `.runAsGroup == u && ` +
-					`has(` + celSC + `.fsGroup) && ` + celSC + `.fsGroup == u && ` +
-					`(!has(` + celSC + `.supplementalGroups) || ` + celSC + `.supplementalGroups.all(g, g == u)) && ` +
-					`has(` + celSC + `.runAsNonRoot) && ` + celSC + `.runAsNonRoot == true && ` +
-					`has(` + celSC + `.seccompProfile) && ` + celSC + `.seccompProfile.type == ` + strconv.Quote(string(corev1.SeccompProfileTypeRuntimeDefault))},
+				`[object.spec.?securityContext.orValue({})].all(s, ` +
+					`s.?runAsUser.orValue(0) == u && s.?runAsGroup.orValue(0) == u && s.?fsGroup.orValue(0) == u && ` +
+					`s.?supplementalGroups.orValue([]).all(g, g == u) && ` +
+					`s.?runAsNonRoot.orValue(false) == true && ` +
+					`s.?seccompProfile.?type.orValue('') == ` + strconv.Quote(string(corev1.SeccompProfileTypeRuntimeDefault)) + `)`},
 			{"identity: ephemeral containers only come through their subresource, which always calls the webhook",
-				`!has(object.spec.ephemeralContainers) || size(object.spec.ephemeralContainers) == 0`},
+				`size(object.spec.?ephemeralContainers.orValue([])) == 0`},
 			{"volumes: the mount-storage label, if any, is all or none",
-				`!(` + celPodLabels + `) || object.metadata.labels[` + strconv.Quote(tenancy.MountStorageLabel) + `] in [` + strconv.Quote(MountAll) + `, ` + strconv.Quote(MountNone) + `]`},
+				`object.metadata.?labels[?` + strconv.Quote(tenancy.MountStorageLabel) + `].orValue(` + strconv.Quote(MountAll) + `) in [` + strconv.Quote(MountAll) + `, ` + strconv.Quote(MountNone) + `]`},
 		},
 		container: []condition{
 			{"identity: the container forbids escalation, drops ALL capabilities, adds none, and runs as no other uid or gid",
-				`has(c.securityContext) && ` +
-					`has(c.securityContext.allowPrivilegeEscalation) && c.securityContext.allowPrivilegeEscalation == false && ` +
-					`has(c.securityContext.capabilities) && has(c.securityContext.capabilities.drop) && 'ALL' in c.securityContext.capabilities.drop && ` +
-					`(!has(c.securityContext.capabilities.add) || size(c.securityContext.capabilities.add) == 0) && ` +
-					`(!has(c.securityContext.runAsUser) || c.securityContext.runAsUser == u) && ` +
-					`(!has(c.securityContext.runAsGroup) || c.securityContext.runAsGroup == u)`},
+				`[c.?securityContext.orValue({})].all(s, ` +
+					`s.?allowPrivilegeEscalation.orValue(true) == false && ` +
+					`'ALL' in s.?capabilities.?drop.orValue([]) && size(s.?capabilities.?add.orValue([])) == 0 && ` +
+					`s.?runAsUser.orValue(u) == u && s.?runAsGroup.orValue(u) == u)`},
 			{"registry: the image is from " + strings.Join(f.Registries, ", "), `has(c.image) && ` + celAllowedImage("c.image", f.Registries)},
 			{"envvars: the container takes the tool's envvars Secret",
-				`has(c.envFrom) && c.envFrom.exists(e, has(e.secretRef) && e.secretRef.name == ` + strconv.Quote(tenancy.EnvvarsSecret) + `)`},
+				`c.?envFrom.orValue([]).exists(e, e.?secretRef.?name.orValue('') == ` + strconv.Quote(tenancy.EnvvarsSecret) + `)`},
 		},
 	}
 	for _, s := range f.Storage {
@@ -75,19 +71,19 @@ func (f fastPath) conditions() fastPathConditions {
 			continue
 		}
 		c.storagePod = append(c.storagePod, condition{"volumes: claim " + s.Claim + " is a volume",
-			`has(object.spec.volumes) && object.spec.volumes.exists(v, v.name == ` + claim + ` && has(v.persistentVolumeClaim) && v.persistentVolumeClaim.claimName == ` + claim + `)`})
+			`object.spec.?volumes.orValue([]).exists(v, v.name == ` + claim + ` && v.?persistentVolumeClaim.?claimName.orValue('') == ` + claim + `)`})
 		mount := `m.name == ` + claim + ` && m.mountPath == ` + celPath(s.Path)
 		if s.ReadOnly {
-			mount += ` && has(m.readOnly) && m.readOnly == true`
+			mount += ` && m.?readOnly.orValue(false) == true`
 		}
 		c.storageContainer = append(c.storageContainer, condition{"volumes: the container mounts claim " + s.Claim + " at " + s.Path,
-			`has(c.volumeMounts) && c.volumeMounts.exists(m, ` + mount + `)`})
+			`c.?volumeMounts.orValue([]).exists(m, ` + mount + `)`})
 		if s.Home {
 			env := func(name string) string {
-				return `c.env.exists(e, e.name == ` + strconv.Quote(name) + ` && has(e.value) && e.value == ` + celPath(s.Path) + `)`
+				return `e.name == ` + strconv.Quote(name) + ` && e.?value.orValue('') == ` + celPath(s.Path)
 			}
 			c.storageContainer = append(c.storageContainer, condition{"volumes: " + EnvHome + " and " + EnvToolDataDir + " are the home, " + s.Path,
-				`has(c.env) && ` + env(EnvHome) + ` && ` + env(EnvToolDataDir)})
+				`c.?env.orValue([]).exists(e, ` + env(EnvHome) + `) && c.?env.orValue([]).exists(e, ` + env(EnvToolDataDir) + `)`})
 		}
 	}
 	return c
@@ -176,9 +172,9 @@ func needsWebhook(f fastPath) admissionregistrationv1.MatchCondition {
 			if i > 0 {
 				b.WriteString(" &&\n")
 			}
-			b.WriteString(indent + "(!has(object.spec." + list + ") || object.spec." + list + ".all(c,\n")
+			b.WriteString(indent + "object.spec.?" + list + ".orValue([]).all(c,\n")
 			w(indent+"  ", conds)
-			b.WriteString("\n" + indent + "))")
+			b.WriteString("\n" + indent + ")")
 		}
 	}
 	// request carries subResource only when there is one.
