@@ -21,6 +21,7 @@ var accountsTools = flag.Int("accounts-tools", 3000, "tools provisioned by the a
 const (
 	accountsFirstTarget = 60 * time.Second
 	accountsRerunTarget = 5 * time.Second
+	quietLimit          = 3 * time.Minute
 )
 
 // benchAccounts provisions N tools from a file source on a fresh cluster
@@ -99,11 +100,30 @@ func benchAccounts(ctx context.Context, r *report) error {
 	r.add("  controller writes/s vs raw limit", "%.0f/s = %.0f%%", float64(writes)/first.Seconds(), 100*float64(writes)/first.Seconds()/raw.rate)
 	r.note("control-plane CPU during the first run: %s", formatCPU(cpu))
 
+	// Right after the first run the controller-manager is still binding
+	// the platform's volumes and counting quotas (about a minute for 3,000
+	// tools), which slows any client: the re-run is measured then, and
+	// again once the control plane is quiet, the converged cluster proper.
+	busy, busyWrites, _, err := run()
+	if err != nil {
+		return err
+	}
+	r.check("re-run right after the first run", secs(busy), "≤ 5 s", busy <= accountsRerunTarget)
+	r.check("  writes in that re-run", strconv.Itoa(busyWrites), "0", busyWrites == 0)
+	settled, err := waitQuiet(ctx, c)
+	if err != nil {
+		return err
+	}
+	quiet := secs(settled) + " more"
+	if settled >= quietLimit {
+		quiet = "still busy after " + secs(settled) + "; measured anyway"
+	}
+	r.add("  control plane busy after the first run", "%s", quiet)
 	rerun, rewrites, _, err := run()
 	if err != nil {
 		return err
 	}
-	r.check(fmt.Sprintf("converged re-run of %d tools", n), secs(rerun), "≤ 5 s", rerun <= accountsRerunTarget)
+	r.check(fmt.Sprintf("converged re-run of %d tools (quiet control plane)", n), secs(rerun), "≤ 5 s", rerun <= accountsRerunTarget)
 	r.check("  writes in the converged re-run", strconv.Itoa(rewrites), "0", rewrites == 0)
 	return nil
 }
@@ -159,4 +179,33 @@ func tail(s string, lines int) string {
 		l = l[len(l)-lines:]
 	}
 	return strings.Join(l, "\n")
+}
+
+// waitQuiet waits (up to quietLimit) until the control plane uses less than
+// a fifth of a core over a second, and says how long that took.
+func waitQuiet(ctx context.Context, c *testcluster.Cluster) (time.Duration, error) {
+	start := time.Now()
+	for time.Since(start) < quietLimit {
+		before, err := cpuSeconds(c)
+		if err != nil {
+			return 0, err
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(time.Second):
+		}
+		after, err := cpuSeconds(c)
+		if err != nil {
+			return 0, err
+		}
+		used := 0.0
+		for k := range after {
+			used += after[k] - before[k]
+		}
+		if used < 0.2 {
+			return time.Since(start), nil
+		}
+	}
+	return time.Since(start), nil
 }
