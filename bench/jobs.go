@@ -34,7 +34,7 @@ var (
 	jobsClients   = flag.Int("jobs-clients", 20, "concurrent clients creating jobs")
 	listJobs      = flag.Int("jobs-list-size", 50, "jobs of the tool whose list is measured")
 	listClients   = flag.Int("jobs-list-clients", 50, "concurrent clients listing")
-	listRequests  = flag.Int("jobs-list-requests", 5000, "list requests in all")
+	listRequests  = flag.Int("jobs-list-requests", 30000, "list requests in all (a few seconds of load, so one pause is not the p99)")
 	listP99Target = 50 * time.Millisecond
 )
 
