@@ -85,19 +85,16 @@ func (r *Reconciler) toolHome(t accountsource.Tool) string {
 
 func owner(uid int64) homefs.Owner { return homefs.Owner{UID: int(uid), GID: int(uid)} }
 
-// provisionTool makes everything an enabled tool has. Objects come first,
-// credentials last: a tool never holds a certificate for a namespace that
-// does not exist yet.
+// provisionTool makes everything an enabled tool has. The namespace comes
+// first: a tool never holds a certificate for a namespace that does not
+// exist yet.
 func (r *Reconciler) provisionTool(ctx context.Context, t accountsource.Tool) (time.Duration, error) {
 	ns := tenancy.Namespace(t.Name)
 	nsOut, err := r.ensureNamespace(ctx, t)
 	if err != nil {
 		return 0, err
 	}
-	// The quota comes after the platform's claims: created before, each
-	// claim would make quota admission rewrite the quota's status.
-	steps := []func(context.Context, string) (outcome, error){r.ensureLimitRange, r.ensureStorage, r.ensureQuota, r.ensureToolBinding}
-	for _, step := range steps {
+	for _, step := range []func(context.Context, string) (outcome, error){r.ensureLimitRange, r.ensureStorage} {
 		if _, err := step(ctx, t.Name); err != nil {
 			return 0, err
 		}
@@ -139,6 +136,16 @@ func (r *Reconciler) provisionTool(ctx context.Context, t accountsource.Tool) (t
 	}
 	if _, err := r.writeMarker(ctx, markerKey, toolLabels(t.Name), marker{Status: statusProvisioned, Expiry: creds.NotAfter, Fingerprint: creds.Fingerprint}); err != nil {
 		return 0, err
+	}
+	// The quota comes after the platform's claims and the marker, which
+	// it counts: created before them, each would make quota admission
+	// rewrite the quota's status, a costly write when thousands of tools
+	// are made at once. Access comes last, once the quota is in place: the
+	// credentials are worth nothing in the namespace until then.
+	for _, step := range []func(context.Context, string) (outcome, error){r.ensureQuota, r.ensureToolBinding} {
+		if _, err := step(ctx, t.Name); err != nil {
+			return 0, err
+		}
 	}
 	switch {
 	case nsOut == created:
