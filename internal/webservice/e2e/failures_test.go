@@ -185,6 +185,11 @@ func TestStartRollsBackWhenTheClusterRefusesPartOfIt(t *testing.T) {
 	})
 
 	t.Run("the pod quota is used up", func(t *testing.T) {
+		// The deletions above make the quota controller recount the
+		// namespace from its caches; a recount that overlaps the pods'
+		// creation can miss one of them, and nothing recounts again for
+		// minutes. Let it finish first.
+		quotaSettled(t, tool, "count/deployments.apps", "0")
 		for i := range 4 {
 			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("filler-%d", i)}, Spec: fillerTemplate().Spec}
 			if _, err := kube.CoreV1().Pods(tool.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
