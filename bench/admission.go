@@ -112,6 +112,10 @@ func benchAdmission(ctx context.Context, r *report) error {
 	if err := checkMutated(ctx, admin, tool.Namespace, tool.UID); err != nil {
 		return err
 	}
+	evalSum, evalCount, err := apiServerHistogram(ctx, admin, "apiserver_admission_match_condition_evaluation_seconds")
+	if err != nil {
+		return err
+	}
 
 	p99 := func(r *run) time.Duration { return r.lat.percentile(99) }
 	p50 := func(r *run) time.Duration { return r.lat.percentile(50) }
@@ -126,6 +130,9 @@ func benchAdmission(ctx context.Context, r *report) error {
 	r.add("  (b) mutated / without: p50 ratio, p99 ratio", "%.2f, %.2f", float64(p50(&mutated))/float64(p50(&without)), float64(p99(&mutated))/float64(p99(&without)))
 	r.add("  throughput without / complete / mutated", "%.0f / %.0f / %.0f pods/s", without.rate(), complete.rate(), mutated.rate())
 	r.add("  webhook calls per pod: complete / mutated", "%.2f / %.2f", complete.webhookCallsPerPod(), mutated.webhookCallsPerPod())
+	if evalCount > 0 {
+		r.add("  match condition evaluations (API server's histogram): count, mean", "%.0f, %.3f ms", evalCount, 1000*evalSum/evalCount)
+	}
 	for _, x := range runs {
 		r.add("  CPU per pod "+x.name+": API server, etcd, webhook server", "%s, %s, %s", x.run.perPod("kube-apiserver"), x.run.perPod("supervisor+etcd"), x.run.perPod("admission"))
 	}
@@ -431,4 +438,30 @@ func processCPU(pid int) (float64, error) {
 	utime, _ := strconv.ParseFloat(fields[11], 64)
 	stime, _ := strconv.ParseFloat(fields[12], 64)
 	return (utime + stime) / 100, nil
+}
+
+// apiServerHistogram is the sum and count of a histogram of the API
+// server's metrics, over all its labels.
+func apiServerHistogram(ctx context.Context, admin kubernetes.Interface, name string) (sum, count float64, err error) {
+	body, err := admin.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("API server metrics: %w", err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		var into *float64
+		switch {
+		case strings.HasPrefix(line, name+"_sum"):
+			into = &sum
+		case strings.HasPrefix(line, name+"_count"):
+			into = &count
+		default:
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("metrics line %q: %w", line, err)
+		}
+		*into += v
+	}
+	return sum, count, nil
 }
