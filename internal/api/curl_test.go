@@ -28,7 +28,7 @@ func TestCurlWithAToolsCertificate(t *testing.T) {
 	if err := os.WriteFile(caFile, ca, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	alpha := f.tools["alpha"]
+	alpha := f.Tools["alpha"]
 	withAlpha := []string{"--cert", alpha.CertFile, "--key", alpha.KeyFile}
 	cases := []struct {
 		name string
@@ -46,7 +46,7 @@ func TestCurlWithAToolsCertificate(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", caFile}, tc.args...)
-			out, err := exec.Command(curl, append(args, f.server.URL+tc.path)...).CombinedOutput()
+			out, err := exec.Command(curl, append(args, f.Server.URL+tc.path)...).CombinedOutput()
 			if err != nil {
 				t.Fatalf("curl: %v: %s", err, out)
 			}

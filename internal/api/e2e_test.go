@@ -5,9 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -25,47 +23,28 @@ var cluster *testcluster.Cluster
 
 func TestMain(m *testing.M) { testcluster.Main(m, testcluster.Options{}, &cluster) }
 
-type fixture struct {
-	tools  map[string]*testcluster.Tool
-	server *apitest.Server
-}
+// fixture is the package's shared tools and API server.
+type fixture struct{ *apitest.Env }
 
-var (
-	once    sync.Once
-	shared  *fixture
-	initErr error
-)
+var shared apitest.Shared
 
-func setup(t *testing.T) *fixture {
+func setup(t *testing.T) fixture {
 	t.Helper()
-	once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		f := &fixture{}
-		if f.tools, initErr = cluster.ProvisionTools(ctx, "alpha", "beta", "gamma"); initErr != nil {
-			return
-		}
-		f.server, initErr = apitest.Start(ctx, cluster)
-		shared = f
-	})
-	if initErr != nil {
-		t.Fatal(initErr)
-	}
-	return shared
+	return fixture{shared.Get(t, cluster, "alpha", "beta", "gamma")}
 }
 
 // get requests path with the tool's certificate (none for "").
-func (f *fixture) get(t *testing.T, tool, method, path string) (int, string) {
+func (f fixture) get(t *testing.T, tool, method, path string) (int, string) {
 	t.Helper()
 	var cert, key string
 	if tool != "" {
-		cert, key = f.tools[tool].CertFile, f.tools[tool].KeyFile
+		cert, key = f.Tools[tool].CertFile, f.Tools[tool].KeyFile
 	}
 	hc, err := apitest.Client(context.Background(), cluster, cert, key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest(method, f.server.URL+path, nil)
+	req, _ := http.NewRequest(method, f.Server.URL+path, nil)
 	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +103,7 @@ func TestAToolWhoseAccessWasRemovedIsRefused(t *testing.T) {
 func TestToolsFindTheAPIInThePublishedConfigMapAndReadNothingElseThere(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
-	kube, err := f.tools["alpha"].Client()
+	kube, err := f.Tools["alpha"].Client()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,8 +111,8 @@ func TestToolsFindTheAPIInThePublishedConfigMapAndReadNothingElseThere(t *testin
 	if err != nil {
 		t.Fatalf("a tool cannot read the API's address: %v", err)
 	}
-	if cm.Data[api.ConfigMapURLKey] != f.server.URL || !strings.Contains(cm.Data[api.ConfigMapCAKey], "BEGIN CERTIFICATE") {
-		t.Fatalf("published %v, server at %s", cm.Data, f.server.URL)
+	if cm.Data[api.ConfigMapURLKey] != f.Server.URL || !strings.Contains(cm.Data[api.ConfigMapCAKey], "BEGIN CERTIFICATE") {
+		t.Fatalf("published %v, server at %s", cm.Data, f.Server.URL)
 	}
 	if _, err := kube.CoreV1().ConfigMaps(tenancy.PlatformNamespace).Get(ctx, "kube-root-ca.crt", metav1.GetOptions{}); !apierrors.IsForbidden(err) {
 		t.Fatalf("a tool reads other platform ConfigMaps: %v", err)
@@ -149,7 +128,7 @@ func TestToolsFindTheAPIInThePublishedConfigMapAndReadNothingElseThere(t *testin
 func TestTheAPIIdentityCannotReadOtherSecretsOrChangeLimits(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
-	cfg, err := clientcmd.BuildConfigFromFlags("", f.server.Kubeconfig)
+	cfg, err := clientcmd.BuildConfigFromFlags("", f.Server.Kubeconfig)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,11 +6,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -33,71 +31,28 @@ var cluster *testcluster.Cluster
 
 func TestMain(m *testing.M) { testcluster.Main(m, testcluster.Options{}, &cluster) }
 
-type fixture struct {
-	tools  map[string]*testcluster.Tool
-	server *apitest.Server
-	cli    string
-}
+// fixture is the package's shared tools, API server and CLI.
+type fixture struct{ *apitest.Env }
 
-var (
-	once    sync.Once
-	shared  *fixture
-	initErr error
-)
+var shared apitest.Shared
 
-func setup(t *testing.T) *fixture {
+func setup(t *testing.T) fixture {
 	t.Helper()
-	once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
-		f := &fixture{}
-		if f.cli, initErr = testcluster.BuildBinary("toolforge"); initErr != nil {
-			return
-		}
-		if f.tools, initErr = cluster.ProvisionTools(ctx, "alpha", "beta", "crowd"); initErr != nil {
-			return
-		}
-		f.server, initErr = apitest.Start(ctx, cluster)
-		shared = f
-	})
-	if initErr != nil {
-		t.Fatal(initErr)
-	}
-	return shared
+	return fixture{shared.Get(t, cluster, "alpha", "beta", "crowd")}
 }
 
-type result struct {
-	stdout, stderr string
-	code           int
-}
-
-func (r result) String() string {
-	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
-}
+type result = testcluster.Result
 
 // toolforge runs the real CLI as tool, with stdin (not a terminal).
-func (f *fixture) toolforge(t *testing.T, tool, stdin string, args ...string) result {
+func (f fixture) toolforge(t *testing.T, tool, stdin string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(f.cli, args...)
-	cmd.Env = f.tools[tool].Env()
-	cmd.Stdin = strings.NewReader(stdin)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	r := result{stdout: stdout.String(), stderr: stderr.String()}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		r.code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return r
+	return f.Toolforge(t, tool, stdin, nil, args...)
 }
 
-func (f *fixture) ok(t *testing.T, tool string, args ...string) result {
+func (f fixture) ok(t *testing.T, tool string, args ...string) result {
 	t.Helper()
 	r := f.toolforge(t, tool, "", args...)
-	if r.code != 0 {
+	if r.Code != 0 {
 		t.Fatalf("toolforge %s: %s", strings.Join(args, " "), r)
 	}
 	return r
@@ -115,28 +70,28 @@ func stored(t *testing.T, tool string) *corev1.Secret {
 
 func TestCreateListShowDeleteAndQuota(t *testing.T) {
 	f := setup(t)
-	if r := f.ok(t, "alpha", "envvars", "create", "API_TOKEN", "s3cr3t-value"); !strings.Contains(r.stderr, "envvar API_TOKEN created") {
+	if r := f.ok(t, "alpha", "envvars", "create", "API_TOKEN", "s3cr3t-value"); !strings.Contains(r.Stderr, "envvar API_TOKEN created") {
 		t.Fatalf("create: %s", r)
 	}
 	f.ok(t, "alpha", "envvars", "create", "DEBUG", "1")
-	if r := f.ok(t, "alpha", "envvars", "create", "DEBUG", "2"); !strings.Contains(r.stderr, "updated") {
+	if r := f.ok(t, "alpha", "envvars", "create", "DEBUG", "2"); !strings.Contains(r.Stderr, "updated") {
 		t.Fatalf("replacing a value: %s", r)
 	}
 	if got := stored(t, "alpha").Data; string(got["API_TOKEN"]) != "s3cr3t-value" || string(got["DEBUG"]) != "2" || len(got) != 2 {
 		t.Fatalf("Secret holds %v", got)
 	}
 
-	list := f.ok(t, "alpha", "envvars", "list").stdout
+	list := f.ok(t, "alpha", "envvars", "list").Stdout
 	if strings.Contains(list, "s3cr3t") || !strings.Contains(list, "API_TOKEN") || !strings.Contains(list, "********") {
 		t.Fatalf("list must name the variables and hide their values:\n%s", list)
 	}
-	if shown := f.ok(t, "alpha", "envvars", "list", "--show-values").stdout; !strings.Contains(shown, "s3cr3t-value") {
+	if shown := f.ok(t, "alpha", "envvars", "list", "--show-values").Stdout; !strings.Contains(shown, "s3cr3t-value") {
 		t.Fatalf("list --show-values:\n%s", shown)
 	}
-	if show := f.ok(t, "alpha", "envvars", "show", "API_TOKEN").stdout; show != "s3cr3t-value\n" {
+	if show := f.ok(t, "alpha", "envvars", "show", "API_TOKEN").Stdout; show != "s3cr3t-value\n" {
 		t.Fatalf("show = %q", show)
 	}
-	quota := f.ok(t, "alpha", "envvars", "quota").stdout
+	quota := f.ok(t, "alpha", "envvars", "quota").Stdout
 	if !strings.Contains(quota, "envvars") || !strings.Contains(quota, " 2 ") {
 		t.Fatalf("quota:\n%s", quota)
 	}
@@ -145,7 +100,7 @@ func TestCreateListShowDeleteAndQuota(t *testing.T) {
 	if _, still := stored(t, "alpha").Data["DEBUG"]; still {
 		t.Fatal("DEBUG still stored after delete")
 	}
-	if r := f.toolforge(t, "alpha", "", "envvars", "show", "DEBUG"); r.code != 1 || !strings.Contains(r.stderr, "envvar DEBUG does not exist") {
+	if r := f.toolforge(t, "alpha", "", "envvars", "show", "DEBUG"); r.Code != 1 || !strings.Contains(r.Stderr, "envvar DEBUG does not exist") {
 		t.Fatalf("show of a deleted envvar: %s", r)
 	}
 }
@@ -168,7 +123,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := f.toolforge(t, "alpha", tc.stdin, tc.args...)
-			if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
+			if r.Code != 2 || !strings.Contains(r.Stderr, tc.want) {
 				t.Fatalf("want exit 2 and %q: %s", tc.want, r)
 			}
 		})
@@ -177,7 +132,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		t.Fatal("refused input changed the Secret")
 	}
 	// The API checks too, for clients other than the CLI.
-	alpha := f.tools["alpha"]
+	alpha := f.Tools["alpha"]
 	hc, err := apitest.Client(context.Background(), cluster, alpha.CertFile, alpha.KeyFile)
 	if err != nil {
 		t.Fatal(err)
@@ -187,7 +142,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		mustJSON(envvars.CreateRequest{Name: "lower", Value: "x"}):                                   "invalid envvar name",
 		mustJSON(envvars.CreateRequest{Name: "TOOL_DATA_DIR", Value: "x"}):                           "reserved",
 	} {
-		resp, err := hc.Post(f.server.URL+"/envvars/v1/tool/alpha/envvars", "application/json", strings.NewReader(body))
+		resp, err := hc.Post(f.Server.URL+"/envvars/v1/tool/alpha/envvars", "application/json", strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -211,13 +166,13 @@ func mustJSON(v any) string {
 func TestAnotherToolCannotReadTheEnvvarsThroughTheAPIOrKubectl(t *testing.T) {
 	f := setup(t)
 	f.ok(t, "alpha", "envvars", "create", "ALPHA_SECRET", "only-for-alpha")
-	beta := f.tools["beta"]
+	beta := f.Tools["beta"]
 	hc, err := apitest.Client(context.Background(), cluster, beta.CertFile, beta.KeyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, path := range []string{"/envvars/v1/tool/alpha/envvars?show_values=true", "/envvars/v1/tool/alpha/envvars/ALPHA_SECRET", "/envvars/v1/tool/alpha/quota"} {
-		resp, err := hc.Get(f.server.URL + path)
+		resp, err := hc.Get(f.Server.URL + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -261,7 +216,7 @@ func TestConcurrentCreatesOnTwoReplicasKeepEveryVariable(t *testing.T) {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(ca)
-	crowd := f.tools["crowd"]
+	crowd := f.Tools["crowd"]
 	pair, err := tls.LoadX509KeyPair(crowd.CertFile, crowd.KeyFile)
 	if err != nil {
 		t.Fatal(err)
@@ -308,7 +263,7 @@ func TestValuesNeverReachTheAPIServersLog(t *testing.T) {
 	f.ok(t, "alpha", "envvars", "list", "--show-values")
 	f.ok(t, "alpha", "envvars", "show", "LOGGED_MAYBE")
 	f.toolforge(t, "alpha", "", "envvars", "create", "bad-name", marker)
-	log, err := os.ReadFile(f.server.Log)
+	log, err := os.ReadFile(f.Server.Log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,13 +277,13 @@ func TestValuesNeverReachTheAPIServersLog(t *testing.T) {
 func TestANewPodOfTheToolHasTheVariable(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
-	server, err := admissiontest.Start(ctx, cluster, f.tools["beta"])
+	server, err := admissiontest.Start(ctx, cluster, f.Tools["beta"])
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer server.Stop()
 	f.ok(t, "beta", "envvars", "create", "GREETING", "hello")
-	kube, err := f.tools["beta"].Client()
+	kube, err := f.Tools["beta"].Client()
 	if err != nil {
 		t.Fatal(err)
 	}

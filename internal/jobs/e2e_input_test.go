@@ -36,7 +36,7 @@ func TestBadInputIsRefusedBeforeAnythingIsCreated(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := f.toolforge(t, tool, nil, tc.args...)
-			if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+			if r.Code != tc.code || !strings.Contains(r.Stderr, tc.want) {
 				t.Fatalf("want exit %d and %q: %s", tc.code, tc.want, r)
 			}
 			if left := frameworkObjects(t, tool); len(left) != 0 {
@@ -49,7 +49,7 @@ func TestBadInputIsRefusedBeforeAnythingIsCreated(t *testing.T) {
 // A client that skips the CLI's checks meets the same ones in the API.
 func TestTheAPIRefusesBadJobsFromAnyClient(t *testing.T) {
 	f := setup(t)
-	tool := f.tools["strict"]
+	tool := f.Tools["strict"]
 	hc, err := apitest.Client(context.Background(), cluster, tool.CertFile, tool.KeyFile)
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +64,7 @@ func TestTheAPIRefusesBadJobsFromAnyClient(t *testing.T) {
 		`{"name":"../x","cmd":"./x","imagename":"bookworm"}`:                 "invalid job name",
 	}
 	for body, want := range bodies {
-		resp, err := hc.Post(f.server.URL+"/jobs/v1/tool/strict/jobs", "application/json", bytes.NewBufferString(body))
+		resp, err := hc.Post(f.Server.URL+"/jobs/v1/tool/strict/jobs", "application/json", bytes.NewBufferString(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,7 +86,7 @@ func TestAnotherToolCannotReadOrDeleteThisToolsJobs(t *testing.T) {
 	f := setup(t)
 	f.ok(t, "strict", "jobs", "run", "mine", "--command", "./x", "--image", "bookworm", "--schedule", "@monthly")
 	defer f.ok(t, "strict", "jobs", "delete", "mine")
-	other := f.tools["other"]
+	other := f.Tools["other"]
 	hc, err := apitest.Client(context.Background(), cluster, other.CertFile, other.KeyFile)
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +99,7 @@ func TestAnotherToolCannotReadOrDeleteThisToolsJobs(t *testing.T) {
 		{"POST", "/jobs/v1/tool/strict/jobs/mine/restart"},
 		{"PATCH", "/jobs/v1/tool/strict/jobs"},
 	} {
-		r, _ := http.NewRequest(req.method, f.server.URL+req.path, strings.NewReader(`{"name":"mine","cmd":"evil","imagename":"bookworm"}`))
+		r, _ := http.NewRequest(req.method, f.Server.URL+req.path, strings.NewReader(`{"name":"mine","cmd":"evil","imagename":"bookworm"}`))
 		resp, err := hc.Do(r)
 		if err != nil {
 			t.Fatal(err)

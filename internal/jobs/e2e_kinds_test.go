@@ -75,29 +75,29 @@ func TestRunListShowAndDeleteEachKindOfJob(t *testing.T) {
 		return nil
 	})
 
-	list := f.ok(t, tool, "jobs", "list").stdout
+	list := f.ok(t, tool, "jobs", "list").Stdout
 	for _, want := range []string{"Job name:", "once", "normal", "nightly", "schedule: @daily", "web", "continuous"} {
 		if !strings.Contains(list, want) {
 			t.Errorf("list lacks %q:\n%s", want, list)
 		}
 	}
-	if names := f.ok(t, tool, "jobs", "list", "-o", "name").stdout; names != "nightly\nonce\nweb\n" {
+	if names := f.ok(t, tool, "jobs", "list", "-o", "name").Stdout; names != "nightly\nonce\nweb\n" {
 		t.Errorf("list -o name = %q", names)
 	}
 	var asJSON []jobs.Info
-	if err := json.Unmarshal([]byte(f.ok(t, tool, "jobs", "list", "-o", "json").stdout), &asJSON); err != nil || len(asJSON) != 3 {
+	if err := json.Unmarshal([]byte(f.ok(t, tool, "jobs", "list", "-o", "json").Stdout), &asJSON); err != nil || len(asJSON) != 3 {
 		t.Fatalf("list -o json: %v %v", asJSON, err)
 	}
-	if long := f.ok(t, tool, "jobs", "list", "-o", "long").stdout; !strings.Contains(long, "Health check:") || !strings.Contains(long, "http: /healthz") {
+	if long := f.ok(t, tool, "jobs", "list", "-o", "long").Stdout; !strings.Contains(long, "Health check:") || !strings.Contains(long, "http: /healthz") {
 		t.Errorf("list -o long:\n%s", long)
 	}
-	show := f.ok(t, tool, "jobs", "show", "web").stdout
+	show := f.ok(t, tool, "jobs", "show", "web").Stdout
 	for key, want := range map[string]string{"Job type:": "continuous", "Port:": "8000/tcp", "Replicas:": "2", "Status:": "Running"} {
 		if got := row(show, key); got != want {
 			t.Errorf("show: %s %q, want %q:\n%s", key, got, want, show)
 		}
 	}
-	if show := f.ok(t, tool, "jobs", "show", "nightly").stdout; row(show, "Actual schedule:") != cron.Spec.Schedule+" (UTC)" {
+	if show := f.ok(t, tool, "jobs", "show", "nightly").Stdout; row(show, "Actual schedule:") != cron.Spec.Schedule+" (UTC)" {
 		t.Errorf("show of a @daily job does not say when it runs:\n%s", show)
 	}
 
@@ -111,21 +111,21 @@ func TestRunListShowAndDeleteEachKindOfJob(t *testing.T) {
 		t.Fatalf("service of a deleted job: %v", err)
 	}
 	r := f.toolforge(t, tool, nil, "jobs", "show", "web")
-	if r.code != 1 || !strings.Contains(r.stderr, "Job 'web' does not exist") {
+	if r.Code != 1 || !strings.Contains(r.Stderr, "Job 'web' does not exist") {
 		t.Fatalf("show of a deleted job: %s", r)
 	}
-	if r := f.ok(t, tool, "jobs", "list"); r.stdout != "" {
-		t.Fatalf("list after deleting everything: %q", r.stdout)
+	if r := f.ok(t, tool, "jobs", "list"); r.Stdout != "" {
+		t.Fatalf("list after deleting everything: %q", r.Stdout)
 	}
 }
 
 func TestWaitReturnsTheOutcomeOfAOneOffJob(t *testing.T) {
 	f := setup(t)
 	r := f.toolforge(t, "waiter", nil, "jobs", "run", "quick", "--command", "true", "--image", "bookworm", "--wait", "120")
-	if r.code != 0 || !strings.Contains(r.stderr, "Job 'quick' completed") {
+	if r.Code != 0 || !strings.Contains(r.Stderr, "Job 'quick' completed") {
 		t.Fatalf("--wait: %s", r)
 	}
-	if show := f.ok(t, "waiter", "jobs", "show", "quick").stdout; !strings.Contains(show, "Completed") {
+	if show := f.ok(t, "waiter", "jobs", "show", "quick").Stdout; !strings.Contains(show, "Completed") {
 		t.Fatalf("show after --wait:\n%s", show)
 	}
 }
@@ -134,12 +134,12 @@ func TestWaitReturnsTheOutcomeOfAOneOffJob(t *testing.T) {
 func TestListFollowsAJobFromStartToCompletion(t *testing.T) {
 	f := setup(t)
 	f.ok(t, "waiter", "jobs", "run", "later", "--command", "true", "--image", "bookworm")
-	first := f.ok(t, "waiter", "jobs", "list").stdout
+	first := f.ok(t, "waiter", "jobs", "list").Stdout
 	if !strings.Contains(first, "later") {
 		t.Fatalf("a job just created is not listed:\n%s", first)
 	}
 	testcluster.Eventually(t, time.Minute, func() error {
-		out := f.ok(t, "waiter", "jobs", "list").stdout
+		out := f.ok(t, "waiter", "jobs", "list").Stdout
 		for _, line := range strings.Split(out, "\n") {
 			if strings.HasPrefix(line, "later ") && strings.HasSuffix(line, "Completed") {
 				return nil
@@ -151,13 +151,13 @@ func TestListFollowsAJobFromStartToCompletion(t *testing.T) {
 
 func TestQuotaAndImagesShowTheToolsLimitsAndTheCatalogue(t *testing.T) {
 	f := setup(t)
-	quota := f.ok(t, "kinds", "jobs", "quota").stdout
+	quota := f.ok(t, "kinds", "jobs", "quota").Stdout
 	for _, want := range []string{"Per-job limits", "Memory", "4Gi", "Cron jobs", "50"} {
 		if !strings.Contains(quota, want) {
 			t.Errorf("quota lacks %q:\n%s", want, quota)
 		}
 	}
-	images := f.ok(t, "kinds", "jobs", "images").stdout
+	images := f.ok(t, "kinds", "jobs", "images").Stdout
 	for _, want := range []string{"Short name", "Container image URL", "python3.11", "docker-registry.tools.wmflabs.org/toolforge-python311-sssd-base:latest"} {
 		if !strings.Contains(images, want) {
 			t.Errorf("images lacks %q:\n%s", want, images)
@@ -169,23 +169,23 @@ func TestTheCLIFindsTheAPIByFlagEnvironmentCommonYAMLAndConfigMap(t *testing.T) 
 	f := setup(t)
 	const tool = "finder"
 	dead := "https://127.0.0.1:1" // nothing listens there
-	if r := f.toolforge(t, tool, []string{"TOOLFORGE_API_URL=" + dead}, "jobs", "list"); r.code == 0 || !strings.Contains(r.stderr, "127.0.0.1:1") {
+	if r := f.toolforge(t, tool, []string{"TOOLFORGE_API_URL=" + dead}, "jobs", "list"); r.Code == 0 || !strings.Contains(r.Stderr, "127.0.0.1:1") {
 		t.Fatalf("$TOOLFORGE_API_URL must win over the ConfigMap: %s", r)
 	}
-	if r := f.toolforge(t, tool, []string{"TOOLFORGE_API_URL=" + dead}, "jobs", "list", "--api-url", f.server.URL); r.code != 0 {
+	if r := f.toolforge(t, tool, []string{"TOOLFORGE_API_URL=" + dead}, "jobs", "list", "--api-url", f.Server.URL); r.Code != 0 {
 		t.Fatalf("--api-url must win over $TOOLFORGE_API_URL: %s", r)
 	}
 	common := filepath.Join(t.TempDir(), "common.yaml")
 	if err := os.WriteFile(common, []byte("api_gateway:\n  url: "+dead+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if r := f.toolforge(t, tool, []string{"TOOLFORGE_COMMON_CONFIG=" + common}, "jobs", "list"); r.code == 0 || !strings.Contains(r.stderr, "127.0.0.1:1") {
+	if r := f.toolforge(t, tool, []string{"TOOLFORGE_COMMON_CONFIG=" + common}, "jobs", "list"); r.Code == 0 || !strings.Contains(r.Stderr, "127.0.0.1:1") {
 		t.Fatalf("common.yaml must win over the ConfigMap: %s", r)
 	}
-	if r := f.toolforge(t, tool, []string{"TOOLFORGE_COMMON_CONFIG=" + common, "TOOLFORGE_API_URL=" + f.server.URL}, "jobs", "list"); r.code != 0 {
+	if r := f.toolforge(t, tool, []string{"TOOLFORGE_COMMON_CONFIG=" + common, "TOOLFORGE_API_URL=" + f.Server.URL}, "jobs", "list"); r.Code != 0 {
 		t.Fatalf("$TOOLFORGE_API_URL must win over common.yaml: %s", r)
 	}
-	if r := f.toolforge(t, tool, nil, "jobs", "images"); r.code != 0 {
+	if r := f.toolforge(t, tool, nil, "jobs", "images"); r.Code != 0 {
 		t.Fatalf("the published ConfigMap alone must do: %s", r)
 	}
 }

@@ -17,10 +17,10 @@ import (
 
 // definitions are the jobs as the user defined them (list -o json without
 // the status fields).
-func definitions(t *testing.T, f *fixture, tool string) map[string]jobs.Job {
+func definitions(t *testing.T, f fixture, tool string) map[string]jobs.Job {
 	t.Helper()
 	var list []jobs.Info
-	if err := json.Unmarshal([]byte(f.ok(t, tool, "jobs", "list", "-o", "json").stdout), &list); err != nil {
+	if err := json.Unmarshal([]byte(f.ok(t, tool, "jobs", "list", "-o", "json").Stdout), &list); err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]jobs.Job{}
@@ -87,7 +87,7 @@ func TestDumpFlushLoadRestoresTheSameJobsAndASecondLoadChangesNothing(t *testing
 	if again := versions(t, tool); !reflect.DeepEqual(loaded, again) {
 		t.Fatalf("a second load wrote objects:\nbefore %v\nafter  %v", loaded, again)
 	}
-	if strings.Count(r.stderr, "unchanged") != 3 {
+	if strings.Count(r.Stderr, "unchanged") != 3 {
 		t.Fatalf("second load: %s", r)
 	}
 
@@ -118,7 +118,7 @@ func TestDumpFlushLoadRestoresTheSameJobsAndASecondLoadChangesNothing(t *testing
 	if _, ok := definitions(t, f, tool)["extra"]; ok {
 		t.Fatal("load kept a job that is not in the file")
 	}
-	if r := f.toolforge(t, tool, nil, "jobs", "load", changedFile, "--job", "nosuchjob"); r.code != 2 {
+	if r := f.toolforge(t, tool, nil, "jobs", "load", changedFile, "--job", "nosuchjob"); r.Code != 2 {
 		t.Fatalf("--job naming no job of the file: %s", r)
 	}
 }

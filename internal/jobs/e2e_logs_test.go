@@ -52,21 +52,21 @@ func TestLogsStreamThePodsLogsThroughTheAPIServer(t *testing.T) {
 	f.ok(t, tool, "jobs", "run", "chatty", "--command", "./chat", "--image", "python3.11", "--continuous")
 	testcluster.Eventually(t, time.Minute, func() error {
 		r := f.toolforge(t, tool, nil, "jobs", "logs", "chatty")
-		if r.stdout != "first line\nsecond line\nthird line\n" {
+		if r.Stdout != "first line\nsecond line\nthird line\n" {
 			return fmt.Errorf("logs: %s", r)
 		}
 		return nil
 	})
-	if r := f.ok(t, tool, "jobs", "logs", "chatty", "-l", "1"); r.stdout != "third line\n" {
-		t.Fatalf("logs -l 1 = %q", r.stdout)
+	if r := f.ok(t, tool, "jobs", "logs", "chatty", "-l", "1"); r.Stdout != "third line\n" {
+		t.Fatalf("logs -l 1 = %q", r.Stdout)
 	}
 
 	// -f keeps the stream open: the lines arrive, and the command runs on
 	// until stopped.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, f.cli, "jobs", "logs", "chatty", "-f")
-	cmd.Env = f.tools[tool].Env()
+	cmd := exec.CommandContext(ctx, f.CLI, "jobs", "logs", "chatty", "-f")
+	cmd.Env = f.Tools[tool].Env()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -96,10 +96,10 @@ func TestAJobWithoutLogsSaysSo(t *testing.T) {
 	// A scheduled job that has not run has no pods, so no logs.
 	f.ok(t, tool, "jobs", "run", "later", "--command", "./later", "--image", "bookworm", "--schedule", "@yearly")
 	r := f.toolforge(t, tool, nil, "jobs", "logs", "later")
-	if r.code != 1 || !strings.Contains(r.stderr, "Job 'later' does not have any logs available") {
+	if r.Code != 1 || !strings.Contains(r.Stderr, "Job 'later' does not have any logs available") {
 		t.Fatalf("logs of a job without pods: %s", r)
 	}
-	if r := f.toolforge(t, tool, nil, "jobs", "logs", "ghost"); r.code != 1 || !strings.Contains(r.stderr, "Job 'ghost' does not exist") {
+	if r := f.toolforge(t, tool, nil, "jobs", "logs", "ghost"); r.Code != 1 || !strings.Contains(r.Stderr, "Job 'ghost' does not exist") {
 		t.Fatalf("logs of no job: %s", r)
 	}
 }
@@ -111,7 +111,7 @@ func TestListAndShowWarnWhenTheRunningObjectDriftedFromTheDefinition(t *testing.
 	f.ok(t, tool, "jobs", "run", "web", "--command", "./serve", "--image", "python3.11", "--continuous")
 	// A hand edit with kubectl, as the tool itself may do.
 	patch := []byte(`{"spec":{"replicas":2}}`)
-	kube, err := f.tools[tool].Client()
+	kube, err := f.Tools[tool].Client()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,22 +120,22 @@ func TestListAndShowWarnWhenTheRunningObjectDriftedFromTheDefinition(t *testing.
 	}
 	testcluster.Eventually(t, 30*time.Second, func() error {
 		r := f.ok(t, tool, "jobs", "list")
-		if !strings.Contains(r.stderr, `warning: job 'web': replicas is "2" but the job definition says "1"`) {
+		if !strings.Contains(r.Stderr, `warning: job 'web': replicas is "2" but the job definition says "1"`) {
 			return fmt.Errorf("list does not warn: %s", r)
 		}
 		return nil
 	})
-	if show := f.ok(t, tool, "jobs", "show", "web").stdout; !strings.Contains(show, "Differs from its definition") {
+	if show := f.ok(t, tool, "jobs", "show", "web").Stdout; !strings.Contains(show, "Differs from its definition") {
 		t.Fatalf("show does not say:\n%s", show)
 	}
 	// What list and dump report is what was asked for, not what runs.
-	if dump := f.ok(t, tool, "jobs", "dump").stdout; strings.Contains(dump, "replicas") {
+	if dump := f.ok(t, tool, "jobs", "dump").Stdout; strings.Contains(dump, "replicas") {
 		t.Fatalf("dump reports the drifted replicas:\n%s", dump)
 	}
 	// load puts the definition back.
 	file := filepath.Join(t.TempDir(), "jobs.yaml")
-	os.WriteFile(file, []byte(f.ok(t, tool, "jobs", "dump").stdout), 0o644)
-	if r := f.ok(t, tool, "jobs", "load", file); !strings.Contains(r.stderr, "Job 'web' updated") {
+	os.WriteFile(file, []byte(f.ok(t, tool, "jobs", "dump").Stdout), 0o644)
+	if r := f.ok(t, tool, "jobs", "load", file); !strings.Contains(r.Stderr, "Job 'web' updated") {
 		t.Fatalf("load over a drifted job: %s", r)
 	}
 	var dep *appsv1.Deployment

@@ -1,15 +1,9 @@
 package jobs_test
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"fmt"
-	"os/exec"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -29,75 +23,30 @@ func TestMain(m *testing.M) { testcluster.Main(m, testcluster.Options{}, &cluste
 // Each test has a tool of its own, so that their jobs do not meet.
 var toolNames = []string{"kinds", "loader", "restarter", "strict", "talker", "waiter", "finder", "drifter", "other"}
 
-type fixture struct {
-	tools  map[string]*testcluster.Tool
-	server *apitest.Server
-	cli    string
-}
+// fixture is the package's shared tools, API server and CLI.
+type fixture struct{ *apitest.Env }
 
-var (
-	once    sync.Once
-	shared  *fixture
-	initErr error
-)
+var shared apitest.Shared
 
-func setup(t *testing.T) *fixture {
+func setup(t *testing.T) fixture {
 	t.Helper()
-	once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
-		f := &fixture{}
-		if f.cli, initErr = testcluster.BuildBinary("toolforge"); initErr != nil {
-			return
-		}
-		if f.tools, initErr = cluster.ProvisionTools(ctx, toolNames...); initErr != nil {
-			return
-		}
-		f.server, initErr = apitest.Start(ctx, cluster)
-		shared = f
-	})
-	if initErr != nil {
-		t.Fatal(initErr)
-	}
-	return shared
+	return fixture{shared.Get(t, cluster, toolNames...)}
 }
 
 // result is a finished CLI run.
-type result struct {
-	stdout, stderr string
-	code           int
-}
-
-func (r result) String() string {
-	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
-}
+type result = testcluster.Result
 
 // toolforge runs the CLI as tool; env adds variables.
-func (f *fixture) toolforge(t *testing.T, tool string, env []string, args ...string) result {
+func (f fixture) toolforge(t *testing.T, tool string, env []string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, f.cli, args...)
-	cmd.Env = append(f.tools[tool].Env(), env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	r := result{stdout: stdout.String(), stderr: stderr.String()}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("toolforge %s: %v", strings.Join(args, " "), err)
-	}
-	return r
+	return f.Toolforge(t, tool, "", env, args...)
 }
 
 // ok runs the CLI and fails the test unless it exits 0.
-func (f *fixture) ok(t *testing.T, tool string, args ...string) result {
+func (f fixture) ok(t *testing.T, tool string, args ...string) result {
 	t.Helper()
 	r := f.toolforge(t, tool, nil, args...)
-	if r.code != 0 {
+	if r.Code != 0 {
 		t.Fatalf("toolforge %s: %s", strings.Join(args, " "), r)
 	}
 	return r

@@ -42,7 +42,7 @@ func TestRestartRollsAContinuousJobsPods(t *testing.T) {
 		return err
 	})
 	r := f.ok(t, tool, "jobs", "restart", "bot")
-	if !strings.Contains(r.stderr, "restarting") {
+	if !strings.Contains(r.Stderr, "restarting") {
 		t.Fatalf("restart said: %s", r)
 	}
 	testcluster.Eventually(t, 2*time.Minute, func() error {
@@ -67,7 +67,7 @@ func TestRestartRunsAScheduledJobNowAndAOneOffJobAgain(t *testing.T) {
 	if err != nil || len(runs.Items) != 1 || runs.Items[0].OwnerReferences[0].Name != "yearly" {
 		t.Fatalf("a restarted scheduled job must run now, owned by its CronJob: %v %+v", err, runs.Items)
 	}
-	if names := f.ok(t, tool, "jobs", "list", "-o", "name").stdout; strings.Contains(names, runs.Items[0].Name) {
+	if names := f.ok(t, tool, "jobs", "list", "-o", "name").Stdout; strings.Contains(names, runs.Items[0].Name) {
 		t.Fatalf("the run of a scheduled job is listed as a job of its own:\n%s", names)
 	}
 

@@ -3,11 +3,15 @@ package testcluster
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
+	"testing"
+	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -49,6 +53,42 @@ func (t *Tool) Env() []string {
 		}
 	}
 	return env
+}
+
+// Result is a finished run of a program as a tool.
+type Result struct {
+	Stdout, Stderr string
+	Code           int
+}
+
+func (r Result) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
+}
+
+// Run runs bin as a shell logged in as the tool would: in its home, with
+// its Env plus env, stdin as input (not a terminal). A non-zero exit is
+// the result's Code; a program that cannot run, or runs for more than
+// three minutes, fails t.
+func (t *Tool) Run(tb testing.TB, stdin string, env []string, bin string, args ...string) Result {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(t.Env(), env...)
+	cmd.Dir = t.Home
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := Result{Stdout: stdout.String(), Stderr: stderr.String()}
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit) && ctx.Err() == nil:
+		r.Code = exit.ExitCode()
+	case err != nil:
+		tb.Fatalf("%s %s as %s: %v\n%s", filepath.Base(bin), strings.Join(args, " "), t.Name, err, r)
+	}
+	return r
 }
 
 // ProvisionTools makes the named tools exist, with `toolforged accounts

@@ -69,8 +69,8 @@ func TestStartUnderAnotherDomainIsRefusedAndRolledBack(t *testing.T) {
 	tools, _, webservice := env(t)
 	tool := tools["ws-domain"]
 	r := run(t, tool, webservice, "python3.11", "start", "--domain", "example.org")
-	if r.code != 1 || !strings.Contains(r.stderr, `host "ws-domain.example.org"`) || !strings.Contains(r.stderr, "nothing was left running") {
-		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+	if r.Code != 1 || !strings.Contains(r.Stderr, `host "ws-domain.example.org"`) || !strings.Contains(r.Stderr, "nothing was left running") {
+		t.Errorf("exit %d, stderr %q", r.Code, r.Stderr)
 	}
 	assertNoWebObjects(t, tool)
 }

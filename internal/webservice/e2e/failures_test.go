@@ -177,8 +177,8 @@ func TestStartRollsBackWhenTheClusterRefusesPartOfIt(t *testing.T) {
 		defer deleteAll(t, kube, tool.Namespace, "deployments")
 		quotaSettled(t, tool, "count/deployments.apps", "3")
 		r := run(t, tool, webservice, "python3.11", "start")
-		if r.code != 1 || !strings.Contains(r.stderr, "exceeded quota") || !strings.Contains(r.stderr, "nothing was left running") {
-			t.Errorf("exit %d, stderr %q; want the quota named and the rollback said", r.code, r.stderr)
+		if r.Code != 1 || !strings.Contains(r.Stderr, "exceeded quota") || !strings.Contains(r.Stderr, "nothing was left running") {
+			t.Errorf("exit %d, stderr %q; want the quota named and the rollback said", r.Code, r.Stderr)
 		}
 		assertNoWebObjects(t, tool)
 		noManifest()
@@ -199,9 +199,9 @@ func TestStartRollsBackWhenTheClusterRefusesPartOfIt(t *testing.T) {
 		defer deleteAll(t, kube, tool.Namespace, "pods")
 		quotaSettled(t, tool, corev1.ResourcePods, "4")
 		r := run(t, tool, webservice, "python3.11", "start")
-		if r.code != 1 || !strings.Contains(r.stderr, "the cluster refused its pods") || !strings.Contains(r.stderr, "exceeded quota") ||
-			!strings.Contains(r.stderr, "nothing was left running") {
-			t.Errorf("exit %d, stderr %q; want the refused pods named and the rollback said", r.code, r.stderr)
+		if r.Code != 1 || !strings.Contains(r.Stderr, "the cluster refused its pods") || !strings.Contains(r.Stderr, "exceeded quota") ||
+			!strings.Contains(r.Stderr, "nothing was left running") {
+			t.Errorf("exit %d, stderr %q; want the refused pods named and the rollback said", r.Code, r.Stderr)
 		}
 		assertNoWebObjects(t, tool)
 		noManifest()

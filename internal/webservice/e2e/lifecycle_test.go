@@ -127,8 +127,8 @@ func TestStartStatusRestartStopStatus(t *testing.T) {
 	mustRun(t, tool, "webservice is not running\n", webservice, "status")
 	// Stopping what does not run is not an error (scripts stop before they start).
 	r := mustRun(t, tool, "", webservice, "stop")
-	if r.stderr != "webservice is not running\n" {
-		t.Errorf("second stop said %q", r.stderr)
+	if r.Stderr != "webservice is not running\n" {
+		t.Errorf("second stop said %q", r.Stderr)
 	}
 }
 
@@ -137,11 +137,11 @@ func TestStartRefusesMemoryAboveTheMaximumAndCreatesNothing(t *testing.T) {
 	tools, toolforge, _ := env(t)
 	tool := tools["ws-limits"]
 	r := run(t, tool, toolforge, "webservice", "python3.11", "start", "--mem", "5Gi")
-	if r.code != 2 {
-		t.Errorf("exit %d, want 2", r.code)
+	if r.Code != 2 {
+		t.Errorf("exit %d, want 2", r.Code)
 	}
-	if !strings.Contains(r.stderr, "--mem 5Gi is more than the maximum 4Gi") || r.stdout != "" {
-		t.Errorf("stdout %q, stderr %q: want the maximum named and nothing started", r.stdout, r.stderr)
+	if !strings.Contains(r.Stderr, "--mem 5Gi is more than the maximum 4Gi") || r.Stdout != "" {
+		t.Errorf("stdout %q, stderr %q: want the maximum named and nothing started", r.Stdout, r.Stderr)
 	}
 	assertNoWebObjects(t, tool)
 	if _, err := os.Stat(filepath.Join(tool.Home, "service.manifest")); !os.IsNotExist(err) {
@@ -152,8 +152,8 @@ func TestStartRefusesMemoryAboveTheMaximumAndCreatesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = run(t, tool, toolforge, "webservice", "python3.11", "start")
-	if r.code != 2 || !strings.Contains(r.stderr, "cpu: 2 in "+filepath.Join(tool.Home, "service.template")+" is more than the maximum 1") {
-		t.Errorf("template cpu: exit %d, stderr %q", r.code, r.stderr)
+	if r.Code != 2 || !strings.Contains(r.Stderr, "cpu: 2 in "+filepath.Join(tool.Home, "service.template")+" is more than the maximum 1") {
+		t.Errorf("template cpu: exit %d, stderr %q", r.Code, r.Stderr)
 	}
 	assertNoWebObjects(t, tool)
 }
@@ -194,8 +194,8 @@ func TestPlainRestartAndStartReuseTheManifest(t *testing.T) {
 
 	// restart of a stopped web service starts it, from the manifest too.
 	r := mustRun(t, tool, "Starting webservice\n", webservice, "restart")
-	if !strings.Contains(r.stderr, "webservice is not running, starting it") {
-		t.Errorf("restart of a stopped web service said %q", r.stderr)
+	if !strings.Contains(r.Stderr, "webservice is not running, starting it") {
+		t.Errorf("restart of a stopped web service said %q", r.Stderr)
 	}
 	check("after a plain restart of the stopped web service")
 	mustRun(t, tool, "Stopping webservice\n", webservice, "stop")
@@ -244,8 +244,8 @@ func TestUnknownTypeIsRefusedWithTheAvailableTypes(t *testing.T) {
 	tool := tools["ws-type"]
 	r := run(t, tool, toolforge, "webservice", "cobol", "start")
 	want := "error: unknown webservice type \"cobol\"; available types: bookworm, golang1.21, jdk17, node20, perl5.36, php8.2, python3.11, ruby3.1\n"
-	if r.code != 2 || r.stderr != want || r.stdout != "" {
-		t.Errorf("exit %d, stdout %q, stderr %q; want exit 2 and %q", r.code, r.stdout, r.stderr, want)
+	if r.Code != 2 || r.Stderr != want || r.Stdout != "" {
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit 2 and %q", r.Code, r.Stdout, r.Stderr, want)
 	}
 	assertNoWebObjects(t, tool)
 }

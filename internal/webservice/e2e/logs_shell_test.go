@@ -46,15 +46,15 @@ func TestLogsPrintThePodsLogs(t *testing.T) {
 	kwokObject(t, "ClusterLogs", tool.Name, tool.Namespace, "logs", "webservice", logFile)
 
 	r := run(t, tool, webservice, "logs")
-	if r.code != 1 || !strings.Contains(r.stderr, "webservice is not running") {
-		t.Errorf("logs of a stopped web service: exit %d, stderr %q", r.code, r.stderr)
+	if r.Code != 1 || !strings.Contains(r.Stderr, "webservice is not running") {
+		t.Errorf("logs of a stopped web service: exit %d, stderr %q", r.Code, r.Stderr)
 	}
 
 	mustRun(t, tool, "Starting webservice\n", webservice, "python3.11", "start")
 	testcluster.Eventually(t, 30*time.Second, func() error {
 		r := run(t, tool, toolforge, "webservice", "logs")
-		if r.code != 0 || r.stdout != "GET / 200\nGET /missing 404\n" {
-			return fmt.Errorf("logs: exit %d, %q", r.code, r.stdout)
+		if r.Code != 0 || r.Stdout != "GET / 200\nGET /missing 404\n" {
+			return fmt.Errorf("logs: exit %d, %q", r.Code, r.Stdout)
 		}
 		return nil
 	})
@@ -68,8 +68,8 @@ func TestLogsPrintThePodsLogs(t *testing.T) {
 		fmt.Fprintf(&want, "[%s] GET /missing 404\n", p)
 	}
 	testcluster.Eventually(t, 30*time.Second, func() error {
-		if r := run(t, tool, webservice, "logs", "--last", "1"); r.stdout != want.String() {
-			return fmt.Errorf("logs of two pods: %q, want %q", r.stdout, want.String())
+		if r := run(t, tool, webservice, "logs", "--last", "1"); r.Stdout != want.String() {
+			return fmt.Errorf("logs of two pods: %q, want %q", r.Stdout, want.String())
 		}
 		return nil
 	})
@@ -180,8 +180,8 @@ func TestShellRemovesItsPodWhenAttachFails(t *testing.T) {
 	tools, _, webservice := env(t)
 	tool := tools["ws-shellfail"] // no ClusterAttach: kwok refuses to attach
 	r := run(t, tool, webservice, "shell")
-	if r.code != 1 || !strings.Contains(r.stderr, "error: attach to ws-shellfail-shell-") {
-		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+	if r.Code != 1 || !strings.Contains(r.Stderr, "error: attach to ws-shellfail-shell-") {
+		t.Errorf("exit %d, stderr %q", r.Code, r.Stderr)
 	}
 	eventuallyNoShellPods(t, tool)
 }

@@ -6,11 +6,8 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -69,31 +66,13 @@ func env(t *testing.T) (tools map[string]*testcluster.Tool, toolforge, webservic
 }
 
 // result is what a command printed and how it exited.
-type result struct {
-	stdout, stderr string
-	code           int
-}
+type result = testcluster.Result
 
 // run runs a binary as the tool (HOME = the tool's home).
 func run(t *testing.T, tool *testcluster.Tool, bin string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = tool.Env()
-	cmd.Dir = tool.Home
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	r := result{stdout: stdout.String(), stderr: stderr.String()}
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		r.code = exit.ExitCode()
-	case err != nil:
-		t.Fatalf("%s %v: %v", bin, args, err)
-	}
-	t.Logf("%s %s → exit %d\nstdout: %s\nstderr: %s", tool.Name, strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	r := tool.Run(t, "", nil, bin, args...)
+	t.Logf("%s %s → exit %d\nstdout: %s\nstderr: %s", tool.Name, strings.Join(args, " "), r.Code, r.Stdout, r.Stderr)
 	return r
 }
 
@@ -101,11 +80,11 @@ func run(t *testing.T, tool *testcluster.Tool, bin string, args ...string) resul
 func mustRun(t *testing.T, tool *testcluster.Tool, want string, bin string, args ...string) result {
 	t.Helper()
 	r := run(t, tool, bin, args...)
-	if r.code != 0 {
-		t.Fatalf("%v: exit %d: %s", args, r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("%v: exit %d: %s", args, r.Code, r.Stderr)
 	}
-	if r.stdout != want {
-		t.Fatalf("%v: stdout %q, want %q", args, r.stdout, want)
+	if r.Stdout != want {
+		t.Fatalf("%v: stdout %q, want %q", args, r.Stdout, want)
 	}
 	return r
 }
