@@ -6,15 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -23,7 +20,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/util/flowcontrol"
 
 	"github.com/toolforge-go/toolforge/internal/testcluster"
 )
@@ -369,48 +365,16 @@ func benchPods(ctx context.Context, admin kubernetes.Interface, toolNS string) (
 // createPods creates n copies of pod in ns from `clients` concurrent
 // clients, each with its own connection and no client-side rate limit.
 func createPods(ctx context.Context, base *rest.Config, ns string, pod *corev1.Pod, prefix string, n, clients int) (latencies, time.Duration, error) {
-	var next atomic.Int64
-	lat := make([]latencies, clients)
-	errs := make([]error, clients)
-	var wg sync.WaitGroup
-	begin := time.Now()
-	for i := 0; i < clients; i++ {
-		cfg := rest.CopyConfig(base)
-		cfg.RateLimiter = flowcontrol.NewFakeAlwaysRateLimiter()
-		cfg.Dial = (&net.Dialer{Timeout: 10 * time.Second}).DialContext
-		client, err := kubernetes.NewForConfig(cfg)
-		if err != nil {
-			return nil, 0, err
-		}
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			for {
-				k := next.Add(1)
-				if k > int64(n) {
-					return
-				}
-				p := pod.DeepCopy()
-				p.Name = fmt.Sprintf("%s%d", prefix, k)
-				t0 := time.Now()
-				if _, err := client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
-					errs[i] = err
-					return
-				}
-				lat[i] = append(lat[i], time.Since(t0))
-			}
-		}(i)
+	kubes, err := connections(base, clients)
+	if err != nil {
+		return nil, 0, err
 	}
-	wg.Wait()
-	took := time.Since(begin)
-	var all latencies
-	for i := range lat {
-		if errs[i] != nil {
-			return nil, 0, errs[i]
-		}
-		all = append(all, lat[i]...)
-	}
-	return all, took, nil
+	return hammer(ctx, n, clients, func(w, i int) error {
+		p := pod.DeepCopy()
+		p.Name = fmt.Sprintf("%s%d", prefix, i)
+		_, err := kubes[w].CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
+		return err
+	})
 }
 
 // checkMutated makes sure the measured tool pods went through admission.

@@ -5,21 +5,16 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/util/flowcontrol"
 
 	"github.com/toolforge-go/toolforge/internal/testcluster"
 )
@@ -150,51 +145,18 @@ func rawWrites(ctx context.Context, base *rest.Config, n, clients int) (writeRes
 	}
 	defer admin.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
 
-	var next atomic.Int64
-	lat := make([]latencies, clients)
-	errs := make([]error, clients)
-	var wg sync.WaitGroup
-	begin := time.Now()
-	for i := 0; i < clients; i++ {
-		cfg := rest.CopyConfig(base)
-		cfg.RateLimiter = flowcontrol.NewFakeAlwaysRateLimiter()
-		// A Dial func of its own keeps client-go from sharing one cached
-		// transport (and connection) among the clients.
-		cfg.Dial = (&net.Dialer{Timeout: 10 * time.Second}).DialContext
-		client, err := kubernetes.NewForConfig(cfg)
-		if err != nil {
-			return writeResult{}, err
-		}
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			for {
-				k := next.Add(1)
-				if k > int64(n) {
-					return
-				}
-				cm := &corev1.ConfigMap{
-					ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%d", k)},
-					Data:       map[string]string{"payload": strings.Repeat("x", 128)},
-				}
-				t0 := time.Now()
-				if _, err := client.CoreV1().ConfigMaps(ns).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
-					errs[i] = err
-					return
-				}
-				lat[i] = append(lat[i], time.Since(t0))
-			}
-		}(i)
+	kubes, err := connections(base, clients)
+	if err != nil {
+		return writeResult{}, err
 	}
-	wg.Wait()
-	elapsed := time.Since(begin)
-	var all latencies
-	for i := range lat {
-		if errs[i] != nil {
-			return writeResult{}, fmt.Errorf("raw writes: %w", errs[i])
-		}
-		all = append(all, lat[i]...)
+	payload := map[string]string{"payload": strings.Repeat("x", 128)}
+	lat, took, err := hammer(ctx, n, clients, func(w, i int) error {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%d", i)}, Data: payload}
+		_, err := kubes[w].CoreV1().ConfigMaps(ns).Create(ctx, cm, metav1.CreateOptions{})
+		return err
+	})
+	if err != nil {
+		return writeResult{}, fmt.Errorf("raw writes: %w", err)
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	return writeResult{rate: float64(n) / elapsed.Seconds(), lat: all}, nil
+	return writeResult{rate: float64(n) / took.Seconds(), lat: lat}, nil
 }

@@ -12,8 +12,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -103,7 +101,7 @@ func benchJobs(ctx context.Context, r *report) error {
 	if err != nil {
 		return err
 	}
-	lat, took, err := hammer(ctx, len(tasks), *jobsClients, func(i int) error {
+	lat, took, err := hammer(ctx, len(tasks), *jobsClients, func(_, i int) error {
 		t := tasks[i]
 		return post(ctx, clients[t.tool], server.URL+"/jobs/v1/tool/"+t.tool+"/jobs",
 			jobs.Job{Name: t.job, Command: "./run.sh", Image: "bookworm", Schedule: "@daily"})
@@ -134,14 +132,14 @@ func benchJobs(ctx context.Context, r *report) error {
 	listURL := server.URL + "/jobs/v1/tool/lister/jobs"
 	// One request per client first: connections (TLS handshakes) are made
 	// once per client, not per list.
-	if _, _, err := hammer(ctx, *listClients, *listClients, func(int) error {
+	if _, _, err := hammer(ctx, *listClients, *listClients, func(int, int) error {
 		_, err := list(ctx, clients["lister"], listURL, true)
 		return err
 	}); err != nil {
 		return err
 	}
 	var listed atomic.Int64
-	lat, took, err = hammer(ctx, *listRequests, *listClients, func(i int) error {
+	lat, took, err = hammer(ctx, *listRequests, *listClients, func(_, i int) error {
 		// Decoding every 25 KiB answer would make the clients, on the same
 		// CPUs, the bottleneck: every 50th is decoded and checked.
 		n, err := list(ctx, clients["lister"], listURL, i%50 == 0)
@@ -162,45 +160,6 @@ func benchJobs(ctx context.Context, r *report) error {
 	r.add("  list throughput", "%.0f lists/s", float64(*listRequests)/took.Seconds())
 	r.note("clients, API server, kube-apiserver and etcd share this machine's CPUs; the API runs as its least-privilege ServiceAccount")
 	return nil
-}
-
-// hammer runs do(0..n-1) from workers goroutines and returns each call's
-// latency and the wall time.
-func hammer(ctx context.Context, n, workers int, do func(i int) error) (latencies, time.Duration, error) {
-	var next atomic.Int64
-	lats := make([]latencies, workers)
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	begin := time.Now()
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n || ctx.Err() != nil {
-					return
-				}
-				t0 := time.Now()
-				if err := do(i); err != nil {
-					errs[w] = err
-					return
-				}
-				lats[w] = append(lats[w], time.Since(t0))
-			}
-		}(w)
-	}
-	wg.Wait()
-	took := time.Since(begin)
-	var all latencies
-	for w := range lats {
-		if errs[w] != nil {
-			return nil, 0, errs[w]
-		}
-		all = append(all, lats[w]...)
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	return all, took, nil
 }
 
 func toolClient(ca []byte, certFile, keyFile string) (*http.Client, error) {
@@ -283,7 +242,7 @@ func directCronJobCreates(ctx context.Context, c *testcluster.Cluster, tools []s
 		}
 		objs[i] = built.Top.(*batchv1.CronJob)
 	}
-	lat, took, err := hammer(ctx, len(objs), clients, func(i int) error {
+	lat, took, err := hammer(ctx, len(objs), clients, func(_, i int) error {
 		_, err := kube.BatchV1().CronJobs(objs[i].Namespace).Create(ctx, objs[i], metav1.CreateOptions{})
 		return err
 	})
