@@ -19,15 +19,41 @@ RUN_PORT ?= 6443
 DEVCLUSTER_SRC := $(shell find devcluster -name '*.go' 2>/dev/null) devcluster/go.mod devcluster/go.sum
 PRODUCT_CMDS := toolforge toolforged kubectl-sudo
 
+# Programs real nodes run besides devcluster, built from their own Go
+# modules (hack/upstream.sh): containerd v2 (Kubernetes 1.36 needs 2.x;
+# Debian's is 1.6), CoreDNS, and the Traefik ingress controller.
+CONTAINERD_VERSION := v2.4.2
+COREDNS_VERSION := v1.15.0
+TRAEFIK_VERSION := v3.6.12
+NODE_BINS := bin/containerd bin/containerd-shim-runc-v2 bin/coredns bin/traefik
+UPSTREAM_STAMP = .cache/upstream/stamp-$(1)-$(2)
+
 .PHONY: all build test test-unit test-devcluster run stop bench clean tidy FORCE
 all: build
 
-build: bin/devcluster $(addprefix bin/,$(PRODUCT_CMDS)) bin/webservice
+build: bin/devcluster $(NODE_BINS) $(addprefix bin/,$(PRODUCT_CMDS)) bin/webservice
 
 # devcluster links all of Kubernetes: only relink when its sources change.
 bin/devcluster: $(DEVCLUSTER_SRC)
 	@mkdir -p bin
 	cd devcluster && $(GO) build -ldflags '$(K8S_LDFLAGS)' -o ../bin/devcluster .
+
+bin/containerd bin/containerd-shim-runc-v2 &: $(call UPSTREAM_STAMP,containerd,$(CONTAINERD_VERSION))
+	hack/upstream.sh github.com/containerd/containerd/v2 $(CONTAINERD_VERSION) bin -tags no_btrfs ./cmd/containerd ./cmd/containerd-shim-runc-v2
+	@touch bin/containerd bin/containerd-shim-runc-v2
+
+bin/coredns: $(call UPSTREAM_STAMP,coredns,$(COREDNS_VERSION))
+	hack/upstream.sh github.com/coredns/coredns $(COREDNS_VERSION) bin .
+	@touch $@
+
+bin/traefik: $(call UPSTREAM_STAMP,traefik,$(TRAEFIK_VERSION))
+	hack/upstream.sh github.com/traefik/traefik/v3 $(TRAEFIK_VERSION) bin ./cmd/traefik
+	@touch $@
+
+# A version change rebuilds (the stamp names the version).
+.cache/upstream/stamp-%:
+	@mkdir -p $(@D)
+	@touch $@
 
 # kubectl at the cluster's version, for machines without one (.ci/run uses
 # it only when kubectl is missing from PATH).

@@ -46,7 +46,7 @@ type flagError struct{ error }
 func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "devcluster",
-		Short:         "A real local Kubernetes control plane with simulated (kwok) nodes",
+		Short:         "A real local Kubernetes cluster: control plane, real nodes, simulated (kwok) nodes",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -56,24 +56,30 @@ func newRoot() *cobra.Command {
 }
 
 func newStart() *cobra.Command {
-	o := cluster.Options{Nodes: 1, Port: 6443}
+	o := cluster.Options{Nodes: 1, Port: 6443, IngressPort: 8000}
 	timeout := 3 * time.Minute
 	cmd := &cobra.Command{
-		Use:   "start --dir DIR [--nodes N] [--port P]",
+		Use:   "start --dir DIR [--nodes N] [--kwok-nodes K] [--port P] [--ingress-port P]",
 		Short: "Start a cluster in DIR and wait until it is ready",
-		Long: `Start etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok in
-the background and return once the API server is ready and N nodes are Ready.
+		Long: `Start etcd, kube-apiserver, kube-controller-manager and kube-scheduler in the
+background, N real nodes (kubelet, containerd with runc, CNI bridge
+networking, kube-proxy, each node in its own namespaces) with cluster DNS,
+a local registry serving the image catalogue and an ingress controller
+answering HTTP on 127.0.0.1:<ingress-port>, and K simulated (kwok) nodes;
+return once the API server is ready and every node is Ready.
 Writes DIR/kubeconfig (cluster-admin) and DIR/ca.crt; logs go to DIR/logs/.
 A cluster stopped earlier restarts with its data. Starting a running cluster
-is not an error.`,
+is not an error. Real nodes need root.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return cluster.Start(cmd.Context(), o, timeout, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().StringVar(&o.Dir, "dir", "", "cluster directory (required)")
-	cmd.Flags().IntVar(&o.Nodes, "nodes", o.Nodes, "number of simulated nodes")
+	cmd.Flags().IntVar(&o.Nodes, "nodes", o.Nodes, "number of real nodes")
+	cmd.Flags().IntVar(&o.KwokNodes, "kwok-nodes", 0, "number of simulated (kwok) nodes, for scale tests")
 	cmd.Flags().IntVar(&o.Port, "port", o.Port, "API server port on 127.0.0.1")
+	cmd.Flags().IntVar(&o.IngressPort, "ingress-port", o.IngressPort, "port on 127.0.0.1 where the ingress controller answers HTTP (real nodes)")
 	cmd.Flags().BoolVar(&o.AuditLog, "audit-log", false, "log every API write to DIR/logs/audit.log")
 	cmd.Flags().DurationVar(&timeout, "timeout", timeout, "give up (and stop everything) if not ready by then")
 	return cmd
@@ -140,8 +146,10 @@ func newSupervise() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&o.Dir, "dir", "", "cluster directory")
-	cmd.Flags().IntVar(&o.Nodes, "nodes", 1, "number of simulated nodes")
+	cmd.Flags().IntVar(&o.Nodes, "nodes", 1, "number of real nodes")
+	cmd.Flags().IntVar(&o.KwokNodes, "kwok-nodes", 0, "number of simulated nodes")
 	cmd.Flags().IntVar(&o.Port, "port", 6443, "API server port")
+	cmd.Flags().IntVar(&o.IngressPort, "ingress-port", 8000, "ingress port")
 	cmd.Flags().BoolVar(&o.AuditLog, "audit-log", false, "audit-log writes")
 	cmd.Flags().IntVar(&lockFD, "lock-fd", 0, "inherited, already held directory lock")
 	return cmd

@@ -29,15 +29,22 @@ import (
 
 func TestNodesAreReadyForKubectl(t *testing.T) {
 	out := mustKubectl(t, shared.kubeconfig, "get", "nodes", "-o",
-		`jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}`)
+		`jsonpath={range .items[*]}{.metadata.name}={.metadata.labels.type}={.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}`)
+	want := map[string]bool{"node-1=real=True": true, "kwok-node-1=kwok=True": true, "kwok-node-2=kwok=True": true}
 	lines := strings.Fields(out)
-	if len(lines) != 3 {
-		t.Fatalf("want 3 nodes, kubectl says:\n%s", out)
-	}
 	for _, l := range lines {
-		if !strings.HasSuffix(l, "=True") {
-			t.Errorf("node not Ready: %s", l)
+		if !want[l] {
+			t.Errorf("unexpected node (name=type=Ready): %s", l)
 		}
+		delete(want, l)
+	}
+	if len(want) > 0 {
+		t.Fatalf("missing nodes %v; kubectl says:\n%s", want, out)
+	}
+	// The real node runs a real kubelet and container runtime.
+	info := mustKubectl(t, shared.kubeconfig, "get", "node", "node-1", "-o", "jsonpath={.status.nodeInfo.kubeletVersion} {.status.nodeInfo.containerRuntimeVersion}")
+	if !strings.HasPrefix(info, "v1.36") || !strings.Contains(info, "containerd://2.") {
+		t.Fatalf("node-1 runs %q, want kubelet v1.36 and containerd 2.x", info)
 	}
 }
 
@@ -76,6 +83,7 @@ spec:
   template:
     metadata: {labels: {app: web}}
     spec:
+      nodeSelector: {type: kwok}
       containers: [{name: web, image: registry.k8s.io/pause:3.10}]
 `); err != nil {
 		t.Fatal(err)
@@ -120,7 +128,8 @@ func replicaSetQuotaFailure(ctx context.Context, ns string) error {
 	return fmt.Errorf("no ReplicaSet has a ReplicaFailure condition for the exceeded quota yet")
 }
 
-func TestPodsOfAJobComplete(t *testing.T) {
+// On simulated nodes, kwok completes a Job's pods.
+func TestPodsOfAJobOnSimulatedNodesComplete(t *testing.T) {
 	if _, err := apply(t, shared.kubeconfig, `
 apiVersion: v1
 kind: Namespace
@@ -132,6 +141,7 @@ metadata: {name: once, namespace: job-test}
 spec:
   template:
     spec:
+      nodeSelector: {type: kwok}
       restartPolicy: Never
       containers: [{name: main, image: registry.k8s.io/busybox, command: ["true"]}]
 `); err != nil {
@@ -342,7 +352,7 @@ func writeUserKubeconfig(t *testing.T, certPEM, keyPEM []byte) string {
 	return path
 }
 
-// kwok serves a container's logs from a file (in CRI log format) named by a
+// On a simulated node, kwok serves a container's logs from a file (in CRI log format) named by a
 // ClusterLogs object; the API server streams them to kubectl.
 func TestPodLogsAreServedFromAFileThroughTheAPIServer(t *testing.T) {
 	logFile := filepath.Join(t.TempDir(), "main.log")
@@ -365,6 +375,7 @@ apiVersion: v1
 kind: Pod
 metadata: {name: talker, namespace: logs-test}
 spec:
+  nodeSelector: {type: kwok}
   containers: [{name: main, image: registry.k8s.io/pause:3.10}]
 `, logFile)); err != nil {
 		t.Fatal(err)

@@ -27,6 +27,7 @@ var (
 	shared struct {
 		dir, kubeconfig string
 		client          kubernetes.Interface
+		ingressPort     int
 	}
 )
 
@@ -65,7 +66,10 @@ func setup() error {
 	if err != nil {
 		return err
 	}
-	res := run("start", "--dir", shared.dir, "--nodes", "3", "--port", strconv.Itoa(port))
+	if shared.ingressPort, err = freePort(); err != nil {
+		return err
+	}
+	res := run("start", "--dir", shared.dir, "--nodes", "1", "--kwok-nodes", "2", "--port", strconv.Itoa(port), "--ingress-port", strconv.Itoa(shared.ingressPort))
 	if res.code != 0 {
 		return fmt.Errorf("start: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}

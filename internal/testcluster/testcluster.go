@@ -30,8 +30,12 @@ import (
 
 // Options choose the cluster a test package gets.
 type Options struct {
-	// Nodes is the number of simulated nodes (default 1).
+	// Nodes is the number of simulated (kwok) nodes (default 1 when there
+	// are no real nodes).
 	Nodes int
+	// RealNodes is the number of real nodes (kubelet, containerd): pods
+	// on them really run. They need root.
+	RealNodes int
 	// AuditLog records every API write in Dir/logs/audit.log.
 	AuditLog bool
 }
@@ -73,7 +77,7 @@ func Main(m *testing.M, o Options, c **Cluster) {
 // Start builds (or finds) the devcluster binary and starts a cluster in a
 // new temporary directory on a free loopback port.
 func Start(ctx context.Context, o Options) (*Cluster, error) {
-	if o.Nodes == 0 {
+	if o.Nodes == 0 && o.RealNodes == 0 {
 		o.Nodes = 1
 	}
 	bin, err := Binary()
@@ -92,7 +96,14 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 		if err != nil {
 			return nil, err
 		}
-		args := []string{"start", "--dir", dir, "--nodes", strconv.Itoa(o.Nodes), "--port", strconv.Itoa(port)}
+		args := []string{"start", "--dir", dir, "--nodes", strconv.Itoa(o.RealNodes), "--kwok-nodes", strconv.Itoa(o.Nodes), "--port", strconv.Itoa(port)}
+		if o.RealNodes > 0 {
+			ingress, err := FreePort()
+			if err != nil {
+				return nil, err
+			}
+			args = append(args, "--ingress-port", strconv.Itoa(ingress))
+		}
 		if o.AuditLog {
 			args = append(args, "--audit-log")
 		}

@@ -7,25 +7,41 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 )
 
+// nsenter (util-linux) enters a node's namespaces: Go cannot join another
+// process's mount or pid namespace itself.
+const nsenterPath = "nsenter"
+
 // child is one supervised component: a process, or (with run set) a
 // goroutine of the supervisor.
 type child struct {
-	name     string
-	run      func(ctx context.Context, args []string, log io.Writer) error
-	cancel   context.CancelFunc
-	args     []string
-	env      []string // added to the supervisor's environment
-	logFile  string
-	cmd      *exec.Cmd
-	done     chan struct{} // closed when the process has exited
-	err      error         // why it exited, valid after done
-	restarts int
-	started  time.Time
+	name   string
+	run    func(ctx context.Context, args []string, log io.Writer) error
+	cancel context.CancelFunc
+	// exe is the program; empty means this binary's `component <name>`
+	// (componentName when the display name differs).
+	exe           string
+	componentName string
+	args          []string
+	env           []string // added to the supervisor's environment
+	logFile       string
+	// cloneflags start the process in new namespaces (a node's sandbox).
+	cloneflags uintptr
+	// enter, when set, names the process whose namespaces this one runs
+	// in (a node's sandbox), entered with nsenter.
+	enter func() int
+	// extraFiles are passed from descriptor 3 on.
+	extraFiles []*os.File
+	cmd        *exec.Cmd
+	done       chan struct{} // closed when the process has exited
+	err        error         // why it exited, valid after done
+	restarts   int
+	started    time.Time
 }
 
 func (c *child) start() error {
@@ -41,11 +57,28 @@ func (c *child) start() error {
 		return fmt.Errorf("open %s log: %w", c.name, err)
 	}
 	fmt.Fprintf(log, "\n==== %s starting %s\n", time.Now().Format(time.RFC3339), c.name)
-	cmd := exec.Command(exe, append([]string{"component", c.name}, c.args...)...)
+	component := c.name
+	if c.componentName != "" {
+		component = c.componentName
+	}
+	argv := append([]string{exe, "component", component}, c.args...)
+	if c.exe != "" {
+		argv = append([]string{c.exe}, c.args...)
+	}
+	if c.enter != nil {
+		target := c.enter()
+		if target == 0 {
+			log.Close()
+			return fmt.Errorf("start %s: its node is not running", c.name)
+		}
+		argv = append([]string{nsenterPath, "--target", strconv.Itoa(target), "--pid", "--mount", "--net", "--uts", "--ipc", "--"}, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.Env = append(os.Environ(), c.env...)
+	cmd.ExtraFiles = c.extraFiles
 	// A supervisor that dies, even by SIGKILL, takes its children with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Cloneflags: c.cloneflags}
 	if err := cmd.Start(); err != nil {
 		log.Close()
 		return fmt.Errorf("start %s: %w", c.name, err)

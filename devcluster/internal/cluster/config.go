@@ -12,14 +12,20 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/toolforge-go/toolforge/devcluster/internal/components"
+	"github.com/toolforge-go/toolforge/devcluster/internal/nodenet"
 	"github.com/toolforge-go/toolforge/devcluster/internal/pki"
 )
 
 // Options are what a user chooses about a cluster.
 type Options struct {
-	Dir   string
-	Nodes int
-	Port  int
+	Dir string
+	// Nodes are real nodes (kubelet, containerd); KwokNodes simulated ones.
+	Nodes     int
+	KwokNodes int
+	Port      int
+	// IngressPort is where the ingress controller answers HTTP on loopback
+	// (real nodes only).
+	IngressPort int
 	// AuditLog makes the API server log every write (Metadata level) to
 	// logs/audit.log, so tests can count the writes a controller makes.
 	AuditLog bool
@@ -28,12 +34,21 @@ type Options struct {
 // ports are the loopback ports of one run, chosen when the supervisor starts.
 type ports struct {
 	API, EtcdClient, EtcdPeer, ControllerManager, Scheduler, Kwok int
+	// Real nodes' services: the registry (on loopback; on the gateway it
+	// listens on RegistryGatewayPort), DNS health and readiness, the
+	// ingress controller's ping.
+	Registry, DNSHealth, DNSReady, IngressPing int
 }
 
 const (
-	serviceCIDR = "10.96.0.0/12"
-	podCIDR     = "10.244.0.0/16"
+	serviceCIDR = nodenet.ServiceCIDR
+	// kwokPodCIDR is where kwok's simulated pods get their (unreachable)
+	// addresses; real nodes take theirs from the network plan.
+	kwokPodCIDR = "10.244.0.0/16"
 	loopback    = "127.0.0.1"
+	// RegistryGatewayPort is the local registry's port on the nodes'
+	// gateway, where containerd pulls from.
+	RegistryGatewayPort = 5000
 )
 
 func (p ports) apiURL() string { return "https://" + net.JoinHostPort(loopback, strconv.Itoa(p.API)) }
@@ -41,13 +56,17 @@ func (p ports) apiURL() string { return "https://" + net.JoinHostPort(loopback, 
 func hostPort(port int) string { return net.JoinHostPort(loopback, strconv.Itoa(port)) }
 
 // writeConfig writes PKI, kubeconfigs and component configuration files.
-func writeConfig(l Layout, o Options, p ports) error {
+func writeConfig(l Layout, o Options, p ports, plan *nodenet.Plan) error {
 	for _, d := range []string{l.LogDir(), filepath.Dir(l.ComponentKubeconfig("x")), filepath.Dir(l.ConfigFile("x")), l.EtcdData()} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return err
 		}
 	}
-	if err := pki.Ensure(l.PKI()); err != nil {
+	var apiIPs []net.IP
+	if plan != nil {
+		apiIPs = append(apiIPs, plan.Gateway())
+	}
+	if err := pki.Ensure(l.PKI(), apiIPs...); err != nil {
 		return err
 	}
 	ca, err := os.ReadFile(l.PKI().CACert())
@@ -58,7 +77,7 @@ func writeConfig(l Layout, o Options, p ports) error {
 		return err
 	}
 	server := p.apiURL()
-	for _, name := range []string{components.ControllerManager, components.Scheduler, components.Kwok} {
+	for _, name := range []string{components.ControllerManager, components.Scheduler, components.Kwok, coreDNS} {
 		if err := writeKubeconfig(l.ComponentKubeconfig(name), server, l.PKI(), name, false); err != nil {
 			return err
 		}
@@ -134,12 +153,19 @@ rules:
 `
 
 // args returns the command line of each component.
-func args(l Layout, o Options, p ports) map[string][]string {
+func args(l Layout, o Options, p ports, plan *nodenet.Plan) map[string][]string {
 	d := l.PKI()
+	// With real nodes, pods reach the API server through the kubernetes
+	// Service, whose endpoint is the nodes' gateway (the supervisor
+	// forwards it to loopback, where the API server listens).
+	advertise, reconciler := loopback, "none"
+	if plan != nil {
+		advertise, reconciler = plan.Gateway().String(), "lease"
+	}
 	apiserver := []string{
 		"--etcd-servers=http://" + hostPort(p.EtcdClient),
 		"--bind-address=" + loopback,
-		"--advertise-address=" + loopback,
+		"--advertise-address=" + advertise,
 		"--secure-port=" + strconv.Itoa(p.API),
 		"--cert-dir=" + l.CertDir(components.APIServer),
 		"--tls-cert-file=" + d.Cert(components.APIServer),
@@ -158,9 +184,9 @@ func args(l Layout, o Options, p ports) map[string][]string {
 		"--kubelet-client-key=" + d.Key("apiserver-kubelet-client"),
 		"--kubelet-certificate-authority=" + d.CACert(),
 		"--kubelet-preferred-address-types=InternalIP",
-		// The API server listens on loopback only, which may not be an
-		// endpoint of the kubernetes Service; nothing in-cluster dials it.
-		"--endpoint-reconciler-type=none",
+		// Without real nodes nothing in the cluster dials the API server,
+		// and loopback may not be a Service endpoint.
+		"--endpoint-reconciler-type=" + reconciler,
 		"--requestheader-client-ca-file=" + d.FrontProxyCACert(),
 		"--requestheader-allowed-names=" + pki.FrontProxyClient,
 		"--requestheader-username-headers=X-Remote-User",
@@ -211,8 +237,10 @@ func args(l Layout, o Options, p ports) map[string][]string {
 		components.Kwok: {
 			"--kubeconfig=" + l.ComponentKubeconfig(components.Kwok),
 			"--config=" + l.ConfigFile("kwok.yaml"),
-			"--manage-all-nodes=true",
-			"--cidr=" + podCIDR,
+			// Only the simulated nodes: real ones have their kubelet.
+			"--manage-all-nodes=false",
+			"--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+			"--cidr=" + kwokPodCIDR,
 			"--node-ip=" + loopback,
 			"--node-port=" + strconv.Itoa(p.Kwok),
 			"--server-address=" + hostPort(p.Kwok),

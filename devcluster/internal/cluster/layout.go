@@ -46,11 +46,25 @@ func (l Layout) ConfigFile(name string) string { return filepath.Join(l.Dir, "co
 // CertDir is scratch space for components that insist on one.
 func (l Layout) CertDir(name string) string { return filepath.Join(l.Dir, "pki", name) }
 
+// NodeDir is a real node's state (containerd, kubelet, CNI, configs).
+func (l Layout) NodeDir(name string) string { return filepath.Join(l.Dir, "nodes", name) }
+
+// RegistryDir is the local registry's storage.
+func (l Layout) RegistryDir() string { return filepath.Join(l.Dir, "registry") }
+
 // StateFile records what the supervisor runs.
 func (l Layout) StateFile() string { return filepath.Join(l.Dir, "state.json") }
 
 // LockFile is held (flock) by the supervisor for as long as it runs.
 func (l Layout) LockFile() string { return filepath.Join(l.Dir, "lock") }
+
+// NetworkState describes the real nodes' network.
+type NetworkState struct {
+	Bridge      string `json:"bridge"`
+	Gateway     string `json:"gateway"`
+	PodCIDR     string `json:"podCIDR"`
+	ServiceCIDR string `json:"serviceCIDR"`
+}
 
 // Phases of a cluster, as recorded in its state file.
 const (
@@ -73,14 +87,20 @@ type Proc struct {
 
 // State is what the supervisor publishes about the cluster.
 type State struct {
-	Phase         string    `json:"phase"`
-	Error         string    `json:"error,omitempty"`
-	SupervisorPID int       `json:"supervisorPID"`
-	APIURL        string    `json:"apiURL"`
-	Nodes         int       `json:"nodes"`
-	Procs         []Proc    `json:"procs"`
-	StartedAt     time.Time `json:"startedAt"`
-	ReadyAt       time.Time `json:"readyAt,omitzero"`
+	Phase         string `json:"phase"`
+	Error         string `json:"error,omitempty"`
+	SupervisorPID int    `json:"supervisorPID"`
+	APIURL        string `json:"apiURL"`
+	Nodes         int    `json:"nodes"`
+	KwokNodes     int    `json:"kwokNodes,omitempty"`
+	// Real nodes only: where the ingress answers, the local registry (on
+	// loopback), and the nodes' network.
+	IngressURL string        `json:"ingressURL,omitempty"`
+	Registry   string        `json:"registry,omitempty"`
+	Network    *NetworkState `json:"network,omitempty"`
+	Procs      []Proc        `json:"procs"`
+	StartedAt  time.Time     `json:"startedAt"`
+	ReadyAt    time.Time     `json:"readyAt,omitzero"`
 }
 
 func (l Layout) readState() (State, error) {

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 
@@ -13,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/toolforge-go/toolforge/devcluster/internal/node"
 )
 
 // nodeLabel marks the simulated nodes a devcluster owns.
@@ -20,19 +23,39 @@ const nodeLabel = "devcluster.toolforge.org/node"
 
 func nodeName(i int) string { return "kwok-node-" + strconv.Itoa(i) }
 
-// ensureNodes makes nodes 1..n exist and removes simulated nodes beyond n
-// (a restart with fewer --nodes).
-func ensureNodes(ctx context.Context, c kubernetes.Interface, n int) error {
+// nodeSpec is a node the cluster should have.
+type nodeSpec struct {
+	name string
+	// podCIDR is a real node's pod range (nil for a simulated node).
+	podCIDR *net.IPNet
+}
+
+func (s *supervisor) wantedNodes() []nodeSpec {
+	var out []nodeSpec
+	for i := 1; i <= s.o.Nodes; i++ {
+		out = append(out, nodeSpec{name: realNodeName(i), podCIDR: s.plan.NodePodCIDR(i)})
+	}
+	for i := 1; i <= s.o.KwokNodes; i++ {
+		out = append(out, nodeSpec{name: nodeName(i)})
+	}
+	return out
+}
+
+// ensureNodes makes the wanted nodes exist and removes the cluster's nodes
+// beyond them (a restart with fewer nodes). Real nodes are made before
+// their kubelet registers so that their pod range is theirs from the
+// start (kubelet keeps a node it finds).
+func ensureNodes(ctx context.Context, c kubernetes.Interface, wanted []nodeSpec) error {
 	existing, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: nodeLabel})
 	if err != nil {
 		return fmt.Errorf("list nodes: %w", err)
 	}
-	want := map[string]bool{}
-	for i := 1; i <= n; i++ {
-		want[nodeName(i)] = true
+	want := map[string]nodeSpec{}
+	for _, n := range wanted {
+		want[n.name] = n
 	}
 	for _, node := range existing.Items {
-		if want[node.Name] {
+		if w, ok := want[node.Name]; ok && sameRange(w, &node) {
 			delete(want, node.Name)
 			continue
 		}
@@ -40,16 +63,44 @@ func ensureNodes(ctx context.Context, c kubernetes.Interface, n int) error {
 			return fmt.Errorf("delete node %s: %w", node.Name, err)
 		}
 	}
-	for i := 1; i <= n; i++ {
-		name := nodeName(i)
-		if !want[name] {
+	for _, n := range wanted {
+		if _, ok := want[n.name]; !ok {
 			continue
 		}
-		if _, err := c.CoreV1().Nodes().Create(ctx, simulatedNode(name), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("create node %s: %w", name, err)
+		obj := simulatedNode(n.name)
+		if n.podCIDR != nil {
+			obj = realNodeObject(n.name, n.podCIDR)
+		}
+		if _, err := c.CoreV1().Nodes().Create(ctx, obj, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create node %s: %w", n.name, err)
 		}
 	}
 	return nil
+}
+
+// sameRange says whether an existing node can stay: a real node keeps its
+// pod range, a simulated one is simulated.
+func sameRange(w nodeSpec, n *corev1.Node) bool {
+	if w.podCIDR == nil {
+		return n.Annotations["kwok.x-k8s.io/node"] == "fake"
+	}
+	return n.Spec.PodCIDR == w.podCIDR.String()
+}
+
+// realNodeObject is a node kubelet will register into, with its pod range.
+func realNodeObject(name string, podCIDR *net.IPNet) *corev1.Node {
+	labels := map[string]string{
+		"kubernetes.io/hostname": name,
+		"kubernetes.io/os":       "linux",
+		"kubernetes.io/arch":     "amd64",
+	}
+	for k, v := range node.NodeLabels {
+		labels[k] = v
+	}
+	return &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+		Spec:       corev1.NodeSpec{PodCIDR: podCIDR.String(), PodCIDRs: []string{podCIDR.String()}},
+	}
 }
 
 // simulatedNode is a worker as kwok expects it: kwok fills in conditions,

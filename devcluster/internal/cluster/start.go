@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/toolforge-go/toolforge/devcluster/internal/nodenet"
 )
 
 // UsageError is bad input from the user (exit code 2).
@@ -24,8 +26,17 @@ func (o *Options) Validate() error {
 	if o.Dir == "" {
 		return UsageError{"--dir is required"}
 	}
-	if o.Nodes < 1 {
-		return UsageError{fmt.Sprintf("--nodes must be at least 1 (got %d)", o.Nodes)}
+	if o.Nodes < 0 || o.KwokNodes < 0 {
+		return UsageError{fmt.Sprintf("--nodes and --kwok-nodes cannot be negative (got %d and %d)", o.Nodes, o.KwokNodes)}
+	}
+	if o.Nodes+o.KwokNodes < 1 {
+		return UsageError{"a cluster needs at least one node: --nodes N (real) or --kwok-nodes K (simulated)"}
+	}
+	if o.Nodes > nodenet.MaxNodes {
+		return UsageError{fmt.Sprintf("--nodes must be at most %d (got %d)", nodenet.MaxNodes, o.Nodes)}
+	}
+	if o.Nodes > 0 && (o.IngressPort < 1 || o.IngressPort > 65535) {
+		return UsageError{fmt.Sprintf("--ingress-port must be between 1 and 65535 (got %d)", o.IngressPort)}
 	}
 	if o.Port < 1 || o.Port > 65535 {
 		return UsageError{fmt.Sprintf("--port must be between 1 and 65535 (got %d)", o.Port)}
@@ -59,6 +70,13 @@ func Start(ctx context.Context, o Options, timeout time.Duration, out, msgs io.W
 	ln.Close()
 	if err := usableDir(o.Dir); err != nil {
 		return err
+	}
+	if o.Nodes > 0 {
+		// Refuse a machine that cannot run real nodes before starting
+		// anything; the supervisor checks again for itself.
+		if _, err := preflight(o); err != nil {
+			return err
+		}
 	}
 	lock, ok, err := lockDir(l)
 	if err != nil {
@@ -125,7 +143,8 @@ func spawnSupervisor(l Layout, o Options, lock *os.File) (*exec.Cmd, error) {
 		return nil, err
 	}
 	defer log.Close()
-	args := []string{"supervise", "--dir", o.Dir, "--nodes", strconv.Itoa(o.Nodes), "--port", strconv.Itoa(o.Port), "--lock-fd", "3"}
+	args := []string{"supervise", "--dir", o.Dir, "--nodes", strconv.Itoa(o.Nodes), "--kwok-nodes", strconv.Itoa(o.KwokNodes),
+		"--port", strconv.Itoa(o.Port), "--ingress-port", strconv.Itoa(o.IngressPort), "--lock-fd", "3"}
 	if o.AuditLog {
 		args = append(args, "--audit-log")
 	}
@@ -174,7 +193,10 @@ func waitReady(ctx context.Context, l Layout, sup *exec.Cmd, timeout time.Durati
 		switch st.Phase {
 		case PhaseReady:
 			fmt.Fprintf(msgs, "devcluster ready in %.1fs\n", time.Since(begin).Seconds())
-			fmt.Fprintf(out, "API server: %s\nnodes: %d Ready\nkubeconfig: %s\n", st.APIURL, st.Nodes, l.Kubeconfig())
+			fmt.Fprintf(out, "API server: %s\nnodes: %d real, %d simulated, all Ready\nkubeconfig: %s\n", st.APIURL, st.Nodes, st.KwokNodes, l.Kubeconfig())
+			if st.IngressURL != "" {
+				fmt.Fprintf(out, "ingress: %s (any <name>.localhost resolves to loopback)\nregistry: %s\n", st.IngressURL, st.Registry)
+			}
 			return nil
 		case PhaseFailed:
 			if sup != nil {

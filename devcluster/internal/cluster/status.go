@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -28,7 +29,13 @@ func Status(dir string, out io.Writer) error {
 	if !st.ReadyAt.IsZero() {
 		fmt.Fprintf(out, " since %s (started in %.1fs)", st.ReadyAt.Format(time.RFC3339), st.ReadyAt.Sub(st.StartedAt).Seconds())
 	}
-	fmt.Fprintf(out, "\nAPI server: %s\nkubeconfig: %s\nnodes: %d\n", st.APIURL, l.Kubeconfig(), st.Nodes)
+	fmt.Fprintf(out, "\nAPI server: %s\nkubeconfig: %s\nnodes: %d real, %d simulated\n", st.APIURL, l.Kubeconfig(), st.Nodes, st.KwokNodes)
+	if st.IngressURL != "" {
+		fmt.Fprintf(out, "ingress: %s\nregistry: %s\n", st.IngressURL, st.Registry)
+	}
+	if n := st.Network; n != nil {
+		fmt.Fprintf(out, "network: bridge %s, gateway %s, pods %s, services %s\n", n.Bridge, n.Gateway, n.PodCIDR, n.ServiceCIDR)
+	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "COMPONENT\tPID\tRESTARTS\tLOG")
 	fmt.Fprintf(tw, "supervisor\t%d\t-\t%s\n", st.SupervisorPID, l.Log("supervisor"))
@@ -37,7 +44,7 @@ func Status(dir string, out io.Writer) error {
 		if p.InSupervisor {
 			name += " (in supervisor)"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", name, p.PID, p.Restarts, l.Log(p.Name))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", name, p.PID, p.Restarts, l.Log(strings.ReplaceAll(p.Name, "/", "-")))
 	}
 	return tw.Flush()
 }

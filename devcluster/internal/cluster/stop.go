@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/toolforge-go/toolforge/devcluster/internal/nodenet"
 )
 
 // stopGrace is how long the supervisor gets to stop its components before
@@ -60,6 +62,13 @@ func Stop(ctx context.Context, dir string, msgs io.Writer) error {
 	if left := ours(l, st); len(left) > 0 {
 		return fmt.Errorf("processes %v of %s would not die", left, abs)
 	}
+	// The supervisor undoes what real nodes changed on the host; after a
+	// supervisor that was killed, do it here.
+	if plan, ok, _ := nodenet.Load(abs); ok {
+		if err := cleanupHost(plan); err != nil {
+			return fmt.Errorf("clean up after %s: %w", abs, err)
+		}
+	}
 	if st.Phase != PhaseStopped && st.Phase != PhaseFailed {
 		if fresh, err := l.readState(); err == nil && fresh.Phase != PhaseStopped && fresh.Phase != PhaseFailed {
 			fresh.Phase, fresh.Procs = PhaseStopped, nil
@@ -99,8 +108,17 @@ func isOurs(pid int, dir string) bool {
 		}
 	}
 	args := bytes.Split(cmdline, []byte{0})
-	if len(args) < 2 || (string(args[1]) != "component" && string(args[1]) != "supervise") {
+	if len(args) < 2 {
 		return false
+	}
+	switch filepath.Base(string(args[0])) {
+	case nsenterPath, "containerd", coreDNS, ingress:
+		// A node's component entered into its namespaces, or a program
+		// devcluster runs beside the control plane.
+	default:
+		if string(args[1]) != "component" && string(args[1]) != "supervise" {
+			return false
+		}
 	}
 	for _, a := range args {
 		if string(a) == dir || bytes.Contains(a, []byte(dir+"/")) {

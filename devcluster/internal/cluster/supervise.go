@@ -11,9 +11,11 @@ import (
 
 	"go.etcd.io/etcd/server/v3/embed"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/toolforge-go/toolforge/devcluster/internal/components"
+	"github.com/toolforge-go/toolforge/devcluster/internal/nodenet"
 )
 
 // startTimeout bounds each start-up step; a 2-core machine under load from
@@ -35,14 +37,26 @@ var componentEnv = map[string][]string{
 }
 
 type supervisor struct {
-	l        Layout
-	o        Options
-	p        ports
-	state    State
-	etcd     *embed.Etcd
+	l     Layout
+	o     Options
+	p     ports
+	state State
+	etcd  *embed.Etcd
+	// children are the control plane and the nodes' services, in start
+	// order; nodes are the real nodes (their own children apart).
 	children []*child
+	nodes    []*realNode
+	// Real nodes only: the network plan, the programs they run, and the
+	// services the supervisor runs for them in-process.
+	plan     *nodenet.Plan
+	tools    tools
+	services []service
 	log      *slog.Logger
 }
+
+// service is something the supervisor runs in-process for the nodes (the
+// API forwarder, the registry); Close stops it.
+type service interface{ Close() error }
 
 // Supervise runs the cluster until ctx ends. lock must be the held directory
 // lock; it is released when Supervise returns.
@@ -68,13 +82,30 @@ func Supervise(ctx context.Context, o Options, lock *os.File) error {
 
 func (s *supervisor) run(ctx context.Context) error {
 	var err error
+	if s.o.Nodes > 0 {
+		if s.tools, err = preflight(s.o); err != nil {
+			return err
+		}
+		plan, err := nodenet.Choose(s.l.Dir)
+		if err != nil {
+			return err
+		}
+		s.plan = &plan
+		// What a crashed earlier run of this cluster left behind.
+		if err := cleanupHost(plan); err != nil {
+			return err
+		}
+		if err := nodenet.SetupHost(plan); err != nil {
+			return err
+		}
+	}
 	s.p = ports{API: s.o.Port}
-	for _, port := range []*int{&s.p.EtcdClient, &s.p.EtcdPeer, &s.p.ControllerManager, &s.p.Scheduler, &s.p.Kwok} {
+	for _, port := range []*int{&s.p.EtcdClient, &s.p.EtcdPeer, &s.p.ControllerManager, &s.p.Scheduler, &s.p.Kwok, &s.p.Registry, &s.p.DNSHealth, &s.p.DNSReady, &s.p.IngressPing} {
 		if *port, err = freePort(); err != nil {
 			return fmt.Errorf("pick a free port: %w", err)
 		}
 	}
-	if err := writeConfig(s.l, s.o, s.p); err != nil {
+	if err := writeConfig(s.l, s.o, s.p, s.plan); err != nil {
 		return fmt.Errorf("write configuration: %w", err)
 	}
 	s.state = State{
@@ -82,16 +113,19 @@ func (s *supervisor) run(ctx context.Context) error {
 		SupervisorPID: os.Getpid(),
 		APIURL:        s.p.apiURL(),
 		Nodes:         s.o.Nodes,
+		KwokNodes:     s.o.KwokNodes,
 		StartedAt:     time.Now(),
 	}
-	s.publish()
-	allArgs := args(s.l, s.o, s.p)
-	for _, name := range components.Processes {
-		s.children = append(s.children, &child{name: name, args: allArgs[name], env: componentEnv[name], logFile: s.l.Log(name)})
+	if s.plan != nil {
+		s.state.IngressURL = "http://" + hostPort(s.o.IngressPort)
+		s.state.Registry = hostPort(s.p.Registry)
+		s.state.Network = &NetworkState{Bridge: s.plan.Bridge(), Gateway: s.plan.Gateway().String(), PodCIDR: s.plan.PodCIDR().String(), ServiceCIDR: nodenet.ServiceCIDR}
 	}
-	kwok := &child{name: components.Kwok, run: components.RunKwok, args: allArgs[components.Kwok], logFile: s.l.Log(components.Kwok)}
-	s.children = append(s.children, kwok)
-	apiserver, kcm, sched := s.children[0], s.children[1], s.children[2]
+	s.publish()
+	allArgs := args(s.l, s.o, s.p, s.plan)
+	apiserver := s.addChild(&child{name: components.APIServer, args: allArgs[components.APIServer], env: componentEnv[components.APIServer], logFile: s.l.Log(components.APIServer)})
+	kcm := s.addChild(&child{name: components.ControllerManager, args: allArgs[components.ControllerManager], logFile: s.l.Log(components.ControllerManager)})
+	sched := s.addChild(&child{name: components.Scheduler, args: allArgs[components.Scheduler], logFile: s.l.Log(components.Scheduler)})
 
 	s.etcd, err = components.StartEtcd(components.EtcdConfig{
 		DataDir:   s.l.EtcdData(),
@@ -103,9 +137,7 @@ func (s *supervisor) run(ctx context.Context) error {
 		return err
 	}
 	s.publish()
-	if err := s.startAndWait(ctx, apiserver, func(ctx context.Context) error {
-		return s.apiReady(ctx)
-	}); err != nil {
+	if err := s.startAndWait(ctx, apiserver, s.apiReady); err != nil {
 		return err
 	}
 	client, err := s.client()
@@ -120,24 +152,36 @@ func (s *supervisor) run(ctx context.Context) error {
 		}
 	}
 	s.publish()
-	if err := ensureNodes(ctx, client, s.o.Nodes); err != nil {
+	if err := ensureNodes(ctx, client, s.wantedNodes()); err != nil {
 		return err
 	}
-	if err := installCRDs(ctx, s.l); err != nil {
-		return err
+	if s.o.KwokNodes > 0 {
+		if err := installCRDs(ctx, s.l); err != nil {
+			return err
+		}
+		kwok := s.addChild(&child{name: components.Kwok, run: components.RunKwok, args: allArgs[components.Kwok], logFile: s.l.Log(components.Kwok)})
+		if err := kwok.start(); err != nil {
+			return err
+		}
+		s.publish()
 	}
-	if err := kwok.start(); err != nil {
-		return err
-	}
-	s.publish()
 	checks := []func(ctx context.Context) error{
 		func(ctx context.Context) error {
 			return httpsGetOK(ctx, "https://"+hostPort(s.p.ControllerManager)+"/healthz")
 		},
 		func(ctx context.Context) error { return httpsGetOK(ctx, "https://"+hostPort(s.p.Scheduler)+"/healthz") },
-		func(ctx context.Context) error { return nodesReady(ctx, client, s.o.Nodes) },
-		func(ctx context.Context) error { return defaultServiceAccount(ctx, client) },
 	}
+	if s.plan != nil {
+		nodeChecks, err := s.startNodeServices(ctx)
+		if err != nil {
+			return err
+		}
+		checks = append(checks, nodeChecks...)
+	}
+	checks = append(checks,
+		func(ctx context.Context) error { return nodesReady(ctx, client, s.o.Nodes+s.o.KwokNodes) },
+		func(ctx context.Context) error { return defaultServiceAccount(ctx, client) },
+	)
 	for _, check := range checks {
 		if err := s.waitFor(ctx, check); err != nil {
 			return err
@@ -145,17 +189,33 @@ func (s *supervisor) run(ctx context.Context) error {
 	}
 	s.state.Phase, s.state.ReadyAt = PhaseReady, time.Now()
 	s.publish()
-	s.log.Info("cluster ready", "api", s.state.APIURL, "nodes", s.o.Nodes, "took", s.state.ReadyAt.Sub(s.state.StartedAt).Round(time.Millisecond))
+	s.log.Info("cluster ready", "api", s.state.APIURL, "nodes", s.o.Nodes, "kwokNodes", s.o.KwokNodes, "took", s.state.ReadyAt.Sub(s.state.StartedAt).Round(time.Millisecond))
 	return s.watch(ctx)
 }
 
-// watch restarts components that die once the cluster is up.
+func (s *supervisor) addChild(c *child) *child {
+	s.children = append(s.children, c)
+	return c
+}
+
+// allChildren is every supervised process, nodes' included.
+func (s *supervisor) allChildren() []*child {
+	out := append([]*child(nil), s.children...)
+	for _, n := range s.nodes {
+		out = append(out, n.children()...)
+	}
+	return out
+}
+
+// watch restarts components that die once the cluster is up. A node whose
+// sandbox died is restarted whole (its namespaces are gone).
 func (s *supervisor) watch(ctx context.Context) error {
 	recent := map[string][]time.Time{}
 	for {
-		exited := make(chan *child, len(s.children))
+		all := s.allChildren()
+		exited := make(chan *child, len(all))
 		stopWatch := make(chan struct{})
-		for _, c := range s.children {
+		for _, c := range all {
 			go func(c *child) {
 				select {
 				case <-c.done:
@@ -164,11 +224,15 @@ func (s *supervisor) watch(ctx context.Context) error {
 				}
 			}(c)
 		}
+		var etcdErr <-chan error
+		if s.etcd != nil {
+			etcdErr = s.etcd.Err()
+		}
 		select {
 		case <-ctx.Done():
 			close(stopWatch)
 			return nil
-		case err := <-s.etcd.Err():
+		case err := <-etcdErr:
 			close(stopWatch)
 			return fmt.Errorf("etcd: %w (log: %s)", err, s.l.Log(components.Etcd))
 		case c := <-exited:
@@ -190,13 +254,31 @@ func (s *supervisor) watch(ctx context.Context) error {
 				return nil
 			case <-time.After(time.Second):
 			}
-			c.restarts++
-			if err := c.start(); err != nil {
+			if err := s.restart(ctx, c); err != nil {
 				return err
 			}
 			s.publish()
 		}
 	}
+}
+
+func (s *supervisor) restart(ctx context.Context, c *child) error {
+	for _, n := range s.nodes {
+		for _, part := range n.children() {
+			if part != c {
+				continue
+			}
+			if n.sandbox.exited() {
+				n.stop(15 * time.Second)
+				n.sandbox.restarts++
+				return s.startRealNode(ctx, n)
+			}
+			c.restarts++
+			return c.start()
+		}
+	}
+	c.restarts++
+	return c.start()
 }
 
 func (s *supervisor) startAndWait(ctx context.Context, c *child, ready func(context.Context) error) error {
@@ -213,7 +295,7 @@ func (s *supervisor) waitFor(ctx context.Context, check func(context.Context) er
 	deadline := time.Now().Add(startTimeout)
 	var last error
 	for {
-		for _, c := range s.children {
+		for _, c := range s.allChildren() {
 			if (c.cmd != nil || c.cancel != nil) && c.exited() {
 				return c.failure()
 			}
@@ -246,26 +328,49 @@ func (s *supervisor) apiReady(ctx context.Context) error {
 	return nil
 }
 
-func (s *supervisor) client() (kubernetes.Interface, error) {
+func (s *supervisor) restConfig() (*rest.Config, error) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", s.l.Kubeconfig())
 	if err != nil {
 		return nil, err
 	}
 	cfg.QPS, cfg.Burst = 50, 100
+	return cfg, nil
+}
+
+func (s *supervisor) client() (kubernetes.Interface, error) {
+	cfg, err := s.restConfig()
+	if err != nil {
+		return nil, err
+	}
 	return kubernetes.NewForConfig(cfg)
 }
 
 // stopAll stops components in reverse start order, so that nothing loses
-// the API server or etcd while it is still shutting down.
+// the API server or etcd while it is still shutting down. Nodes go first:
+// ending a sandbox ends everything in the node at once. Then what the
+// cluster changed on the host is undone.
 func (s *supervisor) stopAll() {
 	s.state.Phase = PhaseStopping
 	s.publish()
+	for _, n := range s.nodes {
+		n.stop(15 * time.Second)
+	}
 	for i := len(s.children) - 1; i >= 0; i-- {
 		s.children[i].stop(15 * time.Second)
+	}
+	for i := len(s.services) - 1; i >= 0; i-- {
+		if err := s.services[i].Close(); err != nil {
+			s.log.Warn("stop service", "err", err)
+		}
 	}
 	if s.etcd != nil {
 		s.etcd.Close()
 		s.etcd = nil
+	}
+	if s.plan != nil {
+		if err := cleanupHost(*s.plan); err != nil {
+			s.log.Error("clean up the host", "err", err)
+		}
 	}
 }
 
@@ -274,7 +379,7 @@ func (s *supervisor) publish() {
 	if s.etcd != nil {
 		s.state.Procs = append(s.state.Procs, Proc{Name: components.Etcd, PID: os.Getpid(), InSupervisor: true})
 	}
-	for _, c := range s.children {
+	for _, c := range s.allChildren() {
 		if pid := c.pid(); pid != 0 {
 			s.state.Procs = append(s.state.Procs, Proc{Name: c.name, PID: pid, Restarts: c.restarts, InSupervisor: c.run != nil})
 		}

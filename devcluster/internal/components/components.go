@@ -6,6 +6,7 @@
 package components
 
 import (
+	"context"
 	"fmt"
 	"os"
 
@@ -16,6 +17,10 @@ import (
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
+
+	"github.com/toolforge-go/toolforge/devcluster/internal/node"
+	kubeproxy "k8s.io/kubernetes/cmd/kube-proxy/app"
+	kubelet "k8s.io/kubernetes/cmd/kubelet/app"
 )
 
 // The component names, in start order. etcd and kwok run inside the
@@ -26,6 +31,12 @@ const (
 	ControllerManager = "kube-controller-manager"
 	Scheduler         = "kube-scheduler"
 	Kwok              = "kwok"
+	// Node components: each real node runs these, inside its own network
+	// and mount namespaces.
+	Kubelet   = "kubelet"
+	KubeProxy = "kube-proxy"
+	// NodeSandbox holds a node's namespaces (see package node).
+	NodeSandbox = "node-sandbox"
 )
 
 // Processes lists the components that run as child processes, in start order.
@@ -43,6 +54,12 @@ func Run(name string, args []string) int {
 		return cli.Run(controllermanager.NewControllerManagerCommand())
 	case Scheduler:
 		return cli.Run(scheduler.NewSchedulerCommand())
+	case Kubelet:
+		return cli.Run(kubelet.NewKubeletCommand(context.Background()))
+	case KubeProxy:
+		return cli.Run(kubeproxy.NewProxyCommand())
+	case NodeSandbox:
+		return node.RunSandbox(args)
 	}
 	fmt.Fprintf(os.Stderr, "unknown component %q (known: %v)\n", name, Processes)
 	return 2

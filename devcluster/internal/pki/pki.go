@@ -34,6 +34,10 @@ var clients = []struct {
 	// kwok plays every kubelet: it updates node and pod status of all nodes.
 	{"kwok", "system:kwok-controller", []string{"system:masters"}},
 	{"apiserver-kubelet-client", "kube-apiserver-kubelet-client", []string{"system:masters"}},
+	// The bootstrap policy binds system:node-proxier to this name.
+	{"kube-proxy", "system:kube-proxy", nil},
+	// Cluster DNS; devcluster grants it read access to services.
+	{"coredns", "system:devcluster:coredns", nil},
 }
 
 // Dir holds the paths of the generated files.
@@ -78,7 +82,9 @@ const FrontProxyClient = "front-proxy-client"
 
 // Ensure creates whatever is missing. Existing files are kept, so a stopped
 // cluster restarts with the same CA and clients' credentials stay valid.
-func Ensure(d Dir) error {
+// apiIPs are addresses the API server is also reached at (the nodes'
+// gateway); a serving certificate without them is reissued.
+func Ensure(d Dir, apiIPs ...net.IP) error {
 	if err := os.MkdirAll(string(d), 0o700); err != nil {
 		return fmt.Errorf("create pki dir: %w", err)
 	}
@@ -105,11 +111,11 @@ func Ensure(d Dir) error {
 	}{
 		{"kube-apiserver", "kube-apiserver",
 			[]string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
-			[]net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback, net.IPv4(10, 96, 0, 1)}},
+			append([]net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback, net.IPv4(10, 96, 0, 1)}, apiIPs...)},
 		{"kwok-serving", "kwok", []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)}},
 	}
 	for _, s := range serving {
-		if exists(d.Cert(s.name)) && exists(d.Key(s.name)) {
+		if exists(d.Cert(s.name)) && exists(d.Key(s.name)) && covers(d.Cert(s.name), s.ips) {
 			continue
 		}
 		tmpl := leafTemplate(s.cn, nil)
@@ -146,6 +152,70 @@ func Ensure(d Dir) error {
 		}
 	}
 	return nil
+}
+
+// EnsureNode creates a real node's kubelet credentials: a client
+// certificate as system:node:<name> (what the Node authorizer and
+// NodeRestriction expect) and a serving certificate for its address,
+// which the API server verifies against the cluster CA.
+func EnsureNode(d Dir, name string, ip net.IP) error {
+	ca, caKey, err := loadPair(d.CACert(), d.CAKey())
+	if err != nil {
+		return err
+	}
+	client := NodeClient(name)
+	if !exists(d.Cert(client)) || !exists(d.Key(client)) {
+		tmpl := leafTemplate("system:node:"+name, []string{"system:nodes"})
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+		if err := issue(d, client, tmpl, ca, caKey); err != nil {
+			return err
+		}
+	}
+	serving := NodeServing(name)
+	if !exists(d.Cert(serving)) || !exists(d.Key(serving)) || !covers(d.Cert(serving), []net.IP{ip}) {
+		tmpl := leafTemplate("system:node:"+name, []string{"system:nodes"})
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		tmpl.DNSNames, tmpl.IPAddresses = []string{name}, []net.IP{ip}
+		if err := issue(d, serving, tmpl, ca, caKey); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// NodeClient and NodeServing name a node's certificates.
+func NodeClient(node string) string  { return "kubelet-" + node }
+func NodeServing(node string) string { return "kubelet-" + node + "-serving" }
+
+// covers says whether the certificate at path names every ip.
+func covers(path string, ips []net.IP) bool {
+	if len(ips) == 0 {
+		return true
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	b, _ := pem.Decode(data)
+	if b == nil {
+		return false
+	}
+	cert, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		return false
+	}
+	for _, ip := range ips {
+		found := false
+		for _, have := range cert.IPAddresses {
+			if have.Equal(ip) {
+				found = true
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 func ensureCA(d Dir, certFile, keyFile, cn string) (*x509.Certificate, crypto.Signer, error) {

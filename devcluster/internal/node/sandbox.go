@@ -1,0 +1,111 @@
+// Package node runs a real Kubernetes node inside Linux namespaces of its
+// own: a sandbox process (pid 1 of new pid, mount, network, UTS and IPC
+// namespaces) holds them, and containerd, kubelet and kube-proxy are entered
+// into them. When the sandbox ends, the kernel kills everything inside —
+// containers, shims, the node's components — and its mounts, network
+// devices and iptables rules go with its namespaces, so a stopped node
+// leaves nothing on the host.
+package node
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Cloneflags are the namespaces a node's sandbox is started in.
+const Cloneflags = syscall.CLONE_NEWPID | syscall.CLONE_NEWNS | syscall.CLONE_NEWNET | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC
+
+// SandboxReadyFD is the descriptor on which the sandbox says it is ready
+// (one line, then closes it); the starter passes a pipe there.
+const SandboxReadyFD = 3
+
+// RunSandbox is the sandbox's main: it prepares the node's mount namespace,
+// reports ready, then reaps orphans (it is their init) until it is told to
+// stop. args: --hostname NAME --cni-state DIR.
+func RunSandbox(args []string) int {
+	fs := flag.NewFlagSet("node-sandbox", flag.ContinueOnError)
+	hostname := fs.String("hostname", "", "the node's host name")
+	cniState := fs.String("cni-state", "", "directory mounted on /var/lib/cni (CNI's fixed cache path)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ready := os.NewFile(SandboxReadyFD, "ready")
+	if err := prepare(*hostname, *cniState); err != nil {
+		fmt.Fprintf(os.Stderr, "node sandbox: %v\n", err)
+		if ready != nil {
+			fmt.Fprintf(ready, "error: %v\n", err)
+		}
+		return 1
+	}
+	if ready != nil {
+		fmt.Fprintln(ready, "ready")
+		ready.Close()
+	}
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM, syscall.SIGINT)
+	child := make(chan os.Signal, 1)
+	signal.Notify(child, syscall.SIGCHLD)
+	for {
+		select {
+		case <-term:
+			return 0
+		case <-child:
+			reap()
+		}
+	}
+}
+
+// prepare makes the node's view of the file system: the host's mounts
+// (received, never sent back), its own /proc for its pid namespace, its
+// own /run (containerd's state, network namespaces' bind mounts, the
+// xtables lock) and its own CNI cache.
+func prepare(hostname, cniState string) error {
+	if os.Getpid() != 1 {
+		return fmt.Errorf("must be pid 1 of a new pid namespace (is %d)", os.Getpid())
+	}
+	steps := []struct {
+		what string
+		do   func() error
+	}{
+		{"stop mount propagation to the host", func() error { return unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, "") }},
+		{"mount /proc", func() error {
+			return unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+		}},
+		{"mount /run", func() error { return unix.Mount("tmpfs", "/run", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=755") }},
+		{"mount /var/lib/cni", func() error {
+			if err := os.MkdirAll(cniState, 0o700); err != nil {
+				return err
+			}
+			// The mount point itself must exist on the host's file system;
+			// an empty directory, which stop removes when it made it.
+			if err := os.MkdirAll("/var/lib/cni", 0o755); err != nil {
+				return err
+			}
+			return unix.Mount(cniState, "/var/lib/cni", "", unix.MS_BIND, "")
+		}},
+		{"set the host name", func() error { return unix.Sethostname([]byte(hostname)) }},
+	}
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			return fmt.Errorf("%s: %w", s.what, err)
+		}
+	}
+	return nil
+}
+
+// reap collects the orphans (reparented to the sandbox, their init) that
+// have exited.
+func reap() {
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		if pid <= 0 || err != nil {
+			return
+		}
+	}
+}
