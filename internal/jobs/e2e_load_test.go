@@ -40,7 +40,10 @@ func versions(t *testing.T, tool string) map[string]string {
 	out := map[string]string{}
 	jl, _ := cluster.Client.BatchV1().Jobs(ns).List(ctx, opts)
 	for _, o := range jl.Items {
-		out["job/"+o.Name] = o.ResourceVersion
+		// The job controller writes a Job's status as its pod runs (kwok
+		// completes them at any moment); a load that changes a one-off
+		// job replaces it (a new uid), or would change its spec.
+		out["job/"+o.Name] = fmt.Sprint(o.UID, " generation ", o.Generation)
 	}
 	cl, _ := cluster.Client.BatchV1().CronJobs(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/managed-by=toolforge-jobs-framework"})
 	for _, o := range cl.Items {
