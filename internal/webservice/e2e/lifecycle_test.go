@@ -243,7 +243,7 @@ func TestUnknownTypeIsRefusedWithTheAvailableTypes(t *testing.T) {
 	tools, toolforge, _ := env(t)
 	tool := tools["ws-type"]
 	r := run(t, tool, toolforge, "webservice", "cobol", "start")
-	want := "error: unknown webservice type \"cobol\"; available types: bookworm, golang1.21, jdk17, node20, perl5.36, php8.2, python3.11, ruby3.1\n"
+	want := "error: unknown webservice type \"cobol\"; available types: bookworm, golang1.11, golang1.21, jdk17, mono6.8, node16, node18, node20, perl5.32, perl5.36, php7.4, php8.2, python3.11, python3.13, python3.9, ruby2.1, ruby2.7, ruby3.1, tcl8.6\n"
 	if r.Code != 2 || r.Stderr != want || r.Stdout != "" {
 		t.Errorf("exit %d, stdout %q, stderr %q; want exit 2 and %q", r.Code, r.Stdout, r.Stderr, want)
 	}
