@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -36,7 +35,7 @@ type webserviceOptions struct {
 	Template string
 	Domain   string
 	Timeout  time.Duration
-	Output   string
+	Output   *output
 	Follow   bool
 	Last     int64
 
@@ -216,13 +215,14 @@ func newWebserviceStatus(s *IOStreams) *cobra.Command {
 		Use:   "status",
 		Short: "Say whether the web service runs",
 		Long: `Print "webservice of type TYPE is running" or "webservice is not running", as
-the cluster has it; -o json adds the replicas, resources and URL.`,
+the cluster has it; -o json or -o yaml adds the replicas, resources and URL.`,
 		Args: typeArg(o),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runWebservice(cmd.Context(), s, o, "status")
 		},
 	}
-	cmd.Flags().StringVarP(&o.Output, "output", "o", "normal", "output format: normal or json")
+	o.Output = addOutputFlag(cmd, "normal")
+	cmd.Flags().StringVar(&o.Template, "template", "", "file with default settings (default $HOME/service.template)")
 	addBackendFlag(cmd.Flags(), o)
 	return cmd
 }
@@ -285,8 +285,10 @@ func runWebservice(ctx context.Context, s *IOStreams, o *webserviceOptions, acti
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	if action == "status" && o.Output != "normal" && o.Output != "json" {
-		return Usagef("--output %q: want normal or json", o.Output)
+	if o.Output != nil {
+		if err := o.Output.check(); err != nil {
+			return err
+		}
 	}
 	if action == "logs" && o.Last < 0 {
 		return Usagef("--last %d: want a number of lines, 0 for all", o.Last)
@@ -303,6 +305,12 @@ func runWebservice(ctx context.Context, s *IOStreams, o *webserviceOptions, acti
 	case "stop":
 		err = c.Stop(ctx)
 	case "status":
+		// The template is read as start reads it, so that a broken one
+		// is reported before it breaks the next start; status still
+		// reports, as monitoring scripts rely on it.
+		if _, _, terr := c.Template(o.Template); terr != nil {
+			fmt.Fprintf(s.ErrOut, "warning: %v\n", terr)
+		}
 		err = printWebserviceStatus(ctx, s, c, o.Output)
 	case "logs":
 		err = c.Logs(ctx, webservice.LogOptions{Follow: o.Follow, Last: o.Last}, s.Out)
@@ -316,15 +324,13 @@ func runWebservice(ctx context.Context, s *IOStreams, o *webserviceOptions, acti
 	return err
 }
 
-func printWebserviceStatus(ctx context.Context, s *IOStreams, c *webservice.Client, output string) error {
+func printWebserviceStatus(ctx context.Context, s *IOStreams, c *webservice.Client, out *output) error {
 	st, err := c.Status(ctx)
 	if err != nil {
 		return err
 	}
-	if output == "json" {
-		enc := json.NewEncoder(s.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
+	if out.data() {
+		return out.print(s.Out, st)
 	}
 	_, err = fmt.Fprintln(s.Out, st.Line())
 	return err
