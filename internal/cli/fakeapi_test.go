@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -150,6 +151,11 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 	mux.HandleFunc("GET "+ev+"/quota", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusOK, envvars.QuotaResponse{Quota: envvars.Quota{Count: len(f.envvars), MaxCount: envvars.MaxCount, Bytes: 15, MaxBytes: envvars.MaxTotal, MaxValue: envvars.MaxValue}, Messages: route.NewMessages()})
 	})
+	// The Kubernetes API, as far as the CLI reads it with the tool's
+	// kubeconfig: there is no image catalogue ConfigMap.
+	mux.HandleFunc("GET /api/v1/namespaces/toolforge-system/configmaps/toolforge-images", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, http.StatusNotFound, map[string]any{"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404})
+	})
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -162,6 +168,19 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 	writeToolCredentials(t, home, "demo")
 	ca := filepath.Join(home, "api-ca.crt")
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: toolforge, cluster: {server: %q, certificate-authority: %q}}]
+users: [{name: tf-demo, user: {client-certificate: %q, client-key: %q}}]
+contexts: [{name: toolforge, context: {cluster: toolforge, user: tf-demo, namespace: tool-demo}}]
+current-context: toolforge
+`, srv.URL, ca, filepath.Join(home, ".toolskube", "client.crt"), filepath.Join(home, ".toolskube", "client.key"))
+	if err := os.MkdirAll(filepath.Join(home, ".kube"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, ".kube", "config"), []byte(kubeconfig), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("HOME", home)

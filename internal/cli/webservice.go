@@ -66,6 +66,7 @@ The same holds for --cpu (default 0.5), --mem (default 512Mi) and --replicas
 		// cannot route: this command takes the raw arguments and hands
 		// them to the verb.
 		DisableFlagParsing: true,
+		ValidArgsFunction:  completeWebserviceFirst,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return dispatchWebservice(cmd, args)
 		},
@@ -159,7 +160,8 @@ func newWebserviceStart(s *IOStreams) *cobra.Command {
 the flags, the manifest and the template, in that order. The settings are
 checked against your tool's limits before anything is created, and kept in
 $HOME/service.manifest for the next start or restart.`,
-		Args: typeArg(o),
+		Args:              typeArg(o),
+		ValidArgsFunction: completeFirstArg(webserviceTypes),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.replicasSet = cmd.Flags().Changed("replicas")
 			return runWebservice(cmd.Context(), s, o, "start")
@@ -179,7 +181,8 @@ func newWebserviceRestart(s *IOStreams) *cobra.Command {
 		Long: `Replace the web service's pods, with the settings of the flags, the manifest
 and the template, in that order; without flags it restarts with the settings
 it was started with. A web service that does not run is started.`,
-		Args: typeArg(o),
+		Args:              typeArg(o),
+		ValidArgsFunction: completeFirstArg(webserviceTypes),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.replicasSet = cmd.Flags().Changed("replicas")
 			return runWebservice(cmd.Context(), s, o, "restart")
@@ -334,4 +337,35 @@ func printWebserviceStatus(ctx context.Context, s *IOStreams, c *webservice.Clie
 	}
 	_, err = fmt.Fprintln(s.Out, st.Line())
 	return err
+}
+
+// webserviceTypes lists the types of the catalogue the tool reads, for
+// completion.
+func webserviceTypes(ctx context.Context) ([]string, error) {
+	tool, err := CurrentTool()
+	if err != nil {
+		return nil, err
+	}
+	kube, err := tool.Kube()
+	if err != nil {
+		return nil, err
+	}
+	cat, err := images.Load(ctx, kube.CoreV1().ConfigMaps(tenancy.PlatformNamespace))
+	if err != nil {
+		return nil, err
+	}
+	return webservice.Types(cat), nil
+}
+
+// completeWebserviceFirst completes the words after webservice in the
+// original's order, TYPE before the verb: first a type (cobra adds the
+// verbs, the subcommands), then the verb after a type.
+func completeWebserviceFirst(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	switch len(args) {
+	case 0:
+		return completeNames(cmd, toComplete, webserviceTypes)
+	case 1:
+		return completeNames(cmd, toComplete, func(context.Context) ([]string, error) { return webserviceActions, nil })
+	}
+	return nil, cobra.ShellCompDirectiveNoFileComp
 }
