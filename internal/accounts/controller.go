@@ -90,7 +90,7 @@ func toolKinds() []client.Object {
 
 // ownedKinds are all the kinds this controller owns and caches.
 func ownedKinds() []client.Object {
-	return append(toolKinds(), &rbacv1.ClusterRoleBinding{}, &rbacv1.ClusterRole{}, &certv1.CertificateSigningRequest{})
+	return append(toolKinds(), &rbacv1.ClusterRoleBinding{}, &rbacv1.ClusterRole{}, &rbacv1.Role{}, &certv1.CertificateSigningRequest{})
 }
 
 func reconcileWith(fn func(context.Context, string) (time.Duration, error)) reconcile.Reconciler {

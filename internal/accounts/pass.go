@@ -32,6 +32,9 @@ func (r *Reconciler) pass(ctx context.Context) error {
 	if err := r.ensureClusterRoles(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("cluster roles: %w", err))
 	}
+	if err := r.ensureCatalogueReader(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("image catalogue reader role: %w", err))
+	}
 	tools, err := r.toolsToVisit(ctx, snap)
 	if err != nil {
 		return errors.Join(append(errs, err)...)

@@ -6,6 +6,7 @@ import (
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -68,6 +69,48 @@ func (r *Reconciler) ensureClusterRoles(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// CatalogueReader names the Role and RoleBinding in the platform namespace
+// that let every tool (group toolforge, its certificate's O) get the image
+// catalogue ConfigMap and nothing else there: webservice reads the
+// catalogue with the tool's own credentials. tools-user cannot grant it,
+// being bound in each tool's own namespace only.
+const CatalogueReader = "tools-image-catalogue-reader"
+
+func catalogueReaderRBAC(ns string) (*rbacv1.Role, *rbacv1.RoleBinding) {
+	meta := metav1.ObjectMeta{Name: CatalogueReader, Namespace: ns, Labels: map[string]string{"app.kubernetes.io/managed-by": managedBy}}
+	role := &rbacv1.Role{ObjectMeta: meta, Rules: []rbacv1.PolicyRule{{
+		APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get"}, ResourceNames: []string{tenancy.ImagesConfigMap},
+	}}}
+	binding := &rbacv1.RoleBinding{
+		ObjectMeta: meta,
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: CatalogueReader},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: tenancy.ToolGroup}},
+	}
+	return role, binding
+}
+
+func (r *Reconciler) ensureCatalogueReader(ctx context.Context) error {
+	role, binding := catalogueReaderRBAC(r.platformNS)
+	if _, err := ensure(ctx, r, role,
+		func(cur *rbacv1.Role) bool { return equality.Semantic.DeepEqual(cur.Rules, role.Rules) },
+		func(cur *rbacv1.Role) { cur.Rules = role.Rules },
+	); err != nil {
+		return err
+	}
+	_, err := ensure(ctx, r, binding,
+		func(cur *rbacv1.RoleBinding) bool {
+			return cur.RoleRef == binding.RoleRef && equality.Semantic.DeepEqual(cur.Subjects, binding.Subjects)
+		},
+		// A roleRef cannot change: the update fails, and the binding is
+		// made again.
+		func(cur *rbacv1.RoleBinding) { cur.RoleRef, cur.Subjects = binding.RoleRef, binding.Subjects },
+	)
+	if apierrors.IsInvalid(err) {
+		_, err = r.recreate(ctx, &rbacv1.RoleBinding{ObjectMeta: binding.ObjectMeta}, binding)
+	}
+	return err
 }
 
 func toolBindingName(tool string) string { return tool + "-tool-binding" }

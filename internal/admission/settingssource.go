@@ -101,7 +101,7 @@ func (s *settingsSource) reload(ctx context.Context) {
 }
 
 func (s *settingsSource) load(ctx context.Context) (*Effective, error) {
-	catalogue, err := images.Load(ctx, s.reader, s.platformNS)
+	catalogue, err := images.Load(ctx, images.InNamespace(s.reader, s.platformNS))
 	if err != nil {
 		return nil, err
 	}

@@ -28,7 +28,7 @@ func (c *catalogue) Get(ctx context.Context) (*images.Catalogue, error) {
 	if c.cat != nil && time.Since(c.at) < c.ttl {
 		return c.cat, nil
 	}
-	cat, err := images.Load(ctx, c.reader, c.ns)
+	cat, err := images.Load(ctx, images.InNamespace(c.reader, c.ns))
 	if err != nil {
 		if c.cat != nil {
 			return c.cat, nil // keep serving the last good one

@@ -245,6 +245,13 @@ func (c *apiClient) request(ctx context.Context, method, path string, in any) (*
 // call does a JSON request, decodes the answer into out (when not nil)
 // and shows the API's info and warning messages on stderr.
 func (c *apiClient) call(ctx context.Context, method, path string, in, out any) error {
+	return c.callWithMessages(ctx, method, path, in, out, true)
+}
+
+// callWithMessages is call, showing the API's info messages only when
+// info is set: a command that reports the outcome itself would say it
+// twice. Warnings are always shown.
+func (c *apiClient) callWithMessages(ctx context.Context, method, path string, in, out any, info bool) error {
 	resp, err := c.request(ctx, method, path, in)
 	if err != nil {
 		return err
@@ -263,7 +270,7 @@ func (c *apiClient) call(ctx context.Context, method, path string, in, out any) 
 			return fmt.Errorf("decode the API's answer: %w", err)
 		}
 	}
-	c.showMessages(env.Messages, true)
+	c.showMessages(env.Messages, info)
 	return nil
 }
 

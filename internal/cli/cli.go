@@ -9,8 +9,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/toolforge-go/toolforge/internal/version"
@@ -63,7 +66,7 @@ func Main(args []string, s *IOStreams) int {
 	if len(args) > 0 && filepath.Base(args[0]) == "webservice" {
 		args = append([]string{args[0], "webservice"}, args[1:]...)
 	}
-	root.SetArgs(args[1:])
+	root.SetArgs(joinOptionalValues(root, args[1:]))
 	err := root.Execute()
 	if err == nil {
 		return ExitOK
@@ -120,4 +123,57 @@ func ExactArgs(n int, names ...string) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// optionalValueAnnotation holds, on a flag with an optional value, the
+// pattern of a value that may follow the flag after a space.
+const optionalValueAnnotation = "toolforge.org/optional-value"
+
+// optionalValue lets flag name of cmd take its value in the next argument
+// too, when that argument matches pattern: the original's argparse reads
+// `--wait 120 NAME` as --wait=120, while pflag reads a flag with an
+// optional value (NoOptDefVal) as bare unless written --wait=120. The
+// pattern keeps `--wait NAME` meaning a bare --wait.
+func optionalValue(cmd *cobra.Command, name, noOptDefVal, pattern string) {
+	f := cmd.Flags().Lookup(name)
+	f.NoOptDefVal = noOptDefVal
+	_ = cmd.Flags().SetAnnotation(name, optionalValueAnnotation, []string{pattern})
+}
+
+// joinOptionalValues rewrites `--flag VALUE` as `--flag=VALUE` for the
+// flags of the command args name that take an optional value, when VALUE
+// matches the flag's pattern (see optionalValue).
+func joinOptionalValues(root *cobra.Command, args []string) []string {
+	if len(args) > 0 && strings.HasPrefix(args[0], "__complete") {
+		return args // completion sees the line as typed
+	}
+	cmd, _, err := root.Find(args)
+	if err != nil || cmd.DisableFlagParsing {
+		return args
+	}
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		out = append(out, a)
+		if a == "--" {
+			return append(out, args[i+1:]...)
+		}
+		if i+1 >= len(args) || strings.Contains(a, "=") || !strings.HasPrefix(a, "-") {
+			continue
+		}
+		var f *pflag.Flag
+		if name, ok := strings.CutPrefix(a, "--"); ok {
+			f = cmd.Flag(name)
+		} else if len(a) == 2 {
+			f = cmd.Flags().ShorthandLookup(a[1:])
+		}
+		if f == nil || f.NoOptDefVal == "" || len(f.Annotations[optionalValueAnnotation]) == 0 {
+			continue
+		}
+		if regexp.MustCompile(f.Annotations[optionalValueAnnotation][0]).MatchString(args[i+1]) {
+			out[len(out)-1] = a + "=" + args[i+1]
+			i++
+		}
+	}
+	return out
 }

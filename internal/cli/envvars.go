@@ -38,8 +38,9 @@ New values reach pods started after the change.`,
 
 func newEnvvarsCreateCommand(s *IOStreams, api *apiFlags) *cobra.Command {
 	return &cobra.Command{
-		Use:   "create NAME [VALUE]",
-		Short: "Create an environment variable, or replace its value",
+		ValidArgsFunction: completeFirstArg(envvarNames(s, api)),
+		Use:               "create NAME [VALUE]",
+		Short:             "Create an environment variable, or replace its value",
 		Long: `Create an environment variable, or replace its value. Without VALUE the value
 is read from standard input (one trailing newline dropped), which keeps it out
 of the shell's history and allows values longer than a command line.`,
@@ -80,21 +81,31 @@ func newEnvvarsListCommand(s *IOStreams, api *apiFlags) *cobra.Command {
 		Use:   "list",
 		Short: "List your environment variables (values hidden unless --show-values)",
 		Args:  NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := newAPIClient(s, api)
-			if err != nil {
-				return err
+	}
+	out := addOutputFlag(cmd, "normal")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := out.check(); err != nil {
+			return err
+		}
+		c, err := newAPIClient(s, api)
+		if err != nil {
+			return err
+		}
+		path := c.envvarsPath("/envvars")
+		if show {
+			path += "?show_values=true"
+		}
+		var resp envvars.ListResponse
+		if err := c.call(cmd.Context(), http.MethodGet, path, nil, &resp); err != nil {
+			return err
+		}
+		if out.data() {
+			if resp.Envvars == nil {
+				resp.Envvars = []envvars.Envvar{}
 			}
-			path := c.envvarsPath("/envvars")
-			if show {
-				path += "?show_values=true"
-			}
-			var out envvars.ListResponse
-			if err := c.call(cmd.Context(), http.MethodGet, path, nil, &out); err != nil {
-				return err
-			}
-			return writeEnvvars(s.Out, s.TTY, out.Envvars, show)
-		},
+			return out.print(s.Out, resp.Envvars)
+		}
+		return writeEnvvars(s.Out, s.TTY, resp.Envvars, show)
 	}
 	cmd.Flags().BoolVar(&show, "show-values", false, "show the values too")
 	return cmd
@@ -103,6 +114,7 @@ func newEnvvarsListCommand(s *IOStreams, api *apiFlags) *cobra.Command {
 // hiddenValue stands in for a value list does not show.
 const hiddenValue = "********"
 
+// writeEnvvars is the name/value table of list, show and delete.
 func writeEnvvars(w io.Writer, tty bool, list []envvars.Envvar, show bool) error {
 	t := &table{headers: []string{"name", "value"}}
 	for _, e := range list {
@@ -116,35 +128,46 @@ func writeEnvvars(w io.Writer, tty bool, list []envvars.Envvar, show bool) error
 }
 
 func newEnvvarsShowCommand(s *IOStreams, api *apiFlags) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "show NAME",
 		Short: "Show an environment variable and its value",
-		Args:  ExactArgs(1, "NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newAPIClient(s, api)
-			if err != nil {
-				return err
-			}
-			var out envvars.EnvvarResponse
-			if err := c.call(cmd.Context(), http.MethodGet, c.envvarsPath("/envvars/"+url.PathEscape(args[0])), nil, &out); err != nil {
-				return err
-			}
-			if !s.TTY {
-				// The bare value, for scripts: VALUE=$(toolforge envvars show NAME).
-				_, err := fmt.Fprintln(s.Out, out.Envvar.Value)
-				return err
-			}
-			return writeEnvvars(s.Out, true, []envvars.Envvar{out.Envvar}, true)
-		},
+		Long: `Show an environment variable: its name and value, as list --show-values
+does. -o json prints {"name": ..., "value": ...} for scripts, e.g.
+  toolforge envvars show MY_TOKEN -o json | jq -r .value`,
+		Args:              ExactArgs(1, "NAME"),
+		ValidArgsFunction: completeFirstArg(envvarNames(s, api)),
 	}
+	out := addOutputFlag(cmd, "normal")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := out.check(); err != nil {
+			return err
+		}
+		c, err := newAPIClient(s, api)
+		if err != nil {
+			return err
+		}
+		var resp envvars.EnvvarResponse
+		if err := c.call(cmd.Context(), http.MethodGet, c.envvarsPath("/envvars/"+url.PathEscape(args[0])), nil, &resp); err != nil {
+			return err
+		}
+		if out.data() {
+			return out.print(s.Out, resp.Envvar)
+		}
+		return writeEnvvars(s.Out, s.TTY, []envvars.Envvar{resp.Envvar}, true)
+	}
+	return cmd
 }
 
 func newEnvvarsDeleteCommand(s *IOStreams, api *apiFlags) *cobra.Command {
 	var sure bool
 	cmd := &cobra.Command{
 		Use:   "delete NAME",
-		Short: "Delete an environment variable",
-		Args:  ExactArgs(1, "NAME"),
+		Short: "Delete an environment variable, printing what it was",
+		Long: `Delete an environment variable and print it (name and value) as it was, so
+that it can be made again. On a terminal it asks first; elsewhere it needs
+--yes-im-sure.`,
+		Args:              ExactArgs(1, "NAME"),
+		ValidArgsFunction: completeFirstArg(envvarNames(s, api)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := Confirm(s, sure, "--yes-im-sure", fmt.Sprintf("Delete envvar %s?", args[0])); err != nil {
 				return err
@@ -153,7 +176,11 @@ func newEnvvarsDeleteCommand(s *IOStreams, api *apiFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return c.call(cmd.Context(), http.MethodDelete, c.envvarsPath("/envvars/"+url.PathEscape(args[0])), nil, nil)
+			var resp envvars.EnvvarResponse
+			if err := c.callWithMessages(cmd.Context(), http.MethodDelete, c.envvarsPath("/envvars/"+url.PathEscape(args[0])), nil, &resp, false); err != nil {
+				return err
+			}
+			return writeEnvvars(s.Out, s.TTY, []envvars.Envvar{resp.Envvar}, true)
 		},
 	}
 	cmd.Flags().BoolVar(&sure, "yes-im-sure", false, "delete without asking")
@@ -161,24 +188,37 @@ func newEnvvarsDeleteCommand(s *IOStreams, api *apiFlags) *cobra.Command {
 }
 
 func newEnvvarsQuotaCommand(s *IOStreams, api *apiFlags) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "quota",
-		Short: "Show how many environment variables you have and may have",
+		Short: "Show how many environment variables you use and how many more you may have",
 		Args:  NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := newAPIClient(s, api)
-			if err != nil {
-				return err
-			}
-			var out envvars.QuotaResponse
-			if err := c.call(cmd.Context(), http.MethodGet, c.envvarsPath("/quota"), nil, &out); err != nil {
-				return err
-			}
-			q := out.Quota
-			t := &table{headers: []string{"quota", "used", "limit"}}
-			t.add("envvars", fmt.Sprint(q.Count), fmt.Sprint(q.MaxCount))
-			t.add("bytes (names and values)", fmt.Sprint(q.Bytes), fmt.Sprint(q.MaxBytes))
-			return t.render(s.Out, s.TTY)
-		},
 	}
+	out := addOutputFlag(cmd, "normal")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := out.check(); err != nil {
+			return err
+		}
+		c, err := newAPIClient(s, api)
+		if err != nil {
+			return err
+		}
+		var resp envvars.QuotaResponse
+		if err := c.call(cmd.Context(), http.MethodGet, c.envvarsPath("/quota"), nil, &resp); err != nil {
+			return err
+		}
+		if out.data() {
+			return out.print(s.Out, resp.Quota)
+		}
+		return writeEnvvarsQuota(s.Out, s.TTY, resp.Quota)
+	}
+	return cmd
+}
+
+// writeEnvvarsQuota shows each quota as the original does: what is used
+// and what is still available.
+func writeEnvvarsQuota(w io.Writer, tty bool, q envvars.Quota) error {
+	t := &table{headers: []string{"quota", "used", "available"}}
+	t.add("envvars", fmt.Sprint(q.Count), fmt.Sprint(max(q.MaxCount-q.Count, 0)))
+	t.add("bytes (names and values)", fmt.Sprint(q.Bytes), fmt.Sprint(max(q.MaxBytes-q.Bytes, 0)))
+	return t.render(w, tty)
 }

@@ -69,16 +69,7 @@ run at a fixed time picked for this job so that jobs spread over the period.`,
   toolforge jobs run bot --command "python3 bot.py" --image python3.11 --continuous
   toolforge jobs run api --command ./serve --image golang1.21 --continuous --port 8080 --health-check-http /healthz
   toolforge jobs run once --command ./once.sh --image bookworm --wait`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			// `--wait 60` (with a space) leaves 60 as an argument.
-			if len(args) == 2 && cmd.Flags().Changed("wait") && o.Wait == strconv.Itoa(defaultWait) {
-				if _, err := strconv.Atoi(args[1]); err == nil {
-					o.Wait = args[1]
-					return nil
-				}
-			}
-			return ExactArgs(1, "NAME")(cmd, args)
-		},
+		Args: ExactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Job.Name = args[0]
 			return runJob(cmd.Context(), s, api, o, cmd)
@@ -88,10 +79,14 @@ run at a fixed time picked for this job so that jobs spread over the period.`,
 	j := &o.Job
 	f.StringVar(&j.Command, "command", "", "the command to run (in the tool's home directory)")
 	f.StringVar(&j.Image, "image", "", "image from the catalogue (see 'toolforge jobs images')")
+	_ = cmd.RegisterFlagCompletionFunc("image", func(cmd *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		return completeNames(cmd, toComplete, imageNames(s, api))
+	})
 	f.StringVar(&j.Schedule, "schedule", "", "run on a cron schedule (e.g. '15 3 * * *' or @daily)")
 	f.BoolVar(&j.Continuous, "continuous", false, "run continuously, restarted when it stops")
 	f.StringVar(&o.Wait, "wait", "", "wait up to SECS (default 600) for a one-off job to finish; its outcome is the exit code")
-	f.Lookup("wait").NoOptDefVal = strconv.Itoa(defaultWait)
+	// --wait, --wait=120 and, as the original takes it, --wait 120.
+	optionalValue(cmd, "wait", strconv.Itoa(defaultWait), `^[0-9]+$`)
 	f.StringVar(&j.Memory, "mem", "", "memory limit (e.g. 1Gi; default: the tool's default)")
 	f.StringVar(&j.CPU, "cpu", "", "CPU limit (e.g. 0.5; default: the tool's default)")
 	f.IntVar(&j.Retry, "retry", 0, "retry a failed run up to N times (0-5)")
@@ -180,8 +175,10 @@ func waitForJob(ctx context.Context, s *IOStreams, c *apiClient, name string, ti
 		err := c.call(ctx, http.MethodGet, c.jobsPath("/jobs/"+url.PathEscape(name)), nil, &out)
 		switch {
 		case isNotFound(err):
-			fmt.Fprintf(s.ErrOut, "Job '%s' completed (and was already removed)\n", name)
-			return nil
+			// Gone before its outcome was seen (deleted, or flushed):
+			// reporting success would make a script carry on after a job
+			// that may never have run.
+			return &ExitError{Code: ExitFailure, Err: fmt.Errorf("job '%s' disappeared before it finished; its outcome is unknown", name)}
 		case err != nil:
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -180,22 +181,33 @@ func parseJobsFile(data []byte, name string) ([]fileJob, []*jobs.Job, error) {
 }
 
 func newJobsLoadCommand(s *IOStreams, api *apiFlags) *cobra.Command {
-	var only string
+	o := &loadOptions{}
 	cmd := &cobra.Command{
 		Use:   "load FILE",
-		Short: "Make your jobs match a YAML file: create, update, or leave alone; delete jobs not in it",
-		Long: `Make your jobs match FILE, a YAML list of jobs with run's flags as keys
-(name, command, image, schedule, continuous, mem, cpu, ...; see 'dump').
-Jobs in the file are created, or updated when they differ; unchanged jobs are
-left alone (running pods are not touched). Jobs not in the file are deleted,
-unless --job picks one job of the file to load.`,
+		Short: "Create and update your jobs from a YAML file; jobs not in it are left alone",
+		Long: `Make the jobs of FILE, a YAML list of jobs with run's flags as keys (name,
+command, image, schedule, continuous, mem, cpu, ...; see 'dump'), exist as
+defined: a missing job is created, a job that differs is updated, and a job
+that matches is left alone (running pods are not touched). Each job's result
+is printed: created, updated or already up to date.
+
+Jobs that are not in FILE are left alone, as the original does since it
+stopped flushing them (T364204). --replace deletes them too: it lists them
+and asks first (off a terminal, pass --yes). --job loads one job of FILE.`,
+		Example: `  toolforge jobs load jobs.yaml
+  toolforge jobs load jobs.yaml --job backup
+  toolforge jobs load jobs.yaml --replace --yes`,
 		Args: ExactArgs(1, "FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			data, err := os.ReadFile(args[0])
+			o.file = args[0]
+			if o.only != "" && o.replace {
+				return Usagef("--replace makes your jobs the whole of %s; it cannot go with --job", o.file)
+			}
+			data, err := os.ReadFile(o.file)
 			if err != nil {
 				return Usagef("%v", err)
 			}
-			files, defs, err := parseJobsFile(data, args[0])
+			files, defs, err := parseJobsFile(data, o.file)
 			if err != nil {
 				return Usagef("%v", err)
 			}
@@ -203,49 +215,99 @@ unless --job picks one job of the file to load.`,
 			if err != nil {
 				return err
 			}
-			return loadJobs(cmd.Context(), s, c, args[0], files, defs, only)
+			return loadJobs(cmd.Context(), s, c, o, files, defs)
 		},
 	}
-	cmd.Flags().StringVar(&only, "job", "", "load only the job of this name from FILE")
+	f := cmd.Flags()
+	f.StringVar(&o.only, "job", "", "load only the job of this name from FILE")
+	f.BoolVar(&o.replace, "replace", false, "also delete the jobs that FILE does not have (asks first)")
+	f.BoolVarP(&o.yes, "yes", "y", false, "with --replace: delete without asking")
+	_ = cmd.RegisterFlagCompletionFunc("job", func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		// The jobs of the file being loaded.
+		return completeNames(cmd, toComplete, func(context.Context) ([]string, error) {
+			if len(args) == 0 {
+				return nil, nil
+			}
+			data, err := os.ReadFile(args[0])
+			if err != nil {
+				return nil, err
+			}
+			_, defs, err := parseJobsFile(data, args[0])
+			var names []string
+			for _, d := range defs {
+				names = append(names, d.Name)
+			}
+			return names, err
+		})
+	})
 	return cmd
 }
 
-func loadJobs(ctx context.Context, s *IOStreams, c *apiClient, file string, files []fileJob, defs []*jobs.Job, only string) error {
-	inFile := map[string]bool{}
+// loadOptions are load's flags.
+type loadOptions struct {
+	file    string
+	only    string
+	replace bool
+	yes     bool
+}
+
+// loadResults are the words load prints for each job (the original's).
+var loadResults = map[string]string{
+	jobs.Created:   "created",
+	jobs.Updated:   "updated",
+	jobs.Unchanged: "is already up to date",
+}
+
+func loadJobs(ctx context.Context, s *IOStreams, c *apiClient, o *loadOptions, files []fileJob, defs []*jobs.Job) error {
+	var extra []string
+	if o.replace {
+		var list jobs.JobList
+		if err := c.call(ctx, http.MethodGet, c.jobsPath("/jobs"), nil, &list); err != nil {
+			return err
+		}
+		inFile := map[string]bool{}
+		for _, def := range defs {
+			inFile[def.Name] = true
+		}
+		for _, j := range list.Jobs {
+			if !inFile[j.Name] {
+				extra = append(extra, j.Name)
+			}
+		}
+		if len(extra) > 0 {
+			question := fmt.Sprintf("--replace deletes the job(s) that %s does not have: %s. Go ahead?", o.file, strings.Join(extra, ", "))
+			if err := Confirm(s, o.yes, "--yes", question); err != nil {
+				return err
+			}
+		}
+	}
 	found := false
 	for i, def := range defs {
-		inFile[def.Name] = true
-		if only != "" && def.Name != only {
+		if o.only != "" && def.Name != o.only {
 			continue
 		}
 		found = true
 		var out jobs.ApplyResponse
-		if err := c.call(ctx, http.MethodPatch, c.jobsPath("/jobs"), def, &out); err != nil {
+		if err := c.callWithMessages(ctx, http.MethodPatch, c.jobsPath("/jobs"), def, &out, false); err != nil {
 			return fmt.Errorf("job %s: %w", def.Name, err)
 		}
+		fmt.Fprintf(s.Out, "Job '%s' %s\n", def.Name, loadResults[out.Result])
 		if files[i].Wait && out.Result != jobs.Unchanged {
 			if err := waitForJob(ctx, s, c, def.Name, defaultWait*time.Second, time.Second); err != nil {
 				return err
 			}
 		}
 	}
-	if only != "" {
-		if !found {
-			return Usagef("--job %s: %s has no job of that name", only, file)
-		}
-		return nil
+	if o.only != "" && !found {
+		return Usagef("--job %s: %s has no job of that name", o.only, o.file)
 	}
-	var list jobs.JobList
-	if err := c.call(ctx, http.MethodGet, c.jobsPath("/jobs"), nil, &list); err != nil {
-		return err
-	}
-	for _, j := range list.Jobs {
-		if inFile[j.Name] {
-			continue
-		}
-		if err := c.call(ctx, http.MethodDelete, c.jobsPath("/jobs/"+url.PathEscape(j.Name)), nil, nil); err != nil && !isNotFound(err) {
+	// Deleted last: a file that fails half-way deletes nothing.
+	for _, name := range extra {
+		err := c.callWithMessages(ctx, http.MethodDelete, c.jobsPath("/jobs/"+url.PathEscape(name)), nil, nil, false)
+		if err != nil && !isNotFound(err) {
 			return err
 		}
+		fmt.Fprintf(s.Out, "Job '%s' deleted\n", name)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -17,9 +18,10 @@ func newJobsLogsCommand(s *IOStreams, api *apiFlags) *cobra.Command {
 	var follow bool
 	var lines int64
 	cmd := &cobra.Command{
-		Use:   "logs NAME",
-		Short: "Show the output of a job's pods",
-		Args:  ExactArgs(1, "NAME"),
+		Use:               "logs NAME",
+		Short:             "Show the output of a job's pods",
+		Args:              ExactArgs(1, "NAME"),
+		ValidArgsFunction: completeFirstArg(jobNames(s, api)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if lines < 0 {
 				return Usagef("-l/--last %d: want a number of lines", lines)
@@ -61,9 +63,10 @@ func jobLogs(ctx context.Context, s *IOStreams, c *apiClient, name string, follo
 
 func newJobsDeleteCommand(s *IOStreams, api *apiFlags) *cobra.Command {
 	return &cobra.Command{
-		Use:   "delete NAME",
-		Short: "Delete a job (and stop what it runs)",
-		Args:  ExactArgs(1, "NAME"),
+		Use:               "delete NAME",
+		Short:             "Delete a job (and stop what it runs)",
+		Args:              ExactArgs(1, "NAME"),
+		ValidArgsFunction: completeFirstArg(jobNames(s, api)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newAPIClient(s, api)
 			if err != nil {
@@ -81,25 +84,50 @@ func newJobsDeleteCommand(s *IOStreams, api *apiFlags) *cobra.Command {
 }
 
 func newJobsFlushCommand(s *IOStreams, api *apiFlags) *cobra.Command {
-	return &cobra.Command{
+	var yes bool
+	cmd := &cobra.Command{
 		Use:   "flush",
 		Short: "Delete all your jobs",
-		Args:  NoArgs,
+		Long: `Delete all your jobs and stop what they run. On a terminal it asks first;
+elsewhere (a script, cron) it needs --yes.`,
+		Args: NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !yes && !s.TTY {
+				// No one to ask: refused before the API is called.
+				return Confirm(s, yes, "--yes", "Deleting all your jobs")
+			}
 			c, err := newAPIClient(s, api)
 			if err != nil {
 				return err
 			}
+			if !yes {
+				// Name what goes, so the question can be answered.
+				names, err := jobNames(s, api)(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if len(names) == 0 {
+					fmt.Fprintln(s.ErrOut, "No jobs to delete")
+					return nil
+				}
+				question := fmt.Sprintf("Delete all %d job(s) of tool %s (%s)?", len(names), c.tool.Name, strings.Join(names, ", "))
+				if err := Confirm(s, yes, "--yes", question); err != nil {
+					return err
+				}
+			}
 			return c.call(cmd.Context(), http.MethodDelete, c.jobsPath("/jobs"), nil, nil)
 		},
 	}
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "delete without asking")
+	return cmd
 }
 
 func newJobsRestartCommand(s *IOStreams, api *apiFlags) *cobra.Command {
 	return &cobra.Command{
-		Use:   "restart NAME",
-		Short: "Restart a job: continuous jobs roll their pods, scheduled jobs run now, one-off jobs run again",
-		Args:  ExactArgs(1, "NAME"),
+		Use:               "restart NAME",
+		Short:             "Restart a job: continuous jobs roll their pods, scheduled jobs run now, one-off jobs run again",
+		Args:              ExactArgs(1, "NAME"),
+		ValidArgsFunction: completeFirstArg(jobNames(s, api)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newAPIClient(s, api)
 			if err != nil {
@@ -111,53 +139,70 @@ func newJobsRestartCommand(s *IOStreams, api *apiFlags) *cobra.Command {
 }
 
 func newJobsImagesCommand(s *IOStreams, api *apiFlags) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "images",
-		Short: "List the images jobs can run",
-		Args:  NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := newAPIClient(s, api)
-			if err != nil {
-				return err
-			}
-			var out jobs.ImageList
-			if err := c.call(cmd.Context(), http.MethodGet, c.jobsPath("/images"), nil, &out); err != nil {
-				return err
-			}
-			return writeImages(s.Out, s.TTY, out.Images)
-		},
+		Short: "List the images jobs can run, with their aliases and state",
+		Long: `List the image catalogue: the short name to pass to --image, the image a job
+runs, whether the image is stable or deprecated, and the other names that
+work too (the original's tf- aliases and image names).`,
+		Args: NoArgs,
 	}
+	out := addOutputFlag(cmd, "normal")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := out.check(); err != nil {
+			return err
+		}
+		c, err := newAPIClient(s, api)
+		if err != nil {
+			return err
+		}
+		var list jobs.ImageList
+		if err := c.call(cmd.Context(), http.MethodGet, c.jobsPath("/images"), nil, &list); err != nil {
+			return err
+		}
+		if out.data() {
+			return out.print(s.Out, list.Images)
+		}
+		return writeImages(s.Out, s.TTY, list.Images)
+	}
+	return cmd
 }
 
+// writeImages is images' table. The original's two columns come first,
+// so that scripts reading them keep working.
 func writeImages(w io.Writer, tty bool, list []jobs.ImageInfo) error {
-	t := &table{headers: []string{"Short name", "Container image URL"}}
+	t := &table{headers: []string{"Short name", "Container image URL", "State", "Aliases"}}
 	for _, img := range list {
-		name := img.Shortname
-		if img.State != "" && img.State != "stable" {
-			name += " (" + img.State + ")"
-		}
-		t.add(name, img.Image)
+		t.add(img.Shortname, img.Image, img.State, strings.Join(img.Aliases, ", "))
 	}
 	return t.render(w, tty)
 }
 
 func newJobsQuotaCommand(s *IOStreams, api *apiFlags) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "quota",
 		Short: "Show your tool's quota and per-job limits",
 		Args:  NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := newAPIClient(s, api)
-			if err != nil {
-				return err
-			}
-			var out jobs.QuotaResponse
-			if err := c.call(cmd.Context(), http.MethodGet, c.jobsPath("/quotas"), nil, &out); err != nil {
-				return err
-			}
-			return writeQuota(s.Out, s.TTY, out.Quota)
-		},
 	}
+	out := addOutputFlag(cmd, "normal")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := out.check(); err != nil {
+			return err
+		}
+		c, err := newAPIClient(s, api)
+		if err != nil {
+			return err
+		}
+		var resp jobs.QuotaResponse
+		if err := c.call(cmd.Context(), http.MethodGet, c.jobsPath("/quotas"), nil, &resp); err != nil {
+			return err
+		}
+		if out.data() {
+			return out.print(s.Out, resp.Quota)
+		}
+		return writeQuota(s.Out, s.TTY, resp.Quota)
+	}
+	return cmd
 }
 
 func writeQuota(w io.Writer, tty bool, q jobs.Quota) error {

@@ -88,8 +88,10 @@ func TestAnEmptyListPrintsNothingButJSONPrintsAnEmptyArray(t *testing.T) {
 func TestImagesAndQuotaOutputIsStable(t *testing.T) {
 	var b bytes.Buffer
 	err := writeImages(&b, false, []jobs.ImageInfo{
-		{Shortname: "bookworm", Image: "docker-registry.tools.wmflabs.org/toolforge-bookworm-sssd-base:latest", State: "stable"},
-		{Shortname: "node16", Image: "docker-registry.tools.wmflabs.org/toolforge-node16-sssd-base:latest", State: "deprecated"},
+		{Shortname: "bookworm", Image: "docker-registry.tools.wmflabs.org/toolforge-bookworm-web-sssd:latest", State: "stable",
+			Aliases: []string{"tf-bookworm", "toolforge-bookworm", "toolforge-bookworm-sssd", "toolforge-bookworm-web-sssd"}},
+		{Shortname: "python3.9", Image: "docker-registry.tools.wmflabs.org/toolforge-python39-sssd-web:latest", State: "deprecated",
+			Aliases: []string{"tf-python39", "toolforge-python39", "toolforge-python39-sssd-base", "toolforge-python39-sssd-web"}},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,69 +1,55 @@
 package cli
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/toolforge-go/toolforge/internal/jobs"
 )
 
-// List output formats.
-var listFormats = []string{"normal", "long", "name", "json"}
-
 func newJobsListCommand(s *IOStreams, api *apiFlags) *cobra.Command {
-	var output string
 	var long bool
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List your jobs",
 		Args:  NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if long {
-				output = "long" // the original's deprecated -l
-			}
-			c, err := newAPIClient(s, api)
-			if err != nil {
-				return err
-			}
-			return listJobs(cmd.Context(), s, c, output)
-		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "normal", "output format: "+strings.Join(listFormats, ", "))
+	out := addOutputFlag(cmd, "normal", "long", "name")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if long {
+			out.Format = "long" // the original's deprecated -l
+		}
+		if err := out.check(); err != nil {
+			return err
+		}
+		c, err := newAPIClient(s, api)
+		if err != nil {
+			return err
+		}
+		var list jobs.JobList
+		if err := c.call(cmd.Context(), http.MethodGet, c.jobsPath("/jobs"), nil, &list); err != nil {
+			return err
+		}
+		return writeJobList(s.Out, s.TTY, out.Format, list.Jobs)
+	}
 	cmd.Flags().BoolVarP(&long, "long", "l", false, "same as -o long")
 	_ = cmd.Flags().MarkHidden("long")
 	return cmd
-}
-
-func listJobs(ctx context.Context, s *IOStreams, c *apiClient, output string) error {
-	if !slices.Contains(listFormats, output) {
-		return Usagef("-o %q: want one of %s", output, strings.Join(listFormats, ", "))
-	}
-	var out jobs.JobList
-	if err := c.call(ctx, http.MethodGet, c.jobsPath("/jobs"), nil, &out); err != nil {
-		return err
-	}
-	return writeJobList(s.Out, s.TTY, output, out.Jobs)
 }
 
 // writeJobList is list's output; its plain form is a contract (golden
 // files).
 func writeJobList(w io.Writer, tty bool, output string, list []jobs.Info) error {
 	switch output {
-	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
+	case OutputJSON, OutputYAML:
 		if list == nil {
 			list = []jobs.Info{}
 		}
-		return enc.Encode(list)
+		return printData(w, output, list)
 	case "name":
 		for _, j := range list {
 			fmt.Fprintln(w, j.Name)
@@ -135,22 +121,31 @@ func orDefault(s string) string {
 }
 
 func newJobsShowCommand(s *IOStreams, api *apiFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "show NAME",
-		Short: "Show a job's settings and status",
-		Args:  ExactArgs(1, "NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newAPIClient(s, api)
-			if err != nil {
-				return err
-			}
-			var out jobs.JobResponse
-			if err := c.call(cmd.Context(), http.MethodGet, c.jobsPath("/jobs/"+url.PathEscape(args[0])), nil, &out); err != nil {
-				return err
-			}
-			return writeJob(s.Out, s.TTY, out.Job)
-		},
+	cmd := &cobra.Command{
+		Use:               "show NAME",
+		Short:             "Show a job's settings and status",
+		Args:              ExactArgs(1, "NAME"),
+		ValidArgsFunction: completeFirstArg(jobNames(s, api)),
 	}
+	out := addOutputFlag(cmd, "normal")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := out.check(); err != nil {
+			return err
+		}
+		c, err := newAPIClient(s, api)
+		if err != nil {
+			return err
+		}
+		var resp jobs.JobResponse
+		if err := c.call(cmd.Context(), http.MethodGet, c.jobsPath("/jobs/"+url.PathEscape(args[0])), nil, &resp); err != nil {
+			return err
+		}
+		if out.data() {
+			return out.print(s.Out, resp.Job)
+		}
+		return writeJob(s.Out, s.TTY, resp.Job)
+	}
+	return cmd
 }
 
 // writeJob is show's output.

@@ -44,7 +44,7 @@ func TestWaitTurnsTheJobsOutcomeIntoTheExitCode(t *testing.T) {
 	}{
 		{"a completed job exits 0", []string{"Pending", "Running", "Completed"}, 0, "Job 'j' completed"},
 		{"a failed job exits 1", []string{"Running", "Failed"}, 1, "job 'j' failed: because"},
-		{"a job removed after finishing exits 0", []string{"Running", ""}, 0, "already removed"},
+		{"a job that vanishes exits 1", []string{"Running", ""}, 1, "disappeared before it finished"},
 		{"a job still running at the timeout exits 1", []string{"Running"}, 1, "timed out"},
 	}
 	for _, tc := range cases {

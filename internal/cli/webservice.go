@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -36,7 +35,7 @@ type webserviceOptions struct {
 	Template string
 	Domain   string
 	Timeout  time.Duration
-	Output   string
+	Output   *output
 	Follow   bool
 	Last     int64
 
@@ -67,6 +66,7 @@ The same holds for --cpu (default 0.5), --mem (default 512Mi) and --replicas
 		// cannot route: this command takes the raw arguments and hands
 		// them to the verb.
 		DisableFlagParsing: true,
+		ValidArgsFunction:  completeWebserviceFirst,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return dispatchWebservice(cmd, args)
 		},
@@ -160,7 +160,8 @@ func newWebserviceStart(s *IOStreams) *cobra.Command {
 the flags, the manifest and the template, in that order. The settings are
 checked against your tool's limits before anything is created, and kept in
 $HOME/service.manifest for the next start or restart.`,
-		Args: typeArg(o),
+		Args:              typeArg(o),
+		ValidArgsFunction: completeFirstArg(webserviceTypes),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.replicasSet = cmd.Flags().Changed("replicas")
 			return runWebservice(cmd.Context(), s, o, "start")
@@ -180,7 +181,8 @@ func newWebserviceRestart(s *IOStreams) *cobra.Command {
 		Long: `Replace the web service's pods, with the settings of the flags, the manifest
 and the template, in that order; without flags it restarts with the settings
 it was started with. A web service that does not run is started.`,
-		Args: typeArg(o),
+		Args:              typeArg(o),
+		ValidArgsFunction: completeFirstArg(webserviceTypes),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.replicasSet = cmd.Flags().Changed("replicas")
 			return runWebservice(cmd.Context(), s, o, "restart")
@@ -216,13 +218,14 @@ func newWebserviceStatus(s *IOStreams) *cobra.Command {
 		Use:   "status",
 		Short: "Say whether the web service runs",
 		Long: `Print "webservice of type TYPE is running" or "webservice is not running", as
-the cluster has it; -o json adds the replicas, resources and URL.`,
+the cluster has it; -o json or -o yaml adds the replicas, resources and URL.`,
 		Args: typeArg(o),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runWebservice(cmd.Context(), s, o, "status")
 		},
 	}
-	cmd.Flags().StringVarP(&o.Output, "output", "o", "normal", "output format: normal or json")
+	o.Output = addOutputFlag(cmd, "normal")
+	cmd.Flags().StringVar(&o.Template, "template", "", "file with default settings (default $HOME/service.template)")
 	addBackendFlag(cmd.Flags(), o)
 	return cmd
 }
@@ -285,8 +288,10 @@ func runWebservice(ctx context.Context, s *IOStreams, o *webserviceOptions, acti
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	if action == "status" && o.Output != "normal" && o.Output != "json" {
-		return Usagef("--output %q: want normal or json", o.Output)
+	if o.Output != nil {
+		if err := o.Output.check(); err != nil {
+			return err
+		}
 	}
 	if action == "logs" && o.Last < 0 {
 		return Usagef("--last %d: want a number of lines, 0 for all", o.Last)
@@ -303,6 +308,12 @@ func runWebservice(ctx context.Context, s *IOStreams, o *webserviceOptions, acti
 	case "stop":
 		err = c.Stop(ctx)
 	case "status":
+		// The template is read as start reads it, so that a broken one
+		// is reported before it breaks the next start; status still
+		// reports, as monitoring scripts rely on it.
+		if _, _, terr := c.Template(o.Template); terr != nil {
+			fmt.Fprintf(s.ErrOut, "warning: %v\n", terr)
+		}
 		err = printWebserviceStatus(ctx, s, c, o.Output)
 	case "logs":
 		err = c.Logs(ctx, webservice.LogOptions{Follow: o.Follow, Last: o.Last}, s.Out)
@@ -316,16 +327,45 @@ func runWebservice(ctx context.Context, s *IOStreams, o *webserviceOptions, acti
 	return err
 }
 
-func printWebserviceStatus(ctx context.Context, s *IOStreams, c *webservice.Client, output string) error {
+func printWebserviceStatus(ctx context.Context, s *IOStreams, c *webservice.Client, out *output) error {
 	st, err := c.Status(ctx)
 	if err != nil {
 		return err
 	}
-	if output == "json" {
-		enc := json.NewEncoder(s.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
+	if out.data() {
+		return out.print(s.Out, st)
 	}
 	_, err = fmt.Fprintln(s.Out, st.Line())
 	return err
+}
+
+// webserviceTypes lists the types of the catalogue the tool reads, for
+// completion.
+func webserviceTypes(ctx context.Context) ([]string, error) {
+	tool, err := CurrentTool()
+	if err != nil {
+		return nil, err
+	}
+	kube, err := tool.Kube()
+	if err != nil {
+		return nil, err
+	}
+	cat, err := images.Load(ctx, kube.CoreV1().ConfigMaps(tenancy.PlatformNamespace))
+	if err != nil {
+		return nil, err
+	}
+	return webservice.Types(cat), nil
+}
+
+// completeWebserviceFirst completes the words after webservice in the
+// original's order, TYPE before the verb: first a type (cobra adds the
+// verbs, the subcommands), then the verb after a type.
+func completeWebserviceFirst(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	switch len(args) {
+	case 0:
+		return completeNames(cmd, toComplete, webserviceTypes)
+	case 1:
+		return completeNames(cmd, toComplete, func(context.Context) ([]string, error) { return webserviceActions, nil })
+	}
+	return nil, cobra.ShellCompDirectiveNoFileComp
 }

@@ -25,7 +25,8 @@ func newWebserviceShell(s *IOStreams) *cobra.Command {
 		Long: `Start an interactive pod of TYPE's image (or the manifest's type), with the
 --cpu/--mem settings, attach your terminal to it, and remove the pod when you
 leave, when the session fails, or when you interrupt it.`,
-		Args: typeArg(o),
+		Args:              typeArg(o),
+		ValidArgsFunction: completeFirstArg(webserviceTypes),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runWebservice(cmd.Context(), s, o, "shell")
 		},

@@ -88,15 +88,23 @@ func TestCreateListShowDeleteAndQuota(t *testing.T) {
 	if shown := f.ok(t, "alpha", "envvars", "list", "--show-values").Stdout; !strings.Contains(shown, "s3cr3t-value") {
 		t.Fatalf("list --show-values:\n%s", shown)
 	}
-	if show := f.ok(t, "alpha", "envvars", "show", "API_TOKEN").Stdout; show != "s3cr3t-value\n" {
+	// The original's output: show prints name and value, -o json the
+	// envvar for scripts; quota what is used and still available; delete
+	// what it deleted.
+	if show := f.ok(t, "alpha", "envvars", "show", "API_TOKEN").Stdout; show != "name       value\nAPI_TOKEN  s3cr3t-value\n" {
 		t.Fatalf("show = %q", show)
 	}
+	if show := f.ok(t, "alpha", "envvars", "show", "API_TOKEN", "-o", "json").Stdout; show != "{\n  \"name\": \"API_TOKEN\",\n  \"value\": \"s3cr3t-value\"\n}\n" {
+		t.Fatalf("show -o json = %q", show)
+	}
 	quota := f.ok(t, "alpha", "envvars", "quota").Stdout
-	if !strings.Contains(quota, "envvars") || !strings.Contains(quota, " 2 ") {
+	if !strings.HasPrefix(quota, "quota                     used  available\nenvvars                   2     98\n") {
 		t.Fatalf("quota:\n%s", quota)
 	}
 
-	f.ok(t, "alpha", "envvars", "delete", "--yes-im-sure", "DEBUG")
+	if del := f.ok(t, "alpha", "envvars", "delete", "--yes-im-sure", "DEBUG").Stdout; del != "name   value\nDEBUG  2\n" {
+		t.Fatalf("delete printed %q", del)
+	}
 	if _, still := stored(t, "alpha").Data["DEBUG"]; still {
 		t.Fatal("DEBUG still stored after delete")
 	}

@@ -41,7 +41,7 @@ func (s *Store) Routes() []route.Route {
 			Response: ListResponse{}, Handle: s.handleList},
 		{Method: http.MethodPost, Path: base + "/envvars", Summary: "Create or replace an envvar", Request: CreateRequest{}, Response: EnvvarResponse{}, Handle: s.handleCreate},
 		{Method: http.MethodGet, Path: base + "/envvars/{name}", Summary: "Show an envvar and its value", Response: EnvvarResponse{}, Handle: s.handleGet},
-		{Method: http.MethodDelete, Path: base + "/envvars/{name}", Summary: "Delete an envvar", Response: route.Envelope{}, Handle: s.handleDelete},
+		{Method: http.MethodDelete, Path: base + "/envvars/{name}", Summary: "Delete an envvar; the answer holds it as it was", Response: EnvvarResponse{}, Handle: s.handleDelete},
 		{Method: http.MethodGet, Path: base + "/quota", Summary: "Show how many envvars the tool has and may have", Response: QuotaResponse{}, Handle: s.handleQuota},
 	}
 }
@@ -91,13 +91,13 @@ func (s *Store) handleGet(w http.ResponseWriter, r *route.Request) error {
 }
 
 func (s *Store) handleDelete(w http.ResponseWriter, r *route.Request) error {
-	name := r.Param("name")
-	if err := s.Delete(r.Context(), r.Tool, name); err != nil {
+	deleted, err := s.Delete(r.Context(), r.Tool, r.Param("name"))
+	if err != nil {
 		return err
 	}
 	m := route.NewMessages()
-	m.Infof("envvar %s deleted", name)
-	return route.WriteJSON(w, http.StatusOK, route.Envelope{Messages: m})
+	m.Infof("envvar %s deleted", deleted.Name)
+	return route.WriteJSON(w, http.StatusOK, EnvvarResponse{Envvar: *deleted, Messages: m})
 }
 
 func (s *Store) handleQuota(w http.ResponseWriter, r *route.Request) error {

@@ -147,10 +147,12 @@ func (s *Store) Set(ctx context.Context, tool, name, value string) (bool, error)
 	return created, nil
 }
 
-// Delete removes a variable.
-func (s *Store) Delete(ctx context.Context, tool, name string) error {
+// Delete removes a variable and returns it as it was (the CLI shows what
+// went).
+func (s *Store) Delete(ctx context.Context, tool, name string) (*Envvar, error) {
 	unlock := s.locks.lock(tool)
 	defer unlock()
+	var deleted *Envvar
 	err := retry.RetryOnConflict(writeBackoff, func() error {
 		sec, err := s.read(ctx, tool)
 		if err != nil {
@@ -159,14 +161,19 @@ func (s *Store) Delete(ctx context.Context, tool, name string) error {
 		if sec == nil {
 			return route.NotFound("envvar %s does not exist", name)
 		}
-		if _, ok := sec.Data[name]; !ok {
+		value, ok := sec.Data[name]
+		if !ok {
 			return route.NotFound("envvar %s does not exist", name)
 		}
+		deleted = &Envvar{Name: name, Value: string(value)}
 		delete(sec.Data, name)
 		_, err = s.secrets(tool).Update(ctx, sec, metav1.UpdateOptions{})
 		return err
 	})
-	return writeError(err)
+	if err != nil {
+		return nil, writeError(err)
+	}
+	return deleted, nil
 }
 
 // Quota is how many variables the tool has and may have, and the space

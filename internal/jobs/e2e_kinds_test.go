@@ -119,11 +119,28 @@ func TestRunListShowAndDeleteEachKindOfJob(t *testing.T) {
 	}
 }
 
+// --wait SECS takes its value after a space (before or after the job's
+// name, as the original's argparse does), after = or not at all.
 func TestWaitReturnsTheOutcomeOfAOneOffJob(t *testing.T) {
 	f := setup(t)
-	r := f.toolforge(t, "waiter", nil, "jobs", "run", "quick", "--command", "true", "--image", "bookworm", "--wait", "120")
-	if r.Code != 0 || !strings.Contains(r.Stderr, "Job 'quick' completed") {
-		t.Fatalf("--wait: %s", r)
+	for name, wait := range map[string][]string{
+		"quick":  {"quick", "--wait", "120"},
+		"quick2": {"--wait", "120", "quick2"},
+		"quick3": {"--wait=120", "quick3"},
+		"quick4": {"quick4", "--wait"},
+	} {
+		args := append(append([]string{"jobs", "run"}, wait...), "--command", "true", "--image", "bookworm")
+		r := f.toolforge(t, "waiter", nil, args...)
+		if r.Code != 0 || !strings.Contains(r.Stderr, "Job '"+name+"' completed") {
+			t.Fatalf("%v: %s", args, r)
+		}
+		limit := "2m0s"
+		if name == "quick4" {
+			limit = "10m0s"
+		}
+		if !strings.Contains(r.Stderr, "Waiting up to "+limit) {
+			t.Errorf("%v waited for the wrong time: %s", args, r)
+		}
 	}
 	if show := f.ok(t, "waiter", "jobs", "show", "quick").Stdout; !strings.Contains(show, "Completed") {
 		t.Fatalf("show after --wait:\n%s", show)
@@ -158,11 +175,47 @@ func TestQuotaAndImagesShowTheToolsLimitsAndTheCatalogue(t *testing.T) {
 		}
 	}
 	images := f.ok(t, "kinds", "jobs", "images").Stdout
-	for _, want := range []string{"Short name", "Container image URL", "python3.11", "docker-registry.tools.wmflabs.org/toolforge-python311-sssd-base:latest"} {
+	for _, want := range []string{"Short name", "Container image URL", "State", "Aliases", "python3.11",
+		"docker-registry.tools.wmflabs.org/toolforge-python311-sssd-web:latest", "python3.9", "deprecated", "tf-python39", "toolforge-python39-sssd-base"} {
 		if !strings.Contains(images, want) {
 			t.Errorf("images lacks %q:\n%s", want, images)
 		}
 	}
+}
+
+// A job runs from the catalogue image the original would run, whatever
+// name of it was given: short name, alias, image name of either variant,
+// full reference; all run the web variant. list and show name the image
+// by its short name.
+func TestJobsRunTheImageTheOriginalResolvesTheNameTo(t *testing.T) {
+	f := setup(t)
+	const tool = "imager"
+	const py39Web = "docker-registry.tools.wmflabs.org/toolforge-python39-sssd-web:latest"
+	names := map[string]string{
+		"short":     "python3.9",
+		"alias":     "tf-python39",
+		"stem":      "toolforge-python39",
+		"base":      "toolforge-python39-sssd-base",
+		"web":       "toolforge-python39-sssd-web:latest",
+		"base-full": "docker-registry.tools.wmflabs.org/toolforge-python39-sssd-base:latest",
+	}
+	for job, image := range names {
+		r := f.ok(t, tool, "jobs", "run", job, "--command", "true", "--image", image, "--schedule", "@daily")
+		if !strings.Contains(r.Stderr, "deprecated") {
+			t.Errorf("%s: no deprecation warning: %s", image, r)
+		}
+		cron, err := cluster.Client.BatchV1().CronJobs("tool-"+tool).Get(context.Background(), job, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cron.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Image; got != py39Web {
+			t.Errorf("--image %s runs %s, want %s", image, got, py39Web)
+		}
+		if got := row(f.ok(t, tool, "jobs", "show", job).Stdout, "Image:"); got != "python3.9 (deprecated)" {
+			t.Errorf("--image %s shows as %q", image, got)
+		}
+	}
+	f.ok(t, tool, "jobs", "flush", "--yes")
 }
 
 func TestTheCLIFindsTheAPIByFlagEnvironmentCommonYAMLAndConfigMap(t *testing.T) {

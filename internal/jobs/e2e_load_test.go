@@ -40,7 +40,10 @@ func versions(t *testing.T, tool string) map[string]string {
 	out := map[string]string{}
 	jl, _ := cluster.Client.BatchV1().Jobs(ns).List(ctx, opts)
 	for _, o := range jl.Items {
-		out["job/"+o.Name] = o.ResourceVersion
+		// The job controller writes a Job's status as its pod runs (kwok
+		// completes them at any moment); a load that changes a one-off
+		// job replaces it (a new uid), or would change its spec.
+		out["job/"+o.Name] = fmt.Sprint(o.UID, " generation ", o.Generation)
 	}
 	cl, _ := cluster.Client.BatchV1().CronJobs(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/managed-by=toolforge-jobs-framework"})
 	for _, o := range cl.Items {
@@ -73,7 +76,7 @@ func TestDumpFlushLoadRestoresTheSameJobsAndASecondLoadChangesNothing(t *testing
 
 	file := filepath.Join(t.TempDir(), "jobs.yaml")
 	f.ok(t, tool, "jobs", "dump", "-f", file)
-	f.ok(t, tool, "jobs", "flush")
+	f.ok(t, tool, "jobs", "flush", "--yes")
 	if left := frameworkObjects(t, tool); len(left) != 0 {
 		t.Fatalf("left after flush: %v", left)
 	}
@@ -87,7 +90,7 @@ func TestDumpFlushLoadRestoresTheSameJobsAndASecondLoadChangesNothing(t *testing
 	if again := versions(t, tool); !reflect.DeepEqual(loaded, again) {
 		t.Fatalf("a second load wrote objects:\nbefore %v\nafter  %v", loaded, again)
 	}
-	if strings.Count(r.Stderr, "unchanged") != 3 {
+	if strings.Count(r.Stdout, "is already up to date") != 3 {
 		t.Fatalf("second load: %s", r)
 	}
 
@@ -113,10 +116,22 @@ func TestDumpFlushLoadRestoresTheSameJobsAndASecondLoadChangesNothing(t *testing
 	if got := definitions(t, f, tool)["hourly"].Command; got != "./tock.sh" {
 		t.Fatalf("hourly's command after load --job: %q", got)
 	}
-	// Without --job, the file is the whole truth: extra goes.
+	// Without --job, the jobs the file lacks stay; --replace removes them.
 	f.ok(t, tool, "jobs", "load", changedFile)
+	if _, ok := definitions(t, f, tool)["extra"]; !ok {
+		t.Fatal("load deleted a job that is not in the file")
+	}
+	if r := f.toolforge(t, tool, nil, "jobs", "load", changedFile, "--replace"); r.Code != 2 || !strings.Contains(r.Stderr, "extra") {
+		t.Fatalf("--replace off a terminal without --yes must name what it would delete and refuse: %s", r)
+	}
+	if _, ok := definitions(t, f, tool)["extra"]; !ok {
+		t.Fatal("a refused --replace deleted a job")
+	}
+	if r := f.ok(t, tool, "jobs", "load", changedFile, "--replace", "--yes"); !strings.Contains(r.Stdout, "Job 'extra' deleted") {
+		t.Fatalf("--replace --yes: %s", r)
+	}
 	if _, ok := definitions(t, f, tool)["extra"]; ok {
-		t.Fatal("load kept a job that is not in the file")
+		t.Fatal("load --replace kept a job that is not in the file")
 	}
 	if r := f.toolforge(t, tool, nil, "jobs", "load", changedFile, "--job", "nosuchjob"); r.Code != 2 {
 		t.Fatalf("--job naming no job of the file: %s", r)
@@ -139,4 +154,48 @@ func TestLoadReplacesAJobThatChangedKind(t *testing.T) {
 		t.Fatal("the old cronjob is still there")
 	}
 	f.ok(t, tool, "jobs", "delete", "shifty")
+}
+
+// The original's bug T364204: loading a file with one job deleted all the
+// others. A load creates and updates what the file says, and nothing else;
+// a job made with `run` that the file defines alike is already up to date,
+// whatever name of its image either uses.
+func TestLoadingAOneJobFileKeepsTheOtherJobs(t *testing.T) {
+	f := setup(t)
+	const tool = "keeper"
+	f.ok(t, tool, "jobs", "run", "first", "--command", "./first.sh", "--image", "bookworm", "--schedule", "@hourly")
+	f.ok(t, tool, "jobs", "run", "second", "--command", "./second.sh", "--image", "tf-python311", "--continuous")
+	before := versions(t, tool)
+
+	file := filepath.Join(t.TempDir(), "one.yaml")
+	if err := os.WriteFile(file, []byte("- {name: third, command: ./third.sh, image: php8.2, schedule: '@daily'}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.ok(t, tool, "jobs", "load", file); r.Stdout != "Job 'third' created\n" {
+		t.Fatalf("load: %s", r)
+	}
+	defs := definitions(t, f, tool)
+	for _, name := range []string{"first", "second", "third"} {
+		if _, ok := defs[name]; !ok {
+			t.Errorf("%s is gone after loading a file without it: %v", name, defs)
+		}
+	}
+	after := versions(t, tool)
+	for k, v := range before {
+		if after[k] != v {
+			t.Errorf("load touched %s", k)
+		}
+	}
+
+	same := filepath.Join(t.TempDir(), "same.yaml")
+	if err := os.WriteFile(same, []byte("- {name: second, command: ./second.sh, image: python3.11, continuous: true}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.ok(t, tool, "jobs", "load", same); r.Stdout != "Job 'second' is already up to date\n" {
+		t.Fatalf("a job run with the same definition: %s", r)
+	}
+	if again := versions(t, tool); !reflect.DeepEqual(after, again) {
+		t.Fatalf("loading an up-to-date job wrote:\nbefore %v\nafter  %v", after, again)
+	}
+	f.ok(t, tool, "jobs", "flush", "--yes")
 }

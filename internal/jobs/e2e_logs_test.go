@@ -135,7 +135,7 @@ func TestListAndShowWarnWhenTheRunningObjectDriftedFromTheDefinition(t *testing.
 	// load puts the definition back.
 	file := filepath.Join(t.TempDir(), "jobs.yaml")
 	os.WriteFile(file, []byte(f.ok(t, tool, "jobs", "dump").Stdout), 0o644)
-	if r := f.ok(t, tool, "jobs", "load", file); !strings.Contains(r.Stderr, "Job 'web' updated") {
+	if r := f.ok(t, tool, "jobs", "load", file); r.Stdout != "Job 'web' updated\n" {
 		t.Fatalf("load over a drifted job: %s", r)
 	}
 	var dep *appsv1.Deployment

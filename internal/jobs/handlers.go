@@ -156,7 +156,11 @@ func (s *Store) handleApply(w http.ResponseWriter, r *route.Request) error {
 	}
 	m := route.NewMessages()
 	m.Warning = append(m.Warning, warnings...)
-	m.Infof("Job '%s' %s", info.Name, result)
+	if result == Unchanged {
+		m.Infof("Job '%s' is already up to date", info.Name)
+	} else {
+		m.Infof("Job '%s' %s", info.Name, result)
+	}
 	return route.WriteJSON(w, http.StatusOK, ApplyResponse{Job: *info, Result: result, Messages: m})
 }
 
@@ -252,11 +256,9 @@ func (s *Store) handleImages(w http.ResponseWriter, r *route.Request) error {
 	}
 	out := ImageList{Images: []ImageInfo{}, Messages: route.NewMessages()}
 	for _, img := range cat.All() {
-		aliases := img.Aliases
-		if aliases == nil {
-			aliases = []string{}
-		}
-		out.Images = append(out.Images, ImageInfo{Shortname: img.Name, Image: img.Jobs, Aliases: aliases, State: img.State})
+		// Every other name that resolves to the image: its aliases and
+		// image names, as `toolforge jobs images` shows them.
+		out.Images = append(out.Images, ImageInfo{Shortname: img.Name, Image: img.JobImage(), Aliases: img.Names()[1:], State: img.State})
 	}
 	return route.WriteJSON(w, http.StatusOK, out)
 }

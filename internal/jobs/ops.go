@@ -49,11 +49,15 @@ func (s *Store) prepare(ctx context.Context, tool string, j *Job) (*prepared, er
 	if !ok {
 		return nil, route.BadRequest("--image: %s", cat.UnknownError(j.Image).Error())
 	}
+	// Stored and shown by its short name, as the original does: a job made
+	// with --image tf-python39 is the same job as one loaded from a file
+	// saying python3.9.
+	j.Image = img.Name
 	t, err := s.target(ctx, tool)
 	if err != nil {
 		return nil, err
 	}
-	t.Image = img.Jobs
+	t.Image = img.JobImage()
 	warnings, err := j.CheckLimits(t.Limits)
 	if err != nil {
 		return nil, route.BadRequest("%s", err.Error())
@@ -308,7 +312,7 @@ func (s *Store) info(e *entry, cat *images.Catalogue, t *Target, pods []*corev1.
 		return info
 	}
 	tt := *t
-	tt.Image = img.Jobs
+	tt.Image = img.JobImage()
 	want, err := Build(e.def, tt)
 	if err == nil {
 		info.Drift = append(info.Drift, Drift(e.obj, e.service, want)...)

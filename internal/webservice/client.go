@@ -46,6 +46,24 @@ func (c *Client) ManifestPath() string { return filepath.Join(c.Home, ManifestFi
 // TemplatePath is the tool's default service.template.
 func (c *Client) TemplatePath() string { return filepath.Join(c.Home, TemplateFile) }
 
+// Template reads the template at path (--template), by default the tool's
+// service.template, and warns on ErrOut, in the original's words, about
+// keys it does not know. It returns the path read.
+func (c *Client) Template(path string) (string, Template, error) {
+	name := path
+	if path == "" {
+		path, name = c.TemplatePath(), TemplateFile
+	}
+	t, err := ReadTemplate(path)
+	if err != nil {
+		return path, Template{}, inputError(err)
+	}
+	if len(t.Unknown) > 0 {
+		fmt.Fprintf(c.ErrOut, "Your template file (%s) contains unknown keys: %s\n", name, strings.Join(t.Unknown, ", "))
+	}
+	return path, t, nil
+}
+
 func (c *Client) timeout() time.Duration {
 	if c.Timeout > 0 {
 		return c.Timeout
@@ -99,19 +117,19 @@ func (c *Client) prepare(ctx context.Context, o Options, shell bool) (*prepared,
 	if err != nil {
 		return nil, err
 	}
-	tmplPath := o.Template
-	if tmplPath == "" {
-		tmplPath = c.TemplatePath()
+	tmplPath, tmpl, err := c.Template(o.Template)
+	if err != nil {
+		return nil, err
 	}
-	tmpl, err := ReadTemplate(tmplPath)
+	s, err := Resolve(FlagSource(o.Flags), Source{Name: c.ManifestPath(), Choices: m.Choices()},
+		Source{Name: tmplPath, Choices: tmpl.Choices, ExtraArgs: tmpl.ExtraArgs})
 	if err != nil {
 		return nil, inputError(err)
 	}
-	s, err := Resolve(FlagSource(o.Flags), Source{Name: c.ManifestPath(), Choices: m.Choices()}, Source{Name: tmplPath, Choices: tmpl})
-	if err != nil {
-		return nil, inputError(err)
-	}
-	cat, err := LoadCatalogue(ctx, c.Kube, c.PlatformNamespace)
+	// The tool reads the catalogue itself (the accounts controller lets
+	// every tool read that one ConfigMap), so web services and jobs run
+	// the images the admins chose.
+	cat, err := images.Load(ctx, c.Kube.CoreV1().ConfigMaps(c.PlatformNamespace))
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +160,7 @@ func (c *Client) prepare(ctx context.Context, o Options, shell bool) (*prepared,
 		manifest: m,
 		spec: Spec{
 			Tool: c.Tool, Namespace: c.Namespace, Domain: c.Domain, Type: img.Name, Image: img.Web,
-			Replicas: s.Replicas, Resources: limits.Resources(s),
+			Replicas: s.Replicas, Resources: limits.Resources(s), Args: s.ExtraArgs,
 		},
 	}, nil
 }

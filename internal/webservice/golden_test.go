@@ -105,7 +105,7 @@ func TestUsageErrors(t *testing.T) {
 		{"two types", []string{"webservice", "python3.11", "php8.2", "start"}, "error: toolforge webservice start takes at most one TYPE, got [\"python3.11\" \"php8.2\"]\n"},
 		{"an unknown flag", []string{"webservice", "start", "--memory", "1Gi"}, "error: unknown flag: --memory\nSee 'toolforge webservice start --help'.\n"},
 		{"a backend that is gone", []string{"webservice", "--backend=gridengine", "start"}, "error: --backend: backend \"gridengine\" is gone: web services run on Kubernetes only (backend: kubernetes)\n"},
-		{"a bad status format", []string{"webservice", "status", "-o", "xml"}, "error: --output \"xml\": want normal or json\n"},
+		{"a bad status format", []string{"webservice", "status", "-o", "xml"}, "error: -o \"xml\": want one of normal, json, yaml\n"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

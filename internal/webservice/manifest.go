@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 
 	"sigs.k8s.io/yaml"
 )
@@ -189,43 +188,74 @@ func writeAtomic(path string, data []byte, mode os.FileMode) error {
 	return nil
 }
 
-// templateKeys are what service.template may say. extra_args is the
-// original's, accepted so old templates keep working, and ignored.
+// templateKeys are what service.template may say (the original's keys
+// this version knows).
 var templateKeys = []string{"backend", "type", "cpu", "mem", "replicas", "extra_args"}
 
-// ReadTemplate reads <home>/service.template, the tool's defaults; a
-// missing file says nothing. Unknown keys are an error, so a typo
-// (memory: 1Gi) is not silently ignored.
-func ReadTemplate(path string) (Choices, error) {
+// Template is what service.template says: the tool's defaults.
+type Template struct {
+	Choices
+	// ExtraArgs are the original's extra_args: the arguments the image's
+	// web server runner gets (for most types the command that serves).
+	ExtraArgs []string
+	// Unknown are the keys this version does not know, sorted. The
+	// template applies all the same, as the original's does; the caller
+	// warns (a typo such as memory: would otherwise go unnoticed).
+	Unknown []string
+}
+
+// ReadTemplate reads a service.template; a missing file says nothing. A
+// file that is not a mapping of settings is an error naming it.
+func ReadTemplate(path string) (Template, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Choices{}, nil
+		return Template{}, nil
 	}
 	if err != nil {
-		return Choices{}, fmt.Errorf("read %s: %w", path, err)
+		return Template{}, fmt.Errorf("read %s: %w", path, err)
 	}
 	var raw map[string]json.RawMessage
 	if err := yaml.Unmarshal(data, &raw); err != nil {
-		return Choices{}, fmt.Errorf("%s is not valid YAML: %w", path, err)
+		return Template{}, fmt.Errorf("your template file %s is not a YAML mapping of settings (type, cpu, mem, replicas, ...): %w", path, err)
 	}
-	var unknown []string
+	var t Template
 	for key := range raw {
 		if !slices.Contains(templateKeys, key) {
-			unknown = append(unknown, key)
+			t.Unknown = append(t.Unknown, key)
 		}
 	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return Choices{}, fmt.Errorf("%s: unknown key(s) %s; allowed: %s", path, strings.Join(unknown, ", "), strings.Join(templateKeys, ", "))
-	}
+	sort.Strings(t.Unknown)
 	var k fileKeys
 	if err := yaml.Unmarshal(data, &k); err != nil {
-		return Choices{}, fmt.Errorf("%s: %w", path, err)
+		return Template{}, fmt.Errorf("%s: %w", path, err)
 	}
 	if err := CheckBackend(string(k.Backend)); err != nil {
-		return Choices{}, fmt.Errorf("%s: %w", path, err)
+		return Template{}, fmt.Errorf("%s: %w", path, err)
 	}
-	return Choices{Type: string(k.Type), CPU: string(k.CPU), Mem: string(k.Mem), Replicas: string(k.Replicas)}, nil
+	t.Choices = Choices{Type: string(k.Type), CPU: string(k.CPU), Mem: string(k.Mem), Replicas: string(k.Replicas)}
+	if args, ok := raw["extra_args"]; ok {
+		if t.ExtraArgs, err = readArgs(args); err != nil {
+			return Template{}, fmt.Errorf("%s: extra_args: %w", path, err)
+		}
+	}
+	return t, nil
+}
+
+// readArgs reads extra_args: a list of arguments, or one argument.
+func readArgs(raw json.RawMessage) ([]string, error) {
+	var list []scalar
+	if err := json.Unmarshal(raw, &list); err == nil {
+		out := make([]string, len(list))
+		for i, a := range list {
+			out[i] = string(a)
+		}
+		return out, nil
+	}
+	var one scalar
+	if err := json.Unmarshal(raw, &one); err != nil {
+		return nil, fmt.Errorf("want a list of arguments, got %s", raw)
+	}
+	return []string{string(one)}, nil
 }
 
 // CheckBackend accepts the kubernetes backend (or none given).

@@ -3,6 +3,7 @@ package webservice
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -101,16 +102,21 @@ func TestReadTemplate(t *testing.T) {
 	cases := []struct {
 		name    string
 		content string
-		want    Choices
+		want    Template
 		wantErr string
 	}{
-		{"the original's template with extra_args is accepted",
-			"backend: kubernetes\ncpu: 1\nmem: 2Gi\nreplicas: 2\ntype: python3.11\nextra_args: [a, b]\n",
-			Choices{Type: "python3.11", CPU: "1", Mem: "2Gi", Replicas: "2"}, ""},
-		{"an empty template says nothing", "# nothing\n", Choices{}, ""},
-		{"a misspelt key is refused with the allowed keys", "memory: 1Gi\n", Choices{}, "unknown key(s) memory; allowed: backend, type, cpu, mem, replicas, extra_args"},
-		{"the grid engine backend is refused", "backend: gridengine\n", Choices{}, "gone"},
-		{"a template that is not YAML is refused", "type: [\n", Choices{}, "not valid YAML"},
+		{"the original's template applies, extra_args included",
+			"backend: kubernetes\ncpu: 1\nmem: 2Gi\nreplicas: 2\ntype: python3.11\nextra_args: [serve, --port, 8000]\n",
+			Template{Choices: Choices{Type: "python3.11", CPU: "1", Mem: "2Gi", Replicas: "2"}, ExtraArgs: []string{"serve", "--port", "8000"}}, ""},
+		{"one extra argument may be a string", "extra_args: ./serve.sh\n", Template{ExtraArgs: []string{"./serve.sh"}}, ""},
+		{"an empty template says nothing", "# nothing\n", Template{}, ""},
+		{"unknown keys are reported, and the rest applies", "memory: 1Gi\nmem: 2Gi\nhealth-check-path: /x\n",
+			Template{Choices: Choices{Mem: "2Gi"}, Unknown: []string{"health-check-path", "memory"}}, ""},
+		{"the grid engine backend is refused", "backend: gridengine\n", Template{}, "gone"},
+		{"a template that is not YAML is refused", "type: [\n", Template{}, "is not a YAML mapping"},
+		{"a template that is a list is refused", "- type: php8.2\n", Template{}, "is not a YAML mapping"},
+		{"a template that is a word is refused", "python3.11\n", Template{}, "is not a YAML mapping"},
+		{"extra_args that are a mapping are refused", "extra_args: {a: b}\n", Template{}, "extra_args"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -126,12 +132,12 @@ func TestReadTemplate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got != tc.want {
+			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
 		})
 	}
-	if c, err := ReadTemplate(filepath.Join(t.TempDir(), "absent")); err != nil || c != (Choices{}) {
+	if c, err := ReadTemplate(filepath.Join(t.TempDir(), "absent")); err != nil || !reflect.DeepEqual(c, Template{}) {
 		t.Errorf("missing template: %+v, %v", c, err)
 	}
 }

@@ -20,6 +20,9 @@ type Spec struct {
 	Image     string
 	Replicas  int32
 	Resources corev1.ResourceRequirements
+	// Args go to the image's web server runner (the template's
+	// extra_args).
+	Args []string
 }
 
 // Host is the public host name of a tool's web service.
@@ -63,6 +66,7 @@ func (sp Spec) podSpec() corev1.PodSpec {
 		Containers: []corev1.Container{{
 			Name:  ContainerName,
 			Image: sp.Image,
+			Args:  sp.Args,
 			Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: Port, Protocol: corev1.ProtocolTCP}},
 			// The web images' runner serves on $PORT.
 			Env:             []corev1.EnvVar{{Name: "PORT", Value: strconv.Itoa(Port)}},
@@ -142,7 +146,7 @@ func (sp Spec) ShellPod(tty bool) *corev1.Pod {
 	spec := sp.podSpec()
 	c := &spec.Containers[0]
 	c.Name = ShellContainerName
-	c.Command = []string{"/bin/bash", "-il"}
+	c.Command, c.Args = []string{"/bin/bash", "-il"}, nil
 	c.Ports, c.ReadinessProbe = nil, nil
 	c.Stdin, c.StdinOnce, c.TTY = true, true, tty
 	spec.RestartPolicy = corev1.RestartPolicyNever

@@ -30,6 +30,9 @@ type Source struct {
 	Name    string
 	Flags   bool
 	Choices Choices
+	// ExtraArgs are the arguments of the image's runner; only a template
+	// gives them.
+	ExtraArgs []string
 }
 
 // FlagSource is the command line's choices.
@@ -41,6 +44,8 @@ type Settings struct {
 	CPU      resource.Quantity
 	Mem      resource.Quantity
 	Replicas int32
+	// ExtraArgs are the first source's that has any.
+	ExtraArgs []string
 	// origins name where each field came from, for error messages.
 	origins map[string]origin
 }
@@ -92,6 +97,12 @@ func Resolve(sources ...Source) (Settings, error) {
 		return def
 	}
 	s.Type = pick(fieldType, func(c Choices) string { return c.Type }, DefaultType)
+	for _, src := range sources {
+		if src.ExtraArgs != nil {
+			s.ExtraArgs = src.ExtraArgs
+			break
+		}
+	}
 	cpu := pick(fieldCPU, func(c Choices) string { return c.CPU }, DefaultCPU)
 	mem := pick(fieldMem, func(c Choices) string { return c.Mem }, DefaultMem)
 	replicas := pick(fieldReplicas, func(c Choices) string { return c.Replicas }, strconv.Itoa(DefaultReplicas))

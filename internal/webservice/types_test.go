@@ -23,7 +23,7 @@ func TestLookupType(t *testing.T) {
 		t.Errorf("an image without a web variant is not a type: %v", err)
 	}
 	_, err = LookupType(images.Builtin(), "cobol")
-	if err == nil || !strings.Contains(err.Error(), "available types: bookworm, golang1.21, jdk17, node20, perl5.36, php8.2, python3.11, ruby3.1") {
+	if err == nil || !strings.Contains(err.Error(), "available types: bookworm, golang1.11, golang1.21, jdk17, mono6.8, node16, node18, node20, perl5.32, perl5.36, php7.4, php8.2, python3.11, python3.13, python3.9, ruby2.1, ruby2.7, ruby3.1, tcl8.6") {
 		t.Errorf("unknown type: %v", err)
 	}
 }

@@ -243,9 +243,62 @@ func TestUnknownTypeIsRefusedWithTheAvailableTypes(t *testing.T) {
 	tools, toolforge, _ := env(t)
 	tool := tools["ws-type"]
 	r := run(t, tool, toolforge, "webservice", "cobol", "start")
-	want := "error: unknown webservice type \"cobol\"; available types: bookworm, golang1.21, jdk17, node20, perl5.36, php8.2, python3.11, ruby3.1\n"
+	want := "error: unknown webservice type \"cobol\"; available types: bookworm, golang1.11, golang1.21, jdk17, mono6.8, node16, node18, node20, perl5.32, perl5.36, php7.4, php8.2, python3.11, python3.13, python3.9, ruby2.1, ruby2.7, ruby3.1, tcl8.6\n"
 	if r.Code != 2 || r.Stderr != want || r.Stdout != "" {
 		t.Errorf("exit %d, stdout %q, stderr %q; want exit 2 and %q", r.Code, r.Stdout, r.Stderr, want)
+	}
+	assertNoWebObjects(t, tool)
+}
+
+// A template applies as the original's does: its extra_args go to the
+// image's runner, keys this version does not know are reported and the
+// web service starts all the same, --template names another file (for
+// status too), and a template that is not a mapping is refused naming it.
+func TestTemplateAppliesExtraArgsAndWarnsAboutUnknownKeys(t *testing.T) {
+	t.Parallel()
+	tools, _, webservice := env(t)
+	tool := tools["ws-extra"]
+	template := filepath.Join(tool.Home, "service.template")
+	if err := os.WriteFile(template, []byte("type: python3.11\nmem: 768Mi\nextra_args: [--workers, 2]\nhealth-check-path: /healthz\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := mustRun(t, tool, "Starting webservice\n", webservice, "start")
+	if !strings.Contains(r.Stderr, "Your template file (service.template) contains unknown keys: health-check-path\n") {
+		t.Errorf("no warning about the unknown key: %q", r.Stderr)
+	}
+	o := objects(t, tool)
+	if o.dep == nil {
+		t.Fatal("no deployment")
+	}
+	c := o.dep.Spec.Template.Spec.Containers[0]
+	if c.Image != pythonWeb || !slices.Equal(c.Args, []string{"--workers", "2"}) || c.Resources.Limits.Memory().String() != "768Mi" {
+		t.Errorf("container %s args %q mem %s; want the template's python3.11, [--workers 2], 768Mi", c.Image, c.Args, c.Resources.Limits.Memory())
+	}
+	mustRun(t, tool, "Stopping webservice\n", webservice, "stop")
+
+	// Another template, without the manifest's settings in the way.
+	if err := os.Remove(filepath.Join(tool.Home, "service.manifest")); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(tool.Home, "other.template")
+	if err := os.WriteFile(other, []byte("type: php8.2\nreplicas: 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, tool, "Starting webservice\n", webservice, "--template", other, "start")
+	if o := objects(t, tool); o.dep == nil || *o.dep.Spec.Replicas != 2 || len(o.dep.Spec.Template.Spec.Containers[0].Args) != 0 {
+		t.Errorf("--template %s did not apply: %+v", other, o.dep)
+	}
+	if r := mustRun(t, tool, "webservice of type php8.2 is running\n", webservice, "status", "--template", other); r.Stderr != "" {
+		t.Errorf("status --template: stderr %q", r.Stderr)
+	}
+	mustRun(t, tool, "Stopping webservice\n", webservice, "stop")
+
+	if err := os.WriteFile(template, []byte("- type: php8.2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = run(t, tool, webservice, "start")
+	if r.Code != 2 || !strings.Contains(r.Stderr, template) || !strings.Contains(r.Stderr, "not a YAML mapping") {
+		t.Errorf("a list as template: exit %d, stderr %q", r.Code, r.Stderr)
 	}
 	assertNoWebObjects(t, tool)
 }

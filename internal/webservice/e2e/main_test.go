@@ -31,7 +31,7 @@ func TestMain(m *testing.M) { testcluster.Main(m, testcluster.Options{}, &cluste
 // accounts run; each test has its own, so tests run in parallel.
 var toolNames = []string{
 	"ws-life", "ws-limits", "ws-reuse", "ws-template", "ws-type", "ws-owner", "ws-intruder",
-	"ws-wait", "ws-quota", "ws-domain", "ws-logs", "ws-shell", "ws-shellfail", "ws-admitted",
+	"ws-wait", "ws-quota", "ws-domain", "ws-logs", "ws-shell", "ws-shellfail", "ws-admitted", "ws-catalogue", "ws-extra",
 }
 
 var setup struct {
