@@ -1,0 +1,84 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"time"
+
+	"github.com/distribution/distribution/v3/registry/api/errcode"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/toolforge-go/toolforge/devcluster/internal/images"
+)
+
+var manifestPath = regexp.MustCompile(`^/v2/(.+)/manifests/([^/]+)$`)
+
+// ServeHTTP answers as distribution's registry does, after building a
+// missing catalogue image that a manifest request asks for.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.builder != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		if m := manifestPath.FindStringSubmatch(r.URL.Path); m != nil && images.Buildable(m[1], m[2]) {
+			if err := s.ensure(r.Context(), m[1], m[2]); err != nil {
+				s.log.Error("on-demand build failed", "repo", m[1], "tag", m[2], "err", err)
+				_ = errcode.ServeJSON(w, errcode.ErrorCodeUnknown.WithMessage(fmt.Sprintf("build %s:%s: %v", m[1], m[2], err)))
+				return
+			}
+		}
+	}
+	s.app.ServeHTTP(w, r)
+}
+
+// ensure makes repo:tag present, building and pushing it once however many
+// requests ask for it meanwhile; a request that gives up does not stop the
+// build.
+func (s *Server) ensure(ctx context.Context, repo, tag string) error {
+	if s.has(repo, tag) {
+		return nil
+	}
+	ch := s.builds.DoChan(repo+":"+tag, func() (any, error) {
+		if s.has(repo, tag) {
+			return nil, nil
+		}
+		return nil, s.buildAndPush(repo, tag)
+	})
+	select {
+	case res := <-ch:
+		return res.Err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// has asks the registry itself whether it holds repo:tag.
+func (s *Server) has(repo, tag string) bool {
+	req := httptest.NewRequestWithContext(s.ctx, http.MethodHead, "/v2/"+repo+"/manifests/"+tag, nil)
+	req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json")
+	rec := httptest.NewRecorder()
+	s.app.ServeHTTP(rec, req)
+	return rec.Code == http.StatusOK
+}
+
+func (s *Server) buildAndPush(repo, tag string) error {
+	start := time.Now()
+	s.log.Info("on-demand build", "repo", repo, "tag", tag)
+	img, err := s.builder.Build(s.ctx, repo, s.logOut)
+	if err != nil {
+		return err
+	}
+	built := time.Since(start)
+	ref, err := name.NewTag(s.self+"/"+repo+":"+tag, name.Insecure)
+	if err != nil {
+		return err
+	}
+	if err := remote.Write(ref, img, remote.WithContext(s.ctx)); err != nil {
+		return fmt.Errorf("push %s: %w", ref, err)
+	}
+	digest, _ := img.Digest()
+	s.log.Info("on-demand build done", "repo", repo, "tag", tag, "digest", digest.String(),
+		"build", built.Round(time.Millisecond), "total", time.Since(start).Round(time.Millisecond))
+	return nil
+}
