@@ -10,6 +10,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/toolforge-go/toolforge/devcluster/internal/images"
 )
@@ -35,6 +36,10 @@ func TestACachedImageIsReadyAtOnceWithTheSameDigest(t *testing.T) {
 	}
 	if took > time.Second {
 		t.Errorf("a cached build took %s", took)
+	}
+	// Every blob matches its recorded digest and diff ID.
+	if err := validate.Image(img); err != nil {
+		t.Error(err)
 	}
 	st, err := again.Status(repo)
 	if err != nil || !st.Cached || st.Digest != first || st.Size == 0 {

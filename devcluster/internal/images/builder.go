@@ -219,6 +219,7 @@ func (p plan) assemble(entries []entry) (v1.Image, error) {
 		OS:           "linux",
 		Created:      v1.Time{Time: top.Built},
 		Config:       p.config,
+		RootFS:       v1.RootFS{Type: "layers"},
 	}
 	cfg.Config.Labels = map[string]string{
 		"org.opencontainers.image.title":       p.repo,

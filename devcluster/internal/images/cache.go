@@ -52,12 +52,12 @@ func cacheKey(parts ...string) string {
 // layerMeta describes a cached layer's blob, so that an image is assembled
 // without reading (hashing) its layers again.
 type layerMeta struct {
-	Digest      v1.Hash       `json:"digest"`
-	DiffID      v1.Hash       `json:"diffID"`
-	Size        int64         `json:"size"`
-	What        string        `json:"what"`
-	Built       time.Time     `json:"built"`
-	Duration    time.Duration `json:"duration"`
+	Digest       v1.Hash       `json:"digest"`
+	DiffID       v1.Hash       `json:"diffID"`
+	Size         int64         `json:"size"`
+	What         string        `json:"what"`
+	Built        time.Time     `json:"built"`
+	Duration     time.Duration `json:"duration"`
 	Uncompressed int64         `json:"uncompressedSize"`
 }
 

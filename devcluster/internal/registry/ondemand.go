@@ -17,10 +17,26 @@ import (
 
 var manifestPath = regexp.MustCompile(`^/v2/(.+)/manifests/([^/]+)$`)
 
+// selfHeader marks the registry's pushes to itself, which must not wait for
+// the build they are part of (a push asks whether the manifest exists).
+const selfHeader = "X-Devcluster-Registry-Push"
+
+type selfTransport struct {
+	token string
+	next  http.RoundTripper
+}
+
+func (t selfTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set(selfHeader, t.token)
+	return t.next.RoundTrip(r)
+}
+
 // ServeHTTP answers as distribution's registry does, after building a
 // missing catalogue image that a manifest request asks for.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.builder != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+	self := r.Header.Get(selfHeader) == s.token
+	if s.builder != nil && !self && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		if m := manifestPath.FindStringSubmatch(r.URL.Path); m != nil && images.Buildable(m[1], m[2]) {
 			if err := s.ensure(r.Context(), m[1], m[2]); err != nil {
 				s.log.Error("on-demand build failed", "repo", m[1], "tag", m[2], "err", err)
@@ -74,7 +90,8 @@ func (s *Server) buildAndPush(repo, tag string) error {
 	if err != nil {
 		return err
 	}
-	if err := remote.Write(ref, img, remote.WithContext(s.ctx)); err != nil {
+	push := selfTransport{token: s.token, next: remote.DefaultTransport}
+	if err := remote.Write(ref, img, remote.WithContext(s.ctx), remote.WithTransport(push)); err != nil {
 		return fmt.Errorf("push %s: %w", ref, err)
 	}
 	digest, _ := img.Digest()

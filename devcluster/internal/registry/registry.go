@@ -47,6 +47,7 @@ type Server struct {
 	servers   []*http.Server
 	addrs     []string
 	self      string // a loopback-reachable address to push to
+	token     string // marks its own pushes
 	builder   *images.Builder
 	log       *slog.Logger
 	logOut    io.Writer
@@ -79,6 +80,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.app = app
+	token := make([]byte, 16)
+	if _, err := rand.Read(token); err != nil {
+		cancel()
+		return nil, err
+	}
+	s.token = hex.EncodeToString(token)
 	for _, addr := range cfg.Addrs {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -112,7 +119,7 @@ func newApp(ctx context.Context, dir string) (app *handlers.App, err error) {
 			"maintenance": configuration.Parameters{"uploadpurging": map[any]any{"enabled": false}},
 		},
 	}
-	config.HTTP.Secret = hex.EncodeToString(secret)
+	config.HTTP.Secret = hex.EncodeToString(secret[:8])
 	// NewApp panics on a bad configuration or an unusable directory.
 	defer func() {
 		if r := recover(); r != nil {
