@@ -263,11 +263,13 @@ func TestWebImagesServeTheToolsPages(t *testing.T) {
 	tests := []struct {
 		name, repo, typ string
 		files           map[string]string
+		accessLog       string // what the server logs of the request
 	}{
 		{
 			name: "php serves public_html/index.php through lighttpd and php-cgi",
 			repo: "toolforge-php82-sssd-web", typ: "php8.2",
-			files: map[string]string{"public_html/index.php": "<?php echo 'answer ', 6*7, \"\\n\";"},
+			files:     map[string]string{"public_html/index.php": "<?php echo 'answer ', 6*7, \"\\n\";"},
+			accessLog: `"GET / HTTP/1.1" 200`,
 		},
 		{
 			name: "python serves app of www/python/src/app.py through uwsgi",
@@ -275,6 +277,7 @@ func TestWebImagesServeTheToolsPages(t *testing.T) {
 			files: map[string]string{"www/python/src/app.py": "def app(environ, start_response):\n" +
 				"    start_response('200 OK', [('Content-Type', 'text/plain')])\n" +
 				"    return [b'answer %d\\n' % (6*7)]\n"},
+			accessLog: "GET / => generated",
 		},
 	}
 	b := sharedBuilder(t)
@@ -300,6 +303,13 @@ func TestWebImagesServeTheToolsPages(t *testing.T) {
 			}
 			if want := fmt.Sprintf("webservice-runner: starting %s on port %d", tt.typ, port); !strings.Contains(output(), want) {
 				t.Errorf("output lacks %q:\n%s", want, output())
+			}
+			// Servers may buffer their access log for a few seconds.
+			for deadline := time.Now().Add(20 * time.Second); !strings.Contains(output(), tt.accessLog); time.Sleep(200 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Errorf("the request is not in the container's output (%q):\n%s", tt.accessLog, output())
+					break
+				}
 			}
 		})
 	}
