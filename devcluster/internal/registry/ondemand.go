@@ -11,6 +11,7 @@ import (
 	"github.com/distribution/distribution/v3/registry/api/errcode"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/toolforge-go/toolforge/devcluster/internal/images"
 )
@@ -72,7 +73,9 @@ func (s *Server) ensure(ctx context.Context, repo, tag string) error {
 // has asks the registry itself whether it holds repo:tag.
 func (s *Server) has(repo, tag string) bool {
 	req := httptest.NewRequestWithContext(s.ctx, http.MethodHead, "/v2/"+repo+"/manifests/"+tag, nil)
-	req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json")
+	for _, mt := range []types.MediaType{types.OCIManifestSchema1, types.OCIImageIndex, types.DockerManifestSchema2, types.DockerManifestList} {
+		req.Header.Add("Accept", string(mt))
+	}
 	rec := httptest.NewRecorder()
 	s.app.ServeHTTP(rec, req)
 	return rec.Code == http.StatusOK

@@ -56,6 +56,7 @@ type Server struct {
 	builds    singleflight.Group
 	wg        sync.WaitGroup
 	closeOnce sync.Once
+	stopAfter func() bool
 }
 
 // Start listens on every address and serves until Close (or ctx's end).
@@ -98,10 +99,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		s.wg.Go(func() { _ = srv.Serve(l) })
 	}
 	s.self = loopback(s.addrs[0])
-	go func() {
-		<-ctx.Done()
-		s.Close()
-	}()
+	s.stopAfter = context.AfterFunc(ctx, func() { s.Close() })
 	s.log.Info("registry listening", "addrs", s.addrs, "dir", cfg.Dir)
 	return s, nil
 }
@@ -148,6 +146,9 @@ func (s *Server) Addrs() []string { return append([]string(nil), s.addrs...) }
 // servers to stop.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
+		if s.stopAfter != nil {
+			s.stopAfter()
+		}
 		s.cancel()
 		for _, srv := range s.servers {
 			_ = srv.Close()
