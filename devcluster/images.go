@@ -19,7 +19,7 @@ func newImages() *cobra.Command {
 		Use:   "images",
 		Short: "Build and list the image catalogue's images (cached in " + images.CacheDir() + ")",
 	}
-	cmd.AddCommand(newImagesBuild(), newImagesList())
+	cmd.AddCommand(newImagesBuild(), newImagesList(), newImagesPrune())
 	return cmd
 }
 
@@ -149,4 +149,20 @@ func newImagesList() *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: json")
 	return cmd
+}
+
+func newImagesPrune() *cobra.Command {
+	return &cobra.Command{
+		Use:   "prune",
+		Short: "Remove cached layers that no image of the catalogue uses any more",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			freed, err := images.NewBuilder("").Prune()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "freed %s in %s\n", images.HumanSize(freed), images.CacheDir())
+			return nil
+		},
+	}
 }

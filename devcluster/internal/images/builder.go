@@ -254,3 +254,27 @@ func HumanSize(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 }
+
+// Prune removes cached layers that no image of the catalogue uses any more
+// (left by changed recipes) and returns the bytes freed. Downloaded packages
+// stay.
+func (b *Builder) Prune() (int64, error) {
+	used := map[string]bool{}
+	var mark func(l layerSpec)
+	mark = func(l layerSpec) {
+		used[l.key] = true
+		for _, bl := range l.below {
+			mark(bl)
+		}
+	}
+	for _, repo := range AllRepos() {
+		p, err := b.plan(repo)
+		if err != nil {
+			return 0, err
+		}
+		for _, l := range p.layers {
+			mark(l)
+		}
+	}
+	return b.store().prune(used)
+}

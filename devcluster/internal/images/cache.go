@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -108,6 +109,28 @@ func (s store) lookup(key string) (entry, bool, error) {
 	return e, true, nil
 }
 
+// sweep removes what killed builds left: temporary entries whose key's
+// lock nobody holds (held is the key whose lock the caller holds).
+func (s store) sweep(held string) {
+	layers := filepath.Join(s.dir, "layers")
+	tmps, _ := filepath.Glob(filepath.Join(layers, "tmp-*"))
+	for _, tmp := range tmps {
+		key, _, ok := strings.Cut(strings.TrimPrefix(filepath.Base(tmp), "tmp-"), "-")
+		if !ok {
+			continue
+		}
+		if key == held {
+			_ = os.RemoveAll(tmp)
+			continue
+		}
+		lock := flock.New(filepath.Join(layers, key+".lock"))
+		if locked, err := lock.TryLock(); err == nil && locked {
+			_ = os.RemoveAll(tmp)
+			_ = lock.Unlock()
+		}
+	}
+}
+
 // getOrMake returns the entry of key, making it with build (into a fresh
 // temporary directory) unless it exists. A file lock per key makes
 // concurrent processes wait for one build.
@@ -127,12 +150,7 @@ func (s store) getOrMake(ctx context.Context, key string, build func(tmp string)
 	if e, ok, err := s.lookup(key); ok || err != nil {
 		return e, err
 	}
-	// Leftovers of killed builds of this key: nobody else holds the lock.
-	if old, _ := filepath.Glob(filepath.Join(layers, "tmp-"+key+"-*")); len(old) > 0 {
-		for _, o := range old {
-			_ = os.RemoveAll(o)
-		}
-	}
+	s.sweep(key)
 	tmp, err := os.MkdirTemp(layers, "tmp-"+key+"-")
 	if err != nil {
 		return entry{}, fmt.Errorf("create cache entry: %w", err)
@@ -153,4 +171,43 @@ func (s store) getOrMake(ctx context.Context, key string, build func(tmp string)
 		return entry{}, fmt.Errorf("commit cache entry: %w", err)
 	}
 	return entry{dir: s.entryDir(key), meta: meta}, nil
+}
+
+// prune removes the entries whose key is not in used, each under its lock.
+func (s store) prune(used map[string]bool) (int64, error) {
+	layers := filepath.Join(s.dir, "layers")
+	dirs, err := os.ReadDir(layers)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("prune cache: %w", err)
+	}
+	var freed int64
+	for _, d := range dirs {
+		key := d.Name()
+		if !d.IsDir() || used[key] || strings.HasPrefix(key, "tmp-") {
+			continue
+		}
+		lock := flock.New(filepath.Join(layers, key+".lock"))
+		if locked, err := lock.TryLock(); err != nil || !locked {
+			continue
+		}
+		_ = filepath.WalkDir(filepath.Join(layers, key), func(_ string, e fs.DirEntry, err error) error {
+			if err == nil && e.Type().IsRegular() {
+				if info, err := e.Info(); err == nil {
+					freed += info.Size()
+				}
+			}
+			return nil
+		})
+		err := os.RemoveAll(filepath.Join(layers, key))
+		_ = os.Remove(lock.Path())
+		_ = lock.Unlock()
+		if err != nil {
+			return freed, fmt.Errorf("prune cache: %w", err)
+		}
+	}
+	s.sweep("")
+	return freed, nil
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 var (
@@ -207,6 +208,8 @@ func (b *Builder) runStage(ctx context.Context, script string, env, args []strin
 	cmd := exec.CommandContext(ctx, "unshare", cmdArgs...)
 	cmd.Env = append(os.Environ(), append(env, "ARCHIVES="+b.aptDir("archives"))...)
 	cmd.Stdout, cmd.Stderr = f, f
+	// If this process dies, so does the stage (and with it, its namespaces).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()

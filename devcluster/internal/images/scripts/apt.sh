@@ -16,9 +16,12 @@ cp /etc/resolv.conf "$m/etc/resolv.conf"
 printf '#!/bin/sh\nexit 101\n' >"$m/usr/sbin/policy-rc.d"
 chmod 755 "$m/usr/sbin/policy-rc.d"
 export DEBIAN_FRONTEND=noninteractive
-flock "$LISTS.lock" chroot "$m" apt-get -q update
+# The lists stay compressed on disk: a quarter of the space.
+apt="apt-get -q -o Acquire::GzipIndexes=true -o Acquire::CompressionTypes::Order::=gz"
+# shellcheck disable=SC2086 # a command and its options
+flock "$LISTS.lock" chroot "$m" $apt update
 # shellcheck disable=SC2086 # a list of package names
-flock -s "$LISTS.lock" chroot "$m" apt-get -q -y install --no-install-recommends $PACKAGES
+flock -s "$LISTS.lock" chroot "$m" $apt -y install --no-install-recommends $PACKAGES
 rm -f "$m/usr/sbin/policy-rc.d"
 share_debs "$PRIVATE_ARCHIVES" "$ARCHIVES"
 umount "$m/var/lib/apt/lists" "$m/var/cache/apt/archives" "$m/tmp" "$m/proc"
