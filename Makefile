@@ -28,8 +28,18 @@ TRAEFIK_VERSION := v3.6.12
 NODE_BINS := bin/containerd bin/containerd-shim-runc-v2 bin/coredns bin/traefik
 UPSTREAM_STAMP = .cache/upstream/stamp-$(1)-$(2)
 
-.PHONY: all build test test-unit test-devcluster run stop bench clean tidy FORCE
+.PHONY: all build setup test test-unit test-devcluster run stop bench clean tidy FORCE
 all: build
+
+# Debian packages the build, the tests and real nodes need (installs as
+# root, else names the command to run).
+setup:
+	@hack/setup.sh
+
+# Tests and `make run` drive kubectl: one at the cluster's version is
+# built into bin/ when none is on PATH (bin/ comes first on PATH here).
+export PATH := $(CURDIR)/bin:$(PATH)
+KUBECTL := $(if $(shell command -v kubectl 2>/dev/null),,bin/kubectl)
 
 build: bin/devcluster $(NODE_BINS) $(addprefix bin/,$(PRODUCT_CMDS)) bin/webservice
 
@@ -72,14 +82,14 @@ bin/webservice: bin/toolforge
 
 # Every test: unit, integration (each package on its own devcluster) and
 # end-to-end (the real binaries and kubectl against devcluster).
-test: build
+test: setup build $(KUBECTL)
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) ./...
 	cd devcluster && $(GO) vet ./... && $(GO) test $(TEST_FLAGS) ./...
 
 # The embedded default: a devcluster in .run/ and the whole platform
 # (toolforged all) with the demo accounts of examples/accounts.yaml.
-run: build
+run: setup build $(KUBECTL)
 	@RUN_DIR=$(RUN_DIR) RUN_PORT=$(RUN_PORT) hack/run.sh
 
 stop:

@@ -20,17 +20,27 @@ import (
 )
 
 const (
-	startRuns        = 5
-	rawWriteObjects  = 3000
-	rawWriteClients  = 32
-	idleSettle       = 20 * time.Second
-	startTarget      = 15 * time.Second
-	idleRSSTargetKiB = 1 << 20
+	startRuns       = 5
+	rawWriteObjects = 3000
+	rawWriteClients = 32
+	idleSettle      = 20 * time.Second
+	startTarget     = 20 * time.Second
+	// An idle cluster with one real node: control plane, CoreDNS, Traefik,
+	// containerd, kubelet, kube-proxy.
+	idleRSSTargetKiB = 1536 << 10
+	podRuns          = 50
+	podClients       = 5
+	podTarget        = 3 * time.Second
+	// benchImage is a catalogue image; the registry builds it on first use.
+	benchImage = "docker-registry.tools.wmflabs.org/toolforge-python311-sssd-base:latest"
 )
 
 func benchDevcluster(ctx context.Context, r *report) error {
 	bin, err := testcluster.Binary()
 	if err != nil {
+		return err
+	}
+	if err := coldImageBuild(ctx, r, bin); err != nil {
 		return err
 	}
 	var starts, stops []time.Duration
@@ -42,22 +52,30 @@ func benchDevcluster(ctx context.Context, r *report) error {
 		starts, stops = append(starts, start), append(stops, stop)
 	}
 	med := latencies(starts).percentile(50)
-	r.check(fmt.Sprintf("start to ready, 3 nodes, fresh dir (median of %d)", startRuns), secs(med), "≤ 15 s", med <= startTarget)
+	r.check(fmt.Sprintf("start to ready, 1 real node, fresh dir, images cached (median of %d)", startRuns), secs(med), "≤ 20 s", med <= startTarget)
 	r.add("  each run (s)", "%s", joinDurations(starts))
-	r.add("stop, all processes gone (median)", "%s", secs(latencies(stops).percentile(50)))
+	r.add("stop, all processes gone, host cleaned (median)", "%s", secs(latencies(stops).percentile(50)))
 
-	c, err := testcluster.Start(ctx, testcluster.Options{Nodes: 3})
+	c, err := testcluster.Start(ctx, testcluster.Options{RealNodes: 1})
 	if err != nil {
 		return err
 	}
 	defer c.Stop()
-	time.Sleep(idleSettle)
+	time.Sleep(idleSettle) // let start-up work finish before measuring idle memory
 	rss, pss, err := memoryOf(c)
 	if err != nil {
 		return err
 	}
-	r.check(fmt.Sprintf("idle RSS, all processes summed (%s after ready)", idleSettle), mib(rss), "≤ 1024 MiB", rss <= idleRSSTargetKiB)
+	r.check(fmt.Sprintf("idle RSS, whole cluster with 1 real node (%s after ready)", idleSettle), mib(rss), "≤ 1536 MiB", rss <= idleRSSTargetKiB)
 	r.add("idle PSS (shared binary pages counted once)", "%s", mib(pss))
+
+	lat, err := podStartup(ctx, c)
+	if err != nil {
+		return err
+	}
+	p99 := lat.percentile(99)
+	r.check(fmt.Sprintf("pod creation to Running, image present, %d pods from %d clients, p99", podRuns, podClients), secs(p99), "≤ 3 s", p99 <= podTarget)
+	r.add("  p50", "%s", secs(lat.percentile(50)))
 
 	w, err := rawWrites(ctx, c.Config, rawWriteObjects, rawWriteClients)
 	if err != nil {
@@ -69,8 +87,81 @@ func benchDevcluster(ctx context.Context, r *report) error {
 	return nil
 }
 
-// timeStartStop starts a fresh 3-node cluster and stops it, timing both
-// as a user sees them (the CLI returning).
+// coldImageBuild builds the bench's image into an empty cache: what a
+// first `make run` on a new machine pays once.
+func coldImageBuild(ctx context.Context, r *report, bin string) error {
+	cache, err := os.MkdirTemp("", "bench-images-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(cache)
+	cmd := exec.CommandContext(ctx, bin, "images", "build", "python3.11")
+	cmd.Env = append(os.Environ(), "DEVCLUSTER_CACHE="+cache)
+	t0 := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("devcluster images build: %w\n%s", err, out)
+	}
+	r.add("cold image build, python3.11 (base and web, empty cache)", "%s", secs(time.Since(t0)))
+	return nil
+}
+
+// podStartup creates pods on the real node and times each from its
+// creation until the API server says it runs (watched, not polled). A
+// first pod pulls the image so that every measured pod finds it present.
+func podStartup(ctx context.Context, c *testcluster.Cluster) (latencies, error) {
+	ns := fmt.Sprintf("bench-pods-%d", time.Now().UnixNano())
+	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		return nil, err
+	}
+	defer c.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+	pod := func(name string) *corev1.Pod {
+		zero := int64(0)
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: corev1.PodSpec{
+				NodeSelector:                  map[string]string{"type": "real"},
+				TerminationGracePeriodSeconds: &zero,
+				Containers:                    []corev1.Container{{Name: "main", Image: benchImage, Command: []string{"sleep", "3600"}}},
+			},
+		}
+	}
+	running := func(ctx context.Context, name string) error {
+		w, err := c.Client.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
+		if err != nil {
+			return err
+		}
+		defer w.Stop()
+		for ev := range w.ResultChan() {
+			if p, ok := ev.Object.(*corev1.Pod); ok && p.Status.Phase == corev1.PodRunning {
+				return nil
+			}
+		}
+		return fmt.Errorf("pod %s: watch ended before it ran (%v)", name, ctx.Err())
+	}
+	wctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
+	defer cancel()
+	if _, err := c.Client.CoreV1().Pods(ns).Create(ctx, pod("warm"), metav1.CreateOptions{}); err != nil {
+		return nil, err
+	}
+	if err := running(wctx, "warm"); err != nil {
+		return nil, err
+	}
+	lat, _, err := hammer(ctx, podRuns, podClients, func(_, i int) error {
+		name := fmt.Sprintf("p-%d", i)
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		errc := make(chan error, 1)
+		go func() { errc <- running(pctx, name) }()
+		if _, err := c.Client.CoreV1().Pods(ns).Create(ctx, pod(name), metav1.CreateOptions{}); err != nil {
+			return err
+		}
+		return <-errc
+	})
+	return lat, err
+}
+
+// timeStartStop starts a fresh cluster with one real node and stops it,
+// timing both as a user sees them (the CLI returning).
 func timeStartStop(ctx context.Context, bin string) (start, stop time.Duration, err error) {
 	dir, err := os.MkdirTemp("", "bench-devcluster-")
 	if err != nil {
@@ -81,8 +172,12 @@ func timeStartStop(ctx context.Context, bin string) (start, stop time.Duration, 
 	if err != nil {
 		return 0, 0, err
 	}
+	ingress, err := testcluster.FreePort()
+	if err != nil {
+		return 0, 0, err
+	}
 	t0 := time.Now()
-	out, err := exec.CommandContext(ctx, bin, "start", "--dir", dir, "--nodes", "3", "--port", strconv.Itoa(port)).CombinedOutput()
+	out, err := exec.CommandContext(ctx, bin, "start", "--dir", dir, "--nodes", "1", "--port", strconv.Itoa(port), "--ingress-port", strconv.Itoa(ingress)).CombinedOutput()
 	start = time.Since(t0)
 	if err != nil {
 		return 0, 0, fmt.Errorf("devcluster start: %w\n%s", err, out)

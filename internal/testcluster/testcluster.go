@@ -246,20 +246,43 @@ func (c *Cluster) PIDs() ([]int, error) {
 	}
 	var st struct {
 		SupervisorPID int `json:"supervisorPID"`
-		Procs         []struct {
-			PID int `json:"pid"`
-		} `json:"procs"`
 	}
 	if err := json.Unmarshal(data, &st); err != nil {
 		return nil, fmt.Errorf("parse state.json: %w", err)
 	}
-	seen := map[int]bool{st.SupervisorPID: true}
-	pids := []int{st.SupervisorPID}
-	for _, p := range st.Procs {
-		if !seen[p.PID] {
-			seen[p.PID] = true
-			pids = append(pids, p.PID)
-		}
+	return descendants(st.SupervisorPID)
+}
+
+// descendants lists pid and every process below it: the whole cluster,
+// real nodes' processes (entered through nsenter, or reparented to their
+// node's sandbox) and containers included.
+func descendants(root int) ([]int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
 	}
-	return pids, nil
+	children := map[int][]int{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// Fields after the command name, which may itself hold spaces.
+		i := bytes.LastIndexByte(stat, ')')
+		f := strings.Fields(string(stat[i+1:]))
+		if len(f) < 2 || f[0] == "Z" {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		children[ppid] = append(children[ppid], pid)
+	}
+	out := []int{root}
+	for i := 0; i < len(out); i++ {
+		out = append(out, children[out[i]]...)
+	}
+	return out, nil
 }

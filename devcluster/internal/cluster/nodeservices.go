@@ -15,6 +15,7 @@ import (
 
 	"github.com/toolforge-go/toolforge/devcluster/internal/addons"
 	"github.com/toolforge-go/toolforge/devcluster/internal/cgroups"
+	"github.com/toolforge-go/toolforge/devcluster/internal/images"
 	"github.com/toolforge-go/toolforge/devcluster/internal/nodenet"
 )
 
@@ -26,11 +27,11 @@ const ingress = "traefik"
 
 // SandboxImage is the pause image every pod's sandbox runs; it is served by
 // the local registry (it cannot be pulled from the internet).
-const SandboxImage = "registry.devcluster.localhost/pause:3.10"
+const SandboxImage = images.PauseImage
 
 // CatalogueRegistries are the registry hosts whose pulls the nodes send to
 // the local registry.
-var CatalogueRegistries = []string{"docker-registry.tools.wmflabs.org", "registry.devcluster.localhost"}
+var CatalogueRegistries = []string{images.Registry, "registry.devcluster.localhost"}
 
 // mirrors sends every catalogue registry's pulls to the local registry on
 // the nodes' gateway.

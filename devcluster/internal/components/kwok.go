@@ -34,6 +34,14 @@ func KwokStages() string {
 // pages for ~15 MiB of its own memory.
 func RunKwok(ctx context.Context, args []string, logw io.Writer) error {
 	ctx = log.NewContext(ctx, log.NewLogger(logw, log.LevelInfo))
+	// kwok exits the whole process when its kubelet server stops, which it
+	// does whenever kwok is stopped — unless it "works on the host network"
+	// (POD_IP equals HOST_IP), which is exactly its situation here.
+	for _, v := range []string{"POD_IP", "HOST_IP"} {
+		if err := os.Setenv(v, "127.0.0.1"); err != nil {
+			return err
+		}
+	}
 	// Kubernetes packages linked into this binary register a global
 	// --version flag that clashes with kwok's own; kwok needs none of them.
 	pflag.CommandLine = pflag.NewFlagSet("kwok", pflag.ContinueOnError)

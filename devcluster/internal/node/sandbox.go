@@ -89,6 +89,11 @@ func prepare(hostname, cniState string) error {
 			return unix.Mount(cniState, "/var/lib/cni", "", unix.MS_BIND, "")
 		}},
 		{"set the host name", func() error { return unix.Sethostname([]byte(hostname)) }},
+		// The node routes between its pods' bridge and the cluster, and
+		// its bridged pod traffic must pass kube-proxy's rules. These
+		// sysctls are the node's own: they belong to its network namespace.
+		{"enable forwarding", func() error { return sysctl("net/ipv4/ip_forward", "1") }},
+		{"filter bridged traffic", func() error { return sysctl("net/bridge/bridge-nf-call-iptables", "1") }},
 	}
 	for _, s := range steps {
 		if err := s.do(); err != nil {
@@ -96,6 +101,10 @@ func prepare(hostname, cniState string) error {
 		}
 	}
 	return nil
+}
+
+func sysctl(name, value string) error {
+	return os.WriteFile("/proc/sys/"+name, []byte(value), 0o644)
 }
 
 // reap collects the orphans (reparented to the sandbox, their init) that

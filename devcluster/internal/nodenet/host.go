@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 
 	"github.com/vishvananda/netlink"
@@ -149,8 +148,8 @@ func Leftovers(p Plan) []string {
 // AttachNode joins node i (the network namespace of process pid) to the
 // cluster: a veth pair from the bridge to the node's eth0, the node's
 // address and default route, routes to the other nodes' pods (nodes talk
-// on the bridge directly, so the host never forwards), forwarding on in
-// the node, and a host route to the node's pods.
+// on the bridge directly, so the host never forwards), and a host route to
+// the node's pods. (The node's sandbox turns forwarding on inside.)
 func AttachNode(p Plan, i, nodes, pid int) error {
 	br, err := netlink.LinkByName(p.Bridge())
 	if err != nil {
@@ -179,7 +178,16 @@ func AttachNode(p Plan, i, nodes, pid int) error {
 	if err := netlink.LinkSetUp(host); err != nil {
 		return fmt.Errorf("bring up %s: %w", hostName, err)
 	}
-	if err := inNamespace(ns, func(h *netlink.Handle) error { return configureNode(h, p, i, nodes) }); err != nil {
+	// A handle whose socket lives in the node's namespace: no thread of
+	// this process ever switches namespaces (a thread that did, and then
+	// died, would take the children it forked with it: Pdeathsig is per
+	// thread).
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return fmt.Errorf("node %d netlink: %w", i, err)
+	}
+	defer h.Close()
+	if err := configureNode(h, p, i, nodes); err != nil {
 		return fmt.Errorf("configure node %d network: %w", i, err)
 	}
 	route := &netlink.Route{Dst: p.NodePodCIDR(i), Gw: p.NodeIP(i), LinkIndex: br.Attrs().Index}
@@ -220,34 +228,5 @@ func configureNode(h *netlink.Handle, p Plan, i, nodes int) error {
 			return fmt.Errorf("route to node %d's pods: %w", j, err)
 		}
 	}
-	// Sysctls under /proc/sys/net belong to the namespace of the thread
-	// that opens them, which inNamespace has switched.
-	for _, s := range []string{"net/ipv4/ip_forward", "net/bridge/bridge-nf-call-iptables"} {
-		if err := os.WriteFile("/proc/sys/"+s, []byte("1"), 0o644); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("sysctl %s: %w", s, err)
-		}
-	}
 	return nil
-}
-
-// inNamespace runs f on a thread switched into ns. The thread is thrown
-// away afterwards (never unlocked), so no goroutine ever runs in the node's
-// namespace by accident.
-func inNamespace(ns netns.NsHandle, f func(*netlink.Handle) error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if err := netns.Set(ns); err != nil {
-			errc <- fmt.Errorf("enter namespace: %w", err)
-			return
-		}
-		h, err := netlink.NewHandle()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer h.Close()
-		errc <- f(h)
-	}()
-	return <-errc
 }

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# setup.sh: install what building, testing and running the platform need
+# on a Debian machine, when it is missing. `make run`, `make test` and
+# .ci/run all call it; a second run does nothing. As root it installs the
+# Debian packages; otherwise it names the one command to run.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  make git gcc libc6-dev ca-certificates
+  # tests and tools they drive
+  procps util-linux curl iproute2 tmux
+  slapd ldap-utils          # the LDAP account source, against a real slapd
+  chromium                  # the status page, in a real headless browser
+  # real nodes: runc under containerd, CNI plugins, kube-proxy's iptables
+  runc containernetworking-plugins iptables
+  # images built from Debian packages
+  mmdebstrap
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "error: missing Debian packages (${missing[*]}); install them with: sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+  exit 1
+fi
+echo "setup: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
