@@ -9,21 +9,22 @@ import (
 	"testing"
 
 	"github.com/toolforge-go/toolforge/internal/api/route"
-	"github.com/toolforge-go/toolforge/internal/envvars"
+	envvarsserver "github.com/toolforge-go/toolforge/internal/envvars/server"
 	"github.com/toolforge-go/toolforge/internal/jobs"
+	jobsserver "github.com/toolforge-go/toolforge/internal/jobs/server"
 )
 
 // productRoutes are the real route tables (their handlers are not called).
 func productRoutes() []struct{ Method, Path string } {
 	var out []struct{ Method, Path string }
-	for _, rt := range append((&jobs.Store{}).Routes(), (&envvars.Store{}).Routes()...) {
+	for _, rt := range append((&jobsserver.Store{}).Routes(), (&envvarsserver.Store{}).Routes()...) {
 		out = append(out, struct{ Method, Path string }{rt.Method, rt.Path})
 	}
 	return out
 }
 
 func TestTheOpenAPIDocumentListsExactlyTheServedOperations(t *testing.T) {
-	srv := startTestServer(t, append((&jobs.Store{}).Routes(), (&envvars.Store{}).Routes()...), fixedAccess{})
+	srv := startTestServer(t, append((&jobsserver.Store{}).Routes(), (&envvarsserver.Store{}).Routes()...), fixedAccess{})
 	code, doc := srv.do(t, nil, "GET", OpenAPIPath)
 	if code != 200 {
 		t.Fatalf("openapi.json = %d", code)
@@ -51,7 +52,7 @@ func TestTheOpenAPIDocumentListsExactlyTheServedOperations(t *testing.T) {
 func TestEveryDocumentedPathOfTheCallerReachesItsHandler(t *testing.T) {
 	// The product's route table with handlers that say which route ran:
 	// every documented operation must reach its own handler.
-	routes := append((&jobs.Store{}).Routes(), (&envvars.Store{}).Routes()...)
+	routes := append((&jobsserver.Store{}).Routes(), (&envvarsserver.Store{}).Routes()...)
 	for i := range routes {
 		id := routes[i].Method + " " + routes[i].Path
 		routes[i].Handle = func(w http.ResponseWriter, _ *route.Request) error {
@@ -70,7 +71,7 @@ func TestEveryDocumentedPathOfTheCallerReachesItsHandler(t *testing.T) {
 }
 
 func TestEveryJSONResponseSchemaHasMessages(t *testing.T) {
-	doc := OpenAPI(append((&jobs.Store{}).Routes(), (&envvars.Store{}).Routes()...))
+	doc := OpenAPI(append((&jobsserver.Store{}).Routes(), (&envvarsserver.Store{}).Routes()...))
 	b, _ := json.Marshal(doc)
 	var d struct {
 		Paths map[string]map[string]struct {

@@ -25,8 +25,8 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/toolforge-go/toolforge/internal/daemon"
-	"github.com/toolforge-go/toolforge/internal/envvars"
-	"github.com/toolforge-go/toolforge/internal/jobs"
+	envvarsserver "github.com/toolforge-go/toolforge/internal/envvars/server"
+	jobsserver "github.com/toolforge-go/toolforge/internal/jobs/server"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 	"github.com/toolforge-go/toolforge/internal/version"
 )
@@ -115,7 +115,7 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 	if err != nil {
 		return err
 	}
-	store := &jobs.Store{
+	store := &jobsserver.Store{
 		Reader: c, Writer: writer, Kube: kube, Log: log,
 		Images: (&catalogue{reader: mgr.GetAPIReader(), ns: env.Common.PlatformNamespace, ttl: 10 * time.Second}).Get,
 	}
@@ -130,7 +130,7 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 			return err
 		}
 	}
-	vars := &envvars.Store{Kube: kube}
+	vars := &envvarsserver.Store{Kube: kube}
 	srv, err := NewServer(append(store.Routes(), vars.Routes()...), newRBACAccess(kube.AuthorizationV1().SubjectAccessReviews()), log, ctrlmetrics.Registry, ctrlmetrics.Registry)
 	if err != nil {
 		return err

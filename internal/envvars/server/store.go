@@ -1,9 +1,10 @@
-package envvars
+package server
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/toolforge-go/toolforge/internal/envvars"
 	"sort"
 	"strings"
 	"sync"
@@ -61,17 +62,17 @@ func (s *Store) read(ctx context.Context, tool string) (*corev1.Secret, error) {
 }
 
 // List is every variable, by name; values only with withValues.
-func (s *Store) List(ctx context.Context, tool string, withValues bool) ([]Envvar, error) {
+func (s *Store) List(ctx context.Context, tool string, withValues bool) ([]envvars.Envvar, error) {
 	sec, err := s.read(ctx, tool)
 	if err != nil {
 		return nil, err
 	}
-	out := []Envvar{}
+	out := []envvars.Envvar{}
 	if sec == nil {
 		return out, nil
 	}
 	for k, v := range sec.Data {
-		e := Envvar{Name: k}
+		e := envvars.Envvar{Name: k}
 		if withValues {
 			e.Value = string(v)
 		}
@@ -82,14 +83,14 @@ func (s *Store) List(ctx context.Context, tool string, withValues bool) ([]Envva
 }
 
 // Get is one variable.
-func (s *Store) Get(ctx context.Context, tool, name string) (*Envvar, error) {
+func (s *Store) Get(ctx context.Context, tool, name string) (*envvars.Envvar, error) {
 	sec, err := s.read(ctx, tool)
 	if err != nil {
 		return nil, err
 	}
 	if sec != nil {
 		if v, ok := sec.Data[name]; ok {
-			return &Envvar{Name: name, Value: string(v)}, nil
+			return &envvars.Envvar{Name: name, Value: string(v)}, nil
 		}
 	}
 	return nil, route.NotFound("envvar %s does not exist", name)
@@ -99,10 +100,10 @@ func (s *Store) Get(ctx context.Context, tool, name string) (*Envvar, error) {
 // Concurrent writers do not lose each other's variables: every write is
 // conditional on the version read (optimistic concurrency), and retried.
 func (s *Store) Set(ctx context.Context, tool, name, value string) (bool, error) {
-	if err := ValidateName(name); err != nil {
+	if err := envvars.ValidateName(name); err != nil {
 		return false, route.BadRequest("%s", err.Error())
 	}
-	if err := ValidateValue(value); err != nil {
+	if err := envvars.ValidateValue(value); err != nil {
 		return false, route.BadRequest("%s", err.Error())
 	}
 	unlock := s.locks.lock(tool)
@@ -128,11 +129,11 @@ func (s *Store) Set(ctx context.Context, tool, name, value string) (bool, error)
 		}
 		_, exists := sec.Data[name]
 		created = !exists
-		if created && len(sec.Data) >= MaxCount {
+		if created && len(sec.Data) >= envvars.MaxCount {
 			return route.BadRequest("the tool has %d envvars, the most allowed; delete one first", len(sec.Data))
 		}
-		if total := size(sec.Data) - len(sec.Data[name]) + len(name) + len(value); total > MaxTotal {
-			return route.BadRequest("the tool's envvars would take %d bytes; together they may take at most %d", total, MaxTotal)
+		if total := size(sec.Data) - len(sec.Data[name]) + len(name) + len(value); total > envvars.MaxTotal {
+			return route.BadRequest("the tool's envvars would take %d bytes; together they may take at most %d", total, envvars.MaxTotal)
 		}
 		if sec.Data == nil {
 			sec.Data = map[string][]byte{}
@@ -169,23 +170,13 @@ func (s *Store) Delete(ctx context.Context, tool, name string) error {
 	return writeError(err)
 }
 
-// Quota is how many variables the tool has and may have, and the space
-// they take.
-type Quota struct {
-	Count    int `json:"count"`
-	MaxCount int `json:"max_count"`
-	Bytes    int `json:"bytes"`
-	MaxBytes int `json:"max_bytes"`
-	MaxValue int `json:"max_value_bytes"`
-}
-
 // Quota reports the tool's use.
-func (s *Store) Quota(ctx context.Context, tool string) (*Quota, error) {
+func (s *Store) Quota(ctx context.Context, tool string) (*envvars.Quota, error) {
 	sec, err := s.read(ctx, tool)
 	if err != nil {
 		return nil, err
 	}
-	q := &Quota{MaxCount: MaxCount, MaxBytes: MaxTotal, MaxValue: MaxValue}
+	q := &envvars.Quota{MaxCount: envvars.MaxCount, MaxBytes: envvars.MaxTotal, MaxValue: envvars.MaxValue}
 	if sec != nil {
 		q.Count, q.Bytes = len(sec.Data), size(sec.Data)
 	}

@@ -1,9 +1,10 @@
-package jobs
+package server
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/toolforge-go/toolforge/internal/jobs"
 	"sort"
 	"strings"
 
@@ -19,16 +20,9 @@ import (
 	"github.com/toolforge-go/toolforge/internal/images"
 )
 
-// Results of Apply.
-const (
-	Created   = "created"
-	Updated   = "updated"
-	Unchanged = "unchanged"
-)
-
 // prepared is a validated job ready to be written.
 type prepared struct {
-	job      *Job
+	job      *jobs.Job
 	target   Target
 	objs     Objects
 	warnings []string
@@ -36,7 +30,7 @@ type prepared struct {
 
 // prepare validates j against everything known before writing: its own
 // settings, the image catalogue, the tool's limit range and quota.
-func (s *Store) prepare(ctx context.Context, tool string, j *Job) (*prepared, error) {
+func (s *Store) prepare(ctx context.Context, tool string, j *jobs.Job) (*prepared, error) {
 	j.Normalize()
 	if err := j.Validate(); err != nil {
 		return nil, route.BadRequest("%s", err.Error())
@@ -54,7 +48,7 @@ func (s *Store) prepare(ctx context.Context, tool string, j *Job) (*prepared, er
 		return nil, err
 	}
 	t.Image = img.Jobs
-	warnings, err := j.CheckLimits(t.Limits)
+	warnings, err := checkLimits(j, t.Limits)
 	if err != nil {
 		return nil, route.BadRequest("%s", err.Error())
 	}
@@ -69,7 +63,7 @@ func (s *Store) prepare(ctx context.Context, tool string, j *Job) (*prepared, er
 }
 
 // Create makes a new job.
-func (s *Store) Create(ctx context.Context, tool string, j *Job) (*Info, []string, error) {
+func (s *Store) Create(ctx context.Context, tool string, j *jobs.Job) (*jobs.Info, []string, error) {
 	p, err := s.prepare(ctx, tool, j)
 	if err != nil {
 		return nil, nil, err
@@ -79,7 +73,7 @@ func (s *Store) Create(ctx context.Context, tool string, j *Job) (*Info, []strin
 	} else if e != nil {
 		return nil, nil, route.Conflict("a job named '%s' already exists (delete it first, or use `toolforge jobs load` to update it)", j.Name)
 	}
-	if err := j.CheckCounts(p.target.Limits); err != nil {
+	if err := checkCounts(j, p.target.Limits); err != nil {
 		return nil, nil, route.BadRequest("%s", err.Error())
 	}
 	if err := s.write(ctx, p.objs); err != nil {
@@ -131,7 +125,7 @@ func quotaReason(err error) string {
 
 // Apply makes job j exist as defined: creates it, updates it when its
 // definition (or the running object) differs, or leaves it alone.
-func (s *Store) Apply(ctx context.Context, tool string, j *Job) (string, *Info, []string, error) {
+func (s *Store) Apply(ctx context.Context, tool string, j *jobs.Job) (string, *jobs.Info, []string, error) {
 	p, err := s.prepare(ctx, tool, j)
 	if err != nil {
 		return "", nil, nil, err
@@ -141,20 +135,20 @@ func (s *Store) Apply(ctx context.Context, tool string, j *Job) (string, *Info, 
 		return "", nil, nil, err
 	}
 	if cur == nil {
-		if err := j.CheckCounts(p.target.Limits); err != nil {
+		if err := checkCounts(j, p.target.Limits); err != nil {
 			return "", nil, nil, route.BadRequest("%s", err.Error())
 		}
 		if err := s.write(ctx, p.objs); err != nil {
 			return "", nil, nil, err
 		}
 		info := s.info(&entry{def: p.job, stored: true, obj: p.objs.Top, service: p.objs.Service}, nil, &p.target, nil)
-		return Created, &info, p.warnings, nil
+		return jobs.Created, &info, p.warnings, nil
 	}
 	if cur.stored && cur.def.Equal(j) && len(Drift(cur.obj, cur.service, p.objs)) == 0 {
 		info := s.info(cur, nil, &p.target, nil)
-		return Unchanged, &info, p.warnings, nil
+		return jobs.Unchanged, &info, p.warnings, nil
 	}
-	if cur.def.Kind() == j.Kind() && j.Kind() != OneOff {
+	if cur.def.Kind() == j.Kind() && j.Kind() != jobs.OneOff {
 		err = s.update(ctx, cur, p.objs)
 	} else {
 		// A Job's pod template is immutable, and a job changing kind
@@ -167,7 +161,7 @@ func (s *Store) Apply(ctx context.Context, tool string, j *Job) (string, *Info, 
 		return "", nil, nil, err
 	}
 	info := s.info(&entry{def: p.job, stored: true, obj: p.objs.Top, service: p.objs.Service}, nil, &p.target, nil)
-	return Updated, &info, p.warnings, nil
+	return jobs.Updated, &info, p.warnings, nil
 }
 
 // update changes a scheduled or continuous job in place.
@@ -229,7 +223,7 @@ func (s *Store) updateService(ctx context.Context, live, want *corev1.Service) e
 }
 
 // Get is one job, with hints from its pods and any drift.
-func (s *Store) Get(ctx context.Context, tool, name string) (*Info, error) {
+func (s *Store) Get(ctx context.Context, tool, name string) (*jobs.Info, error) {
 	e, err := s.find(ctx, tool, name)
 	if err != nil {
 		return nil, err
@@ -250,7 +244,7 @@ func (s *Store) Get(ctx context.Context, tool, name string) (*Info, error) {
 }
 
 // List is every job of the tool, by name.
-func (s *Store) List(ctx context.Context, tool string) ([]Info, error) {
+func (s *Store) List(ctx context.Context, tool string) ([]jobs.Info, error) {
 	entries, err := s.list(ctx, tool)
 	if err != nil {
 		return nil, err
@@ -259,7 +253,7 @@ func (s *Store) List(ctx context.Context, tool string) ([]Info, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Info, 0, len(entries))
+	out := make([]jobs.Info, 0, len(entries))
 	for _, e := range entries {
 		out = append(out, s.info(e, cat, t, nil))
 	}
@@ -283,8 +277,8 @@ func (s *Store) context(ctx context.Context, tool string) (*images.Catalogue, *T
 
 // info reports entry e. With a catalogue and target it also checks the
 // running object against what the definition makes.
-func (s *Store) info(e *entry, cat *images.Catalogue, t *Target, pods []*corev1.Pod) Info {
-	info := Info{Job: *e.def, ImageState: "unknown"}
+func (s *Store) info(e *entry, cat *images.Catalogue, t *Target, pods []*corev1.Pod) jobs.Info {
+	info := jobs.Info{Job: *e.def, ImageState: "unknown"}
 	if spec := podSpecOf(e.obj); spec != nil && len(spec.Containers) > 0 {
 		info.ImageRef = spec.Containers[0].Image
 	}
