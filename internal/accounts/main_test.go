@@ -275,6 +275,11 @@ func markAudit(t *testing.T) auditMark {
 // controller's identity (by user agent) made after mark.
 func writesSince(t *testing.T, mark auditMark) []string {
 	t.Helper()
+	// Whatever completed before now must be in the log before it is read:
+	// a zero-writes check over a log that lags would pass whatever happened.
+	if err := cluster.AuditSync(ctx()); err != nil {
+		t.Fatal(err)
+	}
 	f, err := os.Open(filepath.Join(cluster.Dir, "logs", "audit.log"))
 	if err != nil {
 		t.Fatal(err)

@@ -2,13 +2,11 @@ package accounts
 
 import (
 	"context"
-	"fmt"
 
 	rbacv1 "k8s.io/api/rbac/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/toolforge-go/toolforge/internal/ensure"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
 
@@ -60,10 +58,7 @@ func (r *Reconciler) ensureClusterRoles(ctx context.Context) error {
 			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app.kubernetes.io/managed-by": managedBy}},
 			Rules:      rules,
 		}
-		if _, err := ensure(ctx, r, want,
-			func(cur *rbacv1.ClusterRole) bool { return equality.Semantic.DeepEqual(cur.Rules, want.Rules) },
-			func(cur *rbacv1.ClusterRole) { cur.Rules = want.Rules },
-		); err != nil {
+		if _, err := ensureObject(ctx, r, want, func(cur *rbacv1.ClusterRole) error { cur.Rules = want.Rules; return nil }); err != nil {
 			return err
 		}
 	}
@@ -84,42 +79,17 @@ func toolBinding(tool string) *rbacv1.RoleBinding {
 
 func (r *Reconciler) ensureToolBinding(ctx context.Context, tool string) (outcome, error) {
 	want := toolBinding(tool)
-	wrongRole := false
-	out, err := ensure(ctx, r, want,
-		func(cur *rbacv1.RoleBinding) bool {
-			wrongRole = cur.RoleRef != want.RoleRef
-			return !wrongRole && equality.Semantic.DeepEqual(cur.Subjects, want.Subjects)
-		},
-		func(cur *rbacv1.RoleBinding) { cur.Subjects = want.Subjects },
+	return ensureObject(ctx, r, want,
+		func(cur *rbacv1.RoleBinding) error { cur.Subjects = want.Subjects; return nil },
+		// roleRef is immutable: a binding re-made by hand with another role
+		// (edit, admin) can only be replaced.
+		ensure.ReplaceWhen(func(cur *rbacv1.RoleBinding) bool { return cur.RoleRef != want.RoleRef }),
 	)
-	if err != nil && wrongRole {
-		return r.recreate(ctx, &rbacv1.RoleBinding{ObjectMeta: want.ObjectMeta}, want)
-	}
-	return out, err
 }
 
 func (r *Reconciler) ensureClusterRoleBinding(ctx context.Context, want *rbacv1.ClusterRoleBinding) (outcome, error) {
-	wrongRole := false
-	out, err := ensure(ctx, r, want,
-		func(cur *rbacv1.ClusterRoleBinding) bool {
-			wrongRole = cur.RoleRef != want.RoleRef
-			return !wrongRole && equality.Semantic.DeepEqual(cur.Subjects, want.Subjects)
-		},
-		func(cur *rbacv1.ClusterRoleBinding) { cur.Subjects = want.Subjects },
+	return ensureObject(ctx, r, want,
+		func(cur *rbacv1.ClusterRoleBinding) error { cur.Subjects = want.Subjects; return nil },
+		ensure.ReplaceWhen(func(cur *rbacv1.ClusterRoleBinding) bool { return cur.RoleRef != want.RoleRef }),
 	)
-	if err != nil && wrongRole {
-		return r.recreate(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: want.ObjectMeta}, want)
-	}
-	return out, err
-}
-
-// recreate replaces a binding whose roleRef (immutable) is wrong.
-func (r *Reconciler) recreate(ctx context.Context, old, want client.Object) (outcome, error) {
-	if _, err := deleteIfExists(ctx, r, old); err != nil {
-		return unchanged, err
-	}
-	if err := r.client.Create(ctx, want); err != nil {
-		return unchanged, fmt.Errorf("recreate %s: %w", want.GetName(), err)
-	}
-	return updated, nil
 }
