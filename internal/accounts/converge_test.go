@@ -149,12 +149,15 @@ func TestTheDaemonRepairsHandEditsWithoutWaitingForAPass(t *testing.T) {
 	}
 
 	t.Run("the metrics the SPEC names are exported", func(t *testing.T) {
-		for _, m := range []struct{ name, labels string }{
-			{"maintain_kubeusers_run_seconds", ""},
-			{"maintain_kubeusers_run_finished", ""},
-			{"maintain_kubeusers_accounts_created", `account_type="tool"`},
-			{"maintain_kubeusers_accounts_created", `account_type="admin"`},
-			{"maintain_kubeusers_accounts_renewed", `account_type="tool"`},
+		for _, m := range []struct {
+			name   string
+			labels map[string]string
+		}{
+			{"maintain_kubeusers_run_seconds", nil},
+			{"maintain_kubeusers_run_finished", nil},
+			{"maintain_kubeusers_accounts_created", map[string]string{"account_type": "tool"}},
+			{"maintain_kubeusers_accounts_created", map[string]string{"account_type": "admin"}},
+			{"maintain_kubeusers_accounts_renewed", map[string]string{"account_type": "tool"}},
 		} {
 			v, err := d.metric(m.name, m.labels)
 			if err != nil {
@@ -162,10 +165,10 @@ func TestTheDaemonRepairsHandEditsWithoutWaitingForAPass(t *testing.T) {
 				continue
 			}
 			if v <= 0 {
-				t.Errorf("%s{%s} = %v, want > 0", m.name, m.labels, v)
+				t.Errorf("%s%v = %v, want > 0", m.name, m.labels, v)
 			}
 		}
-		if finished, err := d.metric("maintain_kubeusers_run_finished", ""); err != nil || time.Since(time.Unix(int64(finished), 0)) > 10*time.Minute {
+		if finished, err := d.metric("maintain_kubeusers_run_finished", nil); err != nil || time.Since(time.Unix(int64(finished), 0)) > 10*time.Minute {
 			t.Errorf("run_finished = %v (%v), want a recent unix time", finished, err)
 		}
 	})
@@ -179,8 +182,8 @@ func TestReplicasElectOneLeader(t *testing.T) {
 	a := f.start("--leader-elect", "--interval", "1s")
 	b := f.start("--leader-elect", "--interval", "1s")
 	leader := func() (*daemon, *daemon, error) {
-		va, erra := a.metric("leader_election_master_status", "")
-		vb, errb := b.metric("leader_election_master_status", "")
+		va, erra := a.metric("leader_election_master_status", nil)
+		vb, errb := b.metric("leader_election_master_status", nil)
 		switch {
 		case erra == nil && va == 1 && (errb != nil || vb == 0):
 			return a, b, nil
@@ -199,7 +202,7 @@ func TestReplicasElectOneLeader(t *testing.T) {
 	_ = lead.cmd.Wait()
 	f.write(account{name: "lead-a", uid: 56101}, account{name: "lead-b", uid: 56102})
 	testcluster.Eventually(t, time.Minute, func() error {
-		if v, err := other.metric("leader_election_master_status", ""); err != nil || v != 1 {
+		if v, err := other.metric("leader_election_master_status", nil); err != nil || v != 1 {
 			return fmt.Errorf("the other replica is not leading: %v %v", v, err)
 		}
 		_, err := asTool(f.home("lead-b"), "get", "pods")

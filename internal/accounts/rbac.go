@@ -2,6 +2,7 @@ package accounts
 
 import (
 	"context"
+	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -83,6 +84,53 @@ func (r *Reconciler) ensureToolBinding(ctx context.Context, tool string) (outcom
 		func(cur *rbacv1.RoleBinding) error { cur.Subjects = want.Subjects; return nil },
 		// roleRef is immutable: a binding re-made by hand with another role
 		// (edit, admin) can only be replaced.
+		ensure.ReplaceWhen(func(cur *rbacv1.RoleBinding) bool { return cur.RoleRef != want.RoleRef }),
+	)
+}
+
+// apiSubject is the API server's identity as a binding subject: a
+// ServiceAccount for a user name of that form, else a user; nil for none.
+func (r *Reconciler) apiSubject() *rbacv1.Subject {
+	name := r.opts.APIIdentity
+	switch {
+	case name == "none":
+		return nil
+	case name == "":
+		return &rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: r.platformNS, Name: tenancy.APIServiceAccount}
+	}
+	if rest, ok := strings.CutPrefix(name, serviceAccountPrefix); ok {
+		if ns, sa, ok := strings.Cut(rest, ":"); ok {
+			return &rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: sa}
+		}
+	}
+	return &rbacv1.Subject{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: name}
+}
+
+const serviceAccountPrefix = "system:serviceaccount:"
+
+// apiBinding grants the API server its role (ClusterRole toolforge-api,
+// installed with the API) in this tool's namespace only: the API acts
+// for a tool in the tool's namespace, so that is the only place it may
+// write, and a confused deputy can reach no other namespace.
+func (r *Reconciler) apiBinding(tool string) *rbacv1.RoleBinding {
+	subject := r.apiSubject()
+	if subject == nil {
+		return nil
+	}
+	return &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: tenancy.APIRole, Namespace: tenancy.Namespace(tool), Labels: toolLabels(tool)},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: tenancy.APIRole},
+		Subjects:   []rbacv1.Subject{*subject},
+	}
+}
+
+func (r *Reconciler) ensureAPIBinding(ctx context.Context, tool string) (outcome, error) {
+	want := r.apiBinding(tool)
+	if want == nil {
+		return unchanged, nil
+	}
+	return ensureObject(ctx, r, want,
+		func(cur *rbacv1.RoleBinding) error { cur.Subjects = want.Subjects; return nil },
 		ensure.ReplaceWhen(func(cur *rbacv1.RoleBinding) bool { return cur.RoleRef != want.RoleRef }),
 	)
 }

@@ -111,6 +111,18 @@ const (
 	APIConfigMap = "toolforge-api"
 )
 
+// The jobs/envvars API server's identity and roles. Its writes are bound
+// per tool namespace (RoleBinding APIRole in tool-<t>, made by the accounts
+// controller with the tool), so it can write nowhere else.
+const (
+	// APIRole is the ClusterRole of what the API does in a tool namespace,
+	// the RoleBinding of it there, and the Role in the platform namespace.
+	APIRole = "toolforge-api"
+	// APIServiceAccount is the API's default identity, in the platform
+	// namespace.
+	APIServiceAccount = "toolforge-api"
+)
+
 // Labels of workloads the platform makes for tools (SPEC §6, §7).
 const (
 	LabelToolforge  = "toolforge"

@@ -7,7 +7,6 @@ import (
 	"github.com/toolforge-go/toolforge/internal/envvars"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -16,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/keymutex"
 
 	"github.com/toolforge-go/toolforge/internal/api/route"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
@@ -36,7 +36,13 @@ type Store struct {
 	Kube kubernetes.Interface
 	// locks serialize one process's writes per tool; optimistic
 	// concurrency covers other processes (replicas).
-	locks keyMutex
+	locks keymutex.KeyMutex
+}
+
+// NewStore is a store of the variables of every tool, through kube.
+func NewStore(kube kubernetes.Interface) *Store {
+	// Hashed stripes: a few hundred tools writing at once rarely share one.
+	return &Store{Kube: kube, locks: keymutex.NewHashed(256)}
 }
 
 func (s *Store) secrets(tool string) secretsClient {
@@ -106,8 +112,8 @@ func (s *Store) Set(ctx context.Context, tool, name, value string) (bool, error)
 	if err := envvars.ValidateValue(value); err != nil {
 		return false, route.BadRequest("%s", err.Error())
 	}
-	unlock := s.locks.lock(tool)
-	defer unlock()
+	s.locks.LockKey(tool)
+	defer func() { _ = s.locks.UnlockKey(tool) }() // fails only for a key that is not locked
 	var created bool
 	err := retry.OnError(writeBackoff, conflictOrExists, func() error {
 		sec, err := s.read(ctx, tool)
@@ -150,8 +156,8 @@ func (s *Store) Set(ctx context.Context, tool, name, value string) (bool, error)
 
 // Delete removes a variable.
 func (s *Store) Delete(ctx context.Context, tool, name string) error {
-	unlock := s.locks.lock(tool)
-	defer unlock()
+	s.locks.LockKey(tool)
+	defer func() { _ = s.locks.UnlockKey(tool) }() // fails only for a key that is not locked
 	err := retry.RetryOnConflict(writeBackoff, func() error {
 		sec, err := s.read(ctx, tool)
 		if err != nil {
@@ -225,38 +231,4 @@ func writeError(err error) error {
 		return route.BadRequest("the tool's Secret quota is used up, so its envvars cannot be stored; delete a Secret first")
 	}
 	return fmt.Errorf("write envvars: %w", err)
-}
-
-// keyMutex is a lock per key, dropped when no one holds it.
-type keyMutex struct {
-	mu    sync.Mutex
-	locks map[string]*keyLock
-}
-
-type keyLock struct {
-	sync.Mutex
-	users int
-}
-
-func (k *keyMutex) lock(key string) (unlock func()) {
-	k.mu.Lock()
-	if k.locks == nil {
-		k.locks = map[string]*keyLock{}
-	}
-	l := k.locks[key]
-	if l == nil {
-		l = &keyLock{}
-		k.locks[key] = l
-	}
-	l.users++
-	k.mu.Unlock()
-	l.Lock()
-	return func() {
-		l.Unlock()
-		k.mu.Lock()
-		if l.users--; l.users == 0 {
-			delete(k.locks, key)
-		}
-		k.mu.Unlock()
-	}
 }
