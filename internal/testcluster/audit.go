@@ -3,6 +3,7 @@ package testcluster
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -49,4 +50,72 @@ func (c *Cluster) AuditSync(ctx context.Context) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// AuditEvent is what the audit log (Metadata level) says of one write.
+type AuditEvent struct {
+	Verb string `json:"verb"`
+	User struct {
+		Username string `json:"username"`
+	} `json:"user"`
+	UserAgent string `json:"userAgent"`
+	ObjectRef struct {
+		Resource    string `json:"resource"`
+		Subresource string `json:"subresource"`
+		Namespace   string `json:"namespace"`
+		Name        string `json:"name"`
+	} `json:"objectRef"`
+	ResponseStatus struct {
+		Code int `json:"code"`
+	} `json:"responseStatus"`
+}
+
+func (e AuditEvent) String() string {
+	r := e.ObjectRef.Resource
+	if e.ObjectRef.Subresource != "" {
+		r += "/" + e.ObjectRef.Subresource
+	}
+	return fmt.Sprintf("%s %s %s/%s by %s (%d)", e.Verb, r, e.ObjectRef.Namespace, e.ObjectRef.Name, e.User.Username, e.ResponseStatus.Code)
+}
+
+// AuditMark is a position in the audit log: the events after it are those
+// of requests made after it was taken.
+type AuditMark int64
+
+// AuditMark is the audit log's end now.
+func (c *Cluster) AuditMark(ctx context.Context) (AuditMark, error) {
+	if err := c.AuditSync(ctx); err != nil {
+		return 0, err
+	}
+	st, err := os.Stat(c.AuditLogPath())
+	if err != nil {
+		return 0, err
+	}
+	return AuditMark(st.Size()), nil
+}
+
+// AuditEventsSince are the writes logged after mark, every request
+// completed before the call included (AuditSync), that keep says to keep.
+func (c *Cluster) AuditEventsSince(ctx context.Context, mark AuditMark, keep func(AuditEvent) bool) ([]AuditEvent, error) {
+	if err := c.AuditSync(ctx); err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(c.AuditLogPath())
+	if err != nil {
+		return nil, err
+	}
+	var out []AuditEvent
+	for _, line := range bytes.Split(data[min(int(mark), len(data)):], []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var ev AuditEvent
+		if err := json.Unmarshal(line, &ev); err != nil {
+			return nil, fmt.Errorf("audit log line %q: %w", line, err)
+		}
+		if keep == nil || keep(ev) {
+			out = append(out, ev)
+		}
+	}
+	return out, nil
 }
