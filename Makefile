@@ -19,7 +19,7 @@ RUN_PORT ?= 6443
 DEVCLUSTER_SRC := $(shell find devcluster -name '*.go' 2>/dev/null) devcluster/go.mod devcluster/go.sum
 PRODUCT_CMDS := toolforge toolforged kubectl-sudo
 
-.PHONY: all build test test-unit test-devcluster run stop bench clean tidy FORCE
+.PHONY: all build lint test test-unit test-devcluster run stop bench clean tidy FORCE
 all: build
 
 build: bin/devcluster $(addprefix bin/,$(PRODUCT_CMDS)) bin/webservice
@@ -44,9 +44,15 @@ bin/%: FORCE
 bin/webservice: bin/toolforge
 	ln -sfn toolforge $@
 
-# Every test: unit, integration (each package on its own devcluster) and
-# end-to-end (the real binaries and kubectl against devcluster).
-test: build
+# The lint gate: golangci-lint (.golangci.yml) and govulncheck, pinned and
+# installed from the Go module proxy by hack/lint.sh.
+lint:
+	hack/lint.sh
+
+# Every test: the lint gate, unit, integration (each package on its own
+# devcluster) and end-to-end (the real binaries and kubectl against
+# devcluster).
+test: build lint
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) ./...
 	cd devcluster && $(GO) vet ./... && $(GO) test $(TEST_FLAGS) ./...

@@ -54,7 +54,7 @@ func benchAdmission(ctx context.Context, r *report) error {
 	if err != nil {
 		return err
 	}
-	defer c.Stop()
+	defer cleanup("stop devcluster", c.Stop)
 	tools, err := c.ProvisionTools(ctx, "bench")
 	if err != nil {
 		return err

@@ -49,7 +49,7 @@ func benchJobs(ctx context.Context, r *report) error {
 	if err != nil {
 		return err
 	}
-	defer c.Stop()
+	defer cleanup("stop devcluster", c.Stop)
 	names := make([]string, *jobsTools)
 	for i := range names {
 		names[i] = fmt.Sprintf("bench%03d", i)
@@ -64,7 +64,7 @@ func benchJobs(ctx context.Context, r *report) error {
 	if err != nil {
 		return err
 	}
-	defer server.Stop()
+	defer cleanup("stop toolforged api", server.Stop)
 	ca, err := apitest.CA(ctx, c)
 	if err != nil {
 		return err
@@ -251,7 +251,9 @@ func directCronJobCreates(ctx context.Context, c *testcluster.Cluster, tools []s
 		return writeResult{}, err
 	}
 	for _, o := range objs {
-		kube.BatchV1().CronJobs(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{})
+		cleanup("delete CronJob "+o.Name, func() error {
+			return kube.BatchV1().CronJobs(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{})
+		})
 	}
 	return writeResult{rate: float64(len(lat)) / took.Seconds(), lat: lat}, nil
 }

@@ -29,7 +29,7 @@ const readerRole = "toolforge-api-reader"
 
 // TLSSecret keeps the API's serving CA and certificate in the platform
 // namespace, shared by every replica (servingcert.SecretStore).
-const TLSSecret = "toolforge-api-tls"
+const TLSSecret = "toolforge-api-tls" //nolint:gosec // G101: the name of a Secret, not a credential
 
 const managedBy = "toolforge-api"
 

@@ -147,7 +147,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		var out bytes.Buffer
-		out.ReadFrom(resp.Body)
+		_, _ = out.ReadFrom(resp.Body) // the status says what failed; the body is for its message
 		resp.Body.Close()
 		if resp.StatusCode != 400 || !strings.Contains(out.String(), want) {
 			t.Errorf("POST = %d %s, want 400 with %q", resp.StatusCode, out.String(), want)
@@ -177,7 +177,7 @@ func TestAnotherToolCannotReadTheEnvvarsThroughTheAPIOrKubectl(t *testing.T) {
 			t.Fatal(err)
 		}
 		var body bytes.Buffer
-		body.ReadFrom(resp.Body)
+		_, _ = body.ReadFrom(resp.Body) // the status says what failed; the body is for its message
 		resp.Body.Close()
 		if resp.StatusCode != 403 || strings.Contains(body.String(), "only-for-alpha") {
 			t.Errorf("beta GET %s = %d %s", path, resp.StatusCode, body.String())
@@ -206,7 +206,11 @@ func TestConcurrentCreatesOnTwoReplicasKeepEveryVariable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer s.Stop()
+		t.Cleanup(func() {
+			if err := s.Stop(); err != nil {
+				t.Errorf("stop replica: %v", err)
+			}
+		})
 		replicas = append(replicas, s)
 	}
 	secret, err := cluster.Client.CoreV1().Secrets(platform).Get(ctx, api.TLSSecret, metav1.GetOptions{})
@@ -236,7 +240,7 @@ func TestConcurrentCreatesOnTwoReplicasKeepEveryVariable(t *testing.T) {
 				return
 			}
 			var out bytes.Buffer
-			out.ReadFrom(resp.Body)
+			_, _ = out.ReadFrom(resp.Body) // the status says what failed; the body is for its message
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusCreated {
 				errs <- fmt.Errorf("VAR_%d: %d %s", i, resp.StatusCode, out.String())
@@ -290,7 +294,11 @@ func TestANewPodOfTheToolHasTheVariable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer server.Stop()
+	t.Cleanup(func() {
+		if err := server.Stop(); err != nil {
+			t.Errorf("stop toolforged admission: %v", err)
+		}
+	})
 	f.ok(t, "beta", "envvars", "create", "GREETING", "hello")
 	kube, err := f.Tools["beta"].Client()
 	if err != nil {

@@ -94,7 +94,9 @@ func TestLogsStreamThePodsLogsThroughTheAPIServer(t *testing.T) {
 	case <-time.After(time.Second):
 	}
 	_ = cmd.Process.Kill()
-	<-ended
+	if err := <-ended; err == nil {
+		t.Fatal("logs -f exited with success after being killed")
+	}
 }
 
 func TestAJobWithoutLogsSaysSo(t *testing.T) {
@@ -141,7 +143,9 @@ func TestListAndShowWarnWhenTheRunningObjectDriftedFromTheDefinition(t *testing.
 	}
 	// load puts the definition back.
 	file := filepath.Join(t.TempDir(), "jobs.yaml")
-	os.WriteFile(file, []byte(f.ok(t, tool, "jobs", "dump").Stdout), 0o644)
+	if err := os.WriteFile(file, []byte(f.ok(t, tool, "jobs", "dump").Stdout), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if r := f.ok(t, tool, "jobs", "load", file); !strings.Contains(r.Stderr, "Job 'web' updated") {
 		t.Fatalf("load over a drifted job: %s", r)
 	}

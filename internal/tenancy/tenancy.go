@@ -96,7 +96,7 @@ func NamespaceLabels(tool string, uid int64) map[string]string {
 const (
 	// EnvvarsSecret holds a tool's environment variables, one data key per
 	// variable; admission injects them into the tool's pods.
-	EnvvarsSecret = "toolforge-envvars"
+	EnvvarsSecret = "toolforge-envvars" //nolint:gosec // G101: the name of a Secret, not a credential
 )
 
 // ConfigMaps in the platform namespace.

@@ -84,7 +84,7 @@ func Start(ctx context.Context, c *testcluster.Cluster, extra ...string) (*Serve
 		return nil, fmt.Errorf("start toolforged api: %w", err)
 	}
 	if err := s.waitHealthy(ctx); err != nil {
-		s.Stop()
+		_ = s.Stop() // it did not start: that error is the one to report
 		log, _ := os.ReadFile(s.Log)
 		return nil, fmt.Errorf("%w\n%s", err, log)
 	}

@@ -60,7 +60,7 @@ func (s *Store) handleCreate(w http.ResponseWriter, r *route.Request) error {
 	} else {
 		m.Infof("envvar %s updated", req.Name)
 	}
-	return route.WriteJSON(w, status, envvars.EnvvarResponse{Envvar: envvars.Envvar{Name: req.Name, Value: req.Value}, Messages: m})
+	return route.WriteJSON(w, status, envvars.EnvvarResponse{Envvar: envvars.Envvar(req), Messages: m})
 }
 
 func (s *Store) handleGet(w http.ResponseWriter, r *route.Request) error {
