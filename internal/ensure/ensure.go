@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"reflect"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -45,7 +46,13 @@ type Option func(*options)
 type options struct {
 	fallback client.Reader
 	replace  func(cur client.Object) bool
+	written  func(obj client.Object)
 }
+
+// Written is told the object as written (its new resourceVersion
+// included) after a create, update or replacement: for a caller that waits
+// until its cache has its own writes.
+func Written(f func(obj client.Object)) Option { return func(o *options) { o.written = f } }
 
 // WithFallbackReader reads an object the create found to exist while the
 // client's reads do not see it: a cache that only holds labelled objects
@@ -96,23 +103,32 @@ func run[T client.Object](ctx context.Context, s store[T], want T, mutate Mutate
 	for _, opt := range opts {
 		opt(&o)
 	}
-	kind := fmt.Sprintf("%T", want)
+	kind := kindOf(want)
 	key := client.ObjectKeyFromObject(want)
 	result := Unchanged
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		cur, err := s.get(ctx, want)
 		if apierrors.IsNotFound(err) {
 			// The caller's want stays a template: create a copy.
-			err = s.create(ctx, want.DeepCopyObject().(T))
+			obj := want.DeepCopyObject().(T)
+			err = s.create(ctx, obj)
 			if err == nil {
 				result = Created
+				o.tell(obj)
 				return nil
 			}
-			if !apierrors.IsAlreadyExists(err) || o.fallback == nil {
+			if !apierrors.IsAlreadyExists(err) {
 				return fmt.Errorf("create %s %s: %w", kind, key, err)
 			}
-			cur = want.DeepCopyObject().(T)
-			if err = o.fallback.Get(ctx, key, cur); err != nil {
+			// Made meanwhile by someone else, or there all along without
+			// the labels a cache selects by: read it and take it over.
+			if o.fallback != nil {
+				cur = want.DeepCopyObject().(T)
+				err = o.fallback.Get(ctx, key, cur)
+			} else {
+				cur, err = s.get(ctx, want)
+			}
+			if err != nil {
 				return fmt.Errorf("get %s %s: %w", kind, key, err)
 			}
 		} else if err != nil {
@@ -122,10 +138,12 @@ func run[T client.Object](ctx context.Context, s store[T], want T, mutate Mutate
 			if err := s.delete(ctx, cur); err != nil && !apierrors.IsNotFound(err) {
 				return fmt.Errorf("delete %s %s to replace it: %w", kind, key, err)
 			}
-			if err := s.create(ctx, want.DeepCopyObject().(T)); err != nil {
+			obj := want.DeepCopyObject().(T)
+			if err := s.create(ctx, obj); err != nil {
 				return fmt.Errorf("replace %s %s: %w", kind, key, err)
 			}
 			result = Updated
+			o.tell(obj)
 			return nil
 		}
 		// A cache may hand out its own objects (no copy per read): copy
@@ -151,12 +169,19 @@ func run[T client.Object](ctx context.Context, s store[T], want T, mutate Mutate
 			return fmt.Errorf("update %s %s: %w", kind, key, err)
 		}
 		result = Updated
+		o.tell(cur)
 		return nil
 	})
 	if err != nil {
 		return Unchanged, err
 	}
 	return result, nil
+}
+
+func (o *options) tell(obj client.Object) {
+	if o.written != nil {
+		o.written(obj)
+	}
 }
 
 type clientStore[T client.Object] struct{ c client.Client }
@@ -187,6 +212,16 @@ func (s typedStore[T]) update(ctx context.Context, obj T) error {
 func (s typedStore[T]) delete(ctx context.Context, obj T) error {
 	uid := obj.GetUID()
 	return s.api.Delete(ctx, obj.GetName(), metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+}
+
+// kindOf names the object's kind for messages (Deployment, not
+// *v1.Deployment): typed objects seldom carry their TypeMeta.
+func kindOf(obj client.Object) string {
+	t := reflect.TypeOf(obj)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.Name()
 }
 
 func ptrTo[V any](v V) *V { return &v }

@@ -13,10 +13,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/toolforge-go/toolforge/internal/api/route"
+	"github.com/toolforge-go/toolforge/internal/ensure"
 	"github.com/toolforge-go/toolforge/internal/images"
 )
 
@@ -164,60 +164,65 @@ func (s *Store) Apply(ctx context.Context, tool string, j *jobs.Job) (string, *j
 	return jobs.Updated, &info, p.warnings, nil
 }
 
-// update changes a scheduled or continuous job in place.
+// update changes a scheduled or continuous job in place, through the
+// platform's one create-or-update: the definition's labels, annotation and
+// spec are put on the live object, which is written only if that changed it.
 func (s *Store) update(ctx context.Context, cur *entry, want Objects) error {
-	key := client.ObjectKeyFromObject(cur.obj)
-	var written client.Object
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		live := want.Top.DeepCopyObject().(client.Object)
-		if err := s.Writer.Get(ctx, key, live); err != nil {
-			return err
-		}
-		live.SetLabels(want.Top.GetLabels())
-		annotations := live.GetAnnotations()
-		if annotations == nil {
-			annotations = map[string]string{}
-		}
-		annotations[AnnotationDefinition] = want.Top.GetAnnotations()[AnnotationDefinition]
-		live.SetAnnotations(annotations)
-		switch l := live.(type) {
-		case *batchv1.CronJob:
-			l.Spec = want.Top.(*batchv1.CronJob).Spec
-		case *appsv1.Deployment:
-			l.Spec = want.Top.(*appsv1.Deployment).Spec
-		}
-		written = live
-		return s.Writer.Update(ctx, live)
-	})
+	written := ensure.Written(func(obj client.Object) { s.written(obj, false) })
+	var err error
+	switch top := want.Top.(type) {
+	case *batchv1.CronJob:
+		_, err = ensure.Object(ctx, s.Writer, top, func(live *batchv1.CronJob) error {
+			setDefinition(live, top)
+			live.Spec = top.Spec
+			return nil
+		}, written)
+	case *appsv1.Deployment:
+		_, err = ensure.Object(ctx, s.Writer, top, func(live *appsv1.Deployment) error {
+			setDefinition(live, top)
+			live.Spec = top.Spec
+			return nil
+		}, written)
+	default:
+		return fmt.Errorf("update %T: only scheduled and continuous jobs are updated in place", want.Top)
+	}
 	if err != nil {
 		return writeError(cur.obj, err)
 	}
-	s.written(written, false)
 	return s.updateService(ctx, cur.service, want.Service)
+}
+
+// setDefinition gives live the labels and definition annotation of want;
+// other annotations (a restart's, kubectl's) stay.
+func setDefinition(live, want client.Object) {
+	live.SetLabels(want.GetLabels())
+	annotations := live.GetAnnotations()
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	annotations[AnnotationDefinition] = want.GetAnnotations()[AnnotationDefinition]
+	live.SetAnnotations(annotations)
 }
 
 func (s *Store) updateService(ctx context.Context, live, want *corev1.Service) error {
 	switch {
 	case live == nil && want == nil:
 		return nil
-	case live == nil:
-		if err := s.Writer.Create(ctx, want); err != nil {
-			return writeError(want, err)
-		}
-		s.written(want, false)
 	case want == nil:
 		if err := s.Writer.Delete(ctx, live); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("delete service %s: %w", live.Name, err)
 		}
 		s.written(live, true)
-	default:
-		cur := live.DeepCopy()
+		return nil
+	}
+	// Made if missing, else its labels, ports and selector put back.
+	_, err := ensure.Object(ctx, s.Writer, want, func(cur *corev1.Service) error {
 		cur.Labels = want.Labels
 		cur.Spec.Ports, cur.Spec.Selector = want.Spec.Ports, want.Spec.Selector
-		if err := s.Writer.Update(ctx, cur); err != nil {
-			return writeError(cur, err)
-		}
-		s.written(cur, false)
+		return nil
+	}, ensure.Written(func(obj client.Object) { s.written(obj, false) }))
+	if err != nil {
+		return writeError(want, err)
 	}
 	return nil
 }
