@@ -28,7 +28,7 @@ TRAEFIK_VERSION := v3.6.12
 NODE_BINS := bin/containerd bin/containerd-shim-runc-v2 bin/coredns bin/traefik
 UPSTREAM_STAMP = .cache/upstream/stamp-$(1)-$(2)
 
-.PHONY: all build setup test test-unit test-devcluster run stop bench clean tidy FORCE
+.PHONY: all build setup lint test test-unit test-devcluster run stop bench clean tidy FORCE
 all: build
 
 # Debian packages the build, the tests and real nodes need (installs as
@@ -80,9 +80,15 @@ bin/%: FORCE
 bin/webservice: bin/toolforge
 	ln -sfn toolforge $@
 
-# Every test: unit, integration (each package on its own devcluster) and
-# end-to-end (the real binaries and kubectl against devcluster).
-test: setup build $(KUBECTL)
+# The lint gate: golangci-lint (.golangci.yml) and govulncheck, pinned and
+# installed from the Go module proxy by hack/lint.sh.
+lint:
+	hack/lint.sh
+
+# Every test: the lint gate, unit, integration (each package on its own
+# devcluster) and end-to-end (the real binaries and kubectl against
+# devcluster).
+test: setup build $(KUBECTL) lint
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) ./...
 	cd devcluster && $(GO) vet ./... && $(GO) test $(TEST_FLAGS) ./...

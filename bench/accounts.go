@@ -36,7 +36,7 @@ func benchAccounts(ctx context.Context, r *report) error {
 	if err != nil {
 		return err
 	}
-	defer c.Stop()
+	defer cleanup("stop devcluster", c.Stop)
 	dir, err := os.MkdirTemp("", "bench-accounts-")
 	if err != nil {
 		return err

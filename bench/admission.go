@@ -1,11 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/toolforge-go/toolforge/internal/promtext"
 	"github.com/toolforge-go/toolforge/internal/testcluster"
 )
 
@@ -53,7 +54,7 @@ func benchAdmission(ctx context.Context, r *report) error {
 	if err != nil {
 		return err
 	}
-	defer c.Stop()
+	defer cleanup("stop devcluster", c.Stop)
 	tools, err := c.ProvisionTools(ctx, "bench")
 	if err != nil {
 		return err
@@ -207,22 +208,8 @@ func (s *admissionServer) podCalls() (float64, error) {
 		return 0, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, err
-	}
-	total := 0.0
-	for _, line := range strings.Split(string(body), "\n") {
-		if !strings.HasPrefix(line, "controller_runtime_webhook_requests_total{") || !strings.Contains(line, `webhook="/mutate-pods"`) {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-		if err != nil {
-			return 0, fmt.Errorf("metrics line %q: %w", line, err)
-		}
-		total += v
-	}
-	return total, nil
+	total, _, err := promtext.Sum(resp.Body, "controller_runtime_webhook_requests_total", map[string]string{"webhook": "/mutate-pods"})
+	return total, err
 }
 
 // startAdmission runs `toolforged admission` on c and returns once the API
@@ -411,21 +398,6 @@ func apiServerHistogram(ctx context.Context, admin kubernetes.Interface, name st
 	if err != nil {
 		return 0, 0, fmt.Errorf("API server metrics: %w", err)
 	}
-	for _, line := range strings.Split(string(body), "\n") {
-		var into *float64
-		switch {
-		case strings.HasPrefix(line, name+"_sum"):
-			into = &sum
-		case strings.HasPrefix(line, name+"_count"):
-			into = &count
-		default:
-			continue
-		}
-		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-		if err != nil {
-			return 0, 0, fmt.Errorf("metrics line %q: %w", line, err)
-		}
-		*into += v
-	}
-	return sum, count, nil
+	sum, n, err := promtext.Histogram(bytes.NewReader(body), name)
+	return sum, float64(n), err
 }

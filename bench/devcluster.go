@@ -60,7 +60,7 @@ func benchDevcluster(ctx context.Context, r *report) error {
 	if err != nil {
 		return err
 	}
-	defer c.Stop()
+	defer cleanup("stop devcluster", c.Stop)
 	time.Sleep(idleSettle) // let start-up work finish before measuring idle memory
 	rss, pss, err := memoryOf(c)
 	if err != nil {
@@ -238,7 +238,9 @@ func rawWrites(ctx context.Context, base *rest.Config, n, clients int) (writeRes
 	if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		return writeResult{}, err
 	}
-	defer admin.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+	defer cleanup("delete namespace "+ns, func() error {
+		return admin.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+	})
 
 	kubes, err := connections(base, clients)
 	if err != nil {

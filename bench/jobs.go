@@ -23,6 +23,7 @@ import (
 
 	"github.com/toolforge-go/toolforge/internal/api/apitest"
 	"github.com/toolforge-go/toolforge/internal/jobs"
+	jobsserver "github.com/toolforge-go/toolforge/internal/jobs/server"
 	"github.com/toolforge-go/toolforge/internal/testcluster"
 )
 
@@ -48,7 +49,7 @@ func benchJobs(ctx context.Context, r *report) error {
 	if err != nil {
 		return err
 	}
-	defer c.Stop()
+	defer cleanup("stop devcluster", c.Stop)
 	names := make([]string, *jobsTools)
 	for i := range names {
 		names[i] = fmt.Sprintf("bench%03d", i)
@@ -63,7 +64,7 @@ func benchJobs(ctx context.Context, r *report) error {
 	if err != nil {
 		return err
 	}
-	defer server.Stop()
+	defer cleanup("stop toolforged api", server.Stop)
 	ca, err := apitest.CA(ctx, c)
 	if err != nil {
 		return err
@@ -236,7 +237,7 @@ func directCronJobCreates(ctx context.Context, c *testcluster.Cluster, tools []s
 	for i := range objs {
 		j := &jobs.Job{Name: fmt.Sprintf("direct%d", i), Command: "./run.sh", Image: "bookworm", Schedule: "@daily"}
 		j.Normalize()
-		built, err := jobs.Build(j, jobs.Target{Tool: tools[i%len(tools)], UID: 50001, Image: "docker-registry.tools.wmflabs.org/toolforge-bookworm-sssd-base:latest"})
+		built, err := jobsserver.Build(j, jobsserver.Target{Tool: tools[i%len(tools)], UID: 50001, Image: "docker-registry.tools.wmflabs.org/toolforge-bookworm-sssd-base:latest"})
 		if err != nil {
 			return writeResult{}, err
 		}
@@ -250,7 +251,9 @@ func directCronJobCreates(ctx context.Context, c *testcluster.Cluster, tools []s
 		return writeResult{}, err
 	}
 	for _, o := range objs {
-		kube.BatchV1().CronJobs(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{})
+		cleanup("delete CronJob "+o.Name, func() error {
+			return kube.BatchV1().CronJobs(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{})
+		})
 	}
 	return writeResult{rate: float64(len(lat)) / took.Seconds(), lat: lat}, nil
 }

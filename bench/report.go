@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -78,4 +79,12 @@ func joinDurations(ds []time.Duration) string {
 		parts[i] = fmt.Sprintf("%.1f", d.Seconds())
 	}
 	return strings.Join(parts, " ")
+}
+
+// cleanup runs a deferred clean-up step; a failure is worth a line (a
+// cluster left running skews the next measurement), not the run's result.
+func cleanup(what string, f func() error) {
+	if err := f(); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %s: %v\n", what, err)
+	}
 }

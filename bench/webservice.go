@@ -37,7 +37,7 @@ func benchWebservice(ctx context.Context, r *report) error {
 	if err != nil {
 		return err
 	}
-	defer c.Stop()
+	defer cleanup("stop devcluster", c.Stop)
 	names := []string{"wsbench"}
 	for i := range *webserviceTools {
 		names = append(names, fmt.Sprintf("wsmany%03d", i))

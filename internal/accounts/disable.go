@@ -207,7 +207,7 @@ func takeReplicas(obj client.Object) (int32, bool) {
 	}
 	delete(a, annotationReplicasBefore)
 	obj.SetAnnotations(a)
-	n, err := strconv.Atoi(v)
+	n, err := strconv.ParseInt(v, 10, 32)
 	if err != nil || n < 0 {
 		return 0, false
 	}

@@ -3,10 +3,11 @@ package accounts
 import (
 	"context"
 	"fmt"
-	"maps"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/toolforge-go/toolforge/internal/ensure"
 )
 
 // managedBy is the value of app.kubernetes.io/managed-by on everything this
@@ -18,66 +19,21 @@ const (
 	labelAdmin = "toolforge.org/admin"
 )
 
-// outcome says what ensure did.
-type outcome int
+// outcome says what a step did: the shared helper's result.
+type outcome = ensure.Result
 
 const (
-	unchanged outcome = iota
-	created
-	updated
+	unchanged = ensure.Unchanged
+	created   = ensure.Created
+	updated   = ensure.Updated
 )
 
-// ensure makes the cluster hold want: it reads the current object from the
-// cache (upToDate must not change it), creates it when missing, and updates it only when upToDate says it
-// differs (fix copies want's owned fields into the current object). A
-// converged object costs no write.
-func ensure[T client.Object](ctx context.Context, r *Reconciler, want T, upToDate func(cur T) bool, fix func(cur T)) (outcome, error) {
-	cur := want.DeepCopyObject().(T)
-	key := client.ObjectKeyFromObject(want)
-	err := r.client.Get(ctx, key, cur)
-	if apierrors.IsNotFound(err) {
-		err = r.client.Create(ctx, want)
-		if err == nil {
-			return created, nil
-		}
-		if !apierrors.IsAlreadyExists(err) {
-			return unchanged, fmt.Errorf("create %T %s: %w", want, key, err)
-		}
-		// It exists without our label (a hand edit), so the cache cannot
-		// see it: read it from the API and take it back.
-		if err = r.apiReader.Get(ctx, key, cur); err != nil {
-			return unchanged, fmt.Errorf("get %T %s: %w", want, key, err)
-		}
-	} else if err != nil {
-		return unchanged, fmt.Errorf("get %T %s: %w", want, key, err)
-	}
-	if hasLabels(cur, want.GetLabels()) && upToDate(cur) {
-		return unchanged, nil
-	}
-	// The cache hands out its own objects (no copy per read): copy before
-	// changing anything.
-	cur = cur.DeepCopyObject().(T)
-	labels := cur.GetLabels()
-	if labels == nil {
-		labels = map[string]string{}
-	}
-	maps.Copy(labels, want.GetLabels())
-	cur.SetLabels(labels)
-	fix(cur)
-	if err := r.client.Update(ctx, cur); err != nil {
-		return unchanged, fmt.Errorf("update %T %s: %w", want, key, err)
-	}
-	return updated, nil
-}
-
-func hasLabels(obj client.Object, want map[string]string) bool {
-	have := obj.GetLabels()
-	for k, v := range want {
-		if have[k] != v {
-			return false
-		}
-	}
-	return true
+// ensureObject makes the cluster hold want through the platform's one
+// create-or-update: reads from the cache, falls back to the API for an
+// object whose labels were removed by hand (the cache cannot see it), and
+// writes only what mutate changed.
+func ensureObject[T client.Object](ctx context.Context, r *Reconciler, want T, mutate ensure.Mutate[T], opts ...ensure.Option) (outcome, error) {
+	return ensure.Object(ctx, r.client, want, mutate, append(opts, ensure.WithFallbackReader(r.apiReader))...)
 }
 
 // deleteIfExists deletes obj; a missing object is not an error. It reports

@@ -78,7 +78,7 @@ func TestTheLDAPSourceDrivesProvisioning(t *testing.T) {
 		s.AddTool(t, "tools", "ldap-d", 58005, home("ldap-d"))
 		testcluster.Eventually(t, time.Minute, hasAccess("ldap-d"))
 		testcluster.Eventually(t, time.Minute, func() error {
-			v, err := d.metric("maintain_kubeusers_errors", `reason="invalid_entry"`)
+			v, err := d.metric("maintain_kubeusers_errors", map[string]string{"reason": "invalid_entry"})
 			if err != nil {
 				return err
 			}

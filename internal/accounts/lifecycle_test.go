@@ -97,11 +97,11 @@ func TestADisabledToolLosesAccessKeepsItsDataAndComesBack(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(home, "k8s.disabled")); !os.IsNotExist(err) {
 		t.Fatalf("k8s.disabled is still there: %v", err)
 	}
-	if d, _ := cluster.Client.AppsV1().Deployments(ns).Get(ctx(), "web", metav1.GetOptions{}); *d.Spec.Replicas != 2 {
-		t.Fatalf("deployment replicas after re-enabling = %d, want the 2 it had", *d.Spec.Replicas)
+	if d, err := cluster.Client.AppsV1().Deployments(ns).Get(ctx(), "web", metav1.GetOptions{}); err != nil || ptr.Deref(d.Spec.Replicas, 0) != 2 {
+		t.Fatalf("deployment after re-enabling: %v, replicas %v, want the 2 it had", err, d.Spec.Replicas)
 	}
-	if cj, _ := cluster.Client.BatchV1().CronJobs(ns).Get(ctx(), "nightly", metav1.GetOptions{}); ptr.Deref(cj.Spec.Suspend, false) {
-		t.Fatal("cronjob still suspended after re-enabling")
+	if cj, err := cluster.Client.BatchV1().CronJobs(ns).Get(ctx(), "nightly", metav1.GetOptions{}); err != nil || ptr.Deref(cj.Spec.Suspend, true) {
+		t.Fatalf("cronjob after re-enabling: %v, suspend %v; want it there and not suspended", err, cj.Spec.Suspend)
 	}
 }
 
@@ -130,7 +130,10 @@ func TestAToolGoneFromTheSourceIsRemovedAfterTheGracePeriod(t *testing.T) {
 		if _, err := asTool(f.home("rm-a"), "get", "pods"); err != nil {
 			t.Fatalf("access not restored: %v", err)
 		}
-		got, _ := f.c.Client.CoreV1().Namespaces().Get(ctx(), ns, metav1.GetOptions{})
+		got, err := f.c.Client.CoreV1().Namespaces().Get(ctx(), ns, metav1.GetOptions{})
+		if err != nil || got.DeletionTimestamp != nil {
+			t.Fatalf("the namespace of a tool that came back: %v, being deleted %v", err, got.DeletionTimestamp)
+		}
 		if _, ok := got.Annotations["toolforge.org/removed-since"]; ok {
 			t.Fatal("removed-since annotation kept")
 		}
@@ -138,10 +141,10 @@ func TestAToolGoneFromTheSourceIsRemovedAfterTheGracePeriod(t *testing.T) {
 
 	t.Run("after the grace period the namespace and volumes go, the home stays", func(t *testing.T) {
 		f.write(account{name: "rm-keep", uid: 53102})
-		f.mustOnce("--removal-grace", "2s")
-		time.Sleep(2 * time.Second)
-		f.mustOnce("--removal-grace", "2s")
+		// Passes until one finds the grace period over and deletes the
+		// namespace, and the namespace is gone.
 		testcluster.Eventually(t, time.Minute, func() error {
+			f.mustOnce("--removal-grace", "2s")
 			_, err := f.c.Client.CoreV1().Namespaces().Get(ctx(), ns, metav1.GetOptions{})
 			if apierrors.IsNotFound(err) {
 				return nil

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/toolforge-go/toolforge/internal/promtext"
 	"github.com/toolforge-go/toolforge/internal/testcluster"
 )
 
@@ -174,41 +175,22 @@ func (f *fixture) start(extra ...string) *daemon {
 
 // metric reads one sample of the daemon's /metrics, summed over labels
 // matching the given label filter ("" for all).
-func (d *daemon) metric(name, labelFilter string) (float64, error) {
+func (d *daemon) metric(name string, labels map[string]string) (float64, error) {
 	resp, err := http.Get("http://" + d.metrics + "/metrics")
 	if err != nil {
 		return 0, err
 	}
 	defer resp.Body.Close()
-	return sumMetric(resp.Body, name, labelFilter)
+	return sumMetric(resp.Body, name, labels)
 }
 
-func sumMetric(r io.Reader, name, labelFilter string) (float64, error) {
-	var sum float64
-	found := false
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name) || strings.HasPrefix(line, "#") {
-			continue
-		}
-		rest := line[len(name):]
-		if rest != "" && rest[0] != '{' && rest[0] != ' ' {
-			continue // another metric sharing the prefix
-		}
-		if labelFilter != "" && !strings.Contains(rest, labelFilter) {
-			continue
-		}
-		fields := strings.Fields(line)
-		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
-		if err != nil {
-			return 0, err
-		}
-		sum += v
-		found = true
+func sumMetric(r io.Reader, name string, labels map[string]string) (float64, error) {
+	sum, found, err := promtext.Sum(r, name, labels)
+	if err != nil {
+		return 0, err
 	}
 	if !found {
-		return 0, fmt.Errorf("metric %s{%s} not exported", name, labelFilter)
+		return 0, fmt.Errorf("metric %s%v not exported", name, labels)
 	}
 	return sum, nil
 }
@@ -275,6 +257,11 @@ func markAudit(t *testing.T) auditMark {
 // controller's identity (by user agent) made after mark.
 func writesSince(t *testing.T, mark auditMark) []string {
 	t.Helper()
+	// Whatever completed before now must be in the log before it is read:
+	// a zero-writes check over a log that lags would pass whatever happened.
+	if err := cluster.AuditSync(ctx()); err != nil {
+		t.Fatal(err)
+	}
 	f, err := os.Open(filepath.Join(cluster.Dir, "logs", "audit.log"))
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package accounts
 
 import (
 	"context"
-	"maps"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -56,8 +55,5 @@ func (r *Reconciler) writeMarker(ctx context.Context, key client.ObjectKey, labe
 		ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: key.Namespace, Labels: labels},
 		Data:       m.data(),
 	}
-	return ensure(ctx, r, want,
-		func(cur *corev1.ConfigMap) bool { return maps.Equal(cur.Data, want.Data) },
-		func(cur *corev1.ConfigMap) { cur.Data = want.Data },
-	)
+	return ensureObject(ctx, r, want, func(cur *corev1.ConfigMap) error { cur.Data = want.Data; return nil })
 }

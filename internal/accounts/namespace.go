@@ -38,20 +38,11 @@ func (r *Reconciler) ensureNamespace(ctx context.Context, t accountsource.Tool) 
 		Name:   tenancy.Namespace(t.Name),
 		Labels: namespaceLabels(t),
 	}}
-	terminating := false
-	out, err := ensure(ctx, r, want,
-		func(cur *corev1.Namespace) bool {
-			terminating = cur.DeletionTimestamp != nil
-			_, removing := cur.Annotations[annotationRemovedSince]
-			return !removing
-		},
-		func(cur *corev1.Namespace) { delete(cur.Annotations, annotationRemovedSince) },
-	)
-	if err != nil {
-		return out, err
-	}
-	if terminating {
-		return out, fmt.Errorf("namespace %s is being deleted; the tool is provisioned again once it is gone", want.Name)
-	}
-	return out, nil
+	return ensureObject(ctx, r, want, func(cur *corev1.Namespace) error {
+		if cur.DeletionTimestamp != nil {
+			return fmt.Errorf("namespace %s is being deleted; the tool is provisioned again once it is gone", want.Name)
+		}
+		delete(cur.Annotations, annotationRemovedSince)
+		return nil
+	})
 }

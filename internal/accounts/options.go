@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/toolforge-go/toolforge/internal/accountsource"
+	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
 
 // Options are the flags of `toolforged accounts` (SPEC §4).
@@ -32,6 +33,11 @@ type Options struct {
 	// the platform's own API URL and CA.
 	APIServerURL  string
 	ClusterCAFile string
+
+	// APIIdentity is the user name of the jobs/envvars API server, bound to
+	// its role in every tool namespace; "none" binds nothing. Default:
+	// ServiceAccount toolforge-api of the platform namespace.
+	APIIdentity string
 
 	Storage     string // hostpath, nfs or none
 	StoragePath string // per-tool directories under it, on the nodes or the NFS server
@@ -72,6 +78,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.RemovalGrace, "removal-grace", o.RemovalGrace, "delete the namespace of a tool gone from the source after this long")
 	fs.StringVar(&o.APIServerURL, "api-server-url", o.APIServerURL, "API server URL written into kubeconfigs (default: the platform's own)")
 	fs.StringVar(&o.ClusterCAFile, "cluster-ca-file", o.ClusterCAFile, "CA bundle written into kubeconfigs (default: the platform's own)")
+	fs.StringVar(&o.APIIdentity, "api-identity", o.APIIdentity, "user name of the jobs/envvars API server, bound to ClusterRole "+tenancy.APIRole+" in every tool namespace (\"none\": no binding; default: system:serviceaccount:<platform-namespace>:"+tenancy.APIServiceAccount+")")
 	fs.StringVar(&o.Storage, "storage", o.Storage, "tool home volumes: hostpath (on the nodes), nfs, or none")
 	fs.StringVar(&o.StoragePath, "storage-path", o.StoragePath, "directory holding <tool>/ on the nodes (hostpath) or the NFS server")
 	fs.StringVar(&o.NFSServer, "nfs-server", o.NFSServer, "NFS server of the tool home volumes (--storage nfs)")

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -31,10 +30,7 @@ func (r *Reconciler) ensureQuota(ctx context.Context, tool string) (outcome, err
 		ObjectMeta: metav1.ObjectMeta{Name: quotaName(tool), Namespace: tenancy.Namespace(tool), Labels: toolLabels(tool)},
 		Spec:       corev1.ResourceQuotaSpec{Hard: r.desiredQuota(tool)},
 	}
-	return ensure(ctx, r, want,
-		func(cur *corev1.ResourceQuota) bool { return equality.Semantic.DeepEqual(cur.Spec, want.Spec) },
-		func(cur *corev1.ResourceQuota) { cur.Spec = want.Spec },
-	)
+	return ensureObject(ctx, r, want, func(cur *corev1.ResourceQuota) error { cur.Spec = want.Spec; return nil })
 }
 
 func (r *Reconciler) ensureLimitRange(ctx context.Context, tool string) (outcome, error) {
@@ -49,8 +45,5 @@ func (r *Reconciler) ensureLimitRange(ctx context.Context, tool string) (outcome
 			Min:            lr.Min,
 		}}},
 	}
-	return ensure(ctx, r, want,
-		func(cur *corev1.LimitRange) bool { return equality.Semantic.DeepEqual(cur.Spec, want.Spec) },
-		func(cur *corev1.LimitRange) { cur.Spec = want.Spec },
-	)
+	return ensureObject(ctx, r, want, func(cur *corev1.LimitRange) error { cur.Spec = want.Spec; return nil })
 }

@@ -2,14 +2,12 @@ package accounts
 
 import (
 	"context"
-	"fmt"
+	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/toolforge-go/toolforge/internal/ensure"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
 
@@ -61,14 +59,87 @@ func (r *Reconciler) ensureClusterRoles(ctx context.Context) error {
 			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app.kubernetes.io/managed-by": managedBy}},
 			Rules:      rules,
 		}
-		if _, err := ensure(ctx, r, want,
-			func(cur *rbacv1.ClusterRole) bool { return equality.Semantic.DeepEqual(cur.Rules, want.Rules) },
-			func(cur *rbacv1.ClusterRole) { cur.Rules = want.Rules },
-		); err != nil {
+		if _, err := ensureObject(ctx, r, want, func(cur *rbacv1.ClusterRole) error { cur.Rules = want.Rules; return nil }); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func toolBindingName(tool string) string { return tool + "-tool-binding" }
+
+// toolBinding grants the tool's certificate identity (CN=<tool>) the
+// tools-user role in its namespace only.
+func toolBinding(tool string) *rbacv1.RoleBinding {
+	return &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: toolBindingName(tool), Namespace: tenancy.Namespace(tool), Labels: toolLabels(tool)},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: ToolsUserRole},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: tool}},
+	}
+}
+
+func (r *Reconciler) ensureToolBinding(ctx context.Context, tool string) (outcome, error) {
+	want := toolBinding(tool)
+	return ensureObject(ctx, r, want,
+		func(cur *rbacv1.RoleBinding) error { cur.Subjects = want.Subjects; return nil },
+		// roleRef is immutable: a binding re-made by hand with another role
+		// (edit, admin) can only be replaced.
+		ensure.ReplaceWhen(func(cur *rbacv1.RoleBinding) bool { return cur.RoleRef != want.RoleRef }),
+	)
+}
+
+// apiSubject is the API server's identity as a binding subject: a
+// ServiceAccount for a user name of that form, else a user; nil for none.
+func (r *Reconciler) apiSubject() *rbacv1.Subject {
+	name := r.opts.APIIdentity
+	switch {
+	case name == "none":
+		return nil
+	case name == "":
+		return &rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: r.platformNS, Name: tenancy.APIServiceAccount}
+	}
+	if rest, ok := strings.CutPrefix(name, serviceAccountPrefix); ok {
+		if ns, sa, ok := strings.Cut(rest, ":"); ok {
+			return &rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: sa}
+		}
+	}
+	return &rbacv1.Subject{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: name}
+}
+
+const serviceAccountPrefix = "system:serviceaccount:"
+
+// apiBinding grants the API server its role (ClusterRole toolforge-api,
+// installed with the API) in this tool's namespace only: the API acts
+// for a tool in the tool's namespace, so that is the only place it may
+// write, and a confused deputy can reach no other namespace.
+func (r *Reconciler) apiBinding(tool string) *rbacv1.RoleBinding {
+	subject := r.apiSubject()
+	if subject == nil {
+		return nil
+	}
+	return &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: tenancy.APIRole, Namespace: tenancy.Namespace(tool), Labels: toolLabels(tool)},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: tenancy.APIRole},
+		Subjects:   []rbacv1.Subject{*subject},
+	}
+}
+
+func (r *Reconciler) ensureAPIBinding(ctx context.Context, tool string) (outcome, error) {
+	want := r.apiBinding(tool)
+	if want == nil {
+		return unchanged, nil
+	}
+	return ensureObject(ctx, r, want,
+		func(cur *rbacv1.RoleBinding) error { cur.Subjects = want.Subjects; return nil },
+		ensure.ReplaceWhen(func(cur *rbacv1.RoleBinding) bool { return cur.RoleRef != want.RoleRef }),
+	)
+}
+
+func (r *Reconciler) ensureClusterRoleBinding(ctx context.Context, want *rbacv1.ClusterRoleBinding) (outcome, error) {
+	return ensureObject(ctx, r, want,
+		func(cur *rbacv1.ClusterRoleBinding) error { cur.Subjects = want.Subjects; return nil },
+		ensure.ReplaceWhen(func(cur *rbacv1.ClusterRoleBinding) bool { return cur.RoleRef != want.RoleRef }),
+	)
 }
 
 // CatalogueReader names the Role and RoleBinding in the platform namespace
@@ -93,76 +164,12 @@ func catalogueReaderRBAC(ns string) (*rbacv1.Role, *rbacv1.RoleBinding) {
 
 func (r *Reconciler) ensureCatalogueReader(ctx context.Context) error {
 	role, binding := catalogueReaderRBAC(r.platformNS)
-	if _, err := ensure(ctx, r, role,
-		func(cur *rbacv1.Role) bool { return equality.Semantic.DeepEqual(cur.Rules, role.Rules) },
-		func(cur *rbacv1.Role) { cur.Rules = role.Rules },
-	); err != nil {
+	if _, err := ensureObject(ctx, r, role, func(cur *rbacv1.Role) error { cur.Rules = role.Rules; return nil }); err != nil {
 		return err
 	}
-	_, err := ensure(ctx, r, binding,
-		func(cur *rbacv1.RoleBinding) bool {
-			return cur.RoleRef == binding.RoleRef && equality.Semantic.DeepEqual(cur.Subjects, binding.Subjects)
-		},
-		// A roleRef cannot change: the update fails, and the binding is
-		// made again.
-		func(cur *rbacv1.RoleBinding) { cur.RoleRef, cur.Subjects = binding.RoleRef, binding.Subjects },
+	_, err := ensureObject(ctx, r, binding,
+		func(cur *rbacv1.RoleBinding) error { cur.Subjects = binding.Subjects; return nil },
+		ensure.ReplaceWhen(func(cur *rbacv1.RoleBinding) bool { return cur.RoleRef != binding.RoleRef }),
 	)
-	if apierrors.IsInvalid(err) {
-		_, err = r.recreate(ctx, &rbacv1.RoleBinding{ObjectMeta: binding.ObjectMeta}, binding)
-	}
 	return err
-}
-
-func toolBindingName(tool string) string { return tool + "-tool-binding" }
-
-// toolBinding grants the tool's certificate identity (CN=<tool>) the
-// tools-user role in its namespace only.
-func toolBinding(tool string) *rbacv1.RoleBinding {
-	return &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: toolBindingName(tool), Namespace: tenancy.Namespace(tool), Labels: toolLabels(tool)},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: ToolsUserRole},
-		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: tool}},
-	}
-}
-
-func (r *Reconciler) ensureToolBinding(ctx context.Context, tool string) (outcome, error) {
-	want := toolBinding(tool)
-	wrongRole := false
-	out, err := ensure(ctx, r, want,
-		func(cur *rbacv1.RoleBinding) bool {
-			wrongRole = cur.RoleRef != want.RoleRef
-			return !wrongRole && equality.Semantic.DeepEqual(cur.Subjects, want.Subjects)
-		},
-		func(cur *rbacv1.RoleBinding) { cur.Subjects = want.Subjects },
-	)
-	if err != nil && wrongRole {
-		return r.recreate(ctx, &rbacv1.RoleBinding{ObjectMeta: want.ObjectMeta}, want)
-	}
-	return out, err
-}
-
-func (r *Reconciler) ensureClusterRoleBinding(ctx context.Context, want *rbacv1.ClusterRoleBinding) (outcome, error) {
-	wrongRole := false
-	out, err := ensure(ctx, r, want,
-		func(cur *rbacv1.ClusterRoleBinding) bool {
-			wrongRole = cur.RoleRef != want.RoleRef
-			return !wrongRole && equality.Semantic.DeepEqual(cur.Subjects, want.Subjects)
-		},
-		func(cur *rbacv1.ClusterRoleBinding) { cur.Subjects = want.Subjects },
-	)
-	if err != nil && wrongRole {
-		return r.recreate(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: want.ObjectMeta}, want)
-	}
-	return out, err
-}
-
-// recreate replaces a binding whose roleRef (immutable) is wrong.
-func (r *Reconciler) recreate(ctx context.Context, old, want client.Object) (outcome, error) {
-	if _, err := deleteIfExists(ctx, r, old); err != nil {
-		return unchanged, err
-	}
-	if err := r.client.Create(ctx, want); err != nil {
-		return unchanged, fmt.Errorf("recreate %s: %w", want.GetName(), err)
-	}
-	return updated, nil
 }

@@ -142,7 +142,7 @@ func (r *Reconciler) provisionTool(ctx context.Context, t accountsource.Tool) (t
 	// rewrite the quota's status, a costly write when thousands of tools
 	// are made at once. Access comes last, once the quota is in place: the
 	// credentials are worth nothing in the namespace until then.
-	for _, step := range []func(context.Context, string) (outcome, error){r.ensureQuota, r.ensureToolBinding} {
+	for _, step := range []func(context.Context, string) (outcome, error){r.ensureQuota, r.ensureToolBinding, r.ensureAPIBinding} {
 		if _, err := step(ctx, t.Name); err != nil {
 			return 0, err
 		}

@@ -7,6 +7,7 @@ import (
 	"path"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -103,19 +104,19 @@ func (r *Reconciler) ensureStorage(ctx context.Context, tool string) (outcome, e
 				StorageClassName:              "",
 			},
 		}
-		out, err := ensure(ctx, r, pv,
-			func(cur *corev1.PersistentVolume) bool {
-				if fmt.Sprint(cur.Spec.PersistentVolumeSource) != fmt.Sprint(pv.Spec.PersistentVolumeSource) {
-					errs = append(errs, fmt.Errorf("PV %s has another source than configured; delete it to have it made again", c.PV))
-				}
-				ref := cur.Spec.ClaimRef
-				// An empty UID is the binder's to fill in; a UID of a claim
-				// that is gone (or was made again) must go, or the PV stays
-				// Released and the new claim never binds.
-				return ref != nil && ref.Namespace == ns && ref.Name == c.Name && (ref.UID == "" || ref.UID == claimUID)
-			},
-			func(cur *corev1.PersistentVolume) { cur.Spec.ClaimRef = claimRef },
-		)
+		if err := r.checkVolumeSource(ctx, pv); err != nil {
+			errs = append(errs, err)
+		}
+		out, err := ensureObject(ctx, r, pv, func(cur *corev1.PersistentVolume) error {
+			// An empty UID is the binder's to fill in; a UID of a claim that
+			// is gone (or was made again) must go, or the PV stays Released
+			// and the new claim never binds.
+			ref := cur.Spec.ClaimRef
+			if ref == nil || ref.Namespace != ns || ref.Name != c.Name || (ref.UID != "" && ref.UID != claimUID) {
+				cur.Spec.ClaimRef = claimRef
+			}
+			return nil
+		})
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -139,21 +140,17 @@ func (r *Reconciler) ensureStorage(ctx context.Context, tool string) (outcome, e
 				StorageClassName: &storageClass,
 			},
 		}
-		out, err = ensure(ctx, r, pvc,
-			func(cur *corev1.PersistentVolumeClaim) bool {
-				if cur.Spec.VolumeName != c.PV {
-					errs = append(errs, fmt.Errorf("PVC %s/%s is bound to %s, not %s", ns, c.Name, cur.Spec.VolumeName, c.PV))
-				}
-				return cur.Annotations[tenancy.AnnotationMountPath] == c.MountPath && cur.Annotations[tenancy.AnnotationReadOnly] == fmt.Sprint(c.ReadOnly)
-			},
-			func(cur *corev1.PersistentVolumeClaim) {
-				if cur.Annotations == nil {
-					cur.Annotations = map[string]string{}
-				}
-				cur.Annotations[tenancy.AnnotationMountPath] = c.MountPath
-				cur.Annotations[tenancy.AnnotationReadOnly] = fmt.Sprint(c.ReadOnly)
-			},
-		)
+		if existing.UID != "" && existing.Spec.VolumeName != c.PV {
+			errs = append(errs, fmt.Errorf("PVC %s/%s is bound to %s, not %s", ns, c.Name, existing.Spec.VolumeName, c.PV))
+		}
+		out, err = ensureObject(ctx, r, pvc, func(cur *corev1.PersistentVolumeClaim) error {
+			if cur.Annotations == nil {
+				cur.Annotations = map[string]string{}
+			}
+			cur.Annotations[tenancy.AnnotationMountPath] = c.MountPath
+			cur.Annotations[tenancy.AnnotationReadOnly] = fmt.Sprint(c.ReadOnly)
+			return nil
+		})
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -161,6 +158,21 @@ func (r *Reconciler) ensureStorage(ctx context.Context, tool string) (outcome, e
 		result = max(result, out)
 	}
 	return result, errors.Join(errs...)
+}
+
+// checkVolumeSource reports a PV whose source differs from the configured
+// one. A PV's source is immutable: the change is reported, not forced
+// (deleting the PV is the admin's call). Compared by semantic equality, as
+// the API server stores it.
+func (r *Reconciler) checkVolumeSource(ctx context.Context, want *corev1.PersistentVolume) error {
+	var cur corev1.PersistentVolume
+	if err := r.client.Get(ctx, client.ObjectKeyFromObject(want), &cur); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if !equality.Semantic.DeepEqual(cur.Spec.PersistentVolumeSource, want.Spec.PersistentVolumeSource) {
+		return fmt.Errorf("PV %s has another source than configured; delete it to have it made again", want.Name)
+	}
+	return nil
 }
 
 func withLabel(labels map[string]string, k, v string) map[string]string {

@@ -51,6 +51,7 @@ type rule struct {
 var podRules = []rule{
 	{name: "identity", check: checkIdentity, mutate: mutateIdentity},
 	{name: "volumes", check: checkVolumes, mutate: mutateVolumes},
+	{name: "volumes", check: checkReadOnlyClaims},
 	{name: "envvars", mutate: mutateEnvvars},
 	{name: "registry", check: checkRegistry},
 }

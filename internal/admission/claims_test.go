@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -8,6 +9,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
 
 // A tool may make its own PVCs, but naming another tool's pre-bound PV
@@ -49,4 +52,62 @@ func TestAToolCannotClaimAnotherToolsVolume(t *testing.T) {
 	if ref := pv.Spec.ClaimRef; ref == nil || ref.Namespace != f.beta.Namespace || ref.Name != "tool-home" {
 		t.Fatalf("beta's home volume is claimed by %+v", ref)
 	}
+}
+
+// The platform's claim metadata decides what admission mounts where, and
+// what the fast path expects: a tool can neither put it on a claim of its
+// own nor change it on the platform's, while the rest of its claims stays
+// its own to label.
+func TestOnlyThePlatformSetsItsClaimMetadata(t *testing.T) {
+	f := setup(t)
+	ctx := testContext(t)
+	ns := f.alpha.Namespace
+	claim := func(labels, annotations map[string]string) *corev1.PersistentVolumeClaim {
+		return &corev1.PersistentVolumeClaim{
+			ObjectMeta: metav1.ObjectMeta{Name: "mine", Labels: labels, Annotations: annotations},
+			Spec: corev1.PersistentVolumeClaimSpec{
+				AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+			},
+		}
+	}
+	const denial = "claims: the label toolforge.org/platform-claim and the annotations toolforge.org/mount-path and toolforge.org/read-only (metadata) are the platform's"
+	dry := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
+	for _, tc := range []struct {
+		name  string
+		claim *corev1.PersistentVolumeClaim
+		want  string // "": admitted
+	}{
+		{"a claim of its own is admitted", claim(map[string]string{"app": "db"}, nil), ""},
+		{"a claim of its own labelled a platform claim is refused", claim(map[string]string{tenancy.LabelPlatformClaim: "true"}, nil), denial},
+		{"a claim of its own with a mount path is refused", claim(nil, map[string]string{tenancy.AnnotationMountPath: "/data/project/beta"}), denial},
+		{"a claim of its own with the read-only annotation is refused", claim(nil, map[string]string{tenancy.AnnotationReadOnly: "false"}), denial},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := f.alphaKube.CoreV1().PersistentVolumeClaims(ns).Create(ctx, tc.claim, dry)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			wantDenied(t, err, tc.want)
+		})
+	}
+	// With plain kubectl on the platform's own claims.
+	for _, args := range [][]string{
+		{"annotate", "pvc", "tool-dumps", tenancy.AnnotationReadOnly + "=false", "--overwrite"},
+		{"annotate", "pvc", "tool-home", tenancy.AnnotationMountPath + "=/data/project/beta", "--overwrite"},
+		{"label", "pvc", "tool-dumps", tenancy.LabelPlatformClaim + "-"},
+	} {
+		t.Run("kubectl "+strings.Join(args, " "), func(t *testing.T) {
+			_, err := kubectlAs(ctx, f.alpha, append(args, "--dry-run=server")...)
+			wantDenied(t, err, denial)
+		})
+	}
+	t.Run("another label on the platform's claim is admitted", func(t *testing.T) {
+		if out, err := kubectlAs(ctx, f.alpha, "label", "pvc", "tool-home", "backup=daily", "--dry-run=server"); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+	})
 }

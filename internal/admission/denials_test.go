@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
+
+	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
 
 // Each of these is what a tool could try, with its own certificate, to get
@@ -58,6 +60,21 @@ func TestAToolCannotCreateAPodThatEscapes(t *testing.T) {
 			p.Spec.Volumes = []corev1.Volume{{Name: "home", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/data/project/beta"}}}}
 			p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "home", MountPath: "/data/project/alpha"}}
 		}, []string{"volumes: spec.volumes[0].hostPath: No hostPath volumes allowed", `"/data/project/beta"`}},
+		{"the shared read-only claim as a read-write volume of its own", func(p *corev1.Pod) {
+			p.Spec.Volumes = []corev1.Volume{{Name: "mine", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "tool-dumps"}}}}
+			p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "mine", MountPath: "/mnt/dumps"}}
+		}, []string{`volumes: spec.volumes[0].persistentVolumeClaim.readOnly: volume "mine" uses the read-only claim "tool-dumps" read-write (allowed: readOnly: true)`,
+			`volumes: spec.containers[0].volumeMounts[0].readOnly: container "main" mounts volume "mine" of the read-only claim "tool-dumps" read-write`}},
+		{"the shared read-only claim as a read-only volume mounted read-write", func(p *corev1.Pod) {
+			p.Spec.Volumes = []corev1.Volume{{Name: "mine", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "tool-dumps", ReadOnly: true}}}}
+			p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "mine", MountPath: "/mnt/dumps"}}
+		}, []string{`volumes: spec.containers[0].volumeMounts[0].readOnly: container "main" mounts volume "mine" of the read-only claim "tool-dumps" read-write`}},
+		{"the shared read-only claim read-write in a pod without the platform's storage", func(p *corev1.Pod) {
+			p.Labels = map[string]string{tenancy.MountStorageLabel: MountNone}
+			p.Spec.Volumes = []corev1.Volume{{Name: "tool-dumps", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "tool-dumps"}}}}
+			p.Spec.InitContainers = []corev1.Container{{Name: "setup", Image: allowedImage, Command: []string{"true"}, VolumeMounts: []corev1.VolumeMount{{Name: "tool-dumps", MountPath: "/mnt/dumps"}}}}
+		}, []string{`volumes: spec.volumes[0].persistentVolumeClaim.readOnly: volume "tool-dumps" uses the read-only claim "tool-dumps" read-write`,
+			`volumes: spec.initContainers[0].volumeMounts[0].readOnly: init container "setup" mounts volume "tool-dumps"`}},
 		{"an NFS volume of another tool's share", func(p *corev1.Pod) {
 			p.Spec.Volumes = []corev1.Volume{{Name: "share", VolumeSource: corev1.VolumeSource{NFS: &corev1.NFSVolumeSource{Server: "nfs.example", Path: "/srv/tools/beta"}}}}
 		}, []string{"volumes: spec.volumes[0]: volume \"share\" of type nfs is not allowed"}},

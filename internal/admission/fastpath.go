@@ -102,6 +102,8 @@ func storageTemplates(pvcs []corev1.PersistentVolumeClaim, mounts []Mount) []sto
 			t := storageTemplate{Claim: c.Claim, Path: path, ReadOnly: c.ReadOnly, Home: c.Home}
 			if seen, ok := byClaim[c.Claim]; ok && seen != t {
 				t.Path = ""
+				// read-only for one tool is read-only for the condition
+				t.ReadOnly = t.ReadOnly || seen.ReadOnly
 			}
 			byClaim[c.Claim] = t
 		}

@@ -64,6 +64,20 @@ func (f fastPath) conditions() fastPathConditions {
 				`c.?envFrom.orValue([]).exists(e, e.?secretRef.?name.orValue('') == ` + strconv.Quote(tenancy.EnvvarsSecret) + `)`},
 		},
 	}
+	// Every use of a read-only claim is read-only, with mount-storage=none
+	// too: the only volume of it is the platform's (named after it), read-only,
+	// and every mount of that volume is read-only.
+	for _, s := range f.Storage {
+		if !s.ReadOnly {
+			continue
+		}
+		claim := strconv.Quote(s.Claim)
+		c.pod = append(c.pod, condition{"volumes: claim " + s.Claim + " is read-only: its only volume is " + s.Claim + ", read-only",
+			`object.spec.?volumes.orValue([]).all(v, v.?persistentVolumeClaim.?claimName.orValue('') != ` + claim +
+				` || (v.name == ` + claim + ` && v.persistentVolumeClaim.?readOnly.orValue(false) == true))`})
+		c.container = append(c.container, condition{"volumes: the container mounts claim " + s.Claim + " read-only, if at all",
+			`c.?volumeMounts.orValue([]).all(m, m.name != ` + claim + ` || m.?readOnly.orValue(false) == true)`})
+	}
 	for _, s := range f.Storage {
 		claim := strconv.Quote(s.Claim)
 		if s.Path == "" {

@@ -176,6 +176,21 @@ func TestOnlyACompleteAndValidPodTakesTheFastPath(t *testing.T) {
 		{"with the home mounted elsewhere", func(p *corev1.Pod) { main(p).VolumeMounts[0].MountPath = "/data/project/beta" }},
 		{"without the shared data volume", func(p *corev1.Pod) { p.Spec.Volumes = p.Spec.Volumes[:1] }},
 		{"with the shared data mounted read-write", func(p *corev1.Pod) { main(p).VolumeMounts[1].ReadOnly = false }},
+		{"with a second volume of the shared data, read-write", func(p *corev1.Pod) {
+			p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "mine", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "tool-dumps"}}})
+			main(p).VolumeMounts = append(main(p).VolumeMounts, corev1.VolumeMount{Name: "mine", MountPath: "/mnt/dumps"})
+		}},
+		{"with a second read-only volume of the shared data", func(p *corev1.Pod) {
+			p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "mine", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "tool-dumps", ReadOnly: true}}})
+		}},
+		{"with the shared data mounted again, read-write", func(p *corev1.Pod) {
+			main(p).VolumeMounts = append(main(p).VolumeMounts, corev1.VolumeMount{Name: "tool-dumps", MountPath: "/mnt/dumps"})
+		}},
+		{"without storage but with the shared data read-write", func(p *corev1.Pod) {
+			withoutStorage(p)
+			p.Spec.Volumes = []corev1.Volume{{Name: "mine", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "tool-dumps"}}}}
+			main(p).VolumeMounts = []corev1.VolumeMount{{Name: "mine", MountPath: "/mnt/dumps"}}
+		}},
 		{"without HOME", func(p *corev1.Pod) { main(p).Env = main(p).Env[1:] }},
 		{"with HOME elsewhere", func(p *corev1.Pod) { main(p).Env[0].Value = "/tmp" }},
 		{"without TOOL_DATA_DIR", func(p *corev1.Pod) { main(p).Env = main(p).Env[:1] }},

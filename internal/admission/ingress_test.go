@@ -23,6 +23,16 @@ func ingress(hosts ...string) *networkingv1.Ingress {
 	return ing
 }
 
+func annotated[T metav1.Object](obj T, key, value string) T {
+	obj.SetAnnotations(map[string]string{key: value})
+	return obj
+}
+
+func withClass(ing *networkingv1.Ingress, class string) *networkingv1.Ingress {
+	ing.Spec.IngressClassName = &class
+	return ing
+}
+
 func TestAToolsIngressServesOnlyItsOwnHost(t *testing.T) {
 	f := setup(t)
 	ctx := testContext(t)
@@ -47,6 +57,28 @@ func TestAToolsIngressServesOnlyItsOwnHost(t *testing.T) {
 			ing.Spec.TLS = []networkingv1.IngressTLS{{Hosts: []string{"beta.toolforge.org"}, SecretName: "cert"}}
 			return ing
 		}(), []string{`ingress: host "beta.toolforge.org" (spec.tls[].hosts) is not allowed for tool "alpha"`}},
+		{"a server alias for another tool's host is refused", annotated(ingress("alpha.toolforge.org"), "nginx.ingress.kubernetes.io/server-alias", "beta.toolforge.org"),
+			[]string{"ingress: annotation nginx.ingress.kubernetes.io/server-alias (metadata.annotations) is not allowed", "allowed: nginx.ingress.kubernetes.io/app-root,", "remove it"}},
+		{"a configuration snippet is refused", annotated(ingress("alpha.toolforge.org"), "nginx.ingress.kubernetes.io/configuration-snippet", "proxy_pass http://kube-system;"),
+			[]string{"ingress: annotation nginx.ingress.kubernetes.io/configuration-snippet (metadata.annotations) is not allowed"}},
+		{"a server snippet is refused", annotated(ingress("alpha.toolforge.org"), "nginx.ingress.kubernetes.io/server-snippet", "location / {}"),
+			[]string{"ingress: annotation nginx.ingress.kubernetes.io/server-snippet"}},
+		{"another namespace's Traefik middleware is refused", annotated(ingress("alpha.toolforge.org"), "traefik.ingress.kubernetes.io/router.middlewares", "toolforge-system-auth@kubernetescrd"),
+			[]string{"ingress: annotation traefik.ingress.kubernetes.io/router.middlewares (metadata.annotations) is not allowed"}},
+		{"another Traefik entry point is refused", annotated(ingress("alpha.toolforge.org"), "traefik.ingress.kubernetes.io/router.entrypoints", "traefik"),
+			[]string{"ingress: annotation traefik.ingress.kubernetes.io/router.entrypoints"}},
+		{"a certificate for any name is refused", annotated(ingress("alpha.toolforge.org"), "cert-manager.io/cluster-issuer", "letsencrypt"),
+			[]string{"ingress: annotation cert-manager.io/cluster-issuer"}},
+		{"a DNS name of any host is refused", annotated(ingress("alpha.toolforge.org"), "external-dns.alpha.kubernetes.io/hostname", "beta.toolforge.org"),
+			[]string{"ingress: annotation external-dns.alpha.kubernetes.io/hostname"}},
+		{"an allowed annotation is admitted", annotated(ingress("alpha.toolforge.org"), "nginx.ingress.kubernetes.io/proxy-body-size", "10m"), nil},
+		{"a path matcher for Traefik is admitted", annotated(ingress("alpha.toolforge.org"), "traefik.ingress.kubernetes.io/router.pathmatcher", "PathRegexp"), nil},
+		{"an annotation no controller reads is admitted", annotated(ingress("alpha.toolforge.org"), "example.org/owner", "alice"), nil},
+		{"the default ingress class is admitted", withClass(ingress("alpha.toolforge.org"), "traefik"), nil},
+		{"another ingress class is refused", withClass(ingress("alpha.toolforge.org"), "internal"),
+			[]string{`ingress: spec.ingressClassName "internal" is not allowed (allowed: traefik)`}},
+		{"another ingress class by annotation is refused", annotated(ingress("alpha.toolforge.org"), "kubernetes.io/ingress.class", "internal"),
+			[]string{`ingress: annotation kubernetes.io/ingress.class: class "internal" is not allowed (allowed: traefik)`}},
 		{"a default backend is refused", func() *networkingv1.Ingress {
 			ing := ingress()
 			ing.Spec.DefaultBackend = &networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: "web", Port: networkingv1.ServiceBackendPort{Number: 8000}}}
@@ -86,7 +118,15 @@ func TestAToolCannotExposeANodePortOrCaptureAddresses(t *testing.T) {
 		want    []string
 	}{
 		{"a ClusterIP service is admitted", service(corev1.ServiceTypeClusterIP), nil},
-		{"a NodePort service is refused", service(corev1.ServiceTypeNodePort), []string{"services: spec.type NodePort is not allowed (allowed: ClusterIP, ExternalName)"}},
+		{"a NodePort service is refused", service(corev1.ServiceTypeNodePort), []string{"services: spec.type NodePort is not allowed (allowed: ClusterIP)"}},
+		{"an ExternalName service for another tool's service is refused", func() *corev1.Service {
+			svc := service(corev1.ServiceTypeExternalName)
+			svc.Spec.ExternalName, svc.Spec.Selector, svc.Spec.Ports = "beta.tool-beta.svc.cluster.local", nil, nil
+			return svc
+		}(), []string{"services: spec.type ExternalName is not allowed (allowed: ClusterIP); an ExternalName Service would send the tool's traffic"}},
+		{"another namespace's Traefik transport is refused", annotated(service(corev1.ServiceTypeClusterIP), "traefik.ingress.kubernetes.io/service.serverstransport", "toolforge-system-mtls@kubernetescrd"),
+			[]string{"services: annotation traefik.ingress.kubernetes.io/service.serverstransport (metadata.annotations) is not allowed"}},
+		{"a sticky session is admitted", annotated(service(corev1.ServiceTypeClusterIP), "traefik.ingress.kubernetes.io/service.sticky.cookie", "true"), nil},
 		{"a LoadBalancer service is refused", service(corev1.ServiceTypeLoadBalancer), []string{"services: spec.type LoadBalancer is not allowed"}},
 		{"external IPs are refused", service(corev1.ServiceTypeClusterIP, "10.1.2.3"), []string{"services: spec.externalIPs is not allowed"}},
 	} {
@@ -103,4 +143,8 @@ func TestAToolCannotExposeANodePortOrCaptureAddresses(t *testing.T) {
 	}
 	_, err := kubectlAs(ctx, f.alpha, "create", "service", "nodeport", "web", "--tcp=8000", "--dry-run=server")
 	wantDenied(t, err, "services: spec.type NodePort is not allowed")
+	_, err = kubectlAs(ctx, f.alpha, "create", "service", "externalname", "steal", "--external-name=beta.tool-beta.svc.cluster.local", "--dry-run=server")
+	wantDenied(t, err, "services: spec.type ExternalName is not allowed")
+	_, err = kubectlAs(ctx, f.alpha, "create", "ingress", "alias", "--rule=alpha.toolforge.org/=web:8000", "--annotation=nginx.ingress.kubernetes.io/server-alias=beta.toolforge.org", "--dry-run=server")
+	wantDenied(t, err, "ingress: annotation nginx.ingress.kubernetes.io/server-alias (metadata.annotations) is not allowed")
 }

@@ -3,15 +3,14 @@ package admission
 import (
 	"context"
 	"fmt"
+	"github.com/toolforge-go/toolforge/internal/ensure"
+	"github.com/toolforge-go/toolforge/internal/servingcert"
 	"log/slog"
-	"maps"
 	"reflect"
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -26,7 +25,7 @@ type installer struct {
 	timeout    int32
 	platformNS string
 	settings   *settingsSource
-	certs      certSource
+	certs      servingcert.Source
 	// cache reads the tool namespaces and the platform claims for the pods
 	// webhook's match condition; cacheChanged says when they change.
 	cache        client.Reader
@@ -106,34 +105,35 @@ func (i *installer) sync(ctx context.Context) (err error) {
 			i.log.Info("admission configuration installed", "writes", writes)
 		}
 	}()
-	count := func(wrote bool, err error) error {
-		if wrote {
+	count := func(r ensure.Result, err error) error {
+		if r != ensure.Unchanged {
 			writes++
 		}
 		return err
 	}
 	// Parameters before the bindings that read them.
-	if err := count(ensure(ctx, i.client, params(i.platformNS, i.settings.get()),
-		func(cur, want *corev1.ConfigMap) bool { return equality.Semantic.DeepEqual(cur.Data, want.Data) },
-		func(cur, want *corev1.ConfigMap) { cur.Data = want.Data })); err != nil {
+	wantParams := params(i.platformNS, i.settings.get())
+	if err := count(ensure.Object(ctx, i.client, wantParams,
+		func(cur *corev1.ConfigMap) error { cur.Data = wantParams.Data; return nil })); err != nil {
 		return err
 	}
 	for _, p := range []struct {
 		policy *admissionregistrationv1.ValidatingAdmissionPolicy
 		params bool
-	}{{ingressPolicy(), true}, {servicesPolicy(), false}} {
-		if err := count(ensure(ctx, i.client, p.policy,
-			func(cur, want *admissionregistrationv1.ValidatingAdmissionPolicy) bool {
-				return equality.Semantic.DeepEqual(cur.Spec, want.Spec)
-			},
-			func(cur, want *admissionregistrationv1.ValidatingAdmissionPolicy) { cur.Spec = want.Spec })); err != nil {
+	}{{ingressPolicy(), true}, {servicesPolicy(), false}, {claimsPolicy(), true}} {
+		if err := count(ensure.Object(ctx, i.client, p.policy,
+			func(cur *admissionregistrationv1.ValidatingAdmissionPolicy) error {
+				cur.Spec = p.policy.Spec
+				return nil
+			})); err != nil {
 			return err
 		}
-		if err := count(ensure(ctx, i.client, binding(p.policy.Name, i.platformNS, p.params),
-			func(cur, want *admissionregistrationv1.ValidatingAdmissionPolicyBinding) bool {
-				return equality.Semantic.DeepEqual(cur.Spec, want.Spec)
-			},
-			func(cur, want *admissionregistrationv1.ValidatingAdmissionPolicyBinding) { cur.Spec = want.Spec })); err != nil {
+		b := binding(p.policy.Name, i.platformNS, p.params)
+		if err := count(ensure.Object(ctx, i.client, b,
+			func(cur *admissionregistrationv1.ValidatingAdmissionPolicyBinding) error {
+				cur.Spec = b.Spec
+				return nil
+			})); err != nil {
 			return err
 		}
 	}
@@ -145,51 +145,19 @@ func (i *installer) sync(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := count(ensure(ctx, i.client, mutatingConfig(i.endpoint, bundle, i.timeout, fast),
-		func(cur, want *admissionregistrationv1.MutatingWebhookConfiguration) bool {
-			return equality.Semantic.DeepEqual(cur.Webhooks, want.Webhooks)
-		},
-		func(cur, want *admissionregistrationv1.MutatingWebhookConfiguration) { cur.Webhooks = want.Webhooks })); err != nil {
+	mutating := mutatingConfig(i.endpoint, bundle, i.timeout, fast)
+	if err := count(ensure.Object(ctx, i.client, mutating,
+		func(cur *admissionregistrationv1.MutatingWebhookConfiguration) error {
+			cur.Webhooks = mutating.Webhooks
+			return nil
+		})); err != nil {
 		return err
 	}
 	i.installed = &fast
-	return count(ensure(ctx, i.client, validatingConfig(i.endpoint, bundle, i.timeout),
-		func(cur, want *admissionregistrationv1.ValidatingWebhookConfiguration) bool {
-			return equality.Semantic.DeepEqual(cur.Webhooks, want.Webhooks)
-		},
-		func(cur, want *admissionregistrationv1.ValidatingWebhookConfiguration) { cur.Webhooks = want.Webhooks }))
-}
-
-// ensure creates want, or updates the existing object when same says it
-// differs (or it lacks want's labels); it reports whether it wrote.
-func ensure[T client.Object](ctx context.Context, c client.Client, want T, same func(cur, want T) bool, set func(cur, want T)) (bool, error) {
-	cur := want.DeepCopyObject().(T)
-	err := c.Get(ctx, client.ObjectKeyFromObject(want), cur)
-	if apierrors.IsNotFound(err) {
-		if err := c.Create(ctx, want.DeepCopyObject().(T)); err != nil {
-			return false, fmt.Errorf("create %T %s: %w", want, want.GetName(), err)
-		}
-		return true, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("read %T %s: %w", want, want.GetName(), err)
-	}
-	labels := cur.GetLabels()
-	hasLabels := true
-	for k, v := range want.GetLabels() {
-		hasLabels = hasLabels && labels[k] == v
-	}
-	if same(cur, want) && hasLabels {
-		return false, nil
-	}
-	set(cur, want)
-	if labels == nil {
-		labels = map[string]string{}
-	}
-	maps.Copy(labels, want.GetLabels())
-	cur.SetLabels(labels)
-	if err := c.Update(ctx, cur); err != nil {
-		return false, fmt.Errorf("update %T %s: %w", want, want.GetName(), err)
-	}
-	return true, nil
+	validating := validatingConfig(i.endpoint, bundle, i.timeout)
+	return count(ensure.Object(ctx, i.client, validating,
+		func(cur *admissionregistrationv1.ValidatingWebhookConfiguration) error {
+			cur.Webhooks = validating.Webhooks
+			return nil
+		}))
 }

@@ -2,6 +2,7 @@ package admission
 
 import (
 	"sort"
+	"strconv"
 	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -17,17 +18,39 @@ import (
 const (
 	IngressPolicy   = "toolforge-ingress"
 	ServicesPolicy  = "toolforge-services"
+	ClaimsPolicy    = "toolforge-claims"
 	ParamsConfigMap = "toolforge-admission-params"
 	// paramDomains lists the domains, comma-separated; paramHostsPrefix +
 	// <tool> the further hosts a tool may serve.
 	paramDomains     = "domains"
 	paramHostsPrefix = "hosts."
+	// paramIngressClasses lists the allowed ingress classes;
+	// paramPlatformUsers and paramPlatformGroups who may set the platform's
+	// claim metadata.
+	paramIngressClasses = "ingressClasses"
+	paramPlatformUsers  = "platformUsers"
+	paramPlatformGroups = "platformGroups"
 )
+
+// MastersGroup is Kubernetes' cluster-admin group.
+const MastersGroup = "system:masters"
+
+// platformGroups may set the platform's claim metadata: cluster admins and
+// the platform namespace's ServiceAccounts (toolforged's components in a
+// cluster). Tools are never in either.
+func platformGroups(platformNS string) []string {
+	return []string{MastersGroup, "system:serviceaccounts:" + platformNS}
+}
 
 // params is the parameter ConfigMap: the settings as the CEL policies read
 // them (CEL cannot parse the YAML settings).
 func params(ns string, s *Effective) *corev1.ConfigMap {
-	data := map[string]string{paramDomains: strings.Join(s.Domains, ",")}
+	data := map[string]string{
+		paramDomains:        strings.Join(s.Domains, ","),
+		paramIngressClasses: strings.Join(s.IngressClasses, ","),
+		paramPlatformUsers:  strings.Join(s.PlatformUsers, ","),
+		paramPlatformGroups: strings.Join(platformGroups(ns), ","),
+	}
 	tools := make([]string, 0, len(s.Exceptions))
 	for t := range s.Exceptions {
 		tools = append(tools, t)
@@ -60,6 +83,9 @@ func ingressPolicy() *admissionregistrationv1.ValidatingAdmissionPolicy {
 				`(('` + paramHostsPrefix + `' + variables.tool) in variables.data ? variables.data['` + paramHostsPrefix + `' + variables.tool].split(',') : []).filter(h, h != '')`},
 			{Name: "rules", Expression: `has(object.spec.rules) ? object.spec.rules : []`},
 			{Name: "tlsHosts", Expression: `has(object.spec.tls) ? object.spec.tls.filter(t, has(t.hosts)).map(t, t.hosts.filter(h, !(h in variables.allowed))).filter(l, size(l) > 0) : []`},
+			{Name: "classes", Expression: `('` + paramIngressClasses + `' in variables.data ? variables.data['` + paramIngressClasses + `'].split(',') : []).filter(c, c != '')`},
+			{Name: "annotationClass", Expression: `object.metadata.?annotations[?'` + IngressClassAnnotation + `'].orValue('')`},
+			{Name: "deniedAnnotations", Expression: celDeniedAnnotations(IngressAnnotations)},
 		},
 		[]admissionregistrationv1.Validation{
 			{
@@ -82,6 +108,21 @@ func ingressPolicy() *admissionregistrationv1.ValidatingAdmissionPolicy {
 				MessageExpression: `'ingress: host "' + variables.tlsHosts[0][0] + '" (spec.tls[].hosts) is not allowed for tool "' + variables.tool + '"' + ` + allowedList,
 			},
 			{
+				Expression:        `!has(object.spec.ingressClassName) || object.spec.ingressClassName in variables.classes`,
+				Message:           "ingress: this spec.ingressClassName is not allowed; leave it out for the cluster's default class",
+				MessageExpression: `'ingress: spec.ingressClassName "' + object.spec.ingressClassName + '" is not allowed (allowed: ' + variables.classes.join(', ') + '); leave it out for the cluster\'s default class'`,
+			},
+			{
+				Expression:        `variables.annotationClass == '' || variables.annotationClass in variables.classes`,
+				Message:           "ingress: this " + IngressClassAnnotation + " annotation is not allowed; leave it out for the cluster's default class",
+				MessageExpression: `'ingress: annotation ` + IngressClassAnnotation + `: class "' + variables.annotationClass + '" is not allowed (allowed: ' + variables.classes.join(', ') + '); leave it out for the cluster\'s default class'`,
+			},
+			{
+				Expression:        `size(variables.deniedAnnotations) == 0`,
+				Message:           "ingress: an annotation in metadata.annotations configures the ingress controller in a way tools may not; see the allowed ones in the Toolforge admission docs",
+				MessageExpression: `'ingress: annotation ' + variables.deniedAnnotations[0] + ' (metadata.annotations) is not allowed: it configures the ingress controller beyond the tool\'s own routes (allowed: ` + strings.Join(IngressAnnotations, ", ") + `); remove it'`,
+			},
+			{
 				Expression:        `!has(object.spec.defaultBackend)`,
 				Message:           "ingress: spec.defaultBackend is not allowed: it would serve every host; route with a rule for host <tool>.<domain>",
 				MessageExpression: `'ingress: spec.defaultBackend is not allowed: it would serve every host; route with a rule for host ' + variables.allowed.join(' or ')`,
@@ -98,15 +139,113 @@ func servicesPolicy() *admissionregistrationv1.ValidatingAdmissionPolicy {
 		nil, nil,
 		[]admissionregistrationv1.Validation{
 			{
-				Expression:        `!has(object.spec.type) || !(object.spec.type in ['NodePort', 'LoadBalancer'])`,
-				Message:           "services: this spec.type is not allowed (allowed: ClusterIP, ExternalName); tools are reached through their Ingress",
-				MessageExpression: `'services: spec.type ' + object.spec.type + ' is not allowed (allowed: ClusterIP, ExternalName); use a ClusterIP Service, tools are reached from outside through their Ingress'`,
+				Expression:        `!has(object.spec.type) || object.spec.type == 'ClusterIP'`,
+				Message:           "services: this spec.type is not allowed (allowed: ClusterIP); tools are reached through their Ingress",
+				MessageExpression: `'services: spec.type ' + object.spec.type + ' is not allowed (allowed: ClusterIP); ' + (object.spec.type == 'ExternalName' ? 'an ExternalName Service would send the tool\'s traffic (and its Ingress) to another tool\'s Service or any host; point the Ingress at a ClusterIP Service of the tool\'s own pods' : 'use a ClusterIP Service, tools are reached from outside through their Ingress')`,
 			},
 			{
 				Expression: `!has(object.spec.externalIPs) || size(object.spec.externalIPs) == 0`,
 				Message:    "services: spec.externalIPs is not allowed: a Service may not capture traffic for other addresses; remove it",
 			},
+			{
+				Expression:        `size(` + celDeniedAnnotations(ServiceAnnotations) + `) == 0`,
+				Message:           "services: an annotation in metadata.annotations configures the ingress controller in a way tools may not; see the allowed ones in the Toolforge admission docs",
+				MessageExpression: `'services: annotation ' + ` + celDeniedAnnotations(ServiceAnnotations) + `[0] + ' (metadata.annotations) is not allowed: it configures the ingress controller beyond the tool\'s own routes (allowed: ` + strings.Join(ServiceAnnotations, ", ") + `); remove it'`,
+			},
 		})
+}
+
+// claimsPolicy: the platform's claim metadata (the platform-claim label,
+// the mount-path and read-only annotations) is set by the platform alone.
+// Admission mounts every PVC so labelled, and the fast path's condition is
+// generated from them: a tool that could label its own claim, or flip the
+// annotations of the platform's, would change what is mounted where (and
+// could send every tool's pods to the webhook). Anyone else may create
+// and change claims, leaving those three keys as they are (absent on a
+// new claim). The check is on the request's user, which a tool cannot
+// forge; the identities are parameters (platformGroups, platformUsers).
+func claimsPolicy() *admissionregistrationv1.ValidatingAdmissionPolicy {
+	keys := func(obj string) string {
+		return `[` + obj + `.metadata.?labels[?'` + tenancy.LabelPlatformClaim + `'].orValue(''), ` +
+			obj + `.metadata.?annotations[?'` + tenancy.AnnotationMountPath + `'].orValue(''), ` +
+			obj + `.metadata.?annotations[?'` + tenancy.AnnotationReadOnly + `'].orValue('')]`
+	}
+	return policy(ClaimsPolicy,
+		webhookRule(createOrUpdate, "", "persistentvolumeclaims").Rule,
+		&admissionregistrationv1.ParamKind{APIVersion: "v1", Kind: "ConfigMap"},
+		[]admissionregistrationv1.Variable{
+			{Name: "data", Expression: `has(params.data) ? params.data : {}`},
+			{Name: "platform", Expression: `('` + paramPlatformGroups + `' in variables.data ? variables.data['` + paramPlatformGroups + `'].split(',') : []).exists(g, g != '' && g in request.userInfo.?groups.orValue([])) || ` +
+				`('` + paramPlatformUsers + `' in variables.data ? variables.data['` + paramPlatformUsers + `'].split(',') : []).exists(u, u != '' && u == request.userInfo.username)`},
+			{Name: "old", Expression: `oldObject == null ? ['', '', ''] : ` + keys("oldObject")},
+		},
+		[]admissionregistrationv1.Validation{{
+			Expression: `variables.platform || ` + keys("object") + ` == variables.old`,
+			Message: "claims: the label " + tenancy.LabelPlatformClaim + " and the annotations " + tenancy.AnnotationMountPath + " and " + tenancy.AnnotationReadOnly +
+				" (metadata) are the platform's: only the platform sets them (allowed: leave them as they are, absent on a claim of your own); remove them",
+		}})
+}
+
+// Ingress annotations: the deprecated class annotation, checked like
+// spec.ingressClassName.
+const IngressClassAnnotation = "kubernetes.io/ingress.class"
+
+// controllerAnnotations matches the prefix (before the slash) of annotations
+// that configure an ingress controller, a certificate issuer or DNS:
+// NGINX's, Traefik's (v1 to v3), HAProxy's, Kong's, Contour's, cloud load
+// balancers', cert-manager's and external-dns's. Such an annotation may set
+// configuration snippets (arbitrary proxy configuration), serve another
+// tool's host (server-alias), use another namespace's middleware or
+// transport (Traefik's router.middlewares, service.serverstransport), bind
+// another entry point (router.entrypoints), or publish or certify another
+// name. Only the allow-lists below pass; annotations of other prefixes
+// (kubectl's, the tool's own) mean nothing to the proxy and pass too.
+const controllerAnnotations = `^(.*\.)?(ingress\.kubernetes\.io|traefik\.io|traefik\.containo\.us|haproxy\.org|haproxy\.router\.openshift\.io|konghq\.com|projectcontour\.io|cert-manager\.io|external-dns\.alpha\.kubernetes\.io|service\.beta\.kubernetes\.io)$|^traefik\.`
+
+// IngressAnnotations are the controller annotations a tool's Ingress may
+// set: how its own requests are routed and proxied, nothing that reaches
+// another host, namespace, entry point or the proxy's configuration.
+var IngressAnnotations = []string{
+	"nginx.ingress.kubernetes.io/app-root",
+	"nginx.ingress.kubernetes.io/cors-allow-credentials",
+	"nginx.ingress.kubernetes.io/cors-allow-headers",
+	"nginx.ingress.kubernetes.io/cors-allow-methods",
+	"nginx.ingress.kubernetes.io/cors-allow-origin",
+	"nginx.ingress.kubernetes.io/cors-expose-headers",
+	"nginx.ingress.kubernetes.io/cors-max-age",
+	"nginx.ingress.kubernetes.io/enable-cors",
+	"nginx.ingress.kubernetes.io/force-ssl-redirect",
+	"nginx.ingress.kubernetes.io/proxy-body-size",
+	"nginx.ingress.kubernetes.io/proxy-buffering",
+	"nginx.ingress.kubernetes.io/proxy-connect-timeout",
+	"nginx.ingress.kubernetes.io/proxy-read-timeout",
+	"nginx.ingress.kubernetes.io/proxy-send-timeout",
+	"nginx.ingress.kubernetes.io/rewrite-target",
+	"nginx.ingress.kubernetes.io/ssl-redirect",
+	"nginx.ingress.kubernetes.io/use-regex",
+	"traefik.ingress.kubernetes.io/router.pathmatcher",
+}
+
+// ServiceAnnotations are the controller annotations a tool's Service may
+// set (Traefik reads some from the Service): sticky sessions and the
+// scheme to its own pods.
+var ServiceAnnotations = []string{
+	"traefik.ingress.kubernetes.io/service.serversscheme",
+	"traefik.ingress.kubernetes.io/service.sticky.cookie",
+	"traefik.ingress.kubernetes.io/service.sticky.cookie.httponly",
+	"traefik.ingress.kubernetes.io/service.sticky.cookie.name",
+	"traefik.ingress.kubernetes.io/service.sticky.cookie.samesite",
+	"traefik.ingress.kubernetes.io/service.sticky.cookie.secure",
+}
+
+// celDeniedAnnotations lists (CEL) the object's controller annotations that
+// are not in allowed.
+func celDeniedAnnotations(allowed []string) string {
+	quoted := make([]string, len(allowed))
+	for i, a := range allowed {
+		quoted[i] = strconv.Quote(a)
+	}
+	return `object.metadata.?annotations.orValue({}).filter(k, k.contains('/') && k.substring(0, k.indexOf('/')).matches(` + strconv.Quote(controllerAnnotations) + `) && !(k in [` + strings.Join(quoted, ", ") + `]))`
 }
 
 func policy(name string, match admissionregistrationv1.Rule, paramKind *admissionregistrationv1.ParamKind,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"github.com/toolforge-go/toolforge/internal/servingcert"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -86,22 +87,19 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 	if err != nil {
 		return err
 	}
-	var certs certSource
+	var certs servingcert.Source
 	if s.opts.CertDir != "" {
-		if certs, err = newDirCerts(s.opts.CertDir, certInterval, log); err != nil {
-			return daemon.UsageError{Err: err}
+		if certs, err = servingcert.NewDirStore(s.opts.CertDir, certInterval, log); err != nil {
+			return daemon.UsageError{Err: fmt.Errorf("--admission-cert-dir: %w", err)}
 		}
 	} else {
-		certs = &secretCerts{
-			notifier:  newNotifier(),
-			client:    direct,
-			namespace: platformNS,
-			rotation:  rotation{Validity: s.opts.CertValidity, Hosts: ep.hosts(), Propagation: caPropagation},
-			elected:   mgr.Elected(),
-			interval:  min(certInterval, s.opts.CertValidity/10),
-			now:       time.Now,
-			log:       log,
-		}
+		certs = servingcert.NewSecretStore(servingcert.SecretStoreOptions{
+			Client: direct, Namespace: platformNS, Name: TLSSecret, Labels: managedLabels(),
+			Rotation: servingcert.Rotation{Name: "toolforge-admission", Validity: s.opts.CertValidity, Hosts: ep.hosts(), Propagation: caPropagation},
+			Elected:  mgr.Elected(),
+			Interval: min(certInterval, s.opts.CertValidity/10),
+			Log:      log,
+		})
 	}
 	if err := mgr.Add(certs); err != nil {
 		return err
@@ -146,19 +144,25 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 // watchFastPath notifies (coalesced) every change of a tool namespace or
 // a platform claim: what the fast path is made from.
 func watchFastPath(ctx context.Context, c cache.Cache) (<-chan struct{}, error) {
-	n := newNotifier()
+	changed := make(chan struct{}, 1)
+	notify := func() {
+		select {
+		case changed <- struct{}{}:
+		default: // one pending notification covers every change
+		}
+	}
 	for _, obj := range []client.Object{&corev1.Namespace{}, &corev1.PersistentVolumeClaim{}} {
 		inf, err := c.GetInformer(ctx, obj, cache.BlockUntilSynced(false))
 		if err != nil {
 			return nil, fmt.Errorf("informer for %T: %w", obj, err)
 		}
 		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-			AddFunc:    func(any) { n.notify() },
-			UpdateFunc: func(any, any) { n.notify() },
-			DeleteFunc: func(any) { n.notify() },
+			AddFunc:    func(any) { notify() },
+			UpdateFunc: func(any, any) { notify() },
+			DeleteFunc: func(any) { notify() },
 		}); err != nil {
 			return nil, err
 		}
 	}
-	return n.Changed(), nil
+	return changed, nil
 }

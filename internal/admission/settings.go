@@ -36,6 +36,16 @@ type Settings struct {
 	// pods, at these paths (default: every PVC labelled
 	// toolforge.org/platform-claim, at its toolforge.org/mount-path).
 	Mounts []Mount `json:"mounts,omitempty"`
+	// IngressClasses are the ingress classes a tool's Ingress may name
+	// (spec.ingressClassName or the kubernetes.io/ingress.class
+	// annotation); an Ingress naming none gets the cluster's default class.
+	// Default: traefik, the controller devcluster runs.
+	IngressClasses []string `json:"ingressClasses,omitempty"`
+	// PlatformUsers are further user names (beyond group system:masters
+	// and the platform namespace's ServiceAccounts) that may set the
+	// platform's claim metadata: the identity of `toolforged accounts`
+	// when it runs as anything else.
+	PlatformUsers []string `json:"platformUsers,omitempty"`
 	// Exceptions widen the rules for single tools.
 	Exceptions map[string]Exception `json:"exceptions,omitempty"`
 }
@@ -92,6 +102,16 @@ func (s *Settings) validate() error {
 			return fmt.Errorf("mounts[%d].mountPath: %q must be a clean absolute path", i, m.MountPath)
 		}
 	}
+	for _, c := range s.IngressClasses {
+		if errs := validation.IsDNS1123Subdomain(c); len(errs) > 0 {
+			return fmt.Errorf("ingressClasses: %q is not an ingress class name: %s", c, strings.Join(errs, "; "))
+		}
+	}
+	for _, u := range s.PlatformUsers {
+		if u == "" || strings.Contains(u, ",") {
+			return fmt.Errorf("platformUsers: %q is not a user name", u)
+		}
+	}
 	for tool, e := range s.Exceptions {
 		if err := tenancy.ValidateName(tool); err != nil {
 			return fmt.Errorf("exceptions: %w", err)
@@ -142,6 +162,12 @@ func (s *Settings) merge(over *Settings) *Settings {
 	if len(over.Mounts) > 0 {
 		out.Mounts = over.Mounts
 	}
+	if len(over.IngressClasses) > 0 {
+		out.IngressClasses = over.IngressClasses
+	}
+	if len(over.PlatformUsers) > 0 {
+		out.PlatformUsers = over.PlatformUsers
+	}
 	if len(over.Exceptions) > 0 {
 		out.Exceptions = map[string]Exception{}
 		for k, v := range s.Exceptions {
@@ -156,20 +182,31 @@ func (s *Settings) merge(over *Settings) *Settings {
 
 // Effective are the settings the rules apply: defaults filled in.
 type Effective struct {
-	Registries []string
-	Domains    []string
-	Mounts     []Mount
-	Exceptions map[string]Exception
+	Registries     []string
+	Domains        []string
+	Mounts         []Mount
+	IngressClasses []string
+	PlatformUsers  []string
+	Exceptions     map[string]Exception
 }
+
+// DefaultIngressClass is the class of the ingress controller devcluster
+// runs (Traefik).
+const DefaultIngressClass = "traefik"
 
 // effective fills in defaults: catalogue are the image catalogue's
 // registries.
 func (s *Settings) effective(catalogue []string) *Effective {
 	e := &Effective{
-		Registries: s.Registries,
-		Domains:    s.Domains,
-		Mounts:     s.Mounts,
-		Exceptions: s.Exceptions,
+		Registries:     s.Registries,
+		Domains:        s.Domains,
+		Mounts:         s.Mounts,
+		IngressClasses: s.IngressClasses,
+		PlatformUsers:  s.PlatformUsers,
+		Exceptions:     s.Exceptions,
+	}
+	if len(e.IngressClasses) == 0 {
+		e.IngressClasses = []string{DefaultIngressClass}
 	}
 	if len(e.Registries) == 0 {
 		e.Registries = catalogue

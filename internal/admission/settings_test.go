@@ -78,7 +78,8 @@ func TestParamsCarryDomainsAndExceptionHosts(t *testing.T) {
 		Exceptions: map[string]Exception{"alpha": {IngressHosts: []string{"a.example.org", "b.example.org"}}, "beta": {Registries: []string{"quay.io"}}},
 	}).effective(nil)
 	got := params("toolforge-system", e).Data
-	want := map[string]string{"domains": "toolforge.org,toolforge.example", "hosts.alpha": "a.example.org,b.example.org"}
+	want := map[string]string{"domains": "toolforge.org,toolforge.example", "hosts.alpha": "a.example.org,b.example.org",
+		"ingressClasses": "traefik", "platformUsers": "", "platformGroups": "system:masters,system:serviceaccounts:toolforge-system"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("params = %v, want %v", got, want)
 	}

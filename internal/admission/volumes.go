@@ -69,6 +69,46 @@ func checkVolumes(t *podTarget) []string {
 	return out
 }
 
+// checkReadOnlyClaims holds every use of a read-only platform claim to
+// read-only, whoever declares the volume and under whatever name: the
+// platform's own mount is read-only, but a tool could otherwise declare
+// a second volume of the same claim, or mount the platform's volume again,
+// read-write (with hostPath or NFS PVs nothing below Kubernetes would
+// stop the writes). It applies with mount-storage=none too.
+func checkReadOnlyClaims(t *podTarget) []string {
+	readOnly := map[string]bool{}
+	for _, c := range t.claims {
+		if c.ReadOnly {
+			readOnly[c.Claim] = true
+		}
+	}
+	if len(readOnly) == 0 {
+		return nil
+	}
+	var out []string
+	// volumes of the pod that reach a read-only claim, by volume name
+	roVolumes := map[string]string{}
+	for i, v := range t.spec.Volumes {
+		if v.PersistentVolumeClaim == nil || !readOnly[v.PersistentVolumeClaim.ClaimName] {
+			continue
+		}
+		roVolumes[v.Name] = v.PersistentVolumeClaim.ClaimName
+		if t.podLevel && !v.PersistentVolumeClaim.ReadOnly {
+			out = append(out, fmt.Sprintf("%s: volume %q uses the read-only claim %q read-write (allowed: readOnly: true); set readOnly: true",
+				t.path.Child("volumes").Index(i).Child("persistentVolumeClaim", "readOnly"), v.Name, v.PersistentVolumeClaim.ClaimName))
+		}
+	}
+	for _, c := range t.reviewedContainers() {
+		for j, m := range *c.mounts {
+			if claim, ok := roVolumes[m.Name]; ok && !m.ReadOnly {
+				out = append(out, fmt.Sprintf("%s: %s mounts volume %q of the read-only claim %q read-write (allowed: readOnly: true); set readOnly: true",
+					c.path.Child("volumeMounts").Index(j).Child("readOnly"), c, m.Name, claim))
+			}
+		}
+	}
+	return out
+}
+
 // mountStorage says whether the tool's storage is mounted (label
 // toolforge.org/mount-storage, default all).
 func (t *podTarget) mountStorage() bool {

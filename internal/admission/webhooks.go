@@ -22,6 +22,10 @@ const (
 	managedBy         = "toolforged-admission"
 )
 
+// TLSSecret holds the webhook server's CA and serving certificate in the
+// platform namespace, shared by every replica (servingcert.SecretStore).
+const TLSSecret = "toolforge-admission-tls"
+
 func managedLabels() map[string]string {
 	return map[string]string{tenancy.LabelManagedBy: managedBy}
 }

@@ -7,7 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -68,9 +71,10 @@ func TestARealToolCertificateOpensOnlyItsOwnPaths(t *testing.T) {
 		{"alpha on a tool that does not exist is 403", "alpha", "GET", "/jobs/v1/tool/nobody/jobs", 403},
 		{"alpha on a malformed tool is 403", "alpha", "GET", "/jobs/v1/tool/..%2Fbeta/jobs", 403},
 		{"no certificate on alpha's path is 401", "", "GET", "/jobs/v1/tool/alpha/jobs", 401},
-		{"healthz without a certificate", "", "GET", api.HealthzPath, 200},
-		{"metrics without a certificate", "", "GET", api.MetricsPath, 200},
-		{"openapi.json without a certificate", "", "GET", api.OpenAPIPath, 200},
+		{"jobs healthz without a certificate", "", "GET", api.HealthzPath("jobs"), 200},
+		{"envvars healthz without a certificate", "", "GET", api.HealthzPath("envvars"), 200},
+		{"metrics without a certificate", "", "GET", api.MetricsPath("jobs"), 200},
+		{"openapi.json without a certificate", "", "GET", api.OpenAPIPath("jobs"), 200},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -80,8 +84,8 @@ func TestARealToolCertificateOpensOnlyItsOwnPaths(t *testing.T) {
 			}
 		})
 	}
-	_, metrics := f.get(t, "", "GET", api.MetricsPath)
-	if !strings.Contains(metrics, `toolforge_api_requests_total{code="403",method="GET",route="unmatched"}`) {
+	_, metrics := f.get(t, "", "GET", api.MetricsPath("jobs"))
+	if !strings.Contains(metrics, `toolforge_api_requests_total{code="403",method="GET",route="/jobs/v1/tool/{tool}/jobs"}`) {
 		t.Errorf("metrics do not count the refused requests:\n%s", grep(metrics, "toolforge_api"))
 	}
 }
@@ -163,4 +167,81 @@ func grep(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// The API server's identity writes in tool namespaces only: its write role
+// is bound per tool namespace (by the accounts controller, with the tool),
+// so a confused deputy could reach neither kube-system, nor the platform's
+// namespace, nor any other. Asked of the real API server with the API's
+// own credentials, as a bug in the API would.
+func TestTheAPIsIdentityCannotWriteOutsideToolNamespaces(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	cfg, err := clientcmd.BuildConfigFromFlags("", f.Server.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cluster.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "not-a-tool"}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	dry := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
+	meta := metav1.ObjectMeta{Name: "deputy"}
+	writes := map[string]func(ns string) error{
+		"create a Deployment": func(ns string) error {
+			_, err := kube.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{ObjectMeta: meta, Spec: appsv1.DeploymentSpec{
+				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"a": "b"}},
+				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"a": "b"}},
+					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "x"}}}},
+			}}, dry)
+			return err
+		},
+		"create a CronJob": func(ns string) error {
+			_, err := kube.BatchV1().CronJobs(ns).Create(ctx, &batchv1.CronJob{ObjectMeta: meta, Spec: batchv1.CronJobSpec{Schedule: "@daily",
+				JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{
+					Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "c", Image: "x"}}}}}},
+			}}, dry)
+			return err
+		},
+		"create a Secret": func(ns string) error {
+			_, err := kube.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: meta}, dry)
+			return err
+		},
+		"create a Service": func(ns string) error {
+			_, err := kube.CoreV1().Services(ns).Create(ctx, &corev1.Service{ObjectMeta: meta, Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}, dry)
+			return err
+		},
+		"delete the envvars Secret": func(ns string) error {
+			return kube.CoreV1().Secrets(ns).Delete(ctx, tenancy.EnvvarsSecret, metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}})
+		},
+	}
+	for _, ns := range []string{"kube-system", "default", tenancy.PlatformNamespace, "not-a-tool"} {
+		for name, write := range writes {
+			t.Run(name+" in "+ns, func(t *testing.T) {
+				if err := write(ns); !apierrors.IsForbidden(err) {
+					t.Fatalf("the API's identity may %s in %s: %v", name, ns, err)
+				}
+			})
+		}
+	}
+	t.Run("a tool namespace is where it writes", func(t *testing.T) {
+		for name, write := range writes {
+			if name == "delete the envvars Secret" {
+				continue // no verb but get and update on it
+			}
+			if err := write("tool-alpha"); err != nil {
+				t.Errorf("the API's identity may not %s in tool-alpha: %v", name, err)
+			}
+		}
+	})
+	t.Run("it cannot grant itself more", func(t *testing.T) {
+		crb := &rbacv1.ClusterRoleBinding{ObjectMeta: meta, RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"},
+			Subjects: []rbacv1.Subject{apitest.Subject()}}
+		if _, err := kube.RbacV1().ClusterRoleBindings().Create(ctx, crb, dry); !apierrors.IsForbidden(err) {
+			t.Fatalf("the API's identity may bind cluster-admin: %v", err)
+		}
+	})
 }

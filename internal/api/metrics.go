@@ -1,7 +1,6 @@
 package api
 
 import (
-	"net/url"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,5 +40,3 @@ func (m *metrics) observe(route, method, code string, took time.Duration) {
 	m.requests.WithLabelValues(route, method, code).Inc()
 	m.duration.WithLabelValues(route, method).Observe(took.Seconds())
 }
-
-func unescape(seg string) (string, error) { return url.PathUnescape(seg) }

@@ -4,13 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"maps"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/toolforge-go/toolforge/internal/ensure"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
 
@@ -42,19 +41,12 @@ func (p *publisher) publish(ctx context.Context, bundle []byte) error {
 	if len(bundle) > 0 {
 		data[ConfigMapCAKey] = string(bundle)
 	}
-	cms := p.kube.CoreV1().ConfigMaps(p.ns)
-	cur, err := cms.Get(ctx, tenancy.APIConfigMap, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		_, err = cms.Create(ctx, &corev1.ConfigMap{
-			ObjectMeta: metav1.ObjectMeta{Name: tenancy.APIConfigMap, Namespace: p.ns, Labels: map[string]string{tenancy.LabelManagedBy: managedBy}},
-			Data:       data,
-		}, metav1.CreateOptions{})
-	case err == nil && !maps.Equal(cur.Data, data):
-		cur.Data = data
-		_, err = cms.Update(ctx, cur, metav1.UpdateOptions{})
+	want := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: tenancy.APIConfigMap, Namespace: p.ns, Labels: map[string]string{tenancy.LabelManagedBy: managedBy}},
+		Data:       data,
 	}
-	if err != nil {
+	if _, err := ensure.Typed(ctx, p.kube.CoreV1().ConfigMaps(p.ns), want,
+		func(cur *corev1.ConfigMap) error { cur.Data = want.Data; return nil }); err != nil {
 		return fmt.Errorf("publish ConfigMap %s/%s: %w", p.ns, tenancy.APIConfigMap, err)
 	}
 	p.log.Info("published API address", "configmap", p.ns+"/"+tenancy.APIConfigMap, "url", p.url)

@@ -1,9 +1,11 @@
 // Package api is `toolforged api`: the HTTPS server of the jobs and
-// envvars APIs. It authenticates tools by their client certificates
-// (mTLS; the tool is the CN of a certificate with O=toolforge), refuses a
-// path naming any other tool before looking at anything else, routes from
-// one table (which also generates the OpenAPI document), and acts in the
-// caller's namespace only, with its own least-privilege identity.
+// envvars APIs. It routes with Go's http.ServeMux patterns from one table
+// per service (which also generates the OpenAPI documents), authenticates
+// every route whose pattern has a {tool} wildcard by the caller's client
+// certificate (mTLS; the tool is the CN of a certificate with
+// O=toolforge), refuses a path naming any other tool before looking at
+// anything else, and acts in the caller's namespace only, with its own
+// least-privilege identity.
 package api
 
 import (
@@ -11,8 +13,10 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
 	"regexp"
 	"slices"
 	"strconv"
@@ -26,15 +30,24 @@ import (
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
 
-// Public paths (no certificate needed).
-const (
-	HealthzPath = "/jobs/v1/healthz"
-	MetricsPath = "/jobs/v1/metrics"
-	OpenAPIPath = "/jobs/openapi.json"
-)
+// API is one service under its own prefix (/<Name>/...): its routes, and
+// the public healthz, metrics and openapi.json the server adds to it.
+type API struct {
+	Name   string
+	Routes []route.Route
+}
 
-// toolPrefixes are the path prefixes whose next segment names a tool.
-var toolPrefixes = [][]string{{"jobs", "v1", "tool"}, {"envvars", "v1", "tool"}}
+// Public paths of a service (no certificate needed), and the root
+// document merging every service's.
+func HealthzPath(service string) string { return "/" + service + "/v1/healthz" }
+func MetricsPath(service string) string { return "/" + service + "/v1/metrics" }
+func OpenAPIPath(service string) string { return "/" + service + "/openapi.json" }
+
+// RootOpenAPIPath is the document of every service.
+const RootOpenAPIPath = "/openapi.json"
+
+// toolParam is the wildcard that makes a route a tool's.
+const toolParam = "tool"
 
 // Access decides whether an authenticated tool may use the API at all (a
 // disabled tool may not).
@@ -44,52 +57,47 @@ type Access interface {
 
 // Server routes and authenticates API requests.
 type Server struct {
-	routes  []compiled
+	mux     *http.ServeMux
+	routes  []route.Route
 	access  Access
 	log     *slog.Logger
 	metrics *metrics
 }
 
-type compiled struct {
-	route.Route
-	segs []string
-}
-
-// NewServer serves routes (plus healthz, metrics and openapi.json).
-// Metrics are registered with reg and served from gatherer.
-func NewServer(routes []route.Route, access Access, log *slog.Logger, reg prometheus.Registerer, gatherer prometheus.Gatherer) (*Server, error) {
-	s := &Server{access: access, log: log}
+// NewServer serves the services' routes, each service with its healthz,
+// metrics and openapi.json, and the merged /openapi.json. Metrics are
+// registered with reg and served from gatherer.
+func NewServer(services []API, access Access, log *slog.Logger, reg prometheus.Registerer, gatherer prometheus.Gatherer) (*Server, error) {
+	s := &Server{mux: http.NewServeMux(), access: access, log: log}
 	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, err
 	}
 	s.metrics = m
-	var doc []byte
-	all := append(slices.Clone(routes), s.publicRoutes(gatherer)...)
-	all = append(all, route.Route{Method: http.MethodGet, Path: OpenAPIPath, Summary: "This document (OpenAPI 3.1)", ContentType: "application/json",
-		Handle: func(w http.ResponseWriter, _ *route.Request) error {
-			w.Header().Set("Content-Type", "application/json")
-			_, err := w.Write(doc)
-			return err
-		}})
-	doc, err = json.MarshalIndent(OpenAPI(all), "", "  ")
+	metricsHandler := promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})
+	var all []route.Route
+	for _, svc := range services {
+		routes := append(slices.Clone(svc.Routes), publicRoutes(svc.Name, metricsHandler)...)
+		doc, err := openAPIRoute(OpenAPIPath(svc.Name), "The "+svc.Name+" API (OpenAPI 3.1)", routes)
+		if err != nil {
+			return nil, err
+		}
+		routes = append(routes, doc)
+		all = append(all, routes...)
+	}
+	root, err := openAPIRoute(RootOpenAPIPath, "Every API of this server (OpenAPI 3.1)", all)
 	if err != nil {
 		return nil, err
 	}
-	for _, rt := range all {
-		s.routes = append(s.routes, compiled{Route: rt, segs: split(rt.Path)})
+	s.routes = append(all, root)
+	if err := s.register(); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
 
 // Routes is the full route table, public routes included.
-func (s *Server) Routes() []route.Route {
-	out := make([]route.Route, len(s.routes))
-	for i, c := range s.routes {
-		out[i] = c.Route
-	}
-	return out
-}
+func (s *Server) Routes() []route.Route { return slices.Clone(s.routes) }
 
 // Health is the body of healthz.
 type Health struct {
@@ -97,14 +105,13 @@ type Health struct {
 	Messages route.Messages `json:"messages"`
 }
 
-func (s *Server) publicRoutes(gatherer prometheus.Gatherer) []route.Route {
-	metricsHandler := promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})
+func publicRoutes(service string, metricsHandler http.Handler) []route.Route {
 	return []route.Route{
-		{Method: http.MethodGet, Path: HealthzPath, Summary: "Whether the API server is up", Response: Health{},
+		{Method: http.MethodGet, Path: HealthzPath(service), Summary: "Whether the API server is up", Response: Health{},
 			Handle: func(w http.ResponseWriter, _ *route.Request) error {
 				return route.WriteJSON(w, http.StatusOK, Health{Status: "OK", Messages: route.NewMessages()})
 			}},
-		{Method: http.MethodGet, Path: MetricsPath, Summary: "Prometheus metrics", ContentType: "text/plain",
+		{Method: http.MethodGet, Path: MetricsPath(service), Summary: "Prometheus metrics", ContentType: "text/plain",
 			Handle: func(w http.ResponseWriter, r *route.Request) error {
 				metricsHandler.ServeHTTP(w, r.Request)
 				return nil
@@ -112,116 +119,169 @@ func (s *Server) publicRoutes(gatherer prometheus.Gatherer) []route.Route {
 	}
 }
 
-func split(path string) []string {
-	path = strings.Trim(path, "/")
-	if path == "" {
-		return nil
+// openAPIRoute serves the OpenAPI document of routes, itself included.
+func openAPIRoute(path, summary string, routes []route.Route) (route.Route, error) {
+	rt := route.Route{Method: http.MethodGet, Path: path, Summary: summary, ContentType: "application/json"}
+	doc, err := json.MarshalIndent(OpenAPI(append(slices.Clone(routes), rt)), "", "  ")
+	if err != nil {
+		return rt, fmt.Errorf("openapi document %s: %w", path, err)
 	}
-	return strings.Split(path, "/")
+	rt.Handle = func(w http.ResponseWriter, _ *route.Request) error {
+		w.Header().Set("Content-Type", "application/json")
+		_, err := w.Write(doc)
+		return err
+	}
+	return rt, nil
 }
 
-// paramRE is what a path parameter may be: tool, job and envvar names
-// all fit; dots (and so "..") and encoded slashes never do.
+// register turns the table into ServeMux patterns: "METHOD /path" and its
+// trailing-slash form for each route; per path, a pattern without a method
+// that answers 405 naming the methods it has; per tool prefix (the path up
+// to {tool}), patterns that answer what has no route below it; and a
+// catch-all 404. Each of those fallbacks is a route too, so one with {tool}
+// is authenticated like any: another tool's path is 403 whatever follows.
+func (s *Server) register() (err error) {
+	defer func() {
+		// ServeMux panics on conflicting patterns: a table error.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("route table: %v", r)
+		}
+	}()
+	methods := map[string][]string{}
+	var paths, prefixes []string
+	for _, rt := range s.routes {
+		for _, p := range withTrailingSlash(rt.Path) {
+			s.mux.Handle(rt.Method+" "+p, s.handler(rt))
+		}
+		if methods[rt.Path] == nil {
+			paths = append(paths, rt.Path)
+		}
+		methods[rt.Path] = append(methods[rt.Path], rt.Method)
+		if pre, _, ok := strings.Cut(rt.Path, "{"+toolParam+"}"); ok && !slices.Contains(prefixes, pre) {
+			prefixes = append(prefixes, pre)
+		}
+	}
+	for _, p := range paths {
+		allowed := strings.Join(methods[p], ", ")
+		rt := route.Route{Path: p, Handle: func(w http.ResponseWriter, r *route.Request) error {
+			w.Header().Set("Allow", allowed)
+			return route.Errorf(http.StatusMethodNotAllowed, "method %s is not allowed here; allowed: %s", r.Method, allowed)
+		}}
+		for _, pat := range withTrailingSlash(p) {
+			s.mux.Handle(pat, s.handler(rt))
+		}
+	}
+	notFound := func(_ http.ResponseWriter, r *route.Request) error {
+		return route.NotFound("no such API path: %s", r.URL.Path)
+	}
+	for _, pre := range prefixes {
+		// The tool's own prefix, and anything below it.
+		tool := pre + "{" + toolParam + "}"
+		s.mux.Handle(tool, s.handler(route.Route{Path: tool, Handle: notFound}))
+		s.mux.Handle(tool+"/", s.handler(route.Route{Path: tool + "/", Handle: notFound}))
+	}
+	s.mux.Handle("/", s.handler(route.Route{Path: "/", Handle: notFound}))
+	return nil
+}
+
+// withTrailingSlash is a path and the same path with a slash after it
+// (exactly that: {$} keeps it from matching a subtree).
+func withTrailingSlash(p string) []string {
+	if p == "/" {
+		return []string{p}
+	}
+	return []string{p, p + "/{$}"}
+}
+
+// paramRE is what a path parameter other than the tool may be: job and
+// envvar names all fit; dots (and so "..") and encoded slashes never do.
 var paramRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,253}$`)
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	rec := &recorder{ResponseWriter: w}
-	tool, label := "", "unmatched"
-	defer func() {
-		took := time.Since(start)
-		s.metrics.observe(label, r.Method, rec.status(), took)
-		level := slog.LevelInfo
-		if r.Method == http.MethodGet && rec.code < 300 {
-			level = slog.LevelDebug // reads are many and change nothing
-		}
-		s.log.Log(r.Context(), level, "request", "method", r.Method, "route", label, "tool", tool, "status", rec.status(), "ms", took.Milliseconds())
-	}()
-	segs, err := pathSegments(r)
-	if err != nil {
-		route.WriteError(rec, route.BadRequest("malformed path"))
-		return
-	}
-	if named, isTool := toolOfPath(segs); isTool {
-		caller, err := callerTool(r)
-		if err != nil {
-			route.WriteError(rec, err)
-			return
-		}
-		tool = caller
-		// Before anything else, and whatever the rest of the path is:
-		// another tool's path is forbidden, existing or not.
-		if named != caller {
-			route.WriteError(rec, route.Errorf(http.StatusForbidden, "tool %q may not act on tool %q's path", caller, named))
-			return
-		}
-		ok, err := s.access.Allowed(r.Context(), caller)
-		if err != nil {
-			s.log.Error("check tool access", "tool", caller, "err", err)
-			route.WriteError(rec, err)
-			return
-		}
-		if !ok {
-			route.WriteError(rec, route.Errorf(http.StatusForbidden, "tool %q may not use the API: it is disabled or not provisioned", caller))
-			return
-		}
-	}
-	rt, params, allowed := s.match(r.Method, segs)
-	if rt == nil {
-		if len(allowed) > 0 {
-			rec.Header().Set("Allow", strings.Join(allowed, ", "))
-			route.WriteError(rec, route.Errorf(http.StatusMethodNotAllowed, "method %s is not allowed here; allowed: %s", r.Method, strings.Join(allowed, ", ")))
-			return
-		}
-		route.WriteError(rec, route.NotFound("no such API path: %s", r.URL.Path))
-		return
-	}
-	label = rt.Path
-	req := &route.Request{Request: r, Tool: tool, Params: params}
-	if err := rt.Handle(rec, req); err != nil {
-		var re *route.Error
-		if !errors.As(err, &re) || re.Status >= 500 {
-			s.log.Error("request failed", "method", r.Method, "route", label, "tool", tool, "err", err)
-		}
-		if rec.code != 0 {
-			return // a stream had started: the client sees it end early
-		}
-		route.WriteError(rec, err)
-	}
-}
-
-// pathSegments splits the escaped path and unescapes each segment, so an
-// encoded slash stays inside its segment (and then fails paramRE). One
-// trailing slash is allowed.
-func pathSegments(r *http.Request) ([]string, error) {
+	// ServeMux would redirect a path with . or .. segments or doubled
+	// slashes to its clean form; the API has no such paths. The escaped
+	// path is checked, so an encoded slash stays inside its segment.
 	p := r.URL.EscapedPath()
-	if len(p) > 1 {
-		p = strings.TrimSuffix(p, "/")
+	if clean := path.Clean(p); clean != strings.TrimSuffix(p, "/") && clean != p {
+		route.WriteError(w, route.NotFound("no such API path: %s", r.URL.Path))
+		return
 	}
-	raw := split(p)
-	out := make([]string, len(raw))
-	for i, seg := range raw {
-		u, err := unescape(seg)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = u
-	}
-	return out, nil
+	s.mux.ServeHTTP(w, r)
 }
 
-// toolOfPath is the tool a path names, if it is a tool path. A tool path
-// whose tool segment is missing names the empty tool (no one's).
-func toolOfPath(segs []string) (string, bool) {
-	for _, pre := range toolPrefixes {
-		if len(segs) >= len(pre) && slices.Equal(segs[:len(pre)], pre) {
-			if len(segs) > len(pre) {
-				return segs[len(pre)], true
-			}
-			return "", true
-		}
+// handler serves one route: it authenticates a route with {tool} before
+// anything else, checks the other parameters, calls the route's handler,
+// and logs and counts the request under the route's template.
+func (s *Server) handler(rt route.Route) http.Handler {
+	params := pathParams(rt.Path)
+	label := rt.Path
+	if rt.Method == "" {
+		label = "unmatched"
 	}
-	return "", false
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &recorder{ResponseWriter: w}
+		tool := ""
+		defer func() {
+			took := time.Since(start)
+			s.metrics.observe(label, r.Method, rec.status(), took)
+			level := slog.LevelInfo
+			if r.Method == http.MethodGet && rec.code < 300 {
+				level = slog.LevelDebug // reads are many and change nothing
+			}
+			s.log.Log(r.Context(), level, "request", "method", r.Method, "route", label, "tool", tool, "status", rec.status(), "ms", took.Milliseconds())
+		}()
+		if slices.Contains(params, toolParam) {
+			caller, err := s.authenticate(r)
+			if err != nil {
+				route.WriteError(rec, err)
+				return
+			}
+			tool = caller
+		}
+		req := &route.Request{Request: r, Tool: tool, Params: map[string]string{}}
+		for _, name := range params {
+			v := r.PathValue(name)
+			if name != toolParam && !paramRE.MatchString(v) {
+				route.WriteError(rec, route.NotFound("no such API path: %s", r.URL.Path))
+				return
+			}
+			req.Params[name] = v
+		}
+		if err := rt.Handle(rec, req); err != nil {
+			var re *route.Error
+			if !errors.As(err, &re) || re.Status >= 500 {
+				s.log.Error("request failed", "method", r.Method, "route", label, "tool", tool, "err", err)
+			}
+			if rec.code != 0 {
+				return // a stream had started: the client sees it end early
+			}
+			route.WriteError(rec, err)
+		}
+	})
+}
+
+// authenticate is the caller of a tool route: the tool of its verified
+// client certificate, which must be the tool the path names (before
+// anything else, and whatever the rest of the path is: another tool's path
+// is forbidden, existing or not), and which may use the API.
+func (s *Server) authenticate(r *http.Request) (string, error) {
+	caller, err := callerTool(r)
+	if err != nil {
+		return "", err
+	}
+	if named := r.PathValue(toolParam); named != caller {
+		return caller, route.Errorf(http.StatusForbidden, "tool %q may not act on tool %q's path", caller, named)
+	}
+	ok, err := s.access.Allowed(r.Context(), caller)
+	if err != nil {
+		s.log.Error("check tool access", "tool", caller, "err", err)
+		return caller, err
+	}
+	if !ok {
+		return caller, route.Errorf(http.StatusForbidden, "tool %q may not use the API: it is disabled or not provisioned", caller)
+	}
+	return caller, nil
 }
 
 // callerTool is the tool of the request's verified client certificate.
@@ -240,49 +300,6 @@ func toolOfCert(c *x509.Certificate) (string, error) {
 		return "", route.Errorf(http.StatusForbidden, "certificate names no valid tool: %v", err)
 	}
 	return c.Subject.CommonName, nil
-}
-
-// match finds the route for method and path; with no route for the
-// method, allowed lists the methods the path has.
-func (s *Server) match(method string, segs []string) (*compiled, map[string]string, []string) {
-	var allowed []string
-	for i := range s.routes {
-		c := &s.routes[i]
-		params, ok := matchSegs(c.segs, segs)
-		if !ok {
-			continue
-		}
-		if c.Method == method || (method == http.MethodHead && c.Method == http.MethodGet) {
-			return c, params, nil
-		}
-		if !slices.Contains(allowed, c.Method) {
-			allowed = append(allowed, c.Method)
-		}
-	}
-	return nil, nil, allowed
-}
-
-func matchSegs(tmpl, segs []string) (map[string]string, bool) {
-	if len(tmpl) != len(segs) {
-		return nil, false
-	}
-	var params map[string]string
-	for i, t := range tmpl {
-		if strings.HasPrefix(t, "{") {
-			if !paramRE.MatchString(segs[i]) {
-				return nil, false
-			}
-			if params == nil {
-				params = map[string]string{}
-			}
-			params[strings.Trim(t, "{}")] = segs[i]
-			continue
-		}
-		if t != segs[i] {
-			return nil, false
-		}
-	}
-	return params, true
 }
 
 // recorder remembers the status written.

@@ -66,29 +66,31 @@ func (f fixedAccess) Allowed(_ context.Context, tool string) (bool, error) { ret
 
 // echoRoutes answer with the tool and parameters they were called with,
 // so tests see what reached a handler.
-func echoRoutes() []route.Route {
+func echoRoutes() []API {
 	echo := func(w http.ResponseWriter, r *route.Request) error {
 		return route.WriteJSON(w, http.StatusOK, map[string]any{"tool": r.Tool, "params": r.Params, "messages": route.NewMessages()})
 	}
-	return []route.Route{
+	return []API{{Name: "jobs", Routes: []route.Route{
 		{Method: http.MethodGet, Path: "/jobs/v1/tool/{tool}/jobs", Summary: "list", Response: route.Envelope{}, Handle: echo},
 		{Method: http.MethodPost, Path: "/jobs/v1/tool/{tool}/jobs", Summary: "create", Response: route.Envelope{}, Handle: echo},
 		{Method: http.MethodGet, Path: "/jobs/v1/tool/{tool}/jobs/{name}", Summary: "show", Response: route.Envelope{}, Handle: echo},
-		{Method: http.MethodGet, Path: "/envvars/v1/tool/{tool}/envvars", Summary: "envvars", Response: route.Envelope{}, Handle: echo},
 		{Method: http.MethodGet, Path: "/jobs/v1/tool/{tool}/boom", Summary: "fails", Response: route.Envelope{},
 			Handle: func(http.ResponseWriter, *route.Request) error { return io.ErrUnexpectedEOF }},
-	}
+	}}, {Name: "envvars", Routes: []route.Route{
+		{Method: http.MethodGet, Path: "/envvars/v1/tool/{tool}/envvars", Summary: "envvars", Response: route.Envelope{}, Handle: echo},
+	}}}
 }
 
 type testServer struct {
 	url string
 	pki *testPKI
+	srv *Server
 }
 
-func startTestServer(t *testing.T, routes []route.Route, access Access) *testServer {
+func startTestServer(t *testing.T, services []API, access Access) *testServer {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	srv, err := NewServer(routes, access, slog.New(slog.NewTextHandler(io.Discard, nil)), reg, reg)
+	srv, err := NewServer(services, access, slog.New(slog.NewTextHandler(io.Discard, nil)), reg, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +99,7 @@ func startTestServer(t *testing.T, routes []route.Route, access Access) *testSer
 	ts.TLS = &tls.Config{ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: pki.pool}
 	ts.StartTLS()
 	t.Cleanup(ts.Close)
-	return &testServer{url: ts.URL, pki: pki}
+	return &testServer{url: ts.URL, pki: pki, srv: srv}
 }
 
 // do sends a request with cert (none when nil) and returns the status and
@@ -148,15 +150,25 @@ func TestAToolPathNeedsACertificateAndNamesTheCallerOnly(t *testing.T) {
 		{"another tool's path with a wrong method is 403, not 405", &alpha, "PUT", "/jobs/v1/tool/beta/jobs", 403},
 		{"a malformed tool name is 403", &alpha, "GET", "/jobs/v1/tool/BE..TA/jobs", 403},
 		{"an encoded slash does not smuggle another tool", &alpha, "GET", "/jobs/v1/tool/alpha%2F..%2Fbeta/jobs", 403},
-		{"a tool path without a tool is 403", &alpha, "GET", "/jobs/v1/tool/", 403},
+		{"a tool path without a tool is 404", &alpha, "GET", "/jobs/v1/tool/", 404},
+		{"another tool's prefix is 403", &alpha, "GET", "/jobs/v1/tool/beta", 403},
+		{"the caller's own prefix is 404", &alpha, "GET", "/jobs/v1/tool/alpha/", 404},
+		{"a path with a dot segment is 404, not a redirect", &alpha, "GET", "/jobs/v1/tool/alpha/jobs/./x", 404},
+		{"a path with a doubled slash is 404, not a redirect", &alpha, "GET", "/jobs/v1/tool/alpha//jobs", 404},
+		{"an unknown path outside the services is 404", nil, "GET", "/nothing", 404},
 		{"a non-tool certificate is 403", &admin, "GET", "/jobs/v1/tool/alice/jobs", 403},
 		{"the caller's unknown path is 404", &alpha, "GET", "/jobs/v1/tool/alpha/nothing", 404},
 		{"a dotted job name matches no route", &alpha, "GET", "/jobs/v1/tool/alpha/jobs/..", 404},
 		{"the caller's path with a wrong method is 405", &alpha, "PUT", "/jobs/v1/tool/alpha/jobs", 405},
-		{"healthz needs no certificate", nil, "GET", HealthzPath, 200},
-		{"metrics need no certificate", nil, "GET", MetricsPath, 200},
-		{"openapi.json needs no certificate", nil, "GET", OpenAPIPath, 200},
-		{"healthz with a trailing slash", nil, "GET", HealthzPath + "/", 200},
+		{"healthz needs no certificate", nil, "GET", HealthzPath("jobs"), 200},
+		{"metrics need no certificate", nil, "GET", MetricsPath("jobs"), 200},
+		{"openapi.json needs no certificate", nil, "GET", OpenAPIPath("jobs"), 200},
+		{"envvars' healthz needs no certificate", nil, "GET", HealthzPath("envvars"), 200},
+		{"envvars' metrics need no certificate", nil, "GET", MetricsPath("envvars"), 200},
+		{"envvars' openapi.json needs no certificate", nil, "GET", OpenAPIPath("envvars"), 200},
+		{"the merged openapi.json needs no certificate", nil, "GET", RootOpenAPIPath, 200},
+		{"healthz with a trailing slash", nil, "GET", HealthzPath("jobs") + "/", 200},
+		{"healthz with a wrong method is 405", nil, "POST", HealthzPath("jobs"), 405},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -164,7 +176,7 @@ func TestAToolPathNeedsACertificateAndNamesTheCallerOnly(t *testing.T) {
 			if got != tc.want {
 				t.Fatalf("%s %s = %d, want %d (%v)", tc.method, tc.path, got, tc.want, body)
 			}
-			if tc.path != MetricsPath && tc.path != OpenAPIPath {
+			if !strings.Contains(tc.path, "metrics") && !strings.Contains(tc.path, "openapi.json") {
 				if _, ok := body["messages"]; !ok {
 					t.Fatalf("response has no messages envelope: %v", body)
 				}

@@ -47,8 +47,12 @@ func TestTheAPIURLComesFromTheFlagThenTheEnvironmentThenCommonYAML(t *testing.T)
 func TestTheCAFlagWinsOverTheEnvironment(t *testing.T) {
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a.crt"), filepath.Join(dir, "b.crt")
-	os.WriteFile(a, []byte("A"), 0o644)
-	os.WriteFile(b, []byte("B"), 0o644)
+	if err := os.WriteFile(a, []byte("A"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(b, []byte("B"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	t.Setenv(EnvAPICAFile, b)
 	ep, err := discoverAPI(&apiFlags{URL: "https://x.example", CAFile: a}, nil)
 	if err != nil || string(ep.CA) != "A" {

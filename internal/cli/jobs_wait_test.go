@@ -26,10 +26,10 @@ func statusServer(t *testing.T, statuses ...string) *apiClient {
 			m := route.NewMessages()
 			m.Error = []string{"Job 'j' does not exist"}
 			w.WriteHeader(http.StatusNotFound)
-			json.NewEncoder(w).Encode(route.Envelope{Messages: m})
+			_ = json.NewEncoder(w).Encode(route.Envelope{Messages: m})
 			return
 		}
-		json.NewEncoder(w).Encode(jobs.JobResponse{Job: jobs.Info{Job: jobs.Job{Name: "j"}, StatusShort: statuses[i], StatusLong: "because"}, Messages: route.NewMessages()})
+		_ = json.NewEncoder(w).Encode(jobs.JobResponse{Job: jobs.Info{Job: jobs.Job{Name: "j"}, StatusShort: statuses[i], StatusLong: "because"}, Messages: route.NewMessages()})
 	}))
 	t.Cleanup(ts.Close)
 	return &apiClient{base: ts.URL, tool: &Tool{Name: "alpha"}, http: ts.Client(), s: &IOStreams{Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}}

@@ -49,7 +49,7 @@ func runWebserviceShell(ctx context.Context, s *IOStreams, c *webservice.Client,
 	if f, ok := s.In.(*os.File); ok && s.TTY && term.IsTerminal(int(f.Fd())) {
 		state, err := term.MakeRaw(int(f.Fd()))
 		if err == nil {
-			defer term.Restore(int(f.Fd()), state)
+			defer func() { _ = term.Restore(int(f.Fd()), state) }() // nothing better to do with a terminal that will not restore
 			sio.TTY = true
 			sio.Sizes = newTerminalSizes(ctx, int(f.Fd()))
 		}

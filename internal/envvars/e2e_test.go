@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/toolforge-go/toolforge/internal/admission/admissiontest"
+	"github.com/toolforge-go/toolforge/internal/api"
 	"github.com/toolforge-go/toolforge/internal/api/apitest"
 	"github.com/toolforge-go/toolforge/internal/envvars"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
@@ -155,7 +155,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		var out bytes.Buffer
-		out.ReadFrom(resp.Body)
+		_, _ = out.ReadFrom(resp.Body) // the status says what failed; the body is for its message
 		resp.Body.Close()
 		if resp.StatusCode != 400 || !strings.Contains(out.String(), want) {
 			t.Errorf("POST = %d %s, want 400 with %q", resp.StatusCode, out.String(), want)
@@ -185,7 +185,7 @@ func TestAnotherToolCannotReadTheEnvvarsThroughTheAPIOrKubectl(t *testing.T) {
 			t.Fatal(err)
 		}
 		var body bytes.Buffer
-		body.ReadFrom(resp.Body)
+		_, _ = body.ReadFrom(resp.Body) // the status says what failed; the body is for its message
 		resp.Body.Close()
 		if resp.StatusCode != 403 || strings.Contains(body.String(), "only-for-alpha") {
 			t.Errorf("beta GET %s = %d %s", path, resp.StatusCode, body.String())
@@ -202,26 +202,30 @@ func TestAnotherToolCannotReadTheEnvvarsThroughTheAPIOrKubectl(t *testing.T) {
 func TestConcurrentCreatesOnTwoReplicasKeepEveryVariable(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
-	// The replicas share a serving CA (--api-cert-dir) and publish nowhere
-	// the other tests look (their own platform namespace).
+	// The replicas share a serving CA (the Secret both keep it in) and
+	// publish nowhere the other tests look (their own platform namespace).
 	const platform = "envvars-replicas"
-	if _, err := cluster.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: platform}}, metav1.CreateOptions{}); err != nil {
+	if err := apitest.GrantPlatformRole(ctx, cluster, platform); err != nil {
 		t.Fatal(err)
 	}
-	certDir := t.TempDir()
 	var replicas []*apitest.Server
 	for i := 0; i < 2; i++ {
-		s, err := apitest.Start(ctx, cluster, "--platform-namespace", platform, "--api-cert-dir", certDir)
+		s, err := apitest.Start(ctx, cluster, "--platform-namespace", platform)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer s.Stop()
+		t.Cleanup(func() {
+			if err := s.Stop(); err != nil {
+				t.Errorf("stop replica: %v", err)
+			}
+		})
 		replicas = append(replicas, s)
 	}
-	ca, err := os.ReadFile(filepath.Join(certDir, "ca.crt"))
+	secret, err := cluster.Client.CoreV1().Secrets(platform).Get(ctx, api.TLSSecret, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	ca := secret.Data["ca-bundle.crt"]
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(ca)
 	crowd := f.Tools["crowd"]
@@ -244,7 +248,7 @@ func TestConcurrentCreatesOnTwoReplicasKeepEveryVariable(t *testing.T) {
 				return
 			}
 			var out bytes.Buffer
-			out.ReadFrom(resp.Body)
+			_, _ = out.ReadFrom(resp.Body) // the status says what failed; the body is for its message
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusCreated {
 				errs <- fmt.Errorf("VAR_%d: %d %s", i, resp.StatusCode, out.String())
@@ -275,6 +279,15 @@ func TestValuesNeverReachTheAPIServersLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The server logs at its most verbose level (apitest): the reads above
+	// are logged only there, so the log holding them shows the check looked
+	// at everything the server can log.
+	debugShow := slices.ContainsFunc(strings.Split(string(log), "\n"), func(line string) bool {
+		return strings.Contains(line, "level=DEBUG") && strings.Contains(line, "route=/envvars/v1/tool/{tool}/envvars/{name}")
+	})
+	if !debugShow {
+		t.Fatalf("the API server's log has no debug line for the show request: is it at the most verbose level?\n%s", log)
+	}
 	if bytes.Contains(log, []byte(marker)) {
 		t.Fatal("an envvar value is in the API server's log")
 	}
@@ -289,7 +302,11 @@ func TestANewPodOfTheToolHasTheVariable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer server.Stop()
+	t.Cleanup(func() {
+		if err := server.Stop(); err != nil {
+			t.Errorf("stop toolforged admission: %v", err)
+		}
+	})
 	f.ok(t, "beta", "envvars", "create", "GREETING", "hello")
 	kube, err := f.Tools["beta"].Client()
 	if err != nil {

@@ -1,8 +1,7 @@
-// Package envvars keeps a tool's environment variables: one Secret
-// (tenancy.EnvvarsSecret) in the tool's namespace with a data key per
-// variable, which the admission layer injects into the tool's pods. One
-// Secret rather than one per variable leaves the tool's Secret quota to
-// the tool. Values are never logged.
+// Package envvars is the envvars API's contract between the CLI and the API
+// server: a variable, the rules for its name and value, and the request
+// and response bodies. It links no server code; internal/envvars/server
+// stores the variables and serves the API under /envvars/v1.
 package envvars
 
 import (

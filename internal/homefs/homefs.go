@@ -224,7 +224,7 @@ func (d *Dir) Write(name string, data []byte, perm os.FileMode) error {
 	}
 	f := os.NewFile(uintptr(fd), d.sub(tmp))
 	cleanup := func(err error) error {
-		f.Close()
+		_ = f.Close() // the write already failed: that error is the one to report
 		_ = unix.Unlinkat(d.fd(), tmp, 0)
 		return err
 	}

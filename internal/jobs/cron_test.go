@@ -58,7 +58,9 @@ func TestMonthlyJobsRunInEveryMonth(t *testing.T) {
 	for i := 0; i < 500; i++ {
 		f := strings.Fields(ActualSchedule("t", fmt.Sprint(i), "@monthly"))
 		var day int
-		fmt.Sscan(f[2], &day)
+		if _, err := fmt.Sscan(f[2], &day); err != nil {
+			t.Fatalf("day of %q: %v", f, err)
+		}
 		if day < 1 || day > 28 {
 			t.Fatalf("@monthly on day %d would skip short months", day)
 		}

@@ -99,7 +99,9 @@ func TestDumpFlushLoadRestoresTheSameJobsAndASecondLoadChangesNothing(t *testing
 	data, _ := os.ReadFile(file)
 	changed := strings.Replace(string(data), "./tick.sh", "./tock.sh", 1)
 	changedFile := filepath.Join(t.TempDir(), "changed.yaml")
-	os.WriteFile(changedFile, []byte(changed), 0o644)
+	if err := os.WriteFile(changedFile, []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	f.ok(t, tool, "jobs", "run", "extra", "--command", "true", "--image", "bookworm", "--schedule", "@weekly")
 	beforeOne := versions(t, tool)
 	f.ok(t, tool, "jobs", "load", changedFile, "--job", "hourly")
@@ -142,9 +144,13 @@ func TestLoadReplacesAJobThatChangedKind(t *testing.T) {
 	f := setup(t)
 	const tool = "loader"
 	file := filepath.Join(t.TempDir(), "jobs.yaml")
-	os.WriteFile(file, []byte("- {name: shifty, command: ./run, image: bookworm, schedule: '@hourly'}\n"), 0o644)
+	if err := os.WriteFile(file, []byte("- {name: shifty, command: ./run, image: bookworm, schedule: '@hourly'}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	f.ok(t, tool, "jobs", "load", file, "--job", "shifty")
-	os.WriteFile(file, []byte("- {name: shifty, command: ./run, image: bookworm, continuous: true}\n"), 0o644)
+	if err := os.WriteFile(file, []byte("- {name: shifty, command: ./run, image: bookworm, continuous: true}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	f.ok(t, tool, "jobs", "load", file, "--job", "shifty")
 	ctx := context.Background()
 	if _, err := cluster.Client.AppsV1().Deployments("tool-loader").Get(ctx, "shifty", metav1.GetOptions{}); err != nil {

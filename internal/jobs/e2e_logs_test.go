@@ -74,6 +74,10 @@ func TestLogsStreamThePodsLogsThroughTheAPIServer(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// Wait reaps the command whenever it ends; ProcessState is only set
+	// by Wait, so it is what says whether the command ended.
+	ended := make(chan error, 1)
+	go func() { ended <- cmd.Wait() }()
 	sc := bufio.NewScanner(out)
 	var got []string
 	for len(got) < 3 && sc.Scan() {
@@ -82,12 +86,17 @@ func TestLogsStreamThePodsLogsThroughTheAPIServer(t *testing.T) {
 	if strings.Join(got, "|") != "first line|second line|third line" {
 		t.Fatalf("logs -f: %q", got)
 	}
-	time.Sleep(time.Second)
-	if cmd.ProcessState != nil {
-		t.Fatal("logs -f ended by itself")
+	// Still streaming a second after the last line: -f does not end when
+	// the lines so far are out.
+	select {
+	case err := <-ended:
+		t.Fatalf("logs -f ended by itself: %v", err)
+	case <-time.After(time.Second):
 	}
-	cmd.Process.Kill()
-	cmd.Wait()
+	_ = cmd.Process.Kill()
+	if err := <-ended; err == nil {
+		t.Fatal("logs -f exited with success after being killed")
+	}
 }
 
 func TestAJobWithoutLogsSaysSo(t *testing.T) {
@@ -134,7 +143,9 @@ func TestListAndShowWarnWhenTheRunningObjectDriftedFromTheDefinition(t *testing.
 	}
 	// load puts the definition back.
 	file := filepath.Join(t.TempDir(), "jobs.yaml")
-	os.WriteFile(file, []byte(f.ok(t, tool, "jobs", "dump").Stdout), 0o644)
+	if err := os.WriteFile(file, []byte(f.ok(t, tool, "jobs", "dump").Stdout), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if r := f.ok(t, tool, "jobs", "load", file); r.Stdout != "Job 'web' updated\n" {
 		t.Fatalf("load over a drifted job: %s", r)
 	}

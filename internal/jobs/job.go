@@ -1,11 +1,13 @@
-// Package jobs is the jobs framework: a tool's job definitions (one-off,
-// scheduled, continuous), their validation, the Kubernetes objects they
-// become (Job, CronJob, Deployment and Service), the store that keeps the
-// definition beside the object, and the API routes under /jobs/v1.
+// Package jobs is the jobs framework's contract between the CLI and the
+// API server: a tool's job definitions (one-off, scheduled, continuous),
+// their validation, and the API's request and response bodies. It links no
+// server code, so the CLI (internal/cli) can share it without carrying the
+// server; internal/jobs/server serves the API under /jobs/v1.
 package jobs
 
 import (
 	"fmt"
+	"github.com/toolforge-go/toolforge/internal/tenancy"
 	"strconv"
 	"strings"
 )
@@ -83,11 +85,11 @@ func (j *Job) Kind() Kind {
 func (k Kind) Component() string {
 	switch k {
 	case Scheduled:
-		return componentCron
+		return tenancy.ComponentCron
 	case Continuous:
-		return componentDeploy
+		return tenancy.ComponentDeploy
 	}
-	return componentJobs
+	return tenancy.ComponentJobs
 }
 
 // Values of the emails and mount settings.

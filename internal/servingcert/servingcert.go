@@ -1,7 +1,9 @@
-// Package servingcert makes the self-signed certificate authorities and
-// serving certificates of the platform's own HTTPS servers (the API, the
-// admission webhooks): ECDSA P-256, PEM-encoded. Where they are kept and when
-// they are rotated is each server's business.
+// Package servingcert is the one serving-certificate manager of the
+// platform's own HTTPS servers (the API, the admission webhooks): it makes
+// self-signed certificate authorities and serving certificates (ECDSA
+// P-256, PEM-encoded), keeps them in a Secret shared by every replica and
+// rotates them without a moment in which clients trust neither
+// (SecretStore), or serves a certificate managed elsewhere (DirStore).
 package servingcert
 
 import (

@@ -96,7 +96,7 @@ func NamespaceLabels(tool string, uid int64) map[string]string {
 const (
 	// EnvvarsSecret holds a tool's environment variables, one data key per
 	// variable; admission injects them into the tool's pods.
-	EnvvarsSecret = "toolforge-envvars"
+	EnvvarsSecret = "toolforge-envvars" //nolint:gosec // G101: the name of a Secret, not a credential
 )
 
 // ConfigMaps in the platform namespace.
@@ -109,6 +109,18 @@ const (
 	// APIConfigMap publishes the jobs/envvars API's URL and CA bundle to
 	// tools (any authenticated tool may read it).
 	APIConfigMap = "toolforge-api"
+)
+
+// The jobs/envvars API server's identity and roles. Its writes are bound
+// per tool namespace (RoleBinding APIRole in tool-<t>, made by the accounts
+// controller with the tool), so it can write nowhere else.
+const (
+	// APIRole is the ClusterRole of what the API does in a tool namespace,
+	// the RoleBinding of it there, and the Role in the platform namespace.
+	APIRole = "toolforge-api"
+	// APIServiceAccount is the API's default identity, in the platform
+	// namespace.
+	APIServiceAccount = "toolforge-api"
 )
 
 // Labels of workloads the platform makes for tools (SPEC §6, §7).

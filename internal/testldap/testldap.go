@@ -225,7 +225,7 @@ func (s *Server) launch(slapd string) error {
 			}
 		}
 		if time.Now().After(deadline) {
-			s.kill()
+			_ = s.kill() // not ready: that error is the one to report
 			return fmt.Errorf("slapd at %s not ready after 15s: %w (log: %s)", s.URL, err, logPath)
 		}
 	}

@@ -4,15 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/toolforge-go/toolforge/internal/ensure"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/util/retry"
 )
 
 // Lines users' scripts rely on (SPEC §7).
@@ -204,88 +202,44 @@ func (c *Client) ensure(ctx context.Context, sp Spec, restart bool) ([]string, e
 	return made, err
 }
 
+// ensureService, ensureIngress and ensureDeployment write through the
+// platform's one create-or-update (internal/ensure), which reads the
+// object first: the existing one is not met with AlreadyExists from a
+// create, since quota admission runs first and a full quota of Services
+// would refuse the create of one that is already there. They are only
+// called after the existing objects were checked to be the web service's
+// own. Each reports whether it created its object, for rollback.
 func (c *Client) ensureService(ctx context.Context, want *corev1.Service) (bool, error) {
-	api := c.Kube.CoreV1().Services(c.Namespace)
-	return upsert("service", want.Name,
-		func() error { _, err := api.Create(ctx, want, metav1.CreateOptions{}); return err },
-		func() error {
-			cur, err := api.Get(ctx, want.Name, metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			if cur.DeletionTimestamp != nil {
-				return errBeingDeleted
-			}
-			if managed(cur.Labels) && equality.Semantic.DeepEqual(cur.Spec.Selector, want.Spec.Selector) &&
-				equality.Semantic.DeepEqual(cur.Spec.Ports, want.Spec.Ports) && cur.Spec.Type == want.Spec.Type {
-				return nil
-			}
-			cur.Labels, cur.Spec.Selector, cur.Spec.Ports, cur.Spec.Type = want.Labels, want.Spec.Selector, want.Spec.Ports, want.Spec.Type
-			_, err = api.Update(ctx, cur, metav1.UpdateOptions{})
-			return err
-		})
+	r, err := ensure.Typed(ctx, c.Kube.CoreV1().Services(c.Namespace), want, func(cur *corev1.Service) error {
+		if cur.DeletionTimestamp != nil {
+			return errBeingDeleted
+		}
+		cur.Labels, cur.Spec.Selector, cur.Spec.Ports, cur.Spec.Type = want.Labels, want.Spec.Selector, want.Spec.Ports, want.Spec.Type
+		return nil
+	})
+	return r == ensure.Created, err
 }
 
 func (c *Client) ensureIngress(ctx context.Context, want *networkingv1.Ingress) (bool, error) {
-	api := c.Kube.NetworkingV1().Ingresses(c.Namespace)
-	return upsert("ingress", want.Name,
-		func() error { _, err := api.Create(ctx, want, metav1.CreateOptions{}); return err },
-		func() error {
-			cur, err := api.Get(ctx, want.Name, metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			if cur.DeletionTimestamp != nil {
-				return errBeingDeleted
-			}
-			if managed(cur.Labels) && equality.Semantic.DeepEqual(cur.Spec, want.Spec) {
-				return nil
-			}
-			cur.Labels, cur.Spec = want.Labels, want.Spec
-			_, err = api.Update(ctx, cur, metav1.UpdateOptions{})
-			return err
-		})
+	r, err := ensure.Typed(ctx, c.Kube.NetworkingV1().Ingresses(c.Namespace), want, func(cur *networkingv1.Ingress) error {
+		if cur.DeletionTimestamp != nil {
+			return errBeingDeleted
+		}
+		cur.Labels, cur.Spec = want.Labels, want.Spec
+		return nil
+	})
+	return r == ensure.Created, err
 }
 
 func (c *Client) ensureDeployment(ctx context.Context, want *appsv1.Deployment) (bool, error) {
-	api := c.Kube.AppsV1().Deployments(c.Namespace)
-	return upsert("deployment", want.Name,
-		func() error { _, err := api.Create(ctx, want, metav1.CreateOptions{}); return err },
-		func() error {
-			cur, err := api.Get(ctx, want.Name, metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			if cur.DeletionTimestamp != nil {
-				return errBeingDeleted
-			}
-			cur.Labels, cur.Annotations = want.Labels, want.Annotations
-			cur.Spec.Replicas, cur.Spec.Strategy, cur.Spec.Template = want.Spec.Replicas, want.Spec.Strategy, want.Spec.Template
-			cur.Spec.RevisionHistoryLimit = want.Spec.RevisionHistoryLimit
-			_, err = api.Update(ctx, cur, metav1.UpdateOptions{})
-			return err
-		})
-}
-
-// upsert updates an object, or creates it when there is none (update
-// reads it first). The existing one is not simply met with AlreadyExists
-// from a create: quota admission runs first, and a full quota of Services
-// would refuse the create of one that is already there. It is only called
-// after the existing objects were checked to be the web service's own.
-func upsert(kind, name string, create, update func() error) (bool, error) {
-	err := retry.RetryOnConflict(retry.DefaultRetry, update)
-	if apierrors.IsNotFound(err) {
-		if err = create(); err == nil {
-			return true, nil
+	r, err := ensure.Typed(ctx, c.Kube.AppsV1().Deployments(c.Namespace), want, func(cur *appsv1.Deployment) error {
+		if cur.DeletionTimestamp != nil {
+			return errBeingDeleted
 		}
-		if !apierrors.IsAlreadyExists(err) {
-			return false, fmt.Errorf("create %s %s: %w", kind, name, err)
-		}
-		// Made by someone else meanwhile: take it over.
-		err = retry.RetryOnConflict(retry.DefaultRetry, update)
-	}
-	if err != nil {
-		return false, fmt.Errorf("update %s %s: %w", kind, name, err)
-	}
-	return false, nil
+		cur.Labels, cur.Annotations = want.Labels, want.Annotations
+		cur.Spec.Replicas, cur.Spec.Strategy, cur.Spec.Template = want.Spec.Replicas, want.Spec.Strategy, want.Spec.Template
+		cur.Spec.RevisionHistoryLimit = want.Spec.RevisionHistoryLimit
+		return nil
+	})
+	return r == ensure.Created, err
 }

@@ -48,8 +48,11 @@ func (c *Client) Logs(ctx context.Context, o LogOptions, out io.Writer) error {
 				if prefix {
 					fmt.Fprintf(out, "[%s] ", pod)
 				}
-				io.WriteString(out, line)
+				_, werr := io.WriteString(out, line)
 				mu.Unlock()
+				if werr != nil {
+					return fmt.Errorf("write logs: %w", werr)
+				}
 			}
 			if errors.Is(err, io.EOF) || (err != nil && ctx.Err() != nil) {
 				return nil

@@ -76,15 +76,6 @@ func (o objects) running() bool {
 	return o.dep != nil && managed(o.dep.Labels) && o.dep.DeletionTimestamp == nil
 }
 
-// leaving says whether any of the web service's objects is being deleted.
-func (o objects) leaving() bool {
-	leaving := false
-	o.each(func(_ string, obj metav1.Object) {
-		leaving = leaving || (managed(obj.GetLabels()) && obj.GetDeletionTimestamp() != nil)
-	})
-	return leaving
-}
-
 // anyManaged says whether any of the web service's objects exists.
 func (o objects) anyManaged() bool {
 	found := false

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/toolforge-go/toolforge/internal/promtext"
 	"github.com/toolforge-go/toolforge/internal/testcluster"
 )
 
@@ -103,22 +103,8 @@ func (s *Server) WebhookRequests(path string) (float64, error) {
 		return 0, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, err
-	}
-	total := 0.0
-	for _, line := range strings.Split(string(body), "\n") {
-		if !strings.HasPrefix(line, "controller_runtime_webhook_requests_total{") || !strings.Contains(line, `webhook="`+path+`"`) {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-		if err != nil {
-			return 0, fmt.Errorf("metrics line %q: %w", line, err)
-		}
-		total += v
-	}
-	return total, nil
+	total, _, err := promtext.Sum(resp.Body, "controller_runtime_webhook_requests_total", map[string]string{"webhook": path})
+	return total, err
 }
 
 func (s *Server) waitServing(ctx context.Context) error {

@@ -1,7 +1,8 @@
 // Package apitest runs the real `toolforged api` against a test cluster,
 // as its own least-privilege identity: a ServiceAccount bound to exactly
-// the ClusterRole and Role the API server documents (api.ClusterRole,
-// api.PlatformRole). Every end-to-end test through it is also a test that
+// the roles the API server documents (api.WatchClusterRole cluster-wide,
+// api.PlatformRole in the platform namespace, and api.ClusterRole in each
+// tool namespace by the real accounts controller). Every end-to-end test through it is also a test that
 // those roles are enough.
 package apitest
 
@@ -71,8 +72,10 @@ func Start(ctx context.Context, c *testcluster.Cluster, extra ...string) (*Serve
 		return nil, err
 	}
 	defer logFile.Close()
+	// At the most verbose level: what a test finds missing from the log
+	// (a value, a token) is missing from every level.
 	args := append([]string{"api", "--kubeconfig", kubeconfig, "--api-addr", s.Addr,
-		"--api-client-ca-file", c.CACert, "--metrics-addr", "0", "--health-addr", "0"}, extra...)
+		"--api-client-ca-file", c.CACert, "--metrics-addr", "0", "--health-addr", "0", "--log-level", "debug"}, extra...)
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
 	// The server must not outlive the test binary.
@@ -81,7 +84,7 @@ func Start(ctx context.Context, c *testcluster.Cluster, extra ...string) (*Serve
 		return nil, fmt.Errorf("start toolforged api: %w", err)
 	}
 	if err := s.waitHealthy(ctx); err != nil {
-		s.Stop()
+		_ = s.Stop() // it did not start: that error is the one to report
 		log, _ := os.ReadFile(s.Log)
 		return nil, fmt.Errorf("%w\n%s", err, log)
 	}
@@ -110,7 +113,7 @@ func (s *Server) waitHealthy(ctx context.Context) error {
 	defer cancel()
 	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	for {
-		resp, err := hc.Get(s.URL + api.HealthzPath)
+		resp, err := hc.Get(s.URL + api.HealthzPath("jobs"))
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -159,35 +162,55 @@ func Client(ctx context.Context, c *testcluster.Cluster, certFile, keyFile strin
 	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}, nil
 }
 
+// Subject is the API server's identity as a binding subject.
+func Subject() rbacv1.Subject {
+	return rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: ServiceAccount, Namespace: tenancy.PlatformNamespace}
+}
+
+// GrantPlatformRole gives the API server its platform Role in namespace
+// ns (made if missing), for a server started with --platform-namespace ns.
+func GrantPlatformRole(ctx context.Context, c *testcluster.Cluster, ns string) error {
+	kube := c.Client
+	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	if err := api.InstallRBAC(ctx, kube, ns); err != nil {
+		return err
+	}
+	rb := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: api.RoleName, Namespace: ns},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: api.RoleName},
+		Subjects:   []rbacv1.Subject{Subject()},
+	}
+	if _, err := kube.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	return nil
+}
+
 // serviceAccountKubeconfig binds ServiceAccount toolforge-api to the API's
-// roles and writes a kubeconfig with a token for it.
+// roles as an admin would (WatchClusterRole cluster-wide, PlatformRole in
+// the platform namespace; ClusterRole is bound in each tool namespace by
+// the accounts controller, which provisions the tools) and writes a
+// kubeconfig with a token for it.
 func serviceAccountKubeconfig(ctx context.Context, c *testcluster.Cluster) (string, error) {
 	ns := tenancy.PlatformNamespace
 	kube := c.Client
-	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return "", err
-	}
 	if err := api.InstallRBAC(ctx, kube, ns); err != nil {
 		return "", err
 	}
 	if _, err := kube.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: ServiceAccount}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return "", err
 	}
-	subject := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: ServiceAccount, Namespace: ns}}
 	crb := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: api.RoleName},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: api.RoleName},
-		Subjects:   subject,
+		ObjectMeta: metav1.ObjectMeta{Name: api.WatchRoleName},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: api.WatchRoleName},
+		Subjects:   []rbacv1.Subject{Subject()},
 	}
 	if _, err := kube.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return "", err
 	}
-	rb := &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: api.RoleName, Namespace: ns},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: api.RoleName},
-		Subjects:   subject,
-	}
-	if _, err := kube.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if err := GrantPlatformRole(ctx, c, ns); err != nil {
 		return "", err
 	}
 	tok, err := kube.CoreV1().ServiceAccounts(ns).CreateToken(ctx, ServiceAccount, &authv1.TokenRequest{

@@ -104,6 +104,10 @@ func TestStartWaitsForAPreviousInstanceStillBeingDeleted(t *testing.T) {
 	})
 	mustRun(t, tool, "webservice is not running\n", webservice, "status")
 
+	mark, err := cluster.AuditMark(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd, stdout, stderr := background(t, tool, webservice, "start")
 	testcluster.Eventually(t, 30*time.Second, func() error {
 		if !strings.Contains(stderr.String(), "Waiting for the previous webservice to finish stopping...") {
@@ -111,7 +115,17 @@ func TestStartWaitsForAPreviousInstanceStillBeingDeleted(t *testing.T) {
 		}
 		return nil
 	})
-	time.Sleep(time.Second)
+	// While it waits, start writes nothing of the web service: every
+	// request it made before saying so is in the audit log by now.
+	writes, err := cluster.AuditEventsSince(ctx, mark, func(e testcluster.AuditEvent) bool {
+		return e.User.Username == tool.Name && e.ObjectRef.Namespace == tool.Namespace
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(writes) != 0 {
+		t.Fatalf("start wrote while waiting for the previous deployment: %v", writes)
+	}
 	if o := objects(t, tool); o.dep == nil || o.dep.DeletionTimestamp == nil {
 		t.Fatal("start did not wait for the previous deployment")
 	}

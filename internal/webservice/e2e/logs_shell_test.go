@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -63,13 +64,19 @@ func TestLogsPrintThePodsLogs(t *testing.T) {
 	// With two pods, each line says whose it is.
 	mustRun(t, tool, "Restarting webservice\n", webservice, "restart", "--replicas", "2")
 	pods := runningPods(t, tool, 2)
-	var want strings.Builder
+	// One pod's lines after the other's, oldest pod first: which is
+	// older is the cluster's business, so the lines are compared sorted.
+	var want []string
 	for _, p := range pods {
-		fmt.Fprintf(&want, "[%s] GET /missing 404\n", p)
+		want = append(want, fmt.Sprintf("[%s] GET /missing 404", p))
 	}
+	slices.Sort(want)
 	testcluster.Eventually(t, 30*time.Second, func() error {
-		if r := run(t, tool, webservice, "logs", "--last", "1"); r.Stdout != want.String() {
-			return fmt.Errorf("logs of two pods: %q, want %q", r.Stdout, want.String())
+		r := run(t, tool, webservice, "logs", "--last", "1")
+		got := strings.Split(strings.TrimSuffix(r.Stdout, "\n"), "\n")
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			return fmt.Errorf("logs of two pods: %q, want the lines %q", r.Stdout, want)
 		}
 		return nil
 	})

@@ -25,7 +25,9 @@ import (
 
 var cluster *testcluster.Cluster
 
-func TestMain(m *testing.M) { testcluster.Main(m, testcluster.Options{}, &cluster) }
+// The audit log is where tests see that a command wrote nothing, and
+// that the quota controller has recounted.
+func TestMain(m *testing.M) { testcluster.Main(m, testcluster.Options{AuditLog: true}, &cluster) }
 
 // toolNames are every tool the tests use, provisioned together with one
 // accounts run; each test has its own, so tests run in parallel.

@@ -1,9 +1,10 @@
-package jobs
+package server
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/toolforge-go/toolforge/internal/jobs"
 	"sort"
 	"strings"
 
@@ -12,23 +13,16 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/toolforge-go/toolforge/internal/api/route"
+	"github.com/toolforge-go/toolforge/internal/ensure"
 	"github.com/toolforge-go/toolforge/internal/images"
-)
-
-// Results of Apply.
-const (
-	Created   = "created"
-	Updated   = "updated"
-	Unchanged = "unchanged"
 )
 
 // prepared is a validated job ready to be written.
 type prepared struct {
-	job      *Job
+	job      *jobs.Job
 	target   Target
 	objs     Objects
 	warnings []string
@@ -36,7 +30,7 @@ type prepared struct {
 
 // prepare validates j against everything known before writing: its own
 // settings, the image catalogue, the tool's limit range and quota.
-func (s *Store) prepare(ctx context.Context, tool string, j *Job) (*prepared, error) {
+func (s *Store) prepare(ctx context.Context, tool string, j *jobs.Job) (*prepared, error) {
 	j.Normalize()
 	if err := j.Validate(); err != nil {
 		return nil, route.BadRequest("%s", err.Error())
@@ -58,7 +52,7 @@ func (s *Store) prepare(ctx context.Context, tool string, j *Job) (*prepared, er
 		return nil, err
 	}
 	t.Image = img.JobImage()
-	warnings, err := j.CheckLimits(t.Limits)
+	warnings, err := checkLimits(j, t.Limits)
 	if err != nil {
 		return nil, route.BadRequest("%s", err.Error())
 	}
@@ -73,7 +67,7 @@ func (s *Store) prepare(ctx context.Context, tool string, j *Job) (*prepared, er
 }
 
 // Create makes a new job.
-func (s *Store) Create(ctx context.Context, tool string, j *Job) (*Info, []string, error) {
+func (s *Store) Create(ctx context.Context, tool string, j *jobs.Job) (*jobs.Info, []string, error) {
 	p, err := s.prepare(ctx, tool, j)
 	if err != nil {
 		return nil, nil, err
@@ -83,7 +77,7 @@ func (s *Store) Create(ctx context.Context, tool string, j *Job) (*Info, []strin
 	} else if e != nil {
 		return nil, nil, route.Conflict("a job named '%s' already exists (delete it first, or use `toolforge jobs load` to update it)", j.Name)
 	}
-	if err := j.CheckCounts(p.target.Limits); err != nil {
+	if err := checkCounts(j, p.target.Limits); err != nil {
 		return nil, nil, route.BadRequest("%s", err.Error())
 	}
 	if err := s.write(ctx, p.objs); err != nil {
@@ -135,7 +129,7 @@ func quotaReason(err error) string {
 
 // Apply makes job j exist as defined: creates it, updates it when its
 // definition (or the running object) differs, or leaves it alone.
-func (s *Store) Apply(ctx context.Context, tool string, j *Job) (string, *Info, []string, error) {
+func (s *Store) Apply(ctx context.Context, tool string, j *jobs.Job) (string, *jobs.Info, []string, error) {
 	p, err := s.prepare(ctx, tool, j)
 	if err != nil {
 		return "", nil, nil, err
@@ -145,20 +139,20 @@ func (s *Store) Apply(ctx context.Context, tool string, j *Job) (string, *Info, 
 		return "", nil, nil, err
 	}
 	if cur == nil {
-		if err := j.CheckCounts(p.target.Limits); err != nil {
+		if err := checkCounts(j, p.target.Limits); err != nil {
 			return "", nil, nil, route.BadRequest("%s", err.Error())
 		}
 		if err := s.write(ctx, p.objs); err != nil {
 			return "", nil, nil, err
 		}
 		info := s.info(&entry{def: p.job, stored: true, obj: p.objs.Top, service: p.objs.Service}, nil, &p.target, nil)
-		return Created, &info, p.warnings, nil
+		return jobs.Created, &info, p.warnings, nil
 	}
 	if cur.stored && cur.def.Equal(j) && len(Drift(cur.obj, cur.service, p.objs)) == 0 {
 		info := s.info(cur, nil, &p.target, nil)
-		return Unchanged, &info, p.warnings, nil
+		return jobs.Unchanged, &info, p.warnings, nil
 	}
-	if cur.def.Kind() == j.Kind() && j.Kind() != OneOff {
+	if cur.def.Kind() == j.Kind() && j.Kind() != jobs.OneOff {
 		err = s.update(ctx, cur, p.objs)
 	} else {
 		// A Job's pod template is immutable, and a job changing kind
@@ -171,69 +165,74 @@ func (s *Store) Apply(ctx context.Context, tool string, j *Job) (string, *Info, 
 		return "", nil, nil, err
 	}
 	info := s.info(&entry{def: p.job, stored: true, obj: p.objs.Top, service: p.objs.Service}, nil, &p.target, nil)
-	return Updated, &info, p.warnings, nil
+	return jobs.Updated, &info, p.warnings, nil
 }
 
-// update changes a scheduled or continuous job in place.
+// update changes a scheduled or continuous job in place, through the
+// platform's one create-or-update: the definition's labels, annotation and
+// spec are put on the live object, which is written only if that changed it.
 func (s *Store) update(ctx context.Context, cur *entry, want Objects) error {
-	key := client.ObjectKeyFromObject(cur.obj)
-	var written client.Object
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		live := want.Top.DeepCopyObject().(client.Object)
-		if err := s.Writer.Get(ctx, key, live); err != nil {
-			return err
-		}
-		live.SetLabels(want.Top.GetLabels())
-		annotations := live.GetAnnotations()
-		if annotations == nil {
-			annotations = map[string]string{}
-		}
-		annotations[AnnotationDefinition] = want.Top.GetAnnotations()[AnnotationDefinition]
-		live.SetAnnotations(annotations)
-		switch l := live.(type) {
-		case *batchv1.CronJob:
-			l.Spec = want.Top.(*batchv1.CronJob).Spec
-		case *appsv1.Deployment:
-			l.Spec = want.Top.(*appsv1.Deployment).Spec
-		}
-		written = live
-		return s.Writer.Update(ctx, live)
-	})
+	written := ensure.Written(func(obj client.Object) { s.written(obj, false) })
+	var err error
+	switch top := want.Top.(type) {
+	case *batchv1.CronJob:
+		_, err = ensure.Object(ctx, s.Writer, top, func(live *batchv1.CronJob) error {
+			setDefinition(live, top)
+			live.Spec = top.Spec
+			return nil
+		}, written)
+	case *appsv1.Deployment:
+		_, err = ensure.Object(ctx, s.Writer, top, func(live *appsv1.Deployment) error {
+			setDefinition(live, top)
+			live.Spec = top.Spec
+			return nil
+		}, written)
+	default:
+		return fmt.Errorf("update %T: only scheduled and continuous jobs are updated in place", want.Top)
+	}
 	if err != nil {
 		return writeError(cur.obj, err)
 	}
-	s.written(written, false)
 	return s.updateService(ctx, cur.service, want.Service)
+}
+
+// setDefinition gives live the labels and definition annotation of want;
+// other annotations (a restart's, kubectl's) stay.
+func setDefinition(live, want client.Object) {
+	live.SetLabels(want.GetLabels())
+	annotations := live.GetAnnotations()
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	annotations[AnnotationDefinition] = want.GetAnnotations()[AnnotationDefinition]
+	live.SetAnnotations(annotations)
 }
 
 func (s *Store) updateService(ctx context.Context, live, want *corev1.Service) error {
 	switch {
 	case live == nil && want == nil:
 		return nil
-	case live == nil:
-		if err := s.Writer.Create(ctx, want); err != nil {
-			return writeError(want, err)
-		}
-		s.written(want, false)
 	case want == nil:
 		if err := s.Writer.Delete(ctx, live); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("delete service %s: %w", live.Name, err)
 		}
 		s.written(live, true)
-	default:
-		cur := live.DeepCopy()
+		return nil
+	}
+	// Made if missing, else its labels, ports and selector put back.
+	_, err := ensure.Object(ctx, s.Writer, want, func(cur *corev1.Service) error {
 		cur.Labels = want.Labels
 		cur.Spec.Ports, cur.Spec.Selector = want.Spec.Ports, want.Spec.Selector
-		if err := s.Writer.Update(ctx, cur); err != nil {
-			return writeError(cur, err)
-		}
-		s.written(cur, false)
+		return nil
+	}, ensure.Written(func(obj client.Object) { s.written(obj, false) }))
+	if err != nil {
+		return writeError(want, err)
 	}
 	return nil
 }
 
 // Get is one job, with hints from its pods and any drift.
-func (s *Store) Get(ctx context.Context, tool, name string) (*Info, error) {
+func (s *Store) Get(ctx context.Context, tool, name string) (*jobs.Info, error) {
 	e, err := s.find(ctx, tool, name)
 	if err != nil {
 		return nil, err
@@ -254,7 +253,7 @@ func (s *Store) Get(ctx context.Context, tool, name string) (*Info, error) {
 }
 
 // List is every job of the tool, by name.
-func (s *Store) List(ctx context.Context, tool string) ([]Info, error) {
+func (s *Store) List(ctx context.Context, tool string) ([]jobs.Info, error) {
 	entries, err := s.list(ctx, tool)
 	if err != nil {
 		return nil, err
@@ -263,7 +262,7 @@ func (s *Store) List(ctx context.Context, tool string) ([]Info, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Info, 0, len(entries))
+	out := make([]jobs.Info, 0, len(entries))
 	for _, e := range entries {
 		out = append(out, s.info(e, cat, t, nil))
 	}
@@ -287,8 +286,8 @@ func (s *Store) context(ctx context.Context, tool string) (*images.Catalogue, *T
 
 // info reports entry e. With a catalogue and target it also checks the
 // running object against what the definition makes.
-func (s *Store) info(e *entry, cat *images.Catalogue, t *Target, pods []*corev1.Pod) Info {
-	info := Info{Job: *e.def, ImageState: "unknown"}
+func (s *Store) info(e *entry, cat *images.Catalogue, t *Target, pods []*corev1.Pod) jobs.Info {
+	info := jobs.Info{Job: *e.def, ImageState: "unknown"}
 	if spec := podSpecOf(e.obj); spec != nil && len(spec.Containers) > 0 {
 		info.ImageRef = spec.Containers[0].Image
 	}

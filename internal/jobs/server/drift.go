@@ -1,7 +1,8 @@
-package jobs
+package server
 
 import (
 	"fmt"
+	"github.com/toolforge-go/toolforge/internal/jobs"
 	"slices"
 	"strings"
 
@@ -96,8 +97,8 @@ func int32String(p *int32) string {
 // recovered makes a definition for a job object that has none (made by
 // hand with the framework's labels, or by an older version), so it can
 // still be listed, shown and deleted.
-func recovered(obj client.Object) *Job {
-	j := &Job{Name: obj.GetLabels()["app.kubernetes.io/name"]}
+func recovered(obj client.Object) *jobs.Job {
+	j := &jobs.Job{Name: obj.GetLabels()["app.kubernetes.io/name"]}
 	if j.Name == "" {
 		j.Name = obj.GetName()
 	}

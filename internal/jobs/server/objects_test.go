@@ -1,7 +1,8 @@
-package jobs
+package server
 
 import (
 	"fmt"
+	"github.com/toolforge-go/toolforge/internal/jobs"
 	"strings"
 	"testing"
 
@@ -14,7 +15,7 @@ import (
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
 
-func build(t *testing.T, j Job) Objects {
+func build(t *testing.T, j jobs.Job) Objects {
 	t.Helper()
 	j.Normalize()
 	if err := j.Validate(); err != nil {
@@ -30,13 +31,13 @@ func build(t *testing.T, j Job) Objects {
 func TestEachKindBecomesItsObjectWithTheSpecLabels(t *testing.T) {
 	cases := []struct {
 		name      string
-		job       Job
+		job       jobs.Job
 		kind      client.Object
 		component string
 	}{
-		{"one-off", Job{Name: "once", Command: "true", Image: "x"}, &batchv1.Job{}, "jobs"},
-		{"scheduled", Job{Name: "cron", Command: "true", Image: "x", Schedule: "@daily"}, &batchv1.CronJob{}, "cronjobs"},
-		{"continuous", Job{Name: "bot", Command: "true", Image: "x", Continuous: true}, &appsv1.Deployment{}, "deployments"},
+		{"one-off", jobs.Job{Name: "once", Command: "true", Image: "x"}, &batchv1.Job{}, "jobs"},
+		{"scheduled", jobs.Job{Name: "cron", Command: "true", Image: "x", Schedule: "@daily"}, &batchv1.CronJob{}, "cronjobs"},
+		{"continuous", jobs.Job{Name: "bot", Command: "true", Image: "x", Continuous: true}, &appsv1.Deployment{}, "deployments"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -75,7 +76,7 @@ func TestEachKindBecomesItsObjectWithTheSpecLabels(t *testing.T) {
 }
 
 func TestAOneOffJobRetriesAndExpires(t *testing.T) {
-	j := build(t, Job{Name: "once", Command: "true", Image: "x", Retry: 3, Timeout: 60}).Top.(*batchv1.Job)
+	j := build(t, jobs.Job{Name: "once", Command: "true", Image: "x", Retry: 3, Timeout: 60}).Top.(*batchv1.Job)
 	if *j.Spec.BackoffLimit != 3 || *j.Spec.TTLSecondsAfterFinished != OneOffTTL || *j.Spec.ActiveDeadlineSeconds != 60 {
 		t.Fatalf("spec %+v", j.Spec)
 	}
@@ -85,11 +86,11 @@ func TestAOneOffJobRetriesAndExpires(t *testing.T) {
 }
 
 func TestAScheduledJobForbidsOverlapsAndRunsTheExpandedSchedule(t *testing.T) {
-	c := build(t, Job{Name: "cron", Command: "true", Image: "x", Schedule: "@hourly"}).Top.(*batchv1.CronJob)
+	c := build(t, jobs.Job{Name: "cron", Command: "true", Image: "x", Schedule: "@hourly"}).Top.(*batchv1.CronJob)
 	if c.Spec.ConcurrencyPolicy != batchv1.ForbidConcurrent {
 		t.Fatal("concurrency policy")
 	}
-	if c.Spec.Schedule != ActualSchedule("alpha", "cron", "@hourly") {
+	if c.Spec.Schedule != jobs.ActualSchedule("alpha", "cron", "@hourly") {
 		t.Fatalf("schedule %q", c.Spec.Schedule)
 	}
 	if c.Spec.JobTemplate.Labels[tenancy.LabelComponent] != "cronjobs" {
@@ -98,8 +99,8 @@ func TestAScheduledJobForbidsOverlapsAndRunsTheExpandedSchedule(t *testing.T) {
 }
 
 func TestAContinuousJobGetsItsServiceProbesAndReplicas(t *testing.T) {
-	objs := build(t, Job{Name: "web", Command: "./serve", Image: "x", Continuous: true, Port: 8080, Replicas: 2,
-		HealthCheck: &HealthCheck{Type: HealthHTTP, Path: "/healthz"}})
+	objs := build(t, jobs.Job{Name: "web", Command: "./serve", Image: "x", Continuous: true, Port: 8080, Replicas: 2,
+		HealthCheck: &jobs.HealthCheck{Type: jobs.HealthHTTP, Path: "/healthz"}})
 	d := objs.Top.(*appsv1.Deployment)
 	if *d.Spec.Replicas != 2 {
 		t.Fatal("replicas")
@@ -117,7 +118,7 @@ func TestAContinuousJobGetsItsServiceProbesAndReplicas(t *testing.T) {
 			t.Fatalf("service selector %v does not select the pods %v", svc.Spec.Selector, d.Spec.Template.Labels)
 		}
 	}
-	script := build(t, Job{Name: "bot", Command: "./bot", Image: "x", Continuous: true, HealthCheck: &HealthCheck{Type: HealthScript, Script: "pgrep bot"}})
+	script := build(t, jobs.Job{Name: "bot", Command: "./bot", Image: "x", Continuous: true, HealthCheck: &jobs.HealthCheck{Type: jobs.HealthScript, Script: "pgrep bot"}})
 	if script.Service != nil {
 		t.Fatal("no port, no service")
 	}
@@ -127,7 +128,7 @@ func TestAContinuousJobGetsItsServiceProbesAndReplicas(t *testing.T) {
 }
 
 func TestFileLogsAppendToFilesInTheHome(t *testing.T) {
-	j := build(t, Job{Name: "once", Command: "./run.sh --x", Image: "x", Filelog: true}).Top.(*batchv1.Job)
+	j := build(t, jobs.Job{Name: "once", Command: "./run.sh --x", Image: "x", Filelog: true}).Top.(*batchv1.Job)
 	c := j.Spec.Template.Spec.Containers[0]
 	if c.WorkingDir != "/data/project/alpha" {
 		t.Fatalf("working dir %q", c.WorkingDir)
@@ -135,18 +136,18 @@ func TestFileLogsAppendToFilesInTheHome(t *testing.T) {
 	if got := c.Command[3]; got != "exec 1>>'once.out' 2>>'once.err'; ./run.sh --x" {
 		t.Fatalf("command %q", got)
 	}
-	same := build(t, Job{Name: "once", Command: "x", Image: "x", FilelogStdout: "all.log", FilelogStderr: "all.log"}).Top.(*batchv1.Job)
+	same := build(t, jobs.Job{Name: "once", Command: "x", Image: "x", FilelogStdout: "all.log", FilelogStderr: "all.log"}).Top.(*batchv1.Job)
 	if got := same.Spec.Template.Spec.Containers[0].Command[3]; got != "exec 1>>'all.log' 2>&1; x" {
 		t.Fatalf("one file for both: %q", got)
 	}
-	none := build(t, Job{Name: "once", Command: "x", Image: "x", Mount: "none"}).Top.(*batchv1.Job)
+	none := build(t, jobs.Job{Name: "once", Command: "x", Image: "x", Mount: "none"}).Top.(*batchv1.Job)
 	if none.Spec.Template.Labels[tenancy.MountStorageLabel] != "none" || none.Spec.Template.Spec.Containers[0].WorkingDir != "" {
 		t.Fatal("--mount none must label the pod and not use the home")
 	}
 }
 
 func TestDriftNamesWhatWasChangedByHand(t *testing.T) {
-	want := build(t, Job{Name: "web", Command: "./serve", Image: "x", Continuous: true, Port: 8080})
+	want := build(t, jobs.Job{Name: "web", Command: "./serve", Image: "x", Continuous: true, Port: 8080})
 	live := want.Top.DeepCopyObject().(*appsv1.Deployment)
 	if d := Drift(live, want.Service, want); len(d) != 0 {
 		t.Fatalf("no change, drift %v", d)
@@ -160,7 +161,7 @@ func TestDriftNamesWhatWasChangedByHand(t *testing.T) {
 			t.Errorf("drift %q does not say %s", joined, w)
 		}
 	}
-	cronWant := build(t, Job{Name: "cron", Command: "true", Image: "x", Schedule: "0 3 * * *"})
+	cronWant := build(t, jobs.Job{Name: "cron", Command: "true", Image: "x", Schedule: "0 3 * * *"})
 	cronLive := cronWant.Top.DeepCopyObject().(*batchv1.CronJob)
 	cronLive.Spec.Schedule = "* * * * *"
 	if d := Drift(cronLive, nil, cronWant); len(d) != 1 || !strings.Contains(d[0], "schedule") {

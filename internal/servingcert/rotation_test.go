@@ -1,17 +1,16 @@
-package admission
+package servingcert
 
 import (
 	"bytes"
 	"crypto/x509"
 	"encoding/pem"
-	"github.com/toolforge-go/toolforge/internal/servingcert"
 	"testing"
 	"time"
 )
 
-var testRotation = rotation{Validity: 24 * time.Hour, Hosts: []string{"127.0.0.1", "localhost"}, Propagation: 2 * time.Minute}
+var testRotation = Rotation{Name: "test", Validity: 24 * time.Hour, Hosts: []string{"127.0.0.1", "localhost"}, Propagation: 2 * time.Minute}
 
-func mustRotate(t *testing.T, r rotation, st *tlsState, now time.Time) bool {
+func mustRotate(t *testing.T, r Rotation, st *state, now time.Time) bool {
 	t.Helper()
 	changed, err := r.rotate(st, now)
 	if err != nil {
@@ -22,10 +21,10 @@ func mustRotate(t *testing.T, r rotation, st *tlsState, now time.Time) bool {
 
 // verifies says whether the serving certificate chains to the bundle for
 // host at now, as the API server checks it.
-func verifies(st *tlsState, host string, now time.Time) error {
+func verifies(st *state, host string, now time.Time) error {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(st.Bundle)
-	cert, err := servingcert.ParseCert(st.Cert)
+	cert, err := ParseCert(st.Cert)
 	if err != nil {
 		return err
 	}
@@ -46,7 +45,7 @@ func bundleSize(b []byte) int {
 
 func TestAFreshStateGetsACAAndAServingCertificate(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	st := &tlsState{}
+	st := &state{}
 	if !mustRotate(t, testRotation, st, now) {
 		t.Fatal("nothing generated")
 	}
@@ -59,13 +58,13 @@ func TestAFreshStateGetsACAAndAServingCertificate(t *testing.T) {
 		t.Error("serving certificate valid for a host it was not made for")
 	}
 	if mustRotate(t, testRotation, st, now.Add(time.Hour)) {
-		t.Error("a second rotation an hour later changed a fresh state")
+		t.Error("a second Rotation an hour later changed a fresh state")
 	}
 }
 
 func TestTheServingCertificateIsRenewedWithAThirdLeft(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	st := &tlsState{}
+	st := &state{}
 	mustRotate(t, testRotation, st, now)
 	first := *st
 	if mustRotate(t, testRotation, st, now.Add(15*time.Hour)) {
@@ -85,7 +84,7 @@ func TestTheServingCertificateIsRenewedWithAThirdLeft(t *testing.T) {
 
 func TestANewHostGetsANewServingCertificate(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	st := &tlsState{}
+	st := &state{}
 	mustRotate(t, testRotation, st, now)
 	r := testRotation
 	r.Hosts = append(r.Hosts, "toolforge-admission.toolforge-system.svc")
@@ -101,7 +100,7 @@ func TestANewHostGetsANewServingCertificate(t *testing.T) {
 // bundle) would refuse the serving certificate.
 func TestTheCAIsReplacedWithoutAGap(t *testing.T) {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	st := &tlsState{}
+	st := &state{}
 	mustRotate(t, testRotation, st, start)
 	oldCA := st.CACert
 	caNotAfter := start.Add(10 * testRotation.Validity)
@@ -131,12 +130,12 @@ func TestTheCAIsReplacedWithoutAGap(t *testing.T) {
 	if !bytes.Equal(st.Cert, servingBefore) {
 		t.Fatal("serving certificate moved to the new CA before the bundle had time to propagate")
 	}
-	now = now.Add(testRotation.Propagation + servingcert.ClockSkew)
+	now = now.Add(testRotation.Propagation + ClockSkew)
 	if !mustRotate(t, testRotation, st, now) || bytes.Equal(st.Cert, servingBefore) {
 		t.Fatal("serving certificate not moved to the new CA after propagation")
 	}
-	newCA, _ := servingcert.ParseCert(st.CACert)
-	cert, _ := servingcert.ParseCert(st.Cert)
+	newCA, _ := ParseCert(st.CACert)
+	cert, _ := ParseCert(st.Cert)
 	if err := cert.CheckSignatureFrom(newCA); err != nil {
 		t.Fatalf("serving certificate not signed by the new CA: %v", err)
 	}
@@ -151,7 +150,7 @@ func TestTheCAIsReplacedWithoutAGap(t *testing.T) {
 func TestARenewalDueWhileANewCAPropagatesWaitsForIt(t *testing.T) {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	v := testRotation.Validity
-	st := &tlsState{}
+	st := &state{}
 	mustRotate(t, testRotation, st, start)
 	caNotAfter := start.Add(10 * v)
 
@@ -171,7 +170,7 @@ func TestARenewalDueWhileANewCAPropagatesWaitsForIt(t *testing.T) {
 	if err := verifies(st, "localhost", now); err != nil {
 		t.Fatal(err)
 	}
-	now = now.Add(testRotation.Propagation + servingcert.ClockSkew)
+	now = now.Add(testRotation.Propagation + ClockSkew)
 	if mustRotate(t, testRotation, st, now); bytes.Equal(st.Cert, serving) {
 		t.Fatal("serving certificate not renewed after propagation")
 	}

@@ -1,7 +1,8 @@
-package jobs
+package server
 
 import (
 	"fmt"
+	"github.com/toolforge-go/toolforge/internal/jobs"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -31,7 +32,7 @@ func (l Limits) containerLimits() *corev1.LimitRangeItem {
 // asked for and half of it requested (jobs rarely use their peak all the
 // time), never below the LimitRange's minimum. Unset ones are left to the
 // LimitRange's defaults.
-func (j *Job) Resources(l Limits) corev1.ResourceRequirements {
+func resources(j *jobs.Job, l Limits) corev1.ResourceRequirements {
 	var rr corev1.ResourceRequirements
 	item := l.containerLimits()
 	for name, s := range map[corev1.ResourceName]string{corev1.ResourceMemory: j.Memory, corev1.ResourceCPU: j.CPU} {
@@ -70,8 +71,8 @@ func halve(name corev1.ResourceName, q resource.Quantity) resource.Quantity {
 // bigger than the LimitRange allows, or more than the whole quota. It
 // returns warnings for what the quota does not allow right now (other jobs
 // use it) but may later.
-func (j *Job) CheckLimits(l Limits) (warnings []string, err error) {
-	rr := j.Resources(l)
+func checkLimits(j *jobs.Job, l Limits) (warnings []string, err error) {
+	rr := resources(j, l)
 	item := l.containerLimits()
 	flags := map[corev1.ResourceName]string{corev1.ResourceMemory: "--mem", corev1.ResourceCPU: "--cpu"}
 	effective := corev1.ResourceList{}
@@ -136,7 +137,7 @@ func (j *Job) CheckLimits(l Limits) (warnings []string, err error) {
 // CheckCounts refuses a job whose objects the quota has no room for, so
 // that nothing is created half-way. (The API server's quota admission is
 // authoritative; this gives the clear message first.)
-func (j *Job) CheckCounts(l Limits) error {
+func checkCounts(j *jobs.Job, l Limits) error {
 	if l.Quota == nil {
 		return nil
 	}
@@ -152,9 +153,9 @@ func (j *Job) CheckCounts(l Limits) error {
 		return nil
 	}
 	switch j.Kind() {
-	case Scheduled:
+	case jobs.Scheduled:
 		return check("count/cronjobs.batch", "scheduled jobs")
-	case Continuous:
+	case jobs.Continuous:
 		if err := check("count/deployments.apps", "continuous jobs (including web services)"); err != nil {
 			return err
 		}

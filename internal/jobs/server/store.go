@@ -1,8 +1,9 @@
-package jobs
+package server
 
 import (
 	"context"
 	"fmt"
+	"github.com/toolforge-go/toolforge/internal/jobs"
 	"log/slog"
 	"sort"
 	"strconv"
@@ -63,7 +64,7 @@ func toolSelector(tool string) client.MatchingLabels {
 
 // entry is one job found in the namespace: its top object and Service.
 type entry struct {
-	def     *Job
+	def     *jobs.Job
 	stored  bool
 	obj     client.Object
 	service *corev1.Service

@@ -1,4 +1,4 @@
-package admission
+package servingcert
 
 import (
 	"bytes"
@@ -7,13 +7,11 @@ import (
 	"fmt"
 	"slices"
 	"time"
-
-	"github.com/toolforge-go/toolforge/internal/servingcert"
 )
 
-// tlsState is the webhook server's certificate authority and serving
+// state is a server's certificate authority and serving
 // certificate, as kept in the Secret toolforge-admission-tls.
-type tlsState struct {
+type state struct {
 	// Bundle is what the API server trusts (caBundle): the current CA and
 	// any older one still valid, so a CA can be replaced without a moment
 	// in which the API server trusts neither.
@@ -33,16 +31,19 @@ const (
 	keyKey    = "tls.key"
 )
 
-func (s *tlsState) toData() map[string][]byte {
+func (s *state) toData() map[string][]byte {
 	return map[string][]byte{keyBundle: s.Bundle, keyCACert: s.CACert, keyCAKey: s.CAKey, keyCert: s.Cert, keyKey: s.Key}
 }
 
-func stateFromData(d map[string][]byte) *tlsState {
-	return &tlsState{Bundle: d[keyBundle], CACert: d[keyCACert], CAKey: d[keyCAKey], Cert: d[keyCert], Key: d[keyKey]}
+func stateFromData(d map[string][]byte) *state {
+	return &state{Bundle: d[keyBundle], CACert: d[keyCACert], CAKey: d[keyCAKey], Cert: d[keyCert], Key: d[keyKey]}
 }
 
-// rotation says how long certificates live and for which names.
-type rotation struct {
+// Rotation says how long certificates live and for which names.
+type Rotation struct {
+	// Name is the serving certificate's common name, and the prefix of
+	// its CA's (e.g. toolforge-admission).
+	Name string
 	// Validity of a serving certificate; it is renewed with a third of it
 	// left. The CA lives ten times as long and is replaced with two
 	// serving lifetimes left.
@@ -60,16 +61,16 @@ type rotation struct {
 // getting old, a serving certificate if there is none, it is getting old,
 // names other hosts, or a newer CA has been trusted long enough. It
 // reports whether st changed.
-func (r rotation) rotate(st *tlsState, now time.Time) (bool, error) {
+func (r Rotation) rotate(st *state, now time.Time) (bool, error) {
 	changed := false
-	ca, caErr := servingcert.ParseCert(st.CACert)
+	ca, caErr := ParseCert(st.CACert)
 	if caErr != nil || ca.NotAfter.Sub(now) < 2*r.Validity || len(st.CAKey) == 0 {
-		certPEM, keyPEM, err := servingcert.NewCA(fmt.Sprintf("toolforge-admission-ca@%d", now.Unix()), now, 10*r.Validity)
+		certPEM, keyPEM, err := NewCA(fmt.Sprintf("%s-ca@%d", r.Name, now.Unix()), now, 10*r.Validity)
 		if err != nil {
 			return false, err
 		}
 		st.CACert, st.CAKey = certPEM, keyPEM
-		if ca, caErr = servingcert.ParseCert(certPEM); caErr != nil {
+		if ca, caErr = ParseCert(certPEM); caErr != nil {
 			return false, caErr
 		}
 		changed = true
@@ -79,7 +80,7 @@ func (r rotation) rotate(st *tlsState, now time.Time) (bool, error) {
 		st.Bundle, changed = bundle, true
 	}
 	if r.needsServing(st, ca, now) {
-		certPEM, keyPEM, err := servingcert.NewServing("toolforge-admission", st.CACert, st.CAKey, r.Hosts, now, r.Validity)
+		certPEM, keyPEM, err := NewServing(r.Name, st.CACert, st.CAKey, r.Hosts, now, r.Validity)
 		if err != nil {
 			return false, err
 		}
@@ -88,16 +89,16 @@ func (r rotation) rotate(st *tlsState, now time.Time) (bool, error) {
 	return changed, nil
 }
 
-func (r rotation) needsServing(st *tlsState, ca *x509.Certificate, now time.Time) bool {
-	cert, err := servingcert.ParseCert(st.Cert)
+func (r Rotation) needsServing(st *state, ca *x509.Certificate, now time.Time) bool {
+	cert, err := ParseCert(st.Cert)
 	if err != nil || len(st.Key) == 0 || now.After(cert.NotAfter) || now.Before(cert.NotBefore) ||
-		!slices.Equal(servingcert.Hosts(cert), servingcert.NormalizeHosts(r.Hosts)) {
+		!slices.Equal(Hosts(cert), NormalizeHosts(r.Hosts)) {
 		return true // unusable: nothing to lose
 	}
 	if cert.CheckSignatureFrom(ca) != nil {
 		// Signed by an older CA: move to the new one once the API server
 		// has had time to trust it, even if renewal is due earlier.
-		return now.Sub(ca.NotBefore.Add(servingcert.ClockSkew)) >= r.Propagation
+		return now.Sub(ca.NotBefore.Add(ClockSkew)) >= r.Propagation
 	}
 	return cert.NotAfter.Sub(now) < r.Validity/3
 }

@@ -1,52 +1,15 @@
-package jobs
+package server
 
 import (
 	"context"
 	"encoding/json"
+	"github.com/toolforge-go/toolforge/internal/jobs"
 	"net/http"
 	"strconv"
 
 	"github.com/toolforge-go/toolforge/internal/api/route"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
-
-// Response bodies of the jobs API.
-type (
-	JobList struct {
-		Jobs     []Info         `json:"jobs"`
-		Messages route.Messages `json:"messages"`
-	}
-	JobResponse struct {
-		Job      Info           `json:"job"`
-		Messages route.Messages `json:"messages"`
-	}
-	ApplyResponse struct {
-		Job Info `json:"job"`
-		// Result is created, updated or unchanged.
-		Result   string         `json:"result"`
-		Messages route.Messages `json:"messages"`
-	}
-	FlushResponse struct {
-		Deleted  int            `json:"deleted"`
-		Messages route.Messages `json:"messages"`
-	}
-	ImageList struct {
-		Images   []ImageInfo    `json:"images"`
-		Messages route.Messages `json:"messages"`
-	}
-	QuotaResponse struct {
-		Quota    Quota          `json:"quota"`
-		Messages route.Messages `json:"messages"`
-	}
-)
-
-// ImageInfo is a catalogue entry as the images route lists it.
-type ImageInfo struct {
-	Shortname string   `json:"shortname"`
-	Image     string   `json:"image"`
-	Aliases   []string `json:"aliases"`
-	State     string   `json:"state"`
-}
 
 // maxJobBody bounds a job definition's JSON.
 const maxJobBody = 64 << 10
@@ -59,11 +22,11 @@ const (
 // Routes are the jobs API's paths (SPEC §6).
 func (s *Store) Routes() []route.Route {
 	return []route.Route{
-		{Method: http.MethodGet, Path: base + "/jobs", Summary: "List the tool's jobs", Response: JobList{}, Handle: s.handleList},
-		{Method: http.MethodPost, Path: base + "/jobs", Summary: "Create a job", Request: Job{}, Response: JobResponse{}, Status: http.StatusCreated, Handle: s.handleCreate},
-		{Method: http.MethodPatch, Path: base + "/jobs", Summary: "Create or update a job to match a definition; an unchanged job is left alone", Request: Job{}, Response: ApplyResponse{}, Handle: s.handleApply},
-		{Method: http.MethodDelete, Path: base + "/jobs", Summary: "Delete every job of the tool", Response: FlushResponse{}, Handle: s.handleFlush},
-		{Method: http.MethodGet, Path: byJob, Summary: "Show a job", Response: JobResponse{}, Handle: s.handleGet},
+		{Method: http.MethodGet, Path: base + "/jobs", Summary: "List the tool's jobs", Response: jobs.JobList{}, Handle: s.handleList},
+		{Method: http.MethodPost, Path: base + "/jobs", Summary: "Create a job", Request: jobs.Job{}, Response: jobs.JobResponse{}, Status: http.StatusCreated, Handle: s.handleCreate},
+		{Method: http.MethodPatch, Path: base + "/jobs", Summary: "Create or update a job to match a definition; an unchanged job is left alone", Request: jobs.Job{}, Response: jobs.ApplyResponse{}, Handle: s.handleApply},
+		{Method: http.MethodDelete, Path: base + "/jobs", Summary: "Delete every job of the tool", Response: jobs.FlushResponse{}, Handle: s.handleFlush},
+		{Method: http.MethodGet, Path: byJob, Summary: "Show a job", Response: jobs.JobResponse{}, Handle: s.handleGet},
 		{Method: http.MethodDelete, Path: byJob, Summary: "Delete a job", Response: route.Envelope{}, Handle: s.handleDelete},
 		{Method: http.MethodGet, Path: byJob + "/logs", Summary: "Stream the logs of a job's pods", ContentType: "text/plain",
 			Query: []route.Param{
@@ -71,8 +34,8 @@ func (s *Store) Routes() []route.Route {
 				{Name: "lines", Type: "integer", Description: "only the last N lines of each pod"},
 			}, Handle: s.handleLogs},
 		{Method: http.MethodPost, Path: byJob + "/restart", Summary: "Restart a job: roll a continuous job's pods, run a scheduled job now, run a one-off job again", Response: route.Envelope{}, Handle: s.handleRestart},
-		{Method: http.MethodGet, Path: base + "/images", Summary: "List the images jobs can run", Response: ImageList{}, Handle: s.handleImages},
-		{Method: http.MethodGet, Path: base + "/quotas", Summary: "Show the tool's quota and per-job limits", Response: QuotaResponse{}, Handle: s.handleQuota},
+		{Method: http.MethodGet, Path: base + "/images", Summary: "List the images jobs can run", Response: jobs.ImageList{}, Handle: s.handleImages},
+		{Method: http.MethodGet, Path: base + "/quotas", Summary: "Show the tool's quota and per-job limits", Response: jobs.QuotaResponse{}, Handle: s.handleQuota},
 	}
 }
 
@@ -103,17 +66,17 @@ func (s *Store) ListJSON(ctx context.Context, tool string) ([]byte, error) {
 	if c != nil && c.gen == gen && c.cat == cat {
 		return c.body, nil
 	}
-	jobs, err := s.List(ctx, tool)
+	list, err := s.List(ctx, tool)
 	if err != nil {
 		return nil, err
 	}
 	m := route.NewMessages()
-	for _, j := range jobs {
+	for _, j := range list {
 		for _, d := range j.Drift {
 			m.Warnf("job '%s': %s", j.Name, d)
 		}
 	}
-	body, err := json.Marshal(JobList{Jobs: jobs, Messages: m})
+	body, err := json.Marshal(jobs.JobList{Jobs: list, Messages: m})
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +94,7 @@ func (s *Store) ListJSON(ctx context.Context, tool string) ([]byte, error) {
 const maxCachedLists = 5000
 
 func (s *Store) handleCreate(w http.ResponseWriter, r *route.Request) error {
-	var j Job
+	var j jobs.Job
 	if err := route.DecodeJSON(r, maxJobBody, &j); err != nil {
 		return err
 	}
@@ -142,11 +105,11 @@ func (s *Store) handleCreate(w http.ResponseWriter, r *route.Request) error {
 	m := route.NewMessages()
 	m.Warning = append(m.Warning, warnings...)
 	m.Infof("Job '%s' created", info.Name)
-	return route.WriteJSON(w, http.StatusCreated, JobResponse{Job: *info, Messages: m})
+	return route.WriteJSON(w, http.StatusCreated, jobs.JobResponse{Job: *info, Messages: m})
 }
 
 func (s *Store) handleApply(w http.ResponseWriter, r *route.Request) error {
-	var j Job
+	var j jobs.Job
 	if err := route.DecodeJSON(r, maxJobBody, &j); err != nil {
 		return err
 	}
@@ -156,12 +119,12 @@ func (s *Store) handleApply(w http.ResponseWriter, r *route.Request) error {
 	}
 	m := route.NewMessages()
 	m.Warning = append(m.Warning, warnings...)
-	if result == Unchanged {
+	if result == jobs.Unchanged {
 		m.Infof("Job '%s' is already up to date", info.Name)
 	} else {
 		m.Infof("Job '%s' %s", info.Name, result)
 	}
-	return route.WriteJSON(w, http.StatusOK, ApplyResponse{Job: *info, Result: result, Messages: m})
+	return route.WriteJSON(w, http.StatusOK, jobs.ApplyResponse{Job: *info, Result: result, Messages: m})
 }
 
 func (s *Store) handleFlush(w http.ResponseWriter, r *route.Request) error {
@@ -171,7 +134,7 @@ func (s *Store) handleFlush(w http.ResponseWriter, r *route.Request) error {
 	}
 	m := route.NewMessages()
 	m.Infof("%d job(s) deleted", n)
-	return route.WriteJSON(w, http.StatusOK, FlushResponse{Deleted: n, Messages: m})
+	return route.WriteJSON(w, http.StatusOK, jobs.FlushResponse{Deleted: n, Messages: m})
 }
 
 func (s *Store) handleGet(w http.ResponseWriter, r *route.Request) error {
@@ -183,7 +146,7 @@ func (s *Store) handleGet(w http.ResponseWriter, r *route.Request) error {
 	for _, d := range info.Drift {
 		m.Warnf("job '%s': %s", info.Name, d)
 	}
-	return route.WriteJSON(w, http.StatusOK, JobResponse{Job: *info, Messages: m})
+	return route.WriteJSON(w, http.StatusOK, jobs.JobResponse{Job: *info, Messages: m})
 }
 
 func (s *Store) handleDelete(w http.ResponseWriter, r *route.Request) error {
@@ -254,11 +217,11 @@ func (s *Store) handleImages(w http.ResponseWriter, r *route.Request) error {
 	if err != nil {
 		return err
 	}
-	out := ImageList{Images: []ImageInfo{}, Messages: route.NewMessages()}
+	out := jobs.ImageList{Images: []jobs.ImageInfo{}, Messages: route.NewMessages()}
 	for _, img := range cat.All() {
 		// Every other name that resolves to the image: its aliases and
 		// image names, as `toolforge jobs images` shows them.
-		out.Images = append(out.Images, ImageInfo{Shortname: img.Name, Image: img.JobImage(), Aliases: img.Names()[1:], State: img.State})
+		out.Images = append(out.Images, jobs.ImageInfo{Shortname: img.Name, Image: img.JobImage(), Aliases: img.Names()[1:], State: img.State})
 	}
 	return route.WriteJSON(w, http.StatusOK, out)
 }
@@ -268,5 +231,5 @@ func (s *Store) handleQuota(w http.ResponseWriter, r *route.Request) error {
 	if err != nil {
 		return err
 	}
-	return route.WriteJSON(w, http.StatusOK, QuotaResponse{Quota: *q, Messages: route.NewMessages()})
+	return route.WriteJSON(w, http.StatusOK, jobs.QuotaResponse{Quota: *q, Messages: route.NewMessages()})
 }

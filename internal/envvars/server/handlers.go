@@ -1,35 +1,16 @@
-package envvars
+package server
 
 import (
+	"github.com/toolforge-go/toolforge/internal/envvars"
 	"net/http"
 	"strconv"
 
 	"github.com/toolforge-go/toolforge/internal/api/route"
 )
 
-// Request and response bodies of the envvars API.
-type (
-	CreateRequest struct {
-		Name  string `json:"name"`
-		Value string `json:"value"`
-	}
-	ListResponse struct {
-		Envvars  []Envvar       `json:"envvars"`
-		Messages route.Messages `json:"messages"`
-	}
-	EnvvarResponse struct {
-		Envvar   Envvar         `json:"envvar"`
-		Messages route.Messages `json:"messages"`
-	}
-	QuotaResponse struct {
-		Quota    Quota          `json:"quota"`
-		Messages route.Messages `json:"messages"`
-	}
-)
-
 // maxBody leaves room for a 1 MiB value escaped in JSON (up to 6 bytes a
 // character), so that an oversized value gets ValidateValue's message.
-const maxBody = 6*MaxValue + 4096
+const maxBody = 6*envvars.MaxValue + 4096
 
 const base = "/envvars/v1/tool/{tool}"
 
@@ -38,11 +19,11 @@ func (s *Store) Routes() []route.Route {
 	return []route.Route{
 		{Method: http.MethodGet, Path: base + "/envvars", Summary: "List the tool's envvars (values only with show_values=true)",
 			Query:    []route.Param{{Name: "show_values", Type: "boolean", Description: "include the values"}},
-			Response: ListResponse{}, Handle: s.handleList},
-		{Method: http.MethodPost, Path: base + "/envvars", Summary: "Create or replace an envvar", Request: CreateRequest{}, Response: EnvvarResponse{}, Handle: s.handleCreate},
-		{Method: http.MethodGet, Path: base + "/envvars/{name}", Summary: "Show an envvar and its value", Response: EnvvarResponse{}, Handle: s.handleGet},
-		{Method: http.MethodDelete, Path: base + "/envvars/{name}", Summary: "Delete an envvar; the answer holds it as it was", Response: EnvvarResponse{}, Handle: s.handleDelete},
-		{Method: http.MethodGet, Path: base + "/quota", Summary: "Show how many envvars the tool has and may have", Response: QuotaResponse{}, Handle: s.handleQuota},
+			Response: envvars.ListResponse{}, Handle: s.handleList},
+		{Method: http.MethodPost, Path: base + "/envvars", Summary: "Create or replace an envvar", Request: envvars.CreateRequest{}, Response: envvars.EnvvarResponse{}, Handle: s.handleCreate},
+		{Method: http.MethodGet, Path: base + "/envvars/{name}", Summary: "Show an envvar and its value", Response: envvars.EnvvarResponse{}, Handle: s.handleGet},
+		{Method: http.MethodDelete, Path: base + "/envvars/{name}", Summary: "Delete an envvar; the answer holds it as it was", Response: envvars.EnvvarResponse{}, Handle: s.handleDelete},
+		{Method: http.MethodGet, Path: base + "/quota", Summary: "Show how many envvars the tool has and may have", Response: envvars.QuotaResponse{}, Handle: s.handleQuota},
 	}
 }
 
@@ -59,11 +40,11 @@ func (s *Store) handleList(w http.ResponseWriter, r *route.Request) error {
 	if err != nil {
 		return err
 	}
-	return route.WriteJSON(w, http.StatusOK, ListResponse{Envvars: list, Messages: route.NewMessages()})
+	return route.WriteJSON(w, http.StatusOK, envvars.ListResponse{Envvars: list, Messages: route.NewMessages()})
 }
 
 func (s *Store) handleCreate(w http.ResponseWriter, r *route.Request) error {
-	var req CreateRequest
+	var req envvars.CreateRequest
 	if err := route.DecodeJSON(r, maxBody, &req); err != nil {
 		return err
 	}
@@ -79,7 +60,7 @@ func (s *Store) handleCreate(w http.ResponseWriter, r *route.Request) error {
 	} else {
 		m.Infof("envvar %s updated", req.Name)
 	}
-	return route.WriteJSON(w, status, EnvvarResponse{Envvar: Envvar{Name: req.Name, Value: req.Value}, Messages: m})
+	return route.WriteJSON(w, status, envvars.EnvvarResponse{Envvar: envvars.Envvar(req), Messages: m})
 }
 
 func (s *Store) handleGet(w http.ResponseWriter, r *route.Request) error {
@@ -87,7 +68,7 @@ func (s *Store) handleGet(w http.ResponseWriter, r *route.Request) error {
 	if err != nil {
 		return err
 	}
-	return route.WriteJSON(w, http.StatusOK, EnvvarResponse{Envvar: *e, Messages: route.NewMessages()})
+	return route.WriteJSON(w, http.StatusOK, envvars.EnvvarResponse{Envvar: *e, Messages: route.NewMessages()})
 }
 
 func (s *Store) handleDelete(w http.ResponseWriter, r *route.Request) error {
@@ -97,7 +78,7 @@ func (s *Store) handleDelete(w http.ResponseWriter, r *route.Request) error {
 	}
 	m := route.NewMessages()
 	m.Infof("envvar %s deleted", deleted.Name)
-	return route.WriteJSON(w, http.StatusOK, EnvvarResponse{Envvar: *deleted, Messages: m})
+	return route.WriteJSON(w, http.StatusOK, envvars.EnvvarResponse{Envvar: *deleted, Messages: m})
 }
 
 func (s *Store) handleQuota(w http.ResponseWriter, r *route.Request) error {
@@ -105,5 +86,5 @@ func (s *Store) handleQuota(w http.ResponseWriter, r *route.Request) error {
 	if err != nil {
 		return err
 	}
-	return route.WriteJSON(w, http.StatusOK, QuotaResponse{Quota: *q, Messages: route.NewMessages()})
+	return route.WriteJSON(w, http.StatusOK, envvars.QuotaResponse{Quota: *q, Messages: route.NewMessages()})
 }

@@ -1,8 +1,9 @@
-package jobs
+package server
 
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/toolforge-go/toolforge/internal/jobs"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -45,7 +46,7 @@ type Target struct {
 }
 
 // Labels are the labels of every object of job name of tool (SPEC §6).
-func Labels(tool, name string, kind Kind) map[string]string {
+func Labels(tool, name string, kind jobs.Kind) map[string]string {
 	return map[string]string{
 		tenancy.LabelToolforge: tenancy.ToolforgeTool,
 		tenancy.LabelManagedBy: tenancy.ManagedByJobs,
@@ -76,7 +77,7 @@ type Objects struct {
 }
 
 // Build makes the objects of job j (normalized and validated).
-func Build(j *Job, t Target) (Objects, error) {
+func Build(j *jobs.Job, t Target) (Objects, error) {
 	def, err := json.Marshal(j)
 	if err != nil {
 		return Objects{}, err
@@ -90,11 +91,11 @@ func Build(j *Job, t Target) (Objects, error) {
 	}
 	tmpl := podTemplate(j, t, kind)
 	switch kind {
-	case Scheduled:
+	case jobs.Scheduled:
 		return Objects{Top: &batchv1.CronJob{
 			ObjectMeta: meta,
 			Spec: batchv1.CronJobSpec{
-				Schedule:                   ActualSchedule(t.Tool, j.Name, j.Schedule),
+				Schedule:                   jobs.ActualSchedule(t.Tool, j.Name, j.Schedule),
 				ConcurrencyPolicy:          batchv1.ForbidConcurrent,
 				SuccessfulJobsHistoryLimit: ptr.To[int32](1),
 				FailedJobsHistoryLimit:     ptr.To[int32](1),
@@ -104,7 +105,7 @@ func Build(j *Job, t Target) (Objects, error) {
 				},
 			},
 		}}, nil
-	case Continuous:
+	case jobs.Continuous:
 		objs := Objects{Top: &appsv1.Deployment{
 			ObjectMeta: meta,
 			Spec: appsv1.DeploymentSpec{
@@ -121,7 +122,7 @@ func Build(j *Job, t Target) (Objects, error) {
 	return Objects{Top: &batchv1.Job{ObjectMeta: meta, Spec: jobSpec(j, tmpl)}}, nil
 }
 
-func jobSpec(j *Job, tmpl corev1.PodTemplateSpec) batchv1.JobSpec {
+func jobSpec(j *jobs.Job, tmpl corev1.PodTemplateSpec) batchv1.JobSpec {
 	spec := batchv1.JobSpec{
 		BackoffLimit:            ptr.To(int32(j.Retry)),
 		TTLSecondsAfterFinished: ptr.To[int32](OneOffTTL),
@@ -133,13 +134,13 @@ func jobSpec(j *Job, tmpl corev1.PodTemplateSpec) batchv1.JobSpec {
 	return spec
 }
 
-func service(j *Job, t Target) *corev1.Service {
+func service(j *jobs.Job, t Target) *corev1.Service {
 	proto := corev1.ProtocolTCP
 	if j.PortProtocol == "udp" {
 		proto = corev1.ProtocolUDP
 	}
 	return &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: j.Name, Namespace: tenancy.Namespace(t.Tool), Labels: Labels(t.Tool, j.Name, Continuous)},
+		ObjectMeta: metav1.ObjectMeta{Name: j.Name, Namespace: tenancy.Namespace(t.Tool), Labels: Labels(t.Tool, j.Name, jobs.Continuous)},
 		Spec: corev1.ServiceSpec{
 			Type:     corev1.ServiceTypeClusterIP,
 			Selector: selector(t.Tool, j.Name),
@@ -154,11 +155,11 @@ func service(j *Job, t Target) *corev1.Service {
 // podTemplate is the pod of a job. Its security settings are those Pod
 // Security "restricted" demands, so pods start even before (or without)
 // the admission webhooks that also set them.
-func podTemplate(j *Job, t Target, kind Kind) corev1.PodTemplateSpec {
+func podTemplate(j *jobs.Job, t Target, kind jobs.Kind) corev1.PodTemplateSpec {
 	labels := Labels(t.Tool, j.Name, kind)
 	labels[tenancy.MountStorageLabel] = j.Mount
 	restart := corev1.RestartPolicyNever
-	if kind == Continuous {
+	if kind == jobs.Continuous {
 		restart = corev1.RestartPolicyAlways
 	}
 	c := corev1.Container{
@@ -167,7 +168,7 @@ func podTemplate(j *Job, t Target, kind Kind) corev1.PodTemplateSpec {
 		Name:      j.Name,
 		Image:     t.Image,
 		Command:   []string{"/bin/sh", "-c", "--", wrapCommand(j)},
-		Resources: j.Resources(t.Limits),
+		Resources: resources(j, t.Limits),
 		SecurityContext: &corev1.SecurityContext{
 			AllowPrivilegeEscalation: ptr.To(false),
 			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
@@ -204,16 +205,16 @@ func podTemplate(j *Job, t Target, kind Kind) corev1.PodTemplateSpec {
 	return corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: pod}
 }
 
-func healthProbe(j *Job) *corev1.Probe {
+func healthProbe(j *jobs.Job) *corev1.Probe {
 	hc := j.HealthCheck
 	if hc == nil {
 		return nil
 	}
 	p := &corev1.Probe{PeriodSeconds: 10, TimeoutSeconds: 5, FailureThreshold: 3}
 	switch hc.Type {
-	case HealthScript:
+	case jobs.HealthScript:
 		p.Exec = &corev1.ExecAction{Command: []string{"/bin/sh", "-c", "--", hc.Script}}
-	case HealthHTTP:
+	case jobs.HealthHTTP:
 		p.HTTPGet = &corev1.HTTPGetAction{Path: hc.Path, Port: intstr.FromInt32(int32(j.Port))}
 	default:
 		return nil
@@ -222,7 +223,7 @@ func healthProbe(j *Job) *corev1.Probe {
 }
 
 // wrapCommand appends the job's output to its log files when asked.
-func wrapCommand(j *Job) string {
+func wrapCommand(j *jobs.Job) string {
 	if !j.Filelog {
 		return j.Command
 	}
@@ -236,12 +237,12 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 
 // Definition reads the stored definition of a job's top object. ok is
 // false for an object without one (made by hand, or by another version).
-func Definition(obj client.Object) (*Job, bool) {
+func Definition(obj client.Object) (*jobs.Job, bool) {
 	raw, found := obj.GetAnnotations()[AnnotationDefinition]
 	if !found {
 		return nil, false
 	}
-	var j Job
+	var j jobs.Job
 	if err := json.Unmarshal([]byte(raw), &j); err != nil {
 		return nil, false
 	}

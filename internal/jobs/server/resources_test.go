@@ -1,6 +1,7 @@
-package jobs
+package server
 
 import (
+	"github.com/toolforge-go/toolforge/internal/jobs"
 	"strings"
 	"testing"
 
@@ -29,20 +30,20 @@ func toolLimits(usedMem string) Limits {
 func TestCheckLimitsRefusesWhatTheToolCanNeverRun(t *testing.T) {
 	cases := []struct {
 		name string
-		job  Job
+		job  jobs.Job
 		err  string // "" means accepted
 	}{
-		{"the defaults fit", Job{}, ""},
-		{"the per-job maximum fits", Job{Memory: "4Gi", CPU: "1"}, ""},
-		{"100Gi is over the per-job limit", Job{Memory: "100Gi"}, "--mem 100Gi is over the tool's limit of 4Gi"},
-		{"2 CPUs are over the per-job limit", Job{CPU: "2"}, "--cpu 2 is over the tool's limit of 1"},
-		{"10Mi is under the minimum", Job{Memory: "10Mi"}, "--mem 10Mi is below the minimum of 100Mi"},
-		{"three 4Gi replicas are over the quota", Job{Continuous: true, Replicas: 3, Memory: "4Gi"}, "--mem 4Gi × 3 replicas needs 12Gi, more than the tool's quota of 8Gi"},
-		{"five replicas are over the pod quota", Job{Continuous: true, Replicas: 5, Memory: "256Mi"}, "--replicas 5 is over the tool's quota of 4 pods"},
+		{"the defaults fit", jobs.Job{}, ""},
+		{"the per-job maximum fits", jobs.Job{Memory: "4Gi", CPU: "1"}, ""},
+		{"100Gi is over the per-job limit", jobs.Job{Memory: "100Gi"}, "--mem 100Gi is over the tool's limit of 4Gi"},
+		{"2 CPUs are over the per-job limit", jobs.Job{CPU: "2"}, "--cpu 2 is over the tool's limit of 1"},
+		{"10Mi is under the minimum", jobs.Job{Memory: "10Mi"}, "--mem 10Mi is below the minimum of 100Mi"},
+		{"three 4Gi replicas are over the quota", jobs.Job{Continuous: true, Replicas: 3, Memory: "4Gi"}, "--mem 4Gi × 3 replicas needs 12Gi, more than the tool's quota of 8Gi"},
+		{"five replicas are over the pod quota", jobs.Job{Continuous: true, Replicas: 5, Memory: "256Mi"}, "--replicas 5 is over the tool's quota of 4 pods"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := tc.job.CheckLimits(toolLimits("0"))
+			_, err := checkLimits(&tc.job, toolLimits("0"))
 			if tc.err == "" && err != nil {
 				t.Fatalf("refused: %v", err)
 			}
@@ -54,7 +55,7 @@ func TestCheckLimitsRefusesWhatTheToolCanNeverRun(t *testing.T) {
 }
 
 func TestCheckLimitsWarnsWhenOtherJobsUseTheQuota(t *testing.T) {
-	warnings, err := (&Job{Memory: "2Gi"}).CheckLimits(toolLimits("7Gi"))
+	warnings, err := checkLimits(&jobs.Job{Memory: "2Gi"}, toolLimits("7Gi"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,17 +65,17 @@ func TestCheckLimitsWarnsWhenOtherJobsUseTheQuota(t *testing.T) {
 }
 
 func TestCheckCountsRefusesAJobTheQuotaHasNoRoomFor(t *testing.T) {
-	err := (&Job{Continuous: true, Replicas: 1}).CheckCounts(toolLimits("0"))
+	err := checkCounts(&jobs.Job{Continuous: true, Replicas: 1}, toolLimits("0"))
 	if err == nil || !strings.Contains(err.Error(), "3 continuous jobs") {
 		t.Fatalf("err = %v", err)
 	}
-	if err := (&Job{Schedule: "@daily"}).CheckCounts(toolLimits("0")); err != nil {
+	if err := checkCounts(&jobs.Job{Schedule: "@daily"}, toolLimits("0")); err != nil {
 		t.Fatalf("a scheduled job has room: %v", err)
 	}
 }
 
 func TestResourcesRequestHalfTheLimitButNotLessThanTheMinimum(t *testing.T) {
-	rr := (&Job{Memory: "1Gi", CPU: "80m"}).Resources(toolLimits("0"))
+	rr := resources(&jobs.Job{Memory: "1Gi", CPU: "80m"}, toolLimits("0"))
 	if got := rr.Requests.Memory().String(); got != "512Mi" {
 		t.Errorf("memory request %s, want 512Mi", got)
 	}
@@ -84,7 +85,7 @@ func TestResourcesRequestHalfTheLimitButNotLessThanTheMinimum(t *testing.T) {
 	if got := rr.Limits.Memory().String(); got != "1Gi" {
 		t.Errorf("memory limit %s", got)
 	}
-	if len((&Job{}).Resources(toolLimits("0")).Limits) != 0 {
+	if len(resources(&jobs.Job{}, toolLimits("0")).Limits) != 0 {
 		t.Error("no --mem/--cpu must leave the LimitRange defaults")
 	}
 }

@@ -1,12 +1,12 @@
-package envvars
+package server
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/toolforge-go/toolforge/internal/envvars"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/keymutex"
 
 	"github.com/toolforge-go/toolforge/internal/api/route"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
@@ -35,7 +36,13 @@ type Store struct {
 	Kube kubernetes.Interface
 	// locks serialize one process's writes per tool; optimistic
 	// concurrency covers other processes (replicas).
-	locks keyMutex
+	locks keymutex.KeyMutex
+}
+
+// NewStore is a store of the variables of every tool, through kube.
+func NewStore(kube kubernetes.Interface) *Store {
+	// Hashed stripes: a few hundred tools writing at once rarely share one.
+	return &Store{Kube: kube, locks: keymutex.NewHashed(256)}
 }
 
 func (s *Store) secrets(tool string) secretsClient {
@@ -61,17 +68,17 @@ func (s *Store) read(ctx context.Context, tool string) (*corev1.Secret, error) {
 }
 
 // List is every variable, by name; values only with withValues.
-func (s *Store) List(ctx context.Context, tool string, withValues bool) ([]Envvar, error) {
+func (s *Store) List(ctx context.Context, tool string, withValues bool) ([]envvars.Envvar, error) {
 	sec, err := s.read(ctx, tool)
 	if err != nil {
 		return nil, err
 	}
-	out := []Envvar{}
+	out := []envvars.Envvar{}
 	if sec == nil {
 		return out, nil
 	}
 	for k, v := range sec.Data {
-		e := Envvar{Name: k}
+		e := envvars.Envvar{Name: k}
 		if withValues {
 			e.Value = string(v)
 		}
@@ -82,14 +89,14 @@ func (s *Store) List(ctx context.Context, tool string, withValues bool) ([]Envva
 }
 
 // Get is one variable.
-func (s *Store) Get(ctx context.Context, tool, name string) (*Envvar, error) {
+func (s *Store) Get(ctx context.Context, tool, name string) (*envvars.Envvar, error) {
 	sec, err := s.read(ctx, tool)
 	if err != nil {
 		return nil, err
 	}
 	if sec != nil {
 		if v, ok := sec.Data[name]; ok {
-			return &Envvar{Name: name, Value: string(v)}, nil
+			return &envvars.Envvar{Name: name, Value: string(v)}, nil
 		}
 	}
 	return nil, route.NotFound("envvar %s does not exist", name)
@@ -99,14 +106,14 @@ func (s *Store) Get(ctx context.Context, tool, name string) (*Envvar, error) {
 // Concurrent writers do not lose each other's variables: every write is
 // conditional on the version read (optimistic concurrency), and retried.
 func (s *Store) Set(ctx context.Context, tool, name, value string) (bool, error) {
-	if err := ValidateName(name); err != nil {
+	if err := envvars.ValidateName(name); err != nil {
 		return false, route.BadRequest("%s", err.Error())
 	}
-	if err := ValidateValue(value); err != nil {
+	if err := envvars.ValidateValue(value); err != nil {
 		return false, route.BadRequest("%s", err.Error())
 	}
-	unlock := s.locks.lock(tool)
-	defer unlock()
+	s.locks.LockKey(tool)
+	defer func() { _ = s.locks.UnlockKey(tool) }() // fails only for a key that is not locked
 	var created bool
 	err := retry.OnError(writeBackoff, conflictOrExists, func() error {
 		sec, err := s.read(ctx, tool)
@@ -128,11 +135,11 @@ func (s *Store) Set(ctx context.Context, tool, name, value string) (bool, error)
 		}
 		_, exists := sec.Data[name]
 		created = !exists
-		if created && len(sec.Data) >= MaxCount {
+		if created && len(sec.Data) >= envvars.MaxCount {
 			return route.BadRequest("the tool has %d envvars, the most allowed; delete one first", len(sec.Data))
 		}
-		if total := size(sec.Data) - len(sec.Data[name]) + len(name) + len(value); total > MaxTotal {
-			return route.BadRequest("the tool's envvars would take %d bytes; together they may take at most %d", total, MaxTotal)
+		if total := size(sec.Data) - len(sec.Data[name]) + len(name) + len(value); total > envvars.MaxTotal {
+			return route.BadRequest("the tool's envvars would take %d bytes; together they may take at most %d", total, envvars.MaxTotal)
 		}
 		if sec.Data == nil {
 			sec.Data = map[string][]byte{}
@@ -149,10 +156,10 @@ func (s *Store) Set(ctx context.Context, tool, name, value string) (bool, error)
 
 // Delete removes a variable and returns it as it was (the CLI shows what
 // went).
-func (s *Store) Delete(ctx context.Context, tool, name string) (*Envvar, error) {
-	unlock := s.locks.lock(tool)
-	defer unlock()
-	var deleted *Envvar
+func (s *Store) Delete(ctx context.Context, tool, name string) (*envvars.Envvar, error) {
+	s.locks.LockKey(tool)
+	defer func() { _ = s.locks.UnlockKey(tool) }() // fails only for a key that is not locked
+	var deleted *envvars.Envvar
 	err := retry.RetryOnConflict(writeBackoff, func() error {
 		sec, err := s.read(ctx, tool)
 		if err != nil {
@@ -165,7 +172,7 @@ func (s *Store) Delete(ctx context.Context, tool, name string) (*Envvar, error) 
 		if !ok {
 			return route.NotFound("envvar %s does not exist", name)
 		}
-		deleted = &Envvar{Name: name, Value: string(value)}
+		deleted = &envvars.Envvar{Name: name, Value: string(value)}
 		delete(sec.Data, name)
 		_, err = s.secrets(tool).Update(ctx, sec, metav1.UpdateOptions{})
 		return err
@@ -176,23 +183,13 @@ func (s *Store) Delete(ctx context.Context, tool, name string) (*Envvar, error) 
 	return deleted, nil
 }
 
-// Quota is how many variables the tool has and may have, and the space
-// they take.
-type Quota struct {
-	Count    int `json:"count"`
-	MaxCount int `json:"max_count"`
-	Bytes    int `json:"bytes"`
-	MaxBytes int `json:"max_bytes"`
-	MaxValue int `json:"max_value_bytes"`
-}
-
 // Quota reports the tool's use.
-func (s *Store) Quota(ctx context.Context, tool string) (*Quota, error) {
+func (s *Store) Quota(ctx context.Context, tool string) (*envvars.Quota, error) {
 	sec, err := s.read(ctx, tool)
 	if err != nil {
 		return nil, err
 	}
-	q := &Quota{MaxCount: MaxCount, MaxBytes: MaxTotal, MaxValue: MaxValue}
+	q := &envvars.Quota{MaxCount: envvars.MaxCount, MaxBytes: envvars.MaxTotal, MaxValue: envvars.MaxValue}
 	if sec != nil {
 		q.Count, q.Bytes = len(sec.Data), size(sec.Data)
 	}
@@ -241,38 +238,4 @@ func writeError(err error) error {
 		return route.BadRequest("the tool's Secret quota is used up, so its envvars cannot be stored; delete a Secret first")
 	}
 	return fmt.Errorf("write envvars: %w", err)
-}
-
-// keyMutex is a lock per key, dropped when no one holds it.
-type keyMutex struct {
-	mu    sync.Mutex
-	locks map[string]*keyLock
-}
-
-type keyLock struct {
-	sync.Mutex
-	users int
-}
-
-func (k *keyMutex) lock(key string) (unlock func()) {
-	k.mu.Lock()
-	if k.locks == nil {
-		k.locks = map[string]*keyLock{}
-	}
-	l := k.locks[key]
-	if l == nil {
-		l = &keyLock{}
-		k.locks[key] = l
-	}
-	l.users++
-	k.mu.Unlock()
-	l.Lock()
-	return func() {
-		l.Unlock()
-		k.mu.Lock()
-		if l.users--; l.users == 0 {
-			delete(k.locks, key)
-		}
-		k.mu.Unlock()
-	}
 }

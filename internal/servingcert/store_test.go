@@ -1,46 +1,37 @@
-package admission
+package servingcert
 
 import (
 	"bytes"
+	"context"
 	"crypto/x509"
 	"log/slog"
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"github.com/toolforge-go/toolforge/internal/daemon"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 )
 
 // The generated certificate lives in a Secret: a restarted server (or
-// another replica) serves the same one, and rotation replaces it there.
+// another replica) serves the same one, and Rotation replaces it there.
 func TestTheServingCertificateIsKeptInASecretAndRotated(t *testing.T) {
-	ctx := testContext(t)
+	ctx := context.Background()
 	ns := "cert-store-test"
-	if _, err := cluster.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cluster.Config, client.Options{Scheme: daemon.Scheme()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := fake.NewClientBuilder().Build()
 	now := time.Now()
 	elected := make(chan struct{})
 	close(elected)
-	newStore := func(leader bool) *secretCerts {
+	newStore := func(leader bool) *SecretStore {
 		ch := elected
 		if !leader {
 			ch = make(chan struct{})
 		}
-		return &secretCerts{
-			notifier: newNotifier(), client: c, namespace: ns, elected: ch,
-			rotation: rotation{Validity: time.Hour, Hosts: []string{"127.0.0.1"}, Propagation: time.Minute},
+		return &SecretStore{
+			notifier: newNotifier(), client: c, namespace: ns, name: "test-tls", elected: ch,
+			rotation: Rotation{Name: "test", Validity: time.Hour, Hosts: []string{"127.0.0.1"}, Propagation: time.Minute},
 			now:      func() time.Time { return now }, log: slog.Default(),
 		}
 	}
-	serving := func(s *secretCerts) []byte {
+	serving := func(s *SecretStore) []byte {
 		t.Helper()
 		cert, err := s.GetCertificate(nil)
 		if err != nil {
@@ -77,7 +68,7 @@ func TestTheServingCertificateIsKeptInASecretAndRotated(t *testing.T) {
 		t.Fatal("a restarted leader made a new certificate instead of reusing the Secret's")
 	}
 
-	drain := func(s *secretCerts) {
+	drain := func(s *SecretStore) {
 		select {
 		case <-s.Changed():
 		default:
@@ -93,7 +84,7 @@ func TestTheServingCertificateIsKeptInASecretAndRotated(t *testing.T) {
 	}
 	renewed := serving(follower)
 	if bytes.Equal(renewed, first) {
-		t.Fatal("the follower still serves the old certificate after rotation")
+		t.Fatal("the follower still serves the old certificate after Rotation")
 	}
 	select {
 	case <-follower.Changed():

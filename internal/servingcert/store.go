@@ -1,4 +1,4 @@
-package admission
+package servingcert
 
 import (
 	"bytes"
@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/toolforge-go/toolforge/internal/servingcert"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -21,17 +20,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// TLSSecret holds the webhook server's CA and serving certificate in the
-// platform namespace, shared by every replica.
-const TLSSecret = "toolforge-admission-tls"
-
-// certSource serves the webhook's certificate and tells the installer the
-// CA bundle the API server must trust.
-type certSource interface {
+// Source serves a server's certificate and tells who publishes the CA
+// bundle (webhook configurations, the API's ConfigMap) what to trust. It
+// is a controller-runtime Runnable that every replica runs.
+type Source interface {
 	Start(ctx context.Context) error
+	NeedLeaderElection() bool
 	GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error)
-	// CABundle is the PEM bundle for the webhook configurations, nil
-	// until known.
+	// CABundle is the PEM bundle clients must trust, nil until known (or
+	// when the certificate comes from a public CA).
 	CABundle() []byte
 	// Changed receives a value when the bundle changes.
 	Changed() <-chan struct{}
@@ -49,14 +46,19 @@ func (n notifier) notify() {
 	}
 }
 
-// secretCerts generates and rotates the CA and serving certificate and
-// keeps them in the Secret, so replicas and restarts share one CA. Only the
-// leader writes; every replica serves what the Secret holds.
-type secretCerts struct {
+// SecretStore generates and rotates a CA and serving certificate and keeps
+// them in a Secret, so replicas and restarts share one CA and clients never
+// see it flip. Only the elected replica writes (with optimistic
+// concurrency: when replicas run without an election, the first write
+// wins and the others serve it at their next sync); every replica serves
+// what the Secret holds.
+type SecretStore struct {
 	notifier
 	client    client.Client
 	namespace string
-	rotation  rotation
+	name      string
+	labels    map[string]string
+	rotation  Rotation
 	elected   <-chan struct{}
 	interval  time.Duration
 	now       func() time.Time
@@ -67,9 +69,39 @@ type secretCerts struct {
 	bundle []byte
 }
 
-func (s *secretCerts) NeedLeaderElection() bool { return false }
+// SecretStoreOptions configure a SecretStore.
+type SecretStoreOptions struct {
+	// Client reads and writes the Secret directly (not from a cache).
+	Client client.Client
+	// Namespace and Name of the Secret; Labels it is made with.
+	Namespace, Name string
+	Labels          map[string]string
+	Rotation        Rotation
+	// Elected is closed when this replica may write (a manager's
+	// Elected()); nil means always.
+	Elected <-chan struct{}
+	// Interval between syncs (re-reads, and rotation when due).
+	Interval time.Duration
+	Log      *slog.Logger
+}
 
-func (s *secretCerts) Start(ctx context.Context) error {
+// NewSecretStore is a store of the certificate in a Secret.
+func NewSecretStore(o SecretStoreOptions) *SecretStore {
+	elected := o.Elected
+	if elected == nil {
+		always := make(chan struct{})
+		close(always)
+		elected = always
+	}
+	return &SecretStore{
+		notifier: newNotifier(), client: o.Client, namespace: o.Namespace, name: o.Name, labels: o.Labels,
+		rotation: o.Rotation, elected: elected, interval: o.Interval, now: time.Now, log: o.Log,
+	}
+}
+
+func (s *SecretStore) NeedLeaderElection() bool { return false }
+
+func (s *SecretStore) Start(ctx context.Context) error {
 	for {
 		wait := s.interval
 		if err := s.sync(ctx); err != nil {
@@ -84,7 +116,7 @@ func (s *secretCerts) Start(ctx context.Context) error {
 	}
 }
 
-func (s *secretCerts) leader() bool {
+func (s *SecretStore) leader() bool {
 	select {
 	case <-s.elected:
 		return true
@@ -95,9 +127,9 @@ func (s *secretCerts) leader() bool {
 
 // sync reads the Secret, rotates what is due (leader only), and serves
 // the result.
-func (s *secretCerts) sync(ctx context.Context) error {
+func (s *SecretStore) sync(ctx context.Context) error {
 	var secret corev1.Secret
-	key := client.ObjectKey{Namespace: s.namespace, Name: TLSSecret}
+	key := client.ObjectKey{Namespace: s.namespace, Name: s.name}
 	err := s.client.Get(ctx, key, &secret)
 	missing := apierrors.IsNotFound(err)
 	if err != nil && !missing {
@@ -113,7 +145,7 @@ func (s *secretCerts) sync(ctx context.Context) error {
 			secret.Data = st.toData()
 			secret.Type = corev1.SecretTypeOpaque
 			if missing {
-				secret.ObjectMeta = metav1.ObjectMeta{Name: TLSSecret, Namespace: s.namespace, Labels: managedLabels()}
+				secret.ObjectMeta = metav1.ObjectMeta{Name: s.name, Namespace: s.namespace, Labels: s.labels}
 				err = s.client.Create(ctx, &secret)
 			} else {
 				err = s.client.Update(ctx, &secret)
@@ -131,7 +163,7 @@ func (s *secretCerts) sync(ctx context.Context) error {
 	return s.serve(st)
 }
 
-func (s *secretCerts) serve(st *tlsState) error {
+func (s *SecretStore) serve(st *state) error {
 	pair, err := tls.X509KeyPair(st.Cert, st.Key)
 	if err != nil {
 		return fmt.Errorf("load serving certificate: %w", err)
@@ -148,23 +180,23 @@ func (s *secretCerts) serve(st *tlsState) error {
 	return nil
 }
 
-func (s *secretCerts) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+func (s *SecretStore) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	if c := s.cert.Load(); c != nil {
 		return c, nil
 	}
 	return nil, errors.New("no serving certificate yet")
 }
 
-func (s *secretCerts) CABundle() []byte {
+func (s *SecretStore) CABundle() []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.bundle
 }
 
-// dirCerts serves a certificate someone else manages (cert-manager, a
+// DirStore serves a certificate someone else manages (cert-manager, a
 // mounted Secret): tls.crt, tls.key and the CA that signed them, ca.crt,
 // reloaded when they change.
-type dirCerts struct {
+type DirStore struct {
 	notifier
 	dir      string
 	interval time.Duration
@@ -175,21 +207,23 @@ type dirCerts struct {
 	bundle []byte
 }
 
-func newDirCerts(dir string, interval time.Duration, log *slog.Logger) (*dirCerts, error) {
+// NewDirStore serves the certificate in dir, re-reading ca.crt every
+// interval (the key pair is watched).
+func NewDirStore(dir string, interval time.Duration, log *slog.Logger) (*DirStore, error) {
 	w, err := certwatcher.New(filepath.Join(dir, keyCert), filepath.Join(dir, keyKey))
 	if err != nil {
-		return nil, fmt.Errorf("--admission-cert-dir: %w", err)
+		return nil, fmt.Errorf("certificate directory: %w", err)
 	}
-	d := &dirCerts{notifier: newNotifier(), dir: dir, interval: interval, watcher: w, log: log}
+	d := &DirStore{notifier: newNotifier(), dir: dir, interval: interval, watcher: w, log: log}
 	if err := d.readBundle(); err != nil {
 		return nil, err
 	}
 	return d, nil
 }
 
-func (d *dirCerts) NeedLeaderElection() bool { return false }
+func (d *DirStore) NeedLeaderElection() bool { return false }
 
-func (d *dirCerts) Start(ctx context.Context) error {
+func (d *DirStore) Start(ctx context.Context) error {
 	go func() {
 		for {
 			select {
@@ -205,13 +239,13 @@ func (d *dirCerts) Start(ctx context.Context) error {
 	return d.watcher.Start(ctx)
 }
 
-func (d *dirCerts) readBundle() error {
+func (d *DirStore) readBundle() error {
 	data, err := os.ReadFile(filepath.Join(d.dir, keyCACert))
 	if err != nil {
-		return fmt.Errorf("--admission-cert-dir: %w", err)
+		return fmt.Errorf("certificate directory: %w", err)
 	}
-	if _, err := servingcert.ParseCert(data); err != nil {
-		return fmt.Errorf("--admission-cert-dir: %s: %w", keyCACert, err)
+	if _, err := ParseCert(data); err != nil {
+		return fmt.Errorf("certificate directory: %s: %w", keyCACert, err)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -222,11 +256,11 @@ func (d *dirCerts) readBundle() error {
 	return nil
 }
 
-func (d *dirCerts) GetCertificate(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
+func (d *DirStore) GetCertificate(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	return d.watcher.GetCertificate(h)
 }
 
-func (d *dirCerts) CABundle() []byte {
+func (d *DirStore) CABundle() []byte {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.bundle

@@ -1,0 +1,44 @@
+package cli
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/toolforge-go/toolforge/"
+
+// deps lists the packages pkg links, with `go list -deps` (the linker's
+// view, so a blank or indirect import counts too).
+func deps(t *testing.T, pkg string) []string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-deps", module+pkg).Output()
+	if err != nil {
+		t.Fatalf("go list -deps %s: %v", pkg, err)
+	}
+	return strings.Fields(string(out))
+}
+
+// The CLI shares the APIs' wire types and validation with the servers, and
+// nothing else of theirs: a server package linked into the CLI would bring
+// its dependencies, and its code, to every bastion.
+func TestTheCLILinksNoServerCode(t *testing.T) {
+	servers := []string{"internal/api", "internal/jobs/server", "internal/envvars/server", "internal/admission", "internal/accounts", "internal/daemon"}
+	for _, d := range deps(t, "cmd/toolforge") {
+		for _, s := range servers {
+			if d == module+s || strings.HasPrefix(d, module+s+"/") && d != module+"internal/api/route" {
+				t.Errorf("cmd/toolforge links server package %s", d)
+			}
+		}
+	}
+}
+
+// The route package is what both sides share of the API server; it must
+// stay a leaf so that sharing it shares nothing else.
+func TestTheRoutePackageIsALeaf(t *testing.T) {
+	for _, d := range deps(t, "internal/api/route") {
+		if strings.HasPrefix(d, module) && d != module+"internal/api/route" {
+			t.Errorf("internal/api/route imports %s", d)
+		}
+	}
+}

@@ -1,0 +1,115 @@
+package server
+
+import (
+	"fmt"
+	"github.com/toolforge-go/toolforge/internal/jobs"
+	"sort"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// status reads the state of a job's top object (and, for show, its pods).
+func status(obj client.Object, pods []*corev1.Pod) (short, long string) {
+	switch o := obj.(type) {
+	case *batchv1.Job:
+		short, long = jobStatus(&o.Status, o.Spec.Suspend)
+	case *batchv1.CronJob:
+		short, long = cronStatus(o)
+	case *appsv1.Deployment:
+		short, long = deploymentStatus(o)
+	}
+	if hints := podHints(pods); hints != "" {
+		long = strings.TrimSpace(long + " " + hints)
+	}
+	return short, long
+}
+
+func jobStatus(s *batchv1.JobStatus, suspend *bool) (string, string) {
+	for _, c := range s.Conditions {
+		if c.Status != corev1.ConditionTrue {
+			continue
+		}
+		switch c.Type {
+		case batchv1.JobComplete:
+			return jobs.StatusCompleted, fmt.Sprintf("Job completed at %s.", timeOf(s.CompletionTime))
+		case batchv1.JobFailed:
+			return jobs.StatusFailed, strings.TrimSpace(fmt.Sprintf("Job failed: %s %s", c.Reason, c.Message))
+		}
+	}
+	switch {
+	case suspend != nil && *suspend:
+		return jobs.StatusSuspended, "The job is suspended (the tool may be disabled)."
+	case s.Active > 0:
+		return jobs.StatusRunning, fmt.Sprintf("Job is running (%d pod(s) active, %d failed).", s.Active, s.Failed)
+	}
+	return jobs.StatusPending, "Job is waiting for its pod to start."
+}
+
+func cronStatus(c *batchv1.CronJob) (string, string) {
+	if c.Spec.Suspend != nil && *c.Spec.Suspend {
+		return jobs.StatusSuspended, "The scheduled job is suspended (the tool may be disabled)."
+	}
+	if len(c.Status.Active) > 0 {
+		return jobs.StatusRunning, fmt.Sprintf("A run started at %s is active.", timeOf(c.Status.LastScheduleTime))
+	}
+	if c.Status.LastScheduleTime == nil {
+		return "Waiting for scheduled time", "The job has not run yet."
+	}
+	long := fmt.Sprintf("Last run at %s", timeOf(c.Status.LastScheduleTime))
+	if c.Status.LastSuccessfulTime != nil {
+		long += fmt.Sprintf("; last successful run at %s", timeOf(c.Status.LastSuccessfulTime))
+	}
+	return "Last schedule time: " + timeOf(c.Status.LastScheduleTime), long + "."
+}
+
+func deploymentStatus(d *appsv1.Deployment) (string, string) {
+	want := int32(1)
+	if d.Spec.Replicas != nil {
+		want = *d.Spec.Replicas
+	}
+	var problems []string
+	for _, c := range d.Status.Conditions {
+		if c.Type == appsv1.DeploymentReplicaFailure && c.Status == corev1.ConditionTrue {
+			problems = append(problems, c.Message)
+		}
+	}
+	switch {
+	case want == 0:
+		return jobs.StatusNotRun, "Scaled to zero replicas (the tool may be disabled)."
+	case d.Status.ReadyReplicas >= want:
+		return jobs.StatusRunning, fmt.Sprintf("%d of %d replica(s) ready.", d.Status.ReadyReplicas, want)
+	case len(problems) > 0:
+		return jobs.StatusNotRun, "Pods cannot be created: " + strings.Join(problems, "; ")
+	}
+	return jobs.StatusPending, fmt.Sprintf("%d of %d replica(s) ready; waiting for pods to start.", d.Status.ReadyReplicas, want)
+}
+
+// podHints explains pods that are stuck (image pulls, crash loops).
+func podHints(pods []*corev1.Pod) string {
+	var hints []string
+	for _, p := range pods {
+		for _, cs := range p.Status.ContainerStatuses {
+			if w := cs.State.Waiting; w != nil && w.Reason != "" && w.Reason != "ContainerCreating" {
+				hints = append(hints, fmt.Sprintf("Pod %s: %s %s", p.Name, w.Reason, w.Message))
+			}
+			if t := cs.LastTerminationState.Terminated; t != nil && cs.RestartCount > 0 {
+				hints = append(hints, fmt.Sprintf("Pod %s restarted %d time(s), last exit code %d (%s).", p.Name, cs.RestartCount, t.ExitCode, t.Reason))
+			}
+		}
+	}
+	sort.Strings(hints)
+	return strings.Join(hints, " ")
+}
+
+func timeOf(t *metav1.Time) string {
+	if t.IsZero() {
+		return "unknown"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
