@@ -17,7 +17,7 @@ RUN_DIR := $(CURDIR)/.run
 RUN_PORT ?= 6443
 
 DEVCLUSTER_SRC := $(shell find devcluster -name '*.go' 2>/dev/null) devcluster/go.mod devcluster/go.sum
-PRODUCT_CMDS := toolforge toolforged kubectl-sudo
+PRODUCT_CMDS := toolforge toolforged kubectl-sudo toolforge-admin
 
 # Programs real nodes run besides devcluster, built from their own Go
 # modules (hack/upstream.sh): containerd v2 (Kubernetes 1.36 needs 2.x;

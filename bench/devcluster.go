@@ -113,7 +113,9 @@ func podStartup(ctx context.Context, c *testcluster.Cluster) (latencies, error) 
 	if _, err := c.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		return nil, err
 	}
-	defer c.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+	defer cleanup("delete namespace "+ns, func() error {
+		return c.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+	})
 	pod := func(name string) *corev1.Pod {
 		zero := int64(0)
 		return &corev1.Pod{

@@ -154,3 +154,43 @@ func newSupervise() *cobra.Command {
 	cmd.Flags().IntVar(&lockFD, "lock-fd", 0, "inherited, already held directory lock")
 	return cmd
 }
+
+func newNode() *cobra.Command {
+	cmd := &cobra.Command{Use: "node", Short: "Maintain the cluster's real nodes"}
+	var dir string
+	timeout := 3 * time.Minute
+	restart := &cobra.Command{
+		Use:   "restart --dir DIR NODE",
+		Short: "Reboot a real node: every process and container on it ends, then it comes back Ready",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if dir == "" {
+				return cluster.UsageError{Msg: "--dir is required"}
+			}
+			return cluster.RestartNode(cmd.Context(), dir, args[0], timeout, cmd.ErrOrStderr())
+		},
+	}
+	restart.Flags().StringVar(&dir, "dir", "", "cluster directory (required)")
+	restart.Flags().DurationVar(&timeout, "timeout", timeout, "give up if the node is not Ready again by then")
+	cmd.AddCommand(restart)
+	return cmd
+}
+
+func newEtcd() *cobra.Command {
+	cmd := &cobra.Command{Use: "etcd", Short: "The cluster's etcd data"}
+	var dir string
+	restore := &cobra.Command{
+		Use:   "restore --dir DIR SNAPSHOT",
+		Short: "Replace a stopped cluster's etcd data with a snapshot (checked first; the old data is kept)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if dir == "" {
+				return cluster.UsageError{Msg: "--dir is required"}
+			}
+			return cluster.RestoreEtcd(dir, args[0], cmd.ErrOrStderr())
+		},
+	}
+	restore.Flags().StringVar(&dir, "dir", "", "cluster directory (required)")
+	cmd.AddCommand(restore)
+	return cmd
+}

@@ -67,3 +67,20 @@ func printData(w io.Writer, format string, v any) error {
 	}
 	return fmt.Errorf("output format %q is not json or yaml", format)
 }
+
+// Output is -o/--output for other command trees (toolforge-admin): the
+// same formats and printing as toolforge's read commands.
+type Output = output
+
+// AddOutputFlag gives cmd -o/--output: the human formats (the first is the
+// default), then json and yaml.
+func AddOutputFlag(cmd *cobra.Command, human ...string) *Output { return addOutputFlag(cmd, human...) }
+
+// Check refuses a format the command does not have (usage error).
+func (o *output) Check() error { return o.check() }
+
+// Data says whether the format is json or yaml.
+func (o *output) Data() bool { return o.data() }
+
+// Print writes v as JSON or YAML, as the format asks.
+func (o *output) Print(w io.Writer, v any) error { return o.print(w, v) }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -56,8 +57,15 @@ func whoAmI(args []string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("load kubeconfig: %w", err)
 	}
+	return UserOf(cfg)
+}
+
+// UserOf is the user name of a client configuration's certificate: the
+// admin's name, which impersonation requires alongside the group.
+func UserOf(cfg *rest.Config) (string, error) {
 	certPEM := cfg.CertData
 	if len(certPEM) == 0 && cfg.CertFile != "" {
+		var err error
 		if certPEM, err = os.ReadFile(cfg.CertFile); err != nil {
 			return "", fmt.Errorf("read client certificate: %w", err)
 		}

@@ -91,8 +91,11 @@ type State struct {
 	Error         string `json:"error,omitempty"`
 	SupervisorPID int    `json:"supervisorPID"`
 	APIURL        string `json:"apiURL"`
-	Nodes         int    `json:"nodes"`
-	KwokNodes     int    `json:"kwokNodes,omitempty"`
+	// EtcdURL is etcd's client address (plain HTTP on loopback), for
+	// backups through its snapshot API.
+	EtcdURL   string `json:"etcdURL,omitempty"`
+	Nodes     int    `json:"nodes"`
+	KwokNodes int    `json:"kwokNodes,omitempty"`
 	// Real nodes only: where the ingress answers, the local registry (on
 	// loopback), and the nodes' network.
 	IngressURL string        `json:"ingressURL,omitempty"`

@@ -29,7 +29,7 @@ func Status(dir string, out io.Writer) error {
 	if !st.ReadyAt.IsZero() {
 		fmt.Fprintf(out, " since %s (started in %.1fs)", st.ReadyAt.Format(time.RFC3339), st.ReadyAt.Sub(st.StartedAt).Seconds())
 	}
-	fmt.Fprintf(out, "\nAPI server: %s\nkubeconfig: %s\nnodes: %d real, %d simulated\n", st.APIURL, l.Kubeconfig(), st.Nodes, st.KwokNodes)
+	fmt.Fprintf(out, "\nAPI server: %s\nkubeconfig: %s\netcd: %s\nnodes: %d real, %d simulated\n", st.APIURL, l.Kubeconfig(), st.EtcdURL, st.Nodes, st.KwokNodes)
 	if st.IngressURL != "" {
 		fmt.Fprintf(out, "ingress: %s\nregistry: %s\n", st.IngressURL, st.Registry)
 	}

@@ -112,6 +112,7 @@ func (s *supervisor) run(ctx context.Context) error {
 		Phase:         PhaseStarting,
 		SupervisorPID: os.Getpid(),
 		APIURL:        s.p.apiURL(),
+		EtcdURL:       "http://" + hostPort(s.p.EtcdClient),
 		Nodes:         s.o.Nodes,
 		KwokNodes:     s.o.KwokNodes,
 		StartedAt:     time.Now(),

@@ -8,6 +8,9 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 )
 
+// EtcdName is the etcd member's name (a restore must use it too).
+const EtcdName = "devcluster"
+
 // EtcdConfig is what a devcluster chooses about its etcd.
 type EtcdConfig struct {
 	DataDir   string
@@ -32,7 +35,7 @@ func StartEtcd(c EtcdConfig) (*embed.Etcd, error) {
 		return nil, fmt.Errorf("etcd peer URL: %w", err)
 	}
 	cfg := embed.NewConfig()
-	cfg.Name = "devcluster"
+	cfg.Name = EtcdName
 	cfg.Dir = c.DataDir
 	cfg.ListenClientUrls = []url.URL{*cu}
 	cfg.AdvertiseClientUrls = []url.URL{*cu}
