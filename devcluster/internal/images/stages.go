@@ -93,6 +93,7 @@ func (b *Builder) mmdebstrapArgs(variant, suite string, include []string, target
 // baseLayer is a suite's minbase plus the common packages, shared by every
 // image of the suite.
 func (b *Builder) baseLayer(suite string) layerSpec {
+	// The key holds every argument but the target, a temporary directory.
 	args := b.mmdebstrapArgs("minbase", suite, commonPackages, "TARGET")
 	if suites[suite].mergedUsr {
 		args = append([]string{"--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr"}, args...)
