@@ -52,28 +52,52 @@ cached are not built again. Needs root and mmdebstrap.`,
 				}
 			}
 			b := images.NewBuilder("")
+			var failed []string
+			var first error
 			for _, repo := range repos {
-				start := time.Now()
-				img, err := b.Build(cmd.Context(), repo, cmd.ErrOrStderr())
-				if err != nil {
+				if err := cmd.Context().Err(); err != nil {
 					return err
 				}
-				digest, err := img.Digest()
-				if err != nil {
-					return err
+				if err := buildOne(cmd, b, repo); err != nil {
+					// Go on with the others: one image's packages missing
+					// from the archive need not stop the rest.
+					fmt.Fprintf(cmd.ErrOrStderr(), "images: %v\n", err)
+					failed = append(failed, repo)
+					if first == nil {
+						first = err
+					}
 				}
-				st, err := b.Status(repo)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "built %s in %s (%s, %s)\n", images.Reference(repo),
-					time.Since(start).Round(100*time.Millisecond), images.HumanSize(st.Size), digest)
+			}
+			if len(failed) == 1 {
+				return first
+			}
+			if len(failed) > 1 {
+				return fmt.Errorf("%d of %d images failed (%s); the first: %w", len(failed), len(repos), strings.Join(failed, ", "), first)
 			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "build every image of the catalogue and the pause image")
 	return cmd
+}
+
+func buildOne(cmd *cobra.Command, b *images.Builder, repo string) error {
+	start := time.Now()
+	img, err := b.Build(cmd.Context(), repo, cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		return err
+	}
+	st, err := b.Status(repo)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "built %s in %s (%s, %s)\n", images.Reference(repo),
+		time.Since(start).Round(time.Millisecond), images.HumanSize(st.Size), digest)
+	return nil
 }
 
 // imageRow is one line of `images list`.

@@ -80,14 +80,19 @@ func Reference(repo string) string {
 	return Registry + "/" + repo + ":" + Tag
 }
 
-// suite is what a Debian release needs in its sources.
+// suite is what a Debian release needs.
 type suite struct {
 	backports bool // bullseye-backports has moved to the archive mirror
+	// mergedUsr: bookworm's init-system-helpers would pull usrmerge, and
+	// with it perl (25 MiB), into every image of the suite; mmdebstrap's
+	// merged-usr hook merges /usr as debootstrap does and installs
+	// usr-is-merged instead.
+	mergedUsr bool
 }
 
 var suites = map[string]suite{
 	"bullseye": {},
-	"bookworm": {backports: true},
+	"bookworm": {backports: true, mergedUsr: true},
 	"trixie":   {},
 }
 

@@ -250,12 +250,23 @@ func TestAJobRunsInTheSuiteImageAsAnArbitraryUID(t *testing.T) {
 	}
 }
 
-func TestPythonRunsInThePythonImage(t *testing.T) {
+func TestEachLanguageRunsInItsImage(t *testing.T) {
+	tests := []struct {
+		name, repo string
+		args       []string
+	}{
+		{"python3.11 runs python", "toolforge-python311-sssd-base", []string{"python3", "-c", "print(6*7)"}},
+		{"php8.2 runs php", "toolforge-php82-sssd-base", []string{"php", "-r", "echo 6*7, PHP_EOL;"}},
+		{"node20 runs node", "toolforge-node20-sssd-base", []string{"node", "-e", "console.log(6*7)"}},
+	}
 	b := sharedBuilder(t)
-	img := build(t, b, "toolforge-python311-sssd-base")
-	out := newContainer(t, img).run(img, "python3", "-c", "print(6*7)")
-	if strings.TrimSpace(out) != "42" {
-		t.Fatalf("python3 printed %q, want 42", out)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			img := build(t, b, tt.repo)
+			if out := newContainer(t, img).run(img, tt.args...); strings.TrimSpace(out) != "42" {
+				t.Fatalf("%v printed %q, want 42", tt.args, out)
+			}
+		})
 	}
 }
 

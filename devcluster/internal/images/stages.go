@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -92,12 +93,18 @@ func (b *Builder) mmdebstrapArgs(variant, suite string, include []string, target
 // baseLayer is a suite's minbase plus the common packages, shared by every
 // image of the suite.
 func (b *Builder) baseLayer(suite string) layerSpec {
+	// The key holds every argument but the target, a temporary directory.
+	args := b.mmdebstrapArgs("minbase", suite, commonPackages, "TARGET")
+	if suites[suite].mergedUsr {
+		args = append([]string{"--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr"}, args...)
+	}
 	return layerSpec{
-		key:  cacheKey("base", suite, strings.Join(b.sources(suite), "\n"), strings.Join(commonPackages, ","), strings.Join(dpkgExcludes, ","), commonScript, baseScript),
+		key:  cacheKey("base", strings.Join(args, "\n"), strings.Join(dpkgExcludes, ","), commonScript, baseScript),
 		what: suite + " base",
 		build: func(ctx context.Context, b *Builder, tmp string, _ []entry, log string) (layerMeta, error) {
 			target := filepath.Join(tmp, "rootfs")
-			args := b.mmdebstrapArgs("minbase", suite, commonPackages, target)
+			args := slices.Clone(args)
+			args[slices.Index(args, "TARGET")] = target
 			if err := b.runStage(ctx, baseScript, []string{"TARGET=" + target}, args, log); err != nil {
 				return layerMeta{}, err
 			}

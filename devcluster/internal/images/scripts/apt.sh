@@ -15,6 +15,9 @@ cp /etc/resolv.conf "$m/etc/resolv.conf"
 # Services that packages would start (lighttpd) must not run here.
 printf '#!/bin/sh\nexit 101\n' >"$m/usr/sbin/policy-rc.d"
 chmod 755 "$m/usr/sbin/policy-rc.d"
+# Man pages are not installed, but update-alternatives links them and fails
+# when their directory is missing (openjdk's java.1.gz).
+mkdir -p "$m/usr/share/man/man1"
 export DEBIAN_FRONTEND=noninteractive
 # The lists stay compressed on disk: a quarter of the space.
 apt="apt-get -q -o Acquire::GzipIndexes=true -o Acquire::CompressionTypes::Order::=gz"
