@@ -112,6 +112,8 @@ type imageRow struct {
 	Cached     bool     `json:"cached"`
 	Size       int64    `json:"size,omitempty"`
 	Digest     string   `json:"digest,omitempty"`
+	// Unavailable says why the image cannot be built here.
+	Unavailable string `json:"unavailable,omitempty"`
 }
 
 func newImagesList() *cobra.Command {
@@ -127,12 +129,17 @@ func newImagesList() *cobra.Command {
 			b := images.NewBuilder("")
 			var rows []imageRow
 			add := func(r images.Recipe, repo string) error {
+				row := imageRow{Name: r.Name, Repository: repo, Reference: images.Reference(repo), Suite: r.Suite,
+					State: r.State, Web: repo == r.WebRepo(), Packages: r.Packages, Unavailable: r.Unavailable}
+				if r.Unavailable != "" {
+					rows = append(rows, row)
+					return nil
+				}
 				st, err := b.Status(repo)
 				if err != nil {
 					return err
 				}
-				row := imageRow{Name: r.Name, Repository: repo, Reference: images.Reference(repo), Suite: r.Suite,
-					State: r.State, Web: repo == r.WebRepo(), Packages: r.Packages, Cached: st.Cached}
+				row.Cached = st.Cached
 				if row.Web {
 					row.Packages = append(slices.Clone(r.Packages), r.WebPackages...)
 				}
@@ -162,6 +169,9 @@ func newImagesList() *cobra.Command {
 			fmt.Fprintln(tw, "NAME\tREPOSITORY\tSUITE\tSTATE\tCACHED\tSIZE\tDIGEST")
 			for _, r := range rows {
 				size, digest, cached := "-", "-", "no"
+				if r.Unavailable != "" {
+					cached = "unavailable (" + r.Unavailable + ")"
+				}
 				if r.Cached {
 					size, digest, cached = images.HumanSize(r.Size), r.Digest, "yes"
 				}

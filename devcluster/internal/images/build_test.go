@@ -17,7 +17,7 @@ import (
 
 func TestACachedImageIsReadyAtOnceWithTheSameDigest(t *testing.T) {
 	b := sharedBuilder(t)
-	const repo = "toolforge-bookworm-sssd-base"
+	const repo = "toolforge-bookworm-sssd"
 	first, err := build(t, b, repo).Digest()
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +112,7 @@ func TestACancelledBuildLeavesNoEntryAndNoMount(t *testing.T) {
 	})
 	done := make(chan error, 1)
 	go func() {
-		_, err := b.Build(ctx, "toolforge-bookworm-sssd-base", w)
+		_, err := b.Build(ctx, "toolforge-bookworm-sssd", w)
 		done <- err
 	}()
 	select {
@@ -147,7 +147,7 @@ func TestACancelledBuildLeavesNoEntryAndNoMount(t *testing.T) {
 	if strings.Contains(string(mounts), dir) {
 		t.Errorf("mounts left under %s:\n%s", dir, mounts)
 	}
-	if st, err := b.Status("toolforge-bookworm-sssd-base"); err != nil || st.Cached {
+	if st, err := b.Status("toolforge-bookworm-sssd"); err != nil || st.Cached {
 		t.Errorf("Status after a cancelled build = %+v, %v", st, err)
 	}
 }

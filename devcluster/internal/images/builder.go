@@ -172,6 +172,9 @@ func (b *Builder) plan(repo string) (plan, error) {
 	if !ok {
 		return plan{}, fmt.Errorf("build %s: not in the image catalogue (devcluster images list shows it)", repo)
 	}
+	if r.Unavailable != "" {
+		return plan{}, fmt.Errorf("build %s: cannot be built here: %s", repo, r.Unavailable)
+	}
 	base := b.baseLayer(r.Suite)
 	layers := []layerSpec{base}
 	if len(r.Packages) > 0 {

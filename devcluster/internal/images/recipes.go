@@ -51,15 +51,32 @@ type Recipe struct {
 	WebPackages []string `json:"webPackages,omitempty"`
 	// Env is added to the image's environment (PATH is replaced if given).
 	Env []string `json:"env,omitempty"`
+	// BaseName and WebName replace the repositories' usual names, for the
+	// plain suite images the original names toolforge-<suite>-sssd and
+	// toolforge-<suite>-web-sssd.
+	BaseName string `json:"baseName,omitempty"`
+	WebName  string `json:"webName,omitempty"`
+	// Unavailable says why an image of the original's catalogue cannot be
+	// built from the Debian archive this machine reaches (its release is
+	// archived); the registry answers "not found" for it.
+	Unavailable string `json:"unavailable,omitempty"`
 }
 
 // BaseRepo is the repository of the jobs image.
-func (r Recipe) BaseRepo() string { return "toolforge-" + r.Variant + "-sssd-base" }
+func (r Recipe) BaseRepo() string {
+	if r.BaseName != "" {
+		return r.BaseName
+	}
+	return "toolforge-" + r.Variant + "-sssd-base"
+}
 
 // WebRepo is the repository of the web image, "" when there is none.
 func (r Recipe) WebRepo() string {
-	if !r.Web {
+	switch {
+	case !r.Web:
 		return ""
+	case r.WebName != "":
+		return r.WebName
 	}
 	return "toolforge-" + r.Variant + "-sssd-web"
 }
@@ -114,8 +131,9 @@ var (
 // recipes is the catalogue of the original Toolforge. Adding an image is
 // adding an entry; the suite's base layer is shared.
 var recipes = []Recipe{
-	{Name: "bullseye", Variant: "bullseye", Suite: "bullseye", State: StateDeprecated},
-	{Name: "bookworm", Variant: "bookworm", Suite: "bookworm", State: StateStable},
+	{Name: "bullseye", Variant: "bullseye", Suite: "bullseye", State: StateDeprecated, BaseName: "toolforge-bullseye-sssd"},
+	{Name: "bookworm", Variant: "bookworm", Suite: "bookworm", State: StateStable, Web: true,
+		BaseName: "toolforge-bookworm-sssd", WebName: "toolforge-bookworm-web-sssd"},
 	{Name: "trixie", Variant: "trixie", Suite: "trixie", State: StateStable},
 	{Name: "python3.9", Variant: "python39", Suite: "bullseye", State: StateDeprecated, Packages: pythonPackages, Web: true, WebPackages: pythonWeb},
 	{Name: "python3.11", Variant: "python311", Suite: "bookworm", State: StateStable, Packages: pythonPackages, Web: true, WebPackages: pythonWeb},
@@ -135,7 +153,13 @@ var recipes = []Recipe{
 	{Name: "perl5.32", Variant: "perl532", Suite: "bullseye", State: StateDeprecated, Packages: perlPackages, Web: true},
 	{Name: "perl5.36", Variant: "perl536", Suite: "bookworm", State: StateStable, Packages: perlPackages, Web: true},
 	{Name: "tcl8.6", Variant: "tcl86", Suite: "bookworm", State: StateStable, Packages: tclPackages, Web: true},
-	{Name: "mariadb", Variant: "mariadb", Suite: "bookworm", State: StateStable, Packages: []string{"mariadb-client"}},
+	{Name: "mariadb", Variant: "mariadb", Suite: "bookworm", State: StateDeprecated, Packages: []string{"mariadb-client"}},
+	// The original still lists these; their Debian releases (buster,
+	// jessie) are only on archive.debian.org, which is out of reach here.
+	{Name: "golang1.11", Variant: "golang111", Suite: "buster", State: StateDeprecated, Web: true, Unavailable: "Debian buster (golang-1.11) is archived"},
+	{Name: "mono6.8", Variant: "mono68", Suite: "buster", State: StateDeprecated, Web: true, Unavailable: "Debian buster (mono 6.8) is archived"},
+	{Name: "node16", Variant: "node16", Suite: "bullseye", State: StateDeprecated, Web: true, Unavailable: "no Debian release packages Node.js 16"},
+	{Name: "ruby2.1", Variant: "ruby21", Suite: "jessie", State: StateDeprecated, Web: true, Unavailable: "Debian jessie (ruby 2.1) is archived"},
 }
 
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -168,8 +192,8 @@ func Buildable(repo, tag string) bool {
 	if repo == PauseRepo {
 		return tag == PauseTag
 	}
-	_, ok := Lookup(repo)
-	return ok && tag == Tag
+	r, ok := Lookup(repo)
+	return ok && tag == Tag && r.Unavailable == ""
 }
 
 // Resolve turns what a user types (a short name like python3.11, a
@@ -197,7 +221,9 @@ func Resolve(name string) ([]string, error) {
 func AllRepos() []string {
 	var out []string
 	for _, r := range Recipes() {
-		out = append(out, r.Repos()...)
+		if r.Unavailable == "" {
+			out = append(out, r.Repos()...)
+		}
 	}
 	return append(out, PauseRepo)
 }

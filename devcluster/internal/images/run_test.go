@@ -240,7 +240,7 @@ func get(t *testing.T, url string, output func() string) string {
 
 func TestAJobRunsInTheSuiteImageAsAnArbitraryUID(t *testing.T) {
 	b := sharedBuilder(t)
-	img := build(t, b, "toolforge-bookworm-sssd-base")
+	img := build(t, b, "toolforge-bookworm-sssd")
 	c := newContainer(t, img)
 	out := c.run(img, "/bin/sh", "-c", `id -u; echo "$LANG"; curl --version | head -1; touch /cant 2>/dev/null || echo read-only; echo ok > "$HOME/f" && cat "$HOME/f"`)
 	for _, want := range []string{fmt.Sprint(toolUID), "C.UTF-8", "curl ", "read-only", "ok"} {

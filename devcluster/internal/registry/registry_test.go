@@ -152,7 +152,7 @@ func TestTheRegistryServesACatalogueImageUnderItsName(t *testing.T) {
 	requireBuildHost(t)
 	// The machine's cache, as devcluster uses it.
 	s, _ := start(t, images.NewBuilder(""), "127.0.0.1:0")
-	img := pull(t, ref(t, s.Addrs()[0], "toolforge-bookworm-sssd-base:latest"))
+	img := pull(t, ref(t, s.Addrs()[0], "toolforge-bookworm-sssd:latest"))
 	cf, err := img.ConfigFile()
 	if err != nil {
 		t.Fatal(err)
