@@ -25,7 +25,7 @@ PRODUCT_CMDS := toolforge toolforged kubectl-sudo toolforge-admin
 CONTAINERD_VERSION := v2.4.2
 COREDNS_VERSION := v1.15.0
 TRAEFIK_VERSION := v3.6.12
-NODE_BINS := bin/containerd bin/containerd-shim-runc-v2 bin/coredns bin/traefik
+NODE_BINS := bin/containerd bin/containerd-shim-runc-v2 bin/coredns bin/traefik bin/devcluster-sandbox
 UPSTREAM_STAMP = .cache/upstream/stamp-$(1)-$(2)
 
 .PHONY: all build setup lint test test-unit test-devcluster run stop bench clean tidy FORCE
@@ -64,6 +64,12 @@ bin/traefik: $(call UPSTREAM_STAMP,traefik,$(TRAEFIK_VERSION))
 .cache/upstream/stamp-%:
 	@mkdir -p $(@D)
 	@touch $@
+
+# A real node's first process: small and static on purpose (see package
+# sandbox).
+bin/devcluster-sandbox: $(DEVCLUSTER_SRC)
+	@mkdir -p bin
+	cd devcluster && CGO_ENABLED=0 $(GO) build -o ../bin/devcluster-sandbox ./cmd/devcluster-sandbox
 
 # kubectl at the cluster's version, for machines without one (.ci/run uses
 # it only when kubectl is missing from PATH).

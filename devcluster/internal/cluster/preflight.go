@@ -9,11 +9,13 @@ import (
 	"path/filepath"
 
 	"github.com/toolforge-go/toolforge/devcluster/internal/cgroups"
+	"github.com/toolforge-go/toolforge/devcluster/internal/sandbox"
 )
 
 // tools are the programs real nodes run besides this binary.
 type tools struct {
 	containerd, shim, coredns, traefik string // built from their Go modules (make)
+	sandbox                            string // devcluster-sandbox, built with devcluster
 	runc, cniDir, iptables, nsenter    string // Debian packages
 }
 
@@ -32,7 +34,7 @@ func preflight(o Options) (tools, error) {
 	for _, b := range []struct {
 		dst  *string
 		name string
-	}{{&t.containerd, "containerd"}, {&t.shim, "containerd-shim-runc-v2"}, {&t.coredns, "coredns"}, {&t.traefik, "traefik"}} {
+	}{{&t.containerd, "containerd"}, {&t.shim, "containerd-shim-runc-v2"}, {&t.coredns, "coredns"}, {&t.traefik, "traefik"}, {&t.sandbox, sandbox.Program}} {
 		if *b.dst, err = besideSelf(b.name); err != nil {
 			return t, err
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/toolforge-go/toolforge/devcluster/internal/node"
 	"github.com/toolforge-go/toolforge/devcluster/internal/nodenet"
 	"github.com/toolforge-go/toolforge/devcluster/internal/pki"
+	"github.com/toolforge-go/toolforge/devcluster/internal/sandbox"
 )
 
 // realNode is one real node: its sandbox (the namespaces) and the
@@ -70,11 +71,11 @@ func (s *supervisor) newRealNode(i int) (*realNode, error) {
 	n := &realNode{index: i, cfg: cfg}
 	n.sandbox = &child{
 		name:       name + "/sandbox",
+		exe:        s.tools.sandbox,
 		args:       []string{"--hostname", name, "--cni-state", cfg.CNIState()},
 		logFile:    s.l.Log(name + "-sandbox"),
-		cloneflags: node.Cloneflags,
+		cloneflags: sandbox.Cloneflags,
 	}
-	n.sandbox.componentName = components.NodeSandbox
 	enter := func() int { return n.sandbox.pid() }
 	// containerd finds its shim on PATH, next to itself.
 	path := "PATH=" + filepath.Dir(s.tools.containerd) + ":" + os.Getenv("PATH")

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/toolforge-go/toolforge/devcluster/internal/nodenet"
+	"github.com/toolforge-go/toolforge/devcluster/internal/sandbox"
 )
 
 // stopGrace is how long the supervisor gets to stop its components before
@@ -112,7 +113,7 @@ func isOurs(pid int, dir string) bool {
 		return false
 	}
 	switch filepath.Base(string(args[0])) {
-	case nsenterPath, "containerd", coreDNS, ingress:
+	case nsenterPath, "containerd", coreDNS, ingress, sandbox.Program:
 		// A node's component entered into its namespaces, or a program
 		// devcluster runs beside the control plane.
 	default:

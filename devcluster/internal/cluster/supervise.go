@@ -86,6 +86,16 @@ func (s *supervisor) run(ctx context.Context) error {
 		if s.tools, err = preflight(s.o); err != nil {
 			return err
 		}
+		// Clusters whose directory was deleted under them cannot be
+		// stopped any more; their leftovers would hold address ranges.
+		if orphans, err := nodenet.Orphans(); err == nil {
+			for _, o := range orphans {
+				s.log.Info("removing the leftovers of a cluster whose directory is gone", "dir", o.Dir, "bridge", o.Bridge())
+				if err := cleanupHost(o); err != nil {
+					s.log.Warn("remove leftovers", "dir", o.Dir, "err", err)
+				}
+			}
+		}
 		plan, err := nodenet.Choose(s.l.Dir)
 		if err != nil {
 			return err

@@ -16,10 +16,8 @@ import (
 	_ "k8s.io/component-base/metrics/prometheus/version"  // version metric, as upstream main packages do
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
-	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
-
-	"github.com/toolforge-go/toolforge/devcluster/internal/node"
 	kubeproxy "k8s.io/kubernetes/cmd/kube-proxy/app"
+	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
 	kubelet "k8s.io/kubernetes/cmd/kubelet/app"
 )
 
@@ -35,8 +33,6 @@ const (
 	// and mount namespaces.
 	Kubelet   = "kubelet"
 	KubeProxy = "kube-proxy"
-	// NodeSandbox holds a node's namespaces (see package node).
-	NodeSandbox = "node-sandbox"
 )
 
 // Processes lists the components that run as child processes, in start order.
@@ -58,8 +54,6 @@ func Run(name string, args []string) int {
 		return cli.Run(kubelet.NewKubeletCommand(context.Background()))
 	case KubeProxy:
 		return cli.Run(kubeproxy.NewProxyCommand())
-	case NodeSandbox:
-		return node.RunSandbox(args)
 	}
 	fmt.Fprintf(os.Stderr, "unknown component %q (known: %v)\n", name, Processes)
 	return 2

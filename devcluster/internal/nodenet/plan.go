@@ -159,3 +159,27 @@ func (p Plan) free(used []hostNet) (bool, string) {
 }
 
 func overlaps(a, b *net.IPNet) bool { return a.Contains(b.IP) || b.Contains(a.IP) }
+
+// Orphans are the plans of clusters whose bridge is still on the host but
+// whose directory is gone (deleted while the cluster ran, or after it was
+// killed): nothing can stop them any more, so a start cleans them up.
+func Orphans() ([]Plan, error) {
+	links, err := hostNetworks()
+	if err != nil {
+		return nil, err
+	}
+	var out []Plan
+	for _, l := range links {
+		var slot int
+		if l.alias == "" || !l.net.IP.IsUnspecified() {
+			continue // only the bridges themselves (listed with no address)
+		}
+		if _, err := fmt.Sscanf(l.link, "devcl%d", &slot); err != nil || fmt.Sprintf("devcl%d", slot) != l.link {
+			continue
+		}
+		if _, err := os.Stat(l.alias); errors.Is(err, os.ErrNotExist) {
+			out = append(out, Plan{Slot: slot, Dir: l.alias})
+		}
+	}
+	return out, nil
+}

@@ -1,11 +1,14 @@
-// Package node runs a real Kubernetes node inside Linux namespaces of its
-// own: a sandbox process (pid 1 of new pid, mount, network, UTS and IPC
-// namespaces) holds them, and containerd, kubelet and kube-proxy are entered
-// into them. When the sandbox ends, the kernel kills everything inside —
-// containers, shims, the node's components — and its mounts, network
-// devices and iptables rules go with its namespaces, so a stopped node
-// leaves nothing on the host.
-package node
+// Package sandbox is a real node's first process: pid 1 of new pid, mount,
+// network, UTS and IPC namespaces, which it holds while containerd, kubelet
+// and kube-proxy are entered into them. When the sandbox ends, the kernel
+// kills everything inside — containers, shims, the node's components — and
+// its mounts, network devices and iptables rules go with its namespaces, so
+// a stopped node leaves nothing on the host.
+//
+// It is its own small program (devcluster-sandbox) rather than a mode of
+// the devcluster binary: it only waits, and the multi-call binary costs
+// ~150 MiB of resident pages a process just to start.
+package sandbox
 
 import (
 	"flag"
@@ -17,24 +20,27 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// Program is the sandbox's executable name, beside devcluster.
+const Program = "devcluster-sandbox"
+
 // Cloneflags are the namespaces a node's sandbox is started in.
 const Cloneflags = syscall.CLONE_NEWPID | syscall.CLONE_NEWNS | syscall.CLONE_NEWNET | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC
 
-// SandboxReadyFD is the descriptor on which the sandbox says it is ready
+// ReadyFD is the descriptor on which the sandbox says it is ready
 // (one line, then closes it); the starter passes a pipe there.
-const SandboxReadyFD = 3
+const ReadyFD = 3
 
-// RunSandbox is the sandbox's main: it prepares the node's mount namespace,
+// Run is the sandbox's main: it prepares the node's mount namespace,
 // reports ready, then reaps orphans (it is their init) until it is told to
 // stop. args: --hostname NAME --cni-state DIR.
-func RunSandbox(args []string) int {
+func Run(args []string) int {
 	fs := flag.NewFlagSet("node-sandbox", flag.ContinueOnError)
 	hostname := fs.String("hostname", "", "the node's host name")
 	cniState := fs.String("cni-state", "", "directory mounted on /var/lib/cni (CNI's fixed cache path)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	ready := os.NewFile(SandboxReadyFD, "ready")
+	ready := os.NewFile(ReadyFD, "ready")
 	if err := prepare(*hostname, *cniState); err != nil {
 		fmt.Fprintf(os.Stderr, "node sandbox: %v\n", err)
 		if ready != nil {
