@@ -9,11 +9,13 @@ import (
 	"github.com/toolforge-go/toolforge/internal/status"
 )
 
-func main() {
-	daemon.Main(
+func main() { daemon.Main(services()...) }
+
+func services() []daemon.Service {
+	return []daemon.Service{
 		accounts.NewService(),
 		admission.NewService(),
 		api.NewService(),
 		status.NewService(),
-	)
+	}
 }

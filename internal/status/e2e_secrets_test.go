@@ -160,7 +160,10 @@ func TestTheStatusRoleReadsWhatThePagesShowAndNoSecret(t *testing.T) {
 		name string
 		call func() error
 	}{
-		{"get a tool's secret", func() error { _, err := c.CoreV1().Secrets("tool-alpha").Get(ctx, "planted", metav1.GetOptions{}); return err }},
+		{"get a tool's secret", func() error {
+			_, err := c.CoreV1().Secrets("tool-alpha").Get(ctx, "planted", metav1.GetOptions{})
+			return err
+		}},
 		{"list secrets anywhere", func() error { _, err := c.CoreV1().Secrets("").List(ctx, all); return err }},
 		{"list a tool's secrets", func() error { _, err := c.CoreV1().Secrets("tool-alpha").List(ctx, all); return err }},
 		{"list config maps", func() error { _, err := c.CoreV1().ConfigMaps("").List(ctx, all); return err }},

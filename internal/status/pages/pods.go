@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/toolforge-go/toolforge/internal/status/wire"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
@@ -36,15 +37,15 @@ func problems(p *corev1.Pod, tool string) []wire.Problem {
 	for _, cs := range append(append([]corev1.ContainerStatus(nil), p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
 		switch {
 		case cs.State.Waiting != nil && troubled[cs.State.Waiting.Reason]:
-			since := time.Time{}
+			var since *time.Time
 			if t := cs.LastTerminationState.Terminated; t != nil {
-				since = t.FinishedAt.Time
+				since = timeOf(t.FinishedAt)
 			}
 			out = append(out, wire.Problem{Pod: ref, Container: cs.Name, Reason: cs.State.Waiting.Reason, Since: since})
 		case oomKilled(cs.State.Terminated):
-			out = append(out, wire.Problem{Pod: ref, Container: cs.Name, Reason: "OOMKilled", Since: cs.State.Terminated.FinishedAt.Time})
+			out = append(out, wire.Problem{Pod: ref, Container: cs.Name, Reason: "OOMKilled", Since: timeOf(cs.State.Terminated.FinishedAt)})
 		case oomKilled(cs.LastTerminationState.Terminated) && !finished(p):
-			out = append(out, wire.Problem{Pod: ref, Container: cs.Name, Reason: "OOMKilled", Since: cs.LastTerminationState.Terminated.FinishedAt.Time})
+			out = append(out, wire.Problem{Pod: ref, Container: cs.Name, Reason: "OOMKilled", Since: timeOf(cs.LastTerminationState.Terminated.FinishedAt)})
 		}
 	}
 	if len(out) == 0 && p.Status.Phase == corev1.PodPending && p.DeletionTimestamp == nil {
@@ -54,9 +55,18 @@ func problems(p *corev1.Pod, tool string) []wire.Problem {
 				reason = ReasonUnschedulable
 			}
 		}
-		out = append(out, wire.Problem{Pod: ref, Reason: reason, Since: p.CreationTimestamp.Time})
+		out = append(out, wire.Problem{Pod: ref, Reason: reason, Since: timeOf(p.CreationTimestamp)})
 	}
 	return out
+}
+
+// timeOf is t in UTC, or nil when unset.
+func timeOf(t metav1.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
 }
 
 func oomKilled(t *corev1.ContainerStateTerminated) bool { return t != nil && t.Reason == "OOMKilled" }
@@ -164,12 +174,10 @@ func containers(spec []corev1.Container, statuses []corev1.ContainerStatus) []wi
 func containerState(s corev1.ContainerState) wire.ContainerState {
 	switch {
 	case s.Running != nil:
-		t := s.Running.StartedAt.UTC()
-		return wire.ContainerState{State: "running", Since: &t}
+		return wire.ContainerState{State: "running", Since: timeOf(s.Running.StartedAt)}
 	case s.Terminated != nil:
-		t := s.Terminated.FinishedAt.UTC()
 		code := s.Terminated.ExitCode
-		return wire.ContainerState{State: "terminated", Reason: s.Terminated.Reason, ExitCode: &code, Since: &t}
+		return wire.ContainerState{State: "terminated", Reason: s.Terminated.Reason, ExitCode: &code, Since: timeOf(s.Terminated.FinishedAt)}
 	case s.Waiting != nil:
 		return wire.ContainerState{State: "waiting", Reason: s.Waiting.Reason}
 	}

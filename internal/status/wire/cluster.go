@@ -72,10 +72,10 @@ type Namespace struct {
 
 // Problem is a pod in trouble.
 type Problem struct {
-	Pod       PodRef    `json:"pod"`
-	Container string    `json:"container,omitempty"`
-	Reason    string    `json:"reason"`
-	Since     time.Time `json:"since,omitempty"`
+	Pod       PodRef     `json:"pod"`
+	Container string     `json:"container,omitempty"`
+	Reason    string     `json:"reason"`
+	Since     *time.Time `json:"since,omitempty"`
 }
 
 // NodeList is /nodes/.
