@@ -33,6 +33,8 @@ func ClusterRole() *rbacv1.ClusterRole {
 			{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: read},
 			{APIGroups: []string{"batch"}, Resources: []string{"jobs", "cronjobs"}, Verbs: read},
 			{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"}, Verbs: read},
+			// Node use, where the cluster serves the metrics API.
+			{APIGroups: []string{"metrics.k8s.io"}, Resources: []string{"nodes"}, Verbs: []string{"list"}},
 		},
 	}
 }

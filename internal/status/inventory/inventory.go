@@ -39,12 +39,14 @@ const nodeIndex = "node"
 // caches: callers must not change them.
 type Inventory struct {
 	kube       kubernetes.Interface
+	metrics    rest.Interface
 	log        *slog.Logger
 	platformNS string
 
 	pods, nodes, namespaces, quotas, deployments, jobs, cronjobs, ingresses, catalogue cache.SharedIndexInformer
 
 	version atomic.Pointer[string]
+	usage   atomic.Pointer[Usage]
 	synced  atomic.Bool
 
 	catMu  sync.Mutex
@@ -54,6 +56,10 @@ type Inventory struct {
 
 // New makes the caches (not yet running) reading with cfg.
 func New(cfg *rest.Config, platformNS string, log *slog.Logger) (*Inventory, error) {
+	plain, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("status caches: %w", err)
+	}
 	cfg = rest.CopyConfig(cfg)
 	// Protobuf is cheaper to decode than JSON for the thousands of pods
 	// listed at start.
@@ -63,7 +69,8 @@ func New(cfg *rest.Config, platformNS string, log *slog.Logger) (*Inventory, err
 	if err != nil {
 		return nil, fmt.Errorf("status caches: %w", err)
 	}
-	inv := &Inventory{kube: kube, log: log, platformNS: platformNS}
+	// The metrics API is read as JSON, whatever its provider.
+	inv := &Inventory{kube: kube, metrics: plain.Discovery().RESTClient(), log: log, platformNS: platformNS}
 	ns := cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}
 	all := metav1.NamespaceAll
 	// Only the platform's workloads are shown; hand-made Deployments, Jobs
@@ -114,6 +121,7 @@ func (inv *Inventory) Start(ctx context.Context) error {
 	}
 	defer wg.Wait()
 	go inv.refreshVersion(ctx)
+	go inv.refreshUsage(ctx)
 	syncCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	var synced []cache.InformerSynced

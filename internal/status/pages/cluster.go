@@ -52,6 +52,9 @@ func (b *Builder) Overview() wire.Overview {
 	}
 	sort.Slice(out.Nodes.ByRole, func(i, j int) bool { return out.Nodes.ByRole[i].Role < out.Nodes.ByRole[j].Role })
 
+	if cpu, mem, ok := b.Src.Usage(); ok {
+		out.CPU.Used, out.Memory.Used = &cpu, &mem
+	}
 	pods := b.Src.Pods("")
 	out.CPU.Requested, out.Memory.Requested = requests(pods)
 	byPhase := map[corev1.PodPhase]int{}

@@ -36,6 +36,9 @@ type Source interface {
 	Ingresses(ns string) []*networkingv1.Ingress
 	Catalogue() *images.Catalogue
 	Version() string
+	// Usage is the CPU (cores) and memory (bytes) in use on the nodes;
+	// ok is false when the cluster has no metrics API.
+	Usage() (cpu, memory float64, ok bool)
 }
 
 // Builder builds pages from Src; Now is the observation time (time.Now

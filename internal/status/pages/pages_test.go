@@ -195,3 +195,15 @@ func TestImagesCountToolsByCatalogueEntry(t *testing.T) {
 		t.Errorf("other = %+v (kube-system's images are not tools')", got.Other)
 	}
 }
+
+func TestTheOverviewShowsUseOnlyWhereAMetricsAPIReportsIt(t *testing.T) {
+	src := pagestest.Demo()
+	if got := (&pages.Builder{Src: src}).Overview(); got.CPU.Used != nil || got.Memory.Used != nil {
+		t.Errorf("use without a metrics API: %+v %+v", got.CPU, got.Memory)
+	}
+	src.UsedCPU, src.UsedMemory, src.HasUsage = 1.25, 3e9, true
+	got := (&pages.Builder{Src: src}).Overview()
+	if got.CPU.Used == nil || *got.CPU.Used != 1.25 || got.Memory.Used == nil || *got.Memory.Used != 3e9 {
+		t.Errorf("use = %+v %+v", got.CPU, got.Memory)
+	}
+}

@@ -23,6 +23,9 @@ type Source struct {
 	IngressList    []*networkingv1.Ingress
 	Cat            *images.Catalogue
 	KubeVersion    string
+	// UsedCPU and UsedMemory are the metrics API's, when HasUsage.
+	UsedCPU, UsedMemory float64
+	HasUsage            bool
 }
 
 func inNS[T interface{ GetNamespace() string }](all []T, ns string) []T {
@@ -96,3 +99,5 @@ func (s *Source) Catalogue() *images.Catalogue {
 }
 
 func (s *Source) Version() string { return s.KubeVersion }
+
+func (s *Source) Usage() (cpu, memory float64, ok bool) { return s.UsedCPU, s.UsedMemory, s.HasUsage }
