@@ -6,6 +6,7 @@ import (
 	"html"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/toolforge-go/toolforge/internal/status"
+	"github.com/toolforge-go/toolforge/internal/status/statustest"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
 
@@ -99,8 +101,19 @@ func TestNoSecretOrEnvValueAppearsInAnyResponse(t *testing.T) {
 			}
 		}
 	}
-	if !seen["/tools/alpha/pods/"] && len(seen) < 15 {
-		t.Errorf("the crawl saw only %d pages: %v", len(seen), seen)
+	kinds := map[string]bool{}
+	for p := range seen {
+		switch {
+		case strings.Contains(p, "/pods/"):
+			kinds["pod"] = true
+		case strings.HasPrefix(p, "/nodes/") && p != "/nodes/":
+			kinds["node"] = true
+		case p == "/images/":
+			kinds["images"] = true
+		}
+	}
+	if len(kinds) != 3 {
+		t.Errorf("the crawl missed pod, node or images pages: %v", seen)
 	}
 	t.Logf("searched %d responses of %d pages", responses, len(seen))
 }
@@ -183,5 +196,28 @@ func TestTheStatusRoleReadsWhatThePagesShowAndNoSecret(t *testing.T) {
 				t.Errorf("err = %v, want forbidden", err)
 			}
 		})
+	}
+}
+
+func TestWithAdminCredentialsItInstallsItsRoleAndReadsAsItsServiceAccount(t *testing.T) {
+	setup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	// As in `toolforged all` on the admin kubeconfig.
+	srv, err := statustest.Start(ctx, cluster, cluster.Kubeconfig, "toolforged-status-admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	log, err := os.ReadFile(srv.Log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(log), "status page reads as its ServiceAccount") || !strings.Contains(string(log), status.User(tenancy.PlatformNamespace)) {
+		t.Errorf("the server does not read as its ServiceAccount:\n%s", log)
+	}
+	a, err := getTool(srv.URL, "alpha")
+	if err != nil || a.WebService == nil {
+		t.Errorf("alpha through the impersonating server: %v %+v", err, a)
 	}
 }
