@@ -74,14 +74,23 @@ func benchStatus(ctx context.Context, r *report) error {
 	if err != nil {
 		return err
 	}
+	metricsPort, err := testcluster.FreePort()
+	if err != nil {
+		return err
+	}
+	metricsURL := "http://127.0.0.1:" + strconv.Itoa(metricsPort)
 	t0 = time.Now()
-	srv, err := statustest.Start(ctx, c, kubeconfig, "toolforged-status")
+	srv, err := statustest.Start(ctx, c, kubeconfig, "toolforged-status", "--metrics-addr", metricsURL[len("http://"):], "--pprof")
 	if err != nil {
 		return err
 	}
 	defer srv.Stop()
 	r.add("status server: start to caches filled", "%s", secs(time.Since(t0)))
 	settled, _, err := rss(srv.PID())
+	if err != nil {
+		return err
+	}
+	settledHeap, err := liveHeap(metricsURL, os.Getenv("STATUS_HEAP_PROFILE"))
 	if err != nil {
 		return err
 	}
@@ -134,7 +143,12 @@ func benchStatus(ctx context.Context, r *report) error {
 		return err
 	}
 	r.check("status server memory (RSS) after the load", mib(now), "≤ "+mib(statusMemoryTargetKiB), now <= statusMemoryTargetKiB)
+	heap, err := liveHeap(metricsURL, "")
+	if err != nil {
+		return err
+	}
 	r.add("  RSS once filled, before the load; peak RSS", "%s; %s", mib(settled), mib(peak))
+	r.add("  Go heap in use after a GC: once filled; after the load", "%s; %s", mib(settledHeap/1024), mib(heap/1024))
 	r.note("%d kwok nodes; the status server reads as its ServiceAccount; clients, server, API server and etcd share this machine's CPUs", *statusNodes)
 	return nil
 }
@@ -253,4 +267,40 @@ func rss(pid int) (now, peak int64, err error) {
 		}
 	}
 	return now, peak, nil
+}
+
+// liveHeap collects the server's garbage (a heap profile with gc=1, kept
+// in file when given) and returns the heap in use, in bytes, from its
+// metrics.
+func liveHeap(metricsURL, file string) (int64, error) {
+	resp, err := http.Get(metricsURL + "/debug/pprof/heap?gc=1")
+	if err != nil {
+		return 0, err
+	}
+	prof, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return 0, err
+	}
+	if file != "" {
+		if err := os.WriteFile(file, prof, 0o644); err != nil {
+			return 0, err
+		}
+	}
+	resp, err = http.Get(metricsURL + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "go_memstats_heap_inuse_bytes "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			return int64(f), err
+		}
+	}
+	return 0, fmt.Errorf("no go_memstats_heap_inuse_bytes in %s/metrics", metricsURL)
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -116,9 +117,6 @@ func podNode(obj any) ([]string, error) {
 // list a kind, an unreachable API server).
 func (inv *Inventory) Start(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for _, inf := range inv.informers() {
-		wg.Go(func() { inf.Run(ctx.Done()) })
-	}
 	defer wg.Wait()
 	go inv.refreshVersion(ctx)
 	go inv.refreshUsage(ctx)
@@ -126,6 +124,7 @@ func (inv *Inventory) Start(ctx context.Context) error {
 	defer cancel()
 	var synced []cache.InformerSynced
 	for _, inf := range inv.informers() {
+		wg.Go(func() { inf.Run(ctx.Done()) })
 		synced = append(synced, inf.HasSynced)
 	}
 	if !cache.WaitForCacheSync(syncCtx.Done(), synced...) {
@@ -134,6 +133,10 @@ func (inv *Inventory) Start(ctx context.Context) error {
 		}
 		return fmt.Errorf("status caches did not fill in 5 minutes (see the log for the failing list)")
 	}
+	// Filling the caches decoded every object whole before the transforms
+	// kept a sliver of it: give that garbage back to the system now rather
+	// than over the next minutes.
+	debug.FreeOSMemory()
 	inv.synced.Store(true)
 	inv.log.Info("status caches synced")
 	<-ctx.Done()

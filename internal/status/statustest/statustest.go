@@ -48,8 +48,9 @@ func ServiceAccountKubeconfig(ctx context.Context, c *testcluster.Cluster) (stri
 }
 
 // Start runs `toolforged status --kubeconfig kubeconfig` on a free port
-// and returns once its caches have filled (/healthz answers 200).
-func Start(ctx context.Context, c *testcluster.Cluster, kubeconfig, name string) (*Server, error) {
+// and returns once its caches have filled (/healthz answers 200). Extra
+// arguments go to toolforged.
+func Start(ctx context.Context, c *testcluster.Cluster, kubeconfig, name string, extra ...string) (*Server, error) {
 	bin, err := testcluster.BuildBinary("toolforged")
 	if err != nil {
 		return nil, err
@@ -64,8 +65,9 @@ func Start(ctx context.Context, c *testcluster.Cluster, kubeconfig, name string)
 		return nil, err
 	}
 	defer logFile.Close()
-	s.cmd = exec.Command(bin, "status", "--kubeconfig", kubeconfig, "--status-addr", "127.0.0.1:"+strconv.Itoa(port),
-		"--metrics-addr", "0", "--health-addr", "0")
+	args := append([]string{"status", "--kubeconfig", kubeconfig, "--status-addr", "127.0.0.1:" + strconv.Itoa(port),
+		"--metrics-addr", "0", "--health-addr", "0"}, extra...)
+	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
 	// The server must not outlive the test binary.
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

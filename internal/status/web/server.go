@@ -28,6 +28,7 @@ type Server struct {
 	metrics *metrics
 	tmpl    map[string]*template.Template
 	mux     *http.ServeMux
+	memo    *memo
 }
 
 // Options configure a Server.
@@ -40,6 +41,9 @@ type Options struct {
 	// Metrics is served on /metrics; Registerer takes the page metrics.
 	Metrics    http.Handler
 	Registerer Registerer
+	// MaxAge bounds how old the whole-cluster pages may be when served
+	// (default 1 s).
+	MaxAge time.Duration
 }
 
 // New builds the server.
@@ -52,7 +56,10 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{pages: o.Pages, ready: o.Ready, log: o.Log, metrics: m, tmpl: tmpl, mux: http.NewServeMux()}
+	if o.MaxAge == 0 {
+		o.MaxAge = time.Second
+	}
+	s := &Server{pages: o.Pages, ready: o.Ready, log: o.Log, metrics: m, tmpl: tmpl, mux: http.NewServeMux(), memo: newMemo(o.MaxAge)}
 	s.page("GET /{$}", "overview", func(r *http.Request) (any, string, error) {
 		return s.pages.Overview(), "Cluster overview", nil
 	})
@@ -165,52 +172,66 @@ func (s *Server) servePage(w http.ResponseWriter, r *http.Request, name string, 
 		return http.StatusNotAcceptable
 	}
 	if !s.ready() {
-		return s.write(w, r, format, "error", "Starting", http.StatusServiceUnavailable,
-			wire.Error{Status: http.StatusServiceUnavailable, Error: "the status page is still reading the cluster; try again in a moment"})
+		return send(w, s.render(r, format, "error", "Starting", http.StatusServiceUnavailable,
+			wire.Error{Status: http.StatusServiceUnavailable, Error: "the status page is still reading the cluster; try again in a moment"}))
 	}
+	answer := func() answer { return s.answer(r, format, name, build) }
+	if memoized[name] && r.URL.Query().Get("q") == "" {
+		return send(w, s.memo.get(name+" "+format, answer))
+	}
+	return send(w, answer())
+}
+
+// memoized are the pages of the whole cluster (see memo).
+var memoized = map[string]bool{"overview": true, "nodes": true, "tools": true, "images": true}
+
+// answer builds and renders a page.
+func (s *Server) answer(r *http.Request, format, name string, build builder) answer {
 	data, title, err := build(r)
 	var nf *pages.NotFoundError
 	switch {
 	case errors.As(err, &nf):
-		return s.write(w, r, format, "error", "Not found", http.StatusNotFound,
+		return s.render(r, format, "error", "Not found", http.StatusNotFound,
 			wire.Error{Status: http.StatusNotFound, Error: nf.Error(), Kind: nf.Kind, Name: nf.Name})
 	case err != nil:
 		s.log.Error("build status page", "page", name, "path", r.URL.Path, "err", err)
-		return s.write(w, r, format, "error", "Error", http.StatusInternalServerError,
+		return s.render(r, format, "error", "Error", http.StatusInternalServerError,
 			wire.Error{Status: http.StatusInternalServerError, Error: "internal error"})
 	}
-	return s.write(w, r, format, name, title, http.StatusOK, data)
+	return s.render(r, format, name, title, http.StatusOK, data)
 }
 
-// write renders data in format. The whole answer is rendered before any
-// of it is sent, so a failing template cannot leave half a page.
-func (s *Server) write(w http.ResponseWriter, r *http.Request, format, name, title string, code int, data any) int {
+// render renders data in format, whole, so that a failing template cannot
+// leave half a page.
+func (s *Server) render(r *http.Request, format, name, title string, code int, data any) answer {
 	var buf bytes.Buffer
 	if format == formatJSON {
 		if err := json.NewEncoder(&buf).Encode(data); err != nil {
-			return s.fail(w, name, err)
+			return s.fail(name, err)
 		}
-		w.Header().Set("Content-Type", "application/json")
-	} else {
-		v := view{Title: title, Nav: nav(name), Observed: time.Now().UTC().Truncate(time.Second), JSONURL: jsonURL(r.URL), Data: data}
-		if p, ok := observed(data); ok {
-			v.Observed = p
-		}
-		if err := s.tmpl[name].ExecuteTemplate(&buf, "layout", v); err != nil {
-			return s.fail(w, name, err)
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		return answer{code: code, contentType: "application/json", body: buf.Bytes()}
 	}
-	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
-	w.WriteHeader(code)
-	w.Write(buf.Bytes())
-	return code
+	v := view{Title: title, Nav: nav(name), Observed: time.Now().UTC().Truncate(time.Second), JSONURL: jsonURL(r.URL), Data: data}
+	if p, ok := observed(data); ok {
+		v.Observed = p
+	}
+	if err := s.tmpl[name].ExecuteTemplate(&buf, "layout", v); err != nil {
+		return s.fail(name, err)
+	}
+	return answer{code: code, contentType: "text/html; charset=utf-8", body: buf.Bytes()}
 }
 
-func (s *Server) fail(w http.ResponseWriter, name string, err error) int {
+func (s *Server) fail(name string, err error) answer {
 	s.log.Error("render status page", "page", name, "err", err)
-	http.Error(w, "internal error", http.StatusInternalServerError)
-	return http.StatusInternalServerError
+	return answer{code: http.StatusInternalServerError, contentType: "text/plain; charset=utf-8", body: []byte("internal error\n")}
+}
+
+func send(w http.ResponseWriter, a answer) int {
+	w.Header().Set("Content-Type", a.contentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(a.body)))
+	w.WriteHeader(a.code)
+	w.Write(a.body)
+	return a.code
 }
 
 // observed is the observation time of a page's data.
