@@ -14,7 +14,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/toolforge-go/toolforge/internal/jobs"
@@ -150,15 +149,6 @@ func toolClient(t *testcluster.Tool) (client.Client, error) {
 		return nil, err
 	}
 	return client.New(cfg, client.Options{})
-}
-
-func toolClientset(t *testing.T, tool *testcluster.Tool) kubernetes.Interface {
-	t.Helper()
-	c, err := tool.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 func jobObject(tool string, j *jobs.Job) (client.Object, error) {
