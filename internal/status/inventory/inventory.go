@@ -93,8 +93,9 @@ func New(cfg *rest.Config, platformNS string, log *slog.Logger) (*Inventory, err
 	inv.cronjobs = batchinformers.NewFilteredCronJobInformer(kube, all, 0, ns, byManaged)
 	inv.ingresses = networkinginformers.NewIngressInformer(kube, all, 0, ns)
 	inv.catalogue = coreinformers.NewFilteredConfigMapInformer(kube, platformNS, 0, cache.Indexers{}, byCatalogue)
+	tr := newTransformer()
 	for _, inf := range inv.informers() {
-		if err := inf.SetTransform(transform); err != nil {
+		if err := inf.SetTransform(tr.transform); err != nil {
 			return nil, fmt.Errorf("status caches: %w", err)
 		}
 	}

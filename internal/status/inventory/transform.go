@@ -27,25 +27,30 @@ var workloadLabels = []string{
 
 var namespaceLabels = []string{tenancy.LabelTenancy, tenancy.LabelTool}
 
-func transform(obj any) (any, error) {
+// transformer strips objects, sharing equal resource lists.
+type transformer struct{ in *interner }
+
+func newTransformer() *transformer { return &transformer{in: newInterner(10000)} }
+
+func (t *transformer) transform(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *corev1.Pod:
-		return stripPod(o), nil
+		return t.stripPod(o), nil
 	case *corev1.Node:
 		return stripNode(o), nil
 	case *corev1.Namespace:
 		return &corev1.Namespace{ObjectMeta: stripMeta(o.ObjectMeta, namespaceLabels), Status: corev1.NamespaceStatus{Phase: o.Status.Phase}}, nil
 	case *corev1.ResourceQuota:
-		return &corev1.ResourceQuota{ObjectMeta: stripMeta(o.ObjectMeta, nil), Status: corev1.ResourceQuotaStatus{Hard: o.Status.Hard, Used: o.Status.Used}}, nil
+		return &corev1.ResourceQuota{ObjectMeta: stripMeta(o.ObjectMeta, nil), Status: corev1.ResourceQuotaStatus{Hard: t.in.list(o.Status.Hard), Used: t.in.list(o.Status.Used)}}, nil
 	case *corev1.ConfigMap:
 		// Only the image catalogue is watched; keep its one key.
 		return &corev1.ConfigMap{ObjectMeta: stripMeta(o.ObjectMeta, nil), Data: map[string]string{images.ConfigMapKey: o.Data[images.ConfigMapKey]}}, nil
 	case *appsv1.Deployment:
-		return stripDeployment(o), nil
+		return t.stripDeployment(o), nil
 	case *batchv1.Job:
-		return stripJob(o), nil
+		return t.stripJob(o), nil
 	case *batchv1.CronJob:
-		return stripCronJob(o), nil
+		return t.stripCronJob(o), nil
 	case *networkingv1.Ingress:
 		return stripIngress(o), nil
 	}
@@ -69,13 +74,13 @@ func stripMeta(m metav1.ObjectMeta, labels []string) metav1.ObjectMeta {
 	return out
 }
 
-func stripPod(p *corev1.Pod) *corev1.Pod {
+func (t *transformer) stripPod(p *corev1.Pod) *corev1.Pod {
 	out := &corev1.Pod{
 		ObjectMeta: stripMeta(p.ObjectMeta, workloadLabels),
 		Spec: corev1.PodSpec{
 			NodeName:       p.Spec.NodeName,
-			InitContainers: stripContainers(p.Spec.InitContainers, false),
-			Containers:     stripContainers(p.Spec.Containers, false),
+			InitContainers: t.stripContainers(p.Spec.InitContainers, false),
+			Containers:     t.stripContainers(p.Spec.Containers, false),
 		},
 		Status: corev1.PodStatus{
 			Phase: p.Status.Phase, Reason: p.Status.Reason, StartTime: p.Status.StartTime,
@@ -95,7 +100,7 @@ func stripPod(p *corev1.Pod) *corev1.Pod {
 
 // stripContainers keeps name, image, resources and mounts (and, for the
 // templates of jobs, the command the job runs): never env or envFrom.
-func stripContainers(cs []corev1.Container, command bool) []corev1.Container {
+func (t *transformer) stripContainers(cs []corev1.Container, command bool) []corev1.Container {
 	if cs == nil {
 		return nil
 	}
@@ -103,7 +108,7 @@ func stripContainers(cs []corev1.Container, command bool) []corev1.Container {
 	for i, c := range cs {
 		out[i] = corev1.Container{
 			Name: c.Name, Image: c.Image,
-			Resources: corev1.ResourceRequirements{Requests: c.Resources.Requests, Limits: c.Resources.Limits},
+			Resources: corev1.ResourceRequirements{Requests: t.in.list(c.Resources.Requests), Limits: t.in.list(c.Resources.Limits)},
 		}
 		for _, m := range c.VolumeMounts {
 			out[i].VolumeMounts = append(out[i].VolumeMounts, corev1.VolumeMount{Name: m.Name, MountPath: m.MountPath, ReadOnly: m.ReadOnly})
@@ -165,14 +170,14 @@ func stripNode(n *corev1.Node) *corev1.Node {
 	return out
 }
 
-func stripTemplate(t corev1.PodTemplateSpec) corev1.PodTemplateSpec {
-	return corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: stripContainers(t.Spec.Containers, true)}}
+func (t *transformer) stripTemplate(p corev1.PodTemplateSpec) corev1.PodTemplateSpec {
+	return corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: t.stripContainers(p.Spec.Containers, true)}}
 }
 
-func stripDeployment(d *appsv1.Deployment) *appsv1.Deployment {
+func (t *transformer) stripDeployment(d *appsv1.Deployment) *appsv1.Deployment {
 	out := &appsv1.Deployment{
 		ObjectMeta: stripMeta(d.ObjectMeta, workloadLabels),
-		Spec:       appsv1.DeploymentSpec{Replicas: d.Spec.Replicas, Template: stripTemplate(d.Spec.Template)},
+		Spec:       appsv1.DeploymentSpec{Replicas: d.Spec.Replicas, Template: t.stripTemplate(d.Spec.Template)},
 		Status: appsv1.DeploymentStatus{
 			Replicas: d.Status.Replicas, ReadyReplicas: d.Status.ReadyReplicas,
 			AvailableReplicas: d.Status.AvailableReplicas, UpdatedReplicas: d.Status.UpdatedReplicas,
@@ -190,10 +195,10 @@ func stripDeployment(d *appsv1.Deployment) *appsv1.Deployment {
 	return out
 }
 
-func stripJob(j *batchv1.Job) *batchv1.Job {
+func (t *transformer) stripJob(j *batchv1.Job) *batchv1.Job {
 	out := &batchv1.Job{
 		ObjectMeta: stripMeta(j.ObjectMeta, workloadLabels),
-		Spec:       batchv1.JobSpec{Suspend: j.Spec.Suspend, Template: stripTemplate(j.Spec.Template)},
+		Spec:       batchv1.JobSpec{Suspend: j.Spec.Suspend, Template: t.stripTemplate(j.Spec.Template)},
 		Status: batchv1.JobStatus{
 			Active: j.Status.Active, Succeeded: j.Status.Succeeded, Failed: j.Status.Failed,
 			StartTime: j.Status.StartTime, CompletionTime: j.Status.CompletionTime,
@@ -207,12 +212,12 @@ func stripJob(j *batchv1.Job) *batchv1.Job {
 	return out
 }
 
-func stripCronJob(c *batchv1.CronJob) *batchv1.CronJob {
+func (t *transformer) stripCronJob(c *batchv1.CronJob) *batchv1.CronJob {
 	out := &batchv1.CronJob{
 		ObjectMeta: stripMeta(c.ObjectMeta, workloadLabels),
 		Spec: batchv1.CronJobSpec{
 			Schedule: c.Spec.Schedule, Suspend: c.Spec.Suspend,
-			JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: stripTemplate(c.Spec.JobTemplate.Spec.Template)}},
+			JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: t.stripTemplate(c.Spec.JobTemplate.Spec.Template)}},
 		},
 		Status: batchv1.CronJobStatus{LastScheduleTime: c.Status.LastScheduleTime, LastSuccessfulTime: c.Status.LastSuccessfulTime},
 	}

@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/toolforge-go/toolforge/internal/webservice"
@@ -62,7 +63,8 @@ func TestTransformsKeepNothingThePagesNeverShow(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := transform(tc.obj)
+			tr := newTransformer()
+			got, err := tr.transform(tc.obj)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -70,7 +72,7 @@ func TestTransformsKeepNothingThePagesNeverShow(t *testing.T) {
 			if strings.Contains(string(data), planted) {
 				t.Fatalf("transformed object still holds the planted value:\n%s", data)
 			}
-			again, _ := transform(got)
+			again, _ := tr.transform(got)
 			if !reflect.DeepEqual(again, got) {
 				t.Errorf("transform is not idempotent:\n%+v\n%+v", got, again)
 			}
@@ -79,7 +81,8 @@ func TestTransformsKeepNothingThePagesNeverShow(t *testing.T) {
 }
 
 func TestTransformsKeepWhatThePagesShow(t *testing.T) {
-	d, _ := transform(&appsv1.Deployment{ObjectMeta: leakyMeta(), Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{leakyContainer()}}}}})
+	tr := newTransformer()
+	d, _ := tr.transform(&appsv1.Deployment{ObjectMeta: leakyMeta(), Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{leakyContainer()}}}}})
 	dep := d.(*appsv1.Deployment)
 	if dep.Annotations[webservice.TypeAnnotation] != "python3.11" || dep.Labels["app.kubernetes.io/name"] != "x" {
 		t.Errorf("deployment meta = %+v", dep.ObjectMeta)
@@ -87,8 +90,29 @@ func TestTransformsKeepWhatThePagesShow(t *testing.T) {
 	if c := dep.Spec.Template.Spec.Containers[0]; c.Image != "img" || len(c.Command) != 4 {
 		t.Errorf("template container = %+v", c)
 	}
-	p, _ := transform(&corev1.Pod{ObjectMeta: leakyMeta(), Spec: corev1.PodSpec{Containers: []corev1.Container{leakyContainer()}}})
+	p, _ := tr.transform(&corev1.Pod{ObjectMeta: leakyMeta(), Spec: corev1.PodSpec{Containers: []corev1.Container{leakyContainer()}}})
 	if c := p.(*corev1.Pod).Spec.Containers[0]; c.Name != "main" || c.Image != "img" || c.Command != nil {
 		t.Errorf("pod container = %+v (a pod's command is not shown)", c)
+	}
+}
+
+func TestEqualResourceListsAreSharedAndKeepTheirValues(t *testing.T) {
+	tr := newTransformer()
+	pod := func(cpu string) *corev1.Pod {
+		return &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Resources: corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse("256Mi")},
+		}}}}}
+	}
+	a, _ := tr.transform(pod("150m"))
+	b, _ := tr.transform(pod("0.15"))
+	c, _ := tr.transform(pod("250m"))
+	ra := a.(*corev1.Pod).Spec.Containers[0].Resources.Requests
+	rb := b.(*corev1.Pod).Spec.Containers[0].Resources.Requests
+	rc := c.(*corev1.Pod).Spec.Containers[0].Resources.Requests
+	if reflect.ValueOf(ra).UnsafePointer() != reflect.ValueOf(rb).UnsafePointer() {
+		t.Error("equal requests (150m and 0.15 CPU) are not shared")
+	}
+	if reflect.ValueOf(ra).UnsafePointer() == reflect.ValueOf(rc).UnsafePointer() || rc.Cpu().String() != "250m" || ra.Cpu().MilliValue() != 150 {
+		t.Errorf("different requests mixed up: %v %v", ra, rc)
 	}
 }

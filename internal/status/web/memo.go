@@ -6,11 +6,13 @@ import (
 )
 
 // memo keeps the rendered answers of the pages that cover the whole
-// cluster (overview, nodes, tools, images) for a short while. Building one
-// walks every pod and namespace: at thousands of tools that is tens of
-// milliseconds, and twenty clients asking at once would each pay it. With
-// the memo one request builds and the others wait for it and share the
-// result; the data is at most maxAge older than its observation time.
+// cluster (overview, nodes, tools, images). Building one walks every pod
+// and namespace: at thousands of tools that is tens of milliseconds, and
+// twenty clients asking at once would each pay it. With the memo, the
+// first request builds; later ones get the last answer at once, and one of
+// them starts a rebuild in the background once that answer is older than
+// maxAge. An answer is thus at most maxAge plus one build older than its
+// observation time.
 type memo struct {
 	maxAge time.Duration
 	now    func() time.Time
@@ -20,9 +22,10 @@ type memo struct {
 }
 
 type memoEntry struct {
-	mu  sync.Mutex // held while building: one build at a time per key
-	at  time.Time
-	ans answer
+	mu       sync.Mutex // held while the first answer is built
+	at       time.Time
+	ans      answer
+	building bool
 }
 
 // answer is a rendered response.
@@ -36,8 +39,9 @@ func newMemo(maxAge time.Duration) *memo {
 	return &memo{maxAge: maxAge, now: time.Now, entries: map[string]*memoEntry{}}
 }
 
-// get returns the answer for key, built by build when there is none
-// younger than maxAge.
+// get returns the answer for key: the last one built, or a new one when
+// there is none (or the last was an error). A stale answer starts a
+// rebuild (one at a time) with build.
 func (m *memo) get(key string, build func() answer) answer {
 	m.mu.Lock()
 	e := m.entries[key]
@@ -48,12 +52,21 @@ func (m *memo) get(key string, build func() answer) answer {
 	m.mu.Unlock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.ans.body != nil && m.now().Sub(e.at) < m.maxAge {
+	if e.ans.code != 200 {
+		e.ans, e.at = build(), m.now()
 		return e.ans
 	}
-	ans := build()
-	if ans.code == 200 {
-		e.ans, e.at = ans, m.now()
+	if m.now().Sub(e.at) >= m.maxAge && !e.building {
+		e.building = true
+		go func() {
+			ans := build()
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			e.building = false
+			if ans.code == 200 {
+				e.ans, e.at = ans, m.now()
+			}
+		}()
 	}
-	return ans
+	return e.ans
 }

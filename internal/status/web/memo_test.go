@@ -7,23 +7,26 @@ import (
 	"time"
 )
 
-func TestConcurrentRequestsShareOneBuild(t *testing.T) {
+func ok(body string) answer { return answer{code: 200, body: []byte(body)} }
+
+func TestConcurrentFirstRequestsShareOneBuild(t *testing.T) {
 	m := newMemo(time.Second)
-	var builds atomic.Int32
+	var builds, started atomic.Int32
 	release := make(chan struct{})
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Go(func() {
+			started.Add(1)
 			m.get("overview html", func() answer {
 				builds.Add(1)
 				<-release
-				return answer{code: 200, body: []byte("x")}
+				return ok("x")
 			})
 		})
 	}
-	// Let the first build finish only once every request has asked.
+	// The first build lasts until every request has started.
 	deadline := time.Now().Add(5 * time.Second)
-	for builds.Load() == 0 && time.Now().Before(deadline) {
+	for started.Load() < 20 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 	close(release)
@@ -33,31 +36,43 @@ func TestConcurrentRequestsShareOneBuild(t *testing.T) {
 	}
 }
 
-func TestAnswersAreRebuiltOnceOlderThanMaxAge(t *testing.T) {
+func TestAStaleAnswerIsServedWhileOneRebuildRuns(t *testing.T) {
 	now := time.Unix(1000, 0)
 	m := newMemo(time.Second)
 	m.now = func() time.Time { return now }
-	builds := 0
-	build := func() answer { builds++; return answer{code: 200, body: []byte("x")} }
-	cases := []struct {
-		name    string
-		advance time.Duration
-		builds  int
-	}{
-		{"the first request builds", 0, 1},
-		{"a request within max age reuses it", 900 * time.Millisecond, 1},
-		{"a request past max age rebuilds", 200 * time.Millisecond, 2},
+	if got := m.get("k", func() answer { return ok("first") }); string(got.body) != "first" {
+		t.Fatalf("first answer %q", got.body)
 	}
-	for _, tc := range cases {
-		now = now.Add(tc.advance)
-		m.get("k", build)
-		if builds != tc.builds {
-			t.Errorf("%s: %d builds, want %d", tc.name, builds, tc.builds)
+	now = now.Add(500 * time.Millisecond)
+	if got := m.get("k", func() answer { t.Error("rebuilt a fresh answer"); return ok("x") }); string(got.body) != "first" {
+		t.Errorf("fresh answer %q", got.body)
+	}
+	now = now.Add(time.Second)
+	release := make(chan struct{})
+	var rebuilds atomic.Int32
+	rebuild := func() answer { rebuilds.Add(1); <-release; return ok("second") }
+	for range 5 {
+		if got := m.get("k", rebuild); string(got.body) != "first" {
+			t.Errorf("while rebuilding got %q, want the stale answer", got.body)
 		}
 	}
-	m.get("other", func() answer { builds++; return answer{code: 503, body: []byte("starting")} })
-	m.get("other", func() answer { builds++; return answer{code: 200, body: []byte("x")} })
-	if builds != 4 {
-		t.Errorf("an error answer was kept: %d builds, want 4", builds)
+	close(release)
+	deadline := time.Now().Add(5 * time.Second)
+	for string(m.get("k", rebuild).body) != "second" {
+		if time.Now().After(deadline) {
+			t.Fatal("the rebuilt answer never replaced the stale one")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if n := rebuilds.Load(); n != 1 {
+		t.Errorf("%d rebuilds started, want 1", n)
+	}
+}
+
+func TestAnErrorAnswerIsNotKept(t *testing.T) {
+	m := newMemo(time.Second)
+	m.get("k", func() answer { return answer{code: 503, body: []byte("starting")} })
+	if got := m.get("k", func() answer { return ok("x") }); string(got.body) != "x" {
+		t.Errorf("after an error answer got %q, want a new build", got.body)
 	}
 }

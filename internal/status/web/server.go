@@ -5,6 +5,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"html/template"
@@ -175,11 +176,12 @@ func (s *Server) servePage(w http.ResponseWriter, r *http.Request, name string, 
 		return send(w, s.render(r, format, "error", "Starting", http.StatusServiceUnavailable,
 			wire.Error{Status: http.StatusServiceUnavailable, Error: "the status page is still reading the cluster; try again in a moment"}))
 	}
-	answer := func() answer { return s.answer(r, format, name, build) }
 	if memoized[name] && r.URL.Query().Get("q") == "" {
-		return send(w, s.memo.get(name+" "+format, answer))
+		// A rebuild may run after this request has been answered.
+		rc := r.Clone(context.WithoutCancel(r.Context()))
+		return send(w, s.memo.get(name+" "+format, func() answer { return s.answer(rc, format, name, build) }))
 	}
-	return send(w, answer())
+	return send(w, s.answer(r, format, name, build))
 }
 
 // memoized are the pages of the whole cluster (see memo).
