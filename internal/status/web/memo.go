@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"sync"
 	"time"
 )
@@ -28,11 +29,31 @@ type memoEntry struct {
 	building bool
 }
 
-// answer is a rendered response.
+// answer is a rendered response. A body in a pooled buffer (buf) is
+// valid until release.
 type answer struct {
 	code        int
 	contentType string
 	body        []byte
+	buf         *bytes.Buffer
+}
+
+// kept is the answer with a body of its own, for keeping.
+func (a answer) kept() answer {
+	if a.buf == nil {
+		return a
+	}
+	a.body = bytes.Clone(a.body)
+	a.release()
+	a.buf = nil
+	return a
+}
+
+// release returns the body's buffer to the pool.
+func (a answer) release() {
+	if a.buf != nil {
+		buffers.Put(a.buf)
+	}
 }
 
 func newMemo(maxAge time.Duration) *memo {

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/munnerz/goautoneg"
@@ -173,15 +174,19 @@ func (s *Server) servePage(w http.ResponseWriter, r *http.Request, name string, 
 		return http.StatusNotAcceptable
 	}
 	if !s.ready() {
-		return send(w, s.render(r, format, "error", "Starting", http.StatusServiceUnavailable,
-			wire.Error{Status: http.StatusServiceUnavailable, Error: "the status page is still reading the cluster; try again in a moment"}))
+		a := s.render(r, format, "error", "Starting", http.StatusServiceUnavailable,
+			wire.Error{Status: http.StatusServiceUnavailable, Error: "the status page is still reading the cluster; try again in a moment"})
+		defer a.release()
+		return send(w, a)
 	}
 	if memoized[name] && r.URL.Query().Get("q") == "" {
 		// A rebuild may run after this request has been answered.
 		rc := r.Clone(context.WithoutCancel(r.Context()))
-		return send(w, s.memo.get(name+" "+format, func() answer { return s.answer(rc, format, name, build) }))
+		return send(w, s.memo.get(name+" "+format, func() answer { return s.answer(rc, format, name, build).kept() }))
 	}
-	return send(w, s.answer(r, format, name, build))
+	a := s.answer(r, format, name, build)
+	defer a.release()
+	return send(w, a)
 }
 
 // memoized are the pages of the whole cluster (see memo).
@@ -206,22 +211,29 @@ func (s *Server) answer(r *http.Request, format, name string, build builder) ans
 // render renders data in format, whole, so that a failing template cannot
 // leave half a page.
 func (s *Server) render(r *http.Request, format, name, title string, code int, data any) answer {
-	var buf bytes.Buffer
+	buf := buffers.Get().(*bytes.Buffer)
+	buf.Reset()
 	if format == formatJSON {
-		if err := json.NewEncoder(&buf).Encode(data); err != nil {
+		if err := json.NewEncoder(buf).Encode(data); err != nil {
+			buffers.Put(buf)
 			return s.fail(name, err)
 		}
-		return answer{code: code, contentType: "application/json", body: buf.Bytes()}
+		return answer{code: code, contentType: "application/json", body: buf.Bytes(), buf: buf}
 	}
 	v := view{Title: title, Nav: nav(name), Observed: time.Now().UTC().Truncate(time.Second), JSONURL: jsonURL(r.URL), Data: data}
 	if p, ok := observed(data); ok {
 		v.Observed = p
 	}
-	if err := s.tmpl[name].ExecuteTemplate(&buf, "layout", v); err != nil {
+	if err := s.tmpl[name].ExecuteTemplate(buf, "layout", v); err != nil {
+		buffers.Put(buf)
 		return s.fail(name, err)
 	}
-	return answer{code: code, contentType: "text/html; charset=utf-8", body: buf.Bytes()}
+	return answer{code: code, contentType: "text/html; charset=utf-8", body: buf.Bytes(), buf: buf}
 }
+
+// buffers are reused for rendering: pages are tens of kilobytes, and
+// growing a new buffer for each would be most of what a request allocates.
+var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func (s *Server) fail(name string, err error) answer {
 	s.log.Error("render status page", "page", name, "err", err)
