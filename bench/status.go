@@ -31,8 +31,10 @@ var (
 	statusTools        = flag.Int("status-tools", 3000, "tools, each with a web service and two jobs (scheduled, continuous), for the status benchmark")
 	statusNodes        = flag.Int("status-nodes", 64, "kwok nodes (110 pods each) for the status benchmark")
 	statusClients      = flag.Int("status-clients", 20, "concurrent clients of the status page")
-	statusToolRequests = flag.Int("status-tool-requests", 6000, "tool page requests")
-	statusOverviewReqs = flag.Int("status-overview-requests", 600, "overview requests")
+	// Several seconds of load each, so that one pause of this shared
+	// machine is not the p99.
+	statusToolRequests = flag.Int("status-tool-requests", 20000, "tool page requests")
+	statusOverviewReqs = flag.Int("status-overview-requests", 10000, "overview requests")
 )
 
 const (
