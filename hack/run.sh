@@ -50,6 +50,7 @@ cat <<MSG
 Toolforge runs on a local devcluster.
   cluster admin:  export KUBECONFIG=$rel/cluster/kubeconfig; kubectl get nodes
   platform log:   $rel/toolforged.log
+  status page:    http://127.0.0.1:8080/ (JSON: add ?format=json)
 
 Act as the demo tool (its home is $rel/home/demo; on a bastion, HOME is set by \`become demo\`):
   HOME=$rel/home/demo bin/webservice status

@@ -11,7 +11,7 @@ PACKAGES=(
   # tests and tools they drive
   procps util-linux curl iproute2 tmux
   slapd ldap-utils          # the LDAP account source, against a real slapd
-  chromium                  # the status page, in a real headless browser
+  chromium fonts-dejavu-core # the status page, in a real headless browser (with a font)
   # real nodes: runc under containerd, CNI plugins, kube-proxy's iptables
   runc containernetworking-plugins iptables
   # images built from Debian packages

@@ -6,12 +6,16 @@ import (
 	"github.com/toolforge-go/toolforge/internal/admission"
 	"github.com/toolforge-go/toolforge/internal/api"
 	"github.com/toolforge-go/toolforge/internal/daemon"
+	"github.com/toolforge-go/toolforge/internal/status"
 )
 
-func main() {
-	daemon.Main(
+func main() { daemon.Main(services()...) }
+
+func services() []daemon.Service {
+	return []daemon.Service{
 		accounts.NewService(),
 		admission.NewService(),
 		api.NewService(),
-	)
+		status.NewService(),
+	}
 }
