@@ -72,7 +72,7 @@ func (s *supervisor) newRealNode(i int) (*realNode, error) {
 	n.sandbox = &child{
 		name:       name + "/sandbox",
 		exe:        s.tools.sandbox,
-		args:       []string{"--hostname", name, "--cni-state", cfg.CNIState()},
+		args:       []string{"--hostname", name, "--cni-state", cfg.CNIState(), "--bind", cfg.KubeletRoot() + ":" + node.KubeletRootInNode},
 		logFile:    s.l.Log(name + "-sandbox"),
 		cloneflags: sandbox.Cloneflags,
 	}

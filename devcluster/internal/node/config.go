@@ -57,10 +57,16 @@ func (c Config) ContainerdConfig() string { return filepath.Join(c.Dir, "contain
 func (c Config) ContainerdRoot() string   { return filepath.Join(c.Dir, "containerd") }
 func (c Config) KubeletConfig() string    { return filepath.Join(c.Dir, "kubelet.yaml") }
 func (c Config) KubeletRoot() string      { return filepath.Join(c.Dir, "kubelet") }
-func (c Config) KubeProxyConfig() string  { return filepath.Join(c.Dir, "kube-proxy.yaml") }
-func (c Config) CNIConfDir() string       { return filepath.Join(c.Dir, "net.d") }
-func (c Config) CNIState() string         { return filepath.Join(c.Dir, "cni") }
-func (c Config) hostsDir() string         { return filepath.Join(c.Dir, "certs.d") }
+
+// KubeletRootInNode is where the node sees KubeletRoot: a short path on
+// its own /run (the sandbox binds it), since kubelet keeps unix sockets
+// there, whose paths may not exceed 108 bytes.
+const KubeletRootInNode = "/run/kubelet"
+
+func (c Config) KubeProxyConfig() string { return filepath.Join(c.Dir, "kube-proxy.yaml") }
+func (c Config) CNIConfDir() string      { return filepath.Join(c.Dir, "net.d") }
+func (c Config) CNIState() string        { return filepath.Join(c.Dir, "cni") }
+func (c Config) hostsDir() string        { return filepath.Join(c.Dir, "certs.d") }
 func (c Config) kubeconfig(who string) string {
 	return filepath.Join(c.Dir, who+".kubeconfig")
 }
@@ -319,7 +325,7 @@ func (c Config) KubeletArgs() []string {
 	return []string{
 		"--config=" + c.KubeletConfig(),
 		"--kubeconfig=" + c.kubeconfig("kubelet"),
-		"--root-dir=" + c.KubeletRoot(),
+		"--root-dir=" + KubeletRootInNode,
 		"--hostname-override=" + c.Name,
 		"--node-ip=" + c.NodeIP.String(),
 		"--node-labels=" + strings.Join(sortedLabels(NodeLabels), ","),

@@ -108,14 +108,17 @@ func Ensure(d Dir, apiIPs ...net.IP) error {
 		cn   string
 		dns  []string
 		ips  []net.IP
+		// extra are addresses that change with the cluster's network: a
+		// certificate lacking one is reissued.
+		extra []net.IP
 	}{
 		{"kube-apiserver", "kube-apiserver",
 			[]string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
-			append([]net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback, net.IPv4(10, 96, 0, 1)}, apiIPs...)},
-		{"kwok-serving", "kwok", []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)}},
+			append([]net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback, net.IPv4(10, 96, 0, 1)}, apiIPs...), apiIPs},
+		{"kwok-serving", "kwok", []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)}, nil},
 	}
 	for _, s := range serving {
-		if exists(d.Cert(s.name)) && exists(d.Key(s.name)) && covers(d.Cert(s.name), s.ips) {
+		if exists(d.Cert(s.name)) && exists(d.Key(s.name)) && covers(d.Cert(s.name), s.extra) {
 			continue
 		}
 		tmpl := leafTemplate(s.cn, nil)

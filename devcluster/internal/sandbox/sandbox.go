@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -37,11 +38,19 @@ func Run(args []string) int {
 	fs := flag.NewFlagSet("node-sandbox", flag.ContinueOnError)
 	hostname := fs.String("hostname", "", "the node's host name")
 	cniState := fs.String("cni-state", "", "directory mounted on /var/lib/cni (CNI's fixed cache path)")
+	var binds []string
+	fs.Func("bind", "SRC:DST: bind SRC on DST, a path under the node's own /run (repeatable)", func(v string) error {
+		if !strings.Contains(v, ":") {
+			return fmt.Errorf("want SRC:DST, got %q", v)
+		}
+		binds = append(binds, v)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	ready := os.NewFile(ReadyFD, "ready")
-	if err := prepare(*hostname, *cniState); err != nil {
+	if err := prepare(*hostname, *cniState, binds); err != nil {
 		fmt.Fprintf(os.Stderr, "node sandbox: %v\n", err)
 		if ready != nil {
 			fmt.Fprintf(ready, "error: %v\n", err)
@@ -70,7 +79,7 @@ func Run(args []string) int {
 // (received, never sent back), its own /proc for its pid namespace, its
 // own /run (containerd's state, network namespaces' bind mounts, the
 // xtables lock) and its own CNI cache.
-func prepare(hostname, cniState string) error {
+func prepare(hostname, cniState string, binds []string) error {
 	if os.Getpid() != 1 {
 		return fmt.Errorf("must be pid 1 of a new pid namespace (is %d)", os.Getpid())
 	}
@@ -93,6 +102,24 @@ func prepare(hostname, cniState string) error {
 				return err
 			}
 			return unix.Mount(cniState, "/var/lib/cni", "", unix.MS_BIND, "")
+		}},
+		// Short paths on the node's own /run for directories holding
+		// unix sockets (kubelet's), whose paths may not exceed 108 bytes
+		// and the cluster directory can be long.
+		{"bind directories into /run", func() error {
+			for _, b := range binds {
+				src, dst, _ := strings.Cut(b, ":")
+				if err := os.MkdirAll(src, 0o700); err != nil {
+					return err
+				}
+				if err := os.MkdirAll(dst, 0o700); err != nil {
+					return err
+				}
+				if err := unix.Mount(src, dst, "", unix.MS_BIND, ""); err != nil {
+					return fmt.Errorf("%s on %s: %w", src, dst, err)
+				}
+			}
+			return nil
 		}},
 		{"set the host name", func() error { return unix.Sethostname([]byte(hostname)) }},
 		// The node routes between its pods' bridge and the cluster, and
