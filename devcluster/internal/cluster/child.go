@@ -38,12 +38,12 @@ type child struct {
 	// extraFiles are passed from descriptor 3 on.
 	extraFiles []*os.File
 	// addr is where it listens, for status.
-	addr string
-	cmd        *exec.Cmd
-	done       chan struct{} // closed when the process has exited
-	err        error         // why it exited, valid after done
-	restarts   int
-	started    time.Time
+	addr     string
+	cmd      *exec.Cmd
+	done     chan struct{} // closed when the process has exited
+	err      error         // why it exited, valid after done
+	restarts int
+	started  time.Time
 }
 
 func (c *child) start() error {
