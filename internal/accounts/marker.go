@@ -26,6 +26,9 @@ type marker struct {
 	Status      string
 	Expiry      time.Time
 	Fingerprint string
+	// Issued is when the certificate was issued: its last renewal or
+	// regeneration, as toolforge-admin credentials show shows it.
+	Issued time.Time
 }
 
 func (m marker) data() map[string]string {
@@ -33,6 +36,9 @@ func (m marker) data() map[string]string {
 	if m.Fingerprint != "" {
 		d["certificate-sha256"] = m.Fingerprint
 		d["certificate-expiry"] = m.Expiry.UTC().Format(time.RFC3339)
+		if !m.Issued.IsZero() {
+			d["certificate-issued"] = m.Issued.UTC().Format(time.RFC3339)
+		}
 	}
 	return d
 }
@@ -47,6 +53,7 @@ func (r *Reconciler) readMarker(ctx context.Context, key client.ObjectKey) (mark
 	}
 	m := marker{Status: cm.Data["status"], Fingerprint: cm.Data["certificate-sha256"]}
 	m.Expiry, _ = time.Parse(time.RFC3339, cm.Data["certificate-expiry"])
+	m.Issued, _ = time.Parse(time.RFC3339, cm.Data["certificate-issued"])
 	return m, true, nil
 }
 
