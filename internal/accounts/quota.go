@@ -18,11 +18,6 @@ import (
 // quotaName is the name of a tool's ResourceQuota and LimitRange.
 func quotaName(tool string) string { return "tool-" + tool }
 
-// AnnotationQuotaApplied on a tool's ResourceQuota records the overrides
-// (as in the namespace's tenancy.AnnotationQuota) it was last made with:
-// toolforge-admin waits for it to match what it set.
-const AnnotationQuotaApplied = "toolforge.org/quota-overrides-applied"
-
 // desiredQuota is the tool's quota: the defaults, the quotas file's, then
 // the admins' overrides on the namespace; persistentvolumeclaims raised by
 // the platform's own claims so that the tool keeps all of its allowance.
@@ -67,14 +62,14 @@ func (r *Reconciler) ensureQuota(ctx context.Context, tool string) (outcome, err
 		Spec:       corev1.ResourceQuotaSpec{Hard: r.desiredQuota(tool, overrides)},
 	}
 	if applied != "" {
-		want.Annotations = map[string]string{AnnotationQuotaApplied: applied}
+		want.Annotations = map[string]string{toolquota.AppliedAnnotation: applied}
 	}
 	return ensureObject(ctx, r, want, func(cur *corev1.ResourceQuota) error {
 		cur.Spec = want.Spec
 		if applied == "" {
-			delete(cur.Annotations, AnnotationQuotaApplied)
+			delete(cur.Annotations, toolquota.AppliedAnnotation)
 		} else {
-			setAnnotation(cur, AnnotationQuotaApplied, applied)
+			setAnnotation(cur, toolquota.AppliedAnnotation, applied)
 		}
 		return nil
 	})

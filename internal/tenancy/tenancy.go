@@ -186,3 +186,14 @@ func ObserverBinding(tool string) string { return "tool-observer-" + tool }
 // toolforge-admin quota set), which the accounts controller applies over
 // the defaults and the quotas file. Tools cannot change their namespace.
 const AnnotationQuota = "toolforge.org/quota-overrides"
+
+// The marker ConfigMap in each tool namespace records what the accounts
+// controller provisioned; deleting it makes the controller regenerate the
+// tool's credentials (the seeds' repair step).
+const (
+	MarkerConfigMap   = "maintain-kubeusers"
+	MarkerStatus      = "status"
+	MarkerFingerprint = "certificate-sha256"
+	MarkerExpiry      = "certificate-expiry"
+	MarkerIssued      = "certificate-issued"
+)

@@ -117,3 +117,12 @@ func Encode(list corev1.ResourceList) string {
 	}
 	return string(data)
 }
+
+// EncodeStrings is Encode for overrides already as strings.
+func EncodeStrings(m map[string]string) string {
+	data, err := json.Marshal(m)
+	if err != nil {
+		panic(err) // a map of strings always marshals
+	}
+	return string(data)
+}
