@@ -147,12 +147,8 @@ func (s *scheduler) backup(ctx context.Context) {
 		s.log.Error("etcd backup failed", "err", err)
 		return
 	}
-	s.metrics.runs.WithLabelValues("success").Inc()
-	s.metrics.lastSuccess.Set(float64(snap.Taken.UnixNano()) / 1e9)
-	s.metrics.size.Set(float64(snap.Size))
-	s.metrics.duration.Set(snap.Duration.Seconds())
-	s.metrics.keys.Set(float64(snap.LiveKeys))
 	s.log.Info("etcd backup taken", "path", snap.Path, "bytes", snap.Size, "revision", snap.Revision, "keys", snap.LiveKeys, "took", snap.Duration.Round(time.Millisecond))
+	// Retention before the metrics: a run counted is a run finished.
 	removed, err := Prune(s.dir, s.keep)
 	for _, r := range removed {
 		s.log.Info("old snapshot removed", "path", r, "keep", s.keep)
@@ -160,4 +156,9 @@ func (s *scheduler) backup(ctx context.Context) {
 	if err != nil {
 		s.log.Error("retention", "err", fmt.Errorf("prune %s: %w", s.dir, err))
 	}
+	s.metrics.runs.WithLabelValues("success").Inc()
+	s.metrics.lastSuccess.Set(float64(snap.Taken.UnixNano()) / 1e9)
+	s.metrics.size.Set(float64(snap.Size))
+	s.metrics.duration.Set(snap.Duration.Seconds())
+	s.metrics.keys.Set(float64(snap.LiveKeys))
 }
