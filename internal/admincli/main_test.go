@@ -25,7 +25,7 @@ import (
 // restarts), the accounts controller running (it reconciles what the
 // admin declares) and the admission server (tools' pods go through it).
 var (
-	cluster                           *testcluster.Cluster
+	cluster                             *testcluster.Cluster
 	adminBin, toolforged, devclusterBin string
 )
 

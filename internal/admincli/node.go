@@ -230,4 +230,3 @@ func printReboot(g *Globals, out *cli.Output, results []nodeops.RebootResult) er
 	}
 	return nil
 }
-

@@ -115,6 +115,12 @@ func TestDrainMovesToolPodsAndStopsAtABudget(t *testing.T) {
 	f := setup(t)
 	ctx := testContext(t)
 	f.workloads(t)
+	r := f.admin(t, "node", "list", "-o", "json")
+	mustSucceed(t, r, "node list")
+	var nodes []nodeops.Node
+	if err := json.Unmarshal([]byte(r.stdout), &nodes); err != nil || len(nodes) != 2 || nodes[0].Name != "node-1" || nodes[0].Ready != "True" || nodes[0].Type != "real" || !nodes[0].Schedulable {
+		t.Fatalf("node list: %v %+v", err, nodes)
+	}
 	web := runningPods(t, f.alpha.Namespace, "app=web")
 	from := web[0].Spec.NodeName
 	to := otherNode(from)
@@ -124,7 +130,7 @@ func TestDrainMovesToolPodsAndStopsAtABudget(t *testing.T) {
 	}
 
 	mark := auditMark(t)
-	r := f.admin(t, "node", "drain", from, "--yes", "-o", "json")
+	r = f.admin(t, "node", "drain", from, "--yes", "-o", "json")
 	mustSucceed(t, r, "node drain")
 	var report nodeops.DrainReport
 	if err := json.Unmarshal([]byte(r.stdout), &report); err != nil {

@@ -103,7 +103,7 @@ func classify(p *corev1.Pod) (result, warning string) {
 // waits for the pods to be gone. The node stays cordoned either way.
 func (o *Ops) Drain(ctx context.Context, node string, opts DrainOptions) (DrainReport, error) {
 	report := DrainReport{Node: node}
-	if err := nodeExists(ctx, o.Read, node); err != nil {
+	if err := nodeExists(ctx, o.Write, node); err != nil {
 		return report, err
 	}
 	if changed, err := o.SetSchedulable(ctx, node, false); err != nil {

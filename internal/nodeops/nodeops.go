@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 )
 
 // Ops acts on nodes.
@@ -28,6 +29,12 @@ type Ops struct {
 	Progress io.Writer
 	now      func() time.Time
 }
+
+// nodes reads nodes with the impersonating identity: an admin's own
+// `view` does not cover them (cluster-scoped), as the seeds say of
+// kubectl ("interacting with nodes or secrets will give you a permission
+// error"), so reading them is sudo too.
+func (o *Ops) nodes() typedcorev1.NodeInterface { return o.Write.CoreV1().Nodes() }
 
 func (o *Ops) clock() time.Time {
 	if o.now != nil {
@@ -57,7 +64,7 @@ const roleLabelPrefix = "node-role.kubernetes.io/"
 
 // List lists the nodes and how many pods each runs.
 func (o *Ops) List(ctx context.Context) ([]Node, error) {
-	nodes, err := o.Read.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	nodes, err := o.nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
@@ -99,7 +106,7 @@ func readyCondition(n *corev1.Node) *corev1.NodeCondition {
 // SetSchedulable cordons (false) or uncordons (true) a node; it reports
 // whether it changed anything (a second cordon writes nothing).
 func (o *Ops) SetSchedulable(ctx context.Context, name string, schedulable bool) (bool, error) {
-	n, err := o.Read.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+	n, err := o.nodes().Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return false, fmt.Errorf("node %s: %w", name, err)
 	}

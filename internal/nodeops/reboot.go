@@ -42,7 +42,7 @@ type RebootResult struct {
 // Workers are the nodes that are not control-plane nodes, matching
 // selector (a label selector, "" for all), sorted by name.
 func (o *Ops) Workers(ctx context.Context, selector string) ([]string, error) {
-	list, err := o.Read.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: selector})
+	list, err := o.nodes().List(ctx, metav1.ListOptions{LabelSelector: selector})
 	if err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
@@ -72,7 +72,7 @@ func (o *Ops) Reboot(ctx context.Context, nodes []string, opts RebootOptions) ([
 		return nil, ErrNoRebootCommand
 	}
 	for _, n := range nodes {
-		if err := nodeExists(ctx, o.Read, n); err != nil {
+		if err := nodeExists(ctx, o.Write, n); err != nil {
 			return nil, err
 		}
 	}
@@ -104,7 +104,7 @@ func (o *Ops) rebootOne(ctx context.Context, node string, opts RebootOptions) Re
 	if err != nil {
 		return fail("drain", err)
 	}
-	before, err := o.Read.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+	before, err := o.nodes().Get(ctx, node, metav1.GetOptions{})
 	if err != nil {
 		return fail("reboot", err)
 	}
@@ -148,7 +148,7 @@ func (o *Ops) waitRebooted(ctx context.Context, node, oldBootID string, since ti
 	deadline := o.clock().Add(timeout)
 	last := "not seen yet"
 	for {
-		n, err := o.Read.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		n, err := o.nodes().Get(ctx, node, metav1.GetOptions{})
 		if err == nil {
 			c := readyCondition(n)
 			rebooted := n.Status.NodeInfo.BootID != oldBootID || (c != nil && !c.LastHeartbeatTime.Time.Before(since))
