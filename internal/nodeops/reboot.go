@@ -146,7 +146,7 @@ func (o *Ops) runRebootCommand(ctx context.Context, node, command string) error 
 func (o *Ops) waitRebooted(ctx context.Context, node, oldBootID string, since time.Time, timeout time.Duration) (string, error) {
 	o.say("waiting up to %s for node %s to be Ready again", timeout, node)
 	deadline := o.clock().Add(timeout)
-	last := "not seen yet"
+	var last string
 	for {
 		n, err := o.nodes().Get(ctx, node, metav1.GetOptions{})
 		if err == nil {
