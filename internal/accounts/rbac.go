@@ -54,7 +54,7 @@ func sudoRules() []rbacv1.PolicyRule {
 }
 
 func (r *Reconciler) ensureClusterRoles(ctx context.Context) error {
-	for name, rules := range map[string][]rbacv1.PolicyRule{ToolsUserRole: toolsUserRules(), SudoRole: sudoRules()} {
+	for name, rules := range map[string][]rbacv1.PolicyRule{ToolsUserRole: toolsUserRules(), SudoRole: sudoRules(), tenancy.ObserverRole: observerRules()} {
 		want := &rbacv1.ClusterRole{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app.kubernetes.io/managed-by": managedBy}},
 			Rules:      rules,

@@ -139,6 +139,10 @@ func (n *realNode) stop(grace time.Duration) {
 	n.sandbox.stop(grace)
 	for _, c := range n.parts {
 		c.stop(grace)
+		// Not started in the node's next life yet: a dead process of the
+		// last one must not count as a failure while the node comes back
+		// (waitFor fails on any started child that exited).
+		c.cmd = nil
 	}
 }
 
