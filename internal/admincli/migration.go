@@ -3,10 +3,7 @@ package admincli
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -107,7 +104,7 @@ running), unprovisioned (no namespace on the new cluster yet), done.`,
 		if out.Data() {
 			return out.Print(g.Streams.Out, rep)
 		}
-		return writeReport(g.Streams.Out, rep)
+		return migration.WriteReport(g.Streams.Out, rep)
 	}
 	return cmd
 }
@@ -124,40 +121,6 @@ func buildReport(ctx context.Context, g *Globals, f *migrationFlags) (*migration
 	return migration.BuildReport(ctx, migration.ReportOptions{
 		From: f.From, To: f.To, FromKube: from.Read, ToKube: to.Read, HomeRoot: f.HomeRoot, Workers: f.Workers,
 	})
-}
-
-// writeReport is the report as a table and its totals.
-func writeReport(w io.Writer, r *migration.Report) error {
-	if len(r.Tools) > 0 {
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "TOOL\tCONTEXT\tSTATE\tWEBSERVICE\tSCHEDULED\tCONTINUOUS\tONE-OFF\tOTHER")
-		for _, t := range r.Tools {
-			ctx := t.Context
-			if ctx == "" {
-				ctx = "?"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", t.Tool, ctx, t.State, orDash(t.Webservice),
-				len(t.Scheduled), len(t.Continuous), len(t.OneOff), orDash(strings.Join(t.Other, ",")))
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-	}
-	var states []string
-	for _, s := range migration.States {
-		states = append(states, fmt.Sprintf("%s %d", s, r.Totals.States[s]))
-	}
-	fmt.Fprintf(w, "Tools: %d (%s)\n", r.Totals.Tools, strings.Join(states, ", "))
-	_, err := fmt.Fprintf(w, "Left on %s: %d webservices, %d scheduled jobs, %d continuous jobs, %d one-off jobs, %d other workloads\n",
-		r.From, r.Totals.Webservices, r.Totals.Scheduled, r.Totals.Continuous, r.Totals.OneOff, r.Totals.Other)
-	return err
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 func newMigrationForce(g *Globals) *cobra.Command {
@@ -274,42 +237,11 @@ func runForce(ctx context.Context, g *Globals, f *migrationFlags, only []string,
 		if err := out.Print(s.Out, results); err != nil {
 			return err
 		}
-	} else if err := writeForce(s.Out, results); err != nil {
+	} else if err := migration.WriteForce(s.Out, results); err != nil {
 		return err
 	}
 	if failed > 0 {
 		return &cli.ExitError{Code: cli.ExitFailure, Err: fmt.Errorf("%d of %d tool(s) failed and keep running on %s", failed, len(results), f.From)}
 	}
 	return nil
-}
-
-// writeForce is one line per tool: TOOL RESULT DETAILS.
-func writeForce(w io.Writer, results []migration.ForceResult) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TOOL\tRESULT\tDETAILS")
-	for _, r := range results {
-		var details []string
-		if m := r.Moved; m != nil {
-			if m.Web != "" {
-				details = append(details, "webservice "+m.Web)
-			}
-			if len(m.Jobs) > 0 {
-				details = append(details, "jobs "+strings.Join(m.Jobs, ","))
-			}
-			if m.Switched {
-				details = append(details, "context switched")
-			}
-			if len(m.Stayed) > 0 {
-				details = append(details, "one-off jobs still running stay: "+strings.Join(m.Stayed, ","))
-			}
-		}
-		if len(r.Left) > 0 {
-			details = append(details, "left for the tool to move: "+strings.Join(r.Left, ","))
-		}
-		if r.Reason != "" {
-			details = append(details, strings.ReplaceAll(r.Reason, "\n", " "))
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Tool, r.Outcome, orDash(strings.Join(details, "; ")))
-	}
-	return tw.Flush()
 }
