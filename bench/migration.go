@@ -213,7 +213,7 @@ func benchForce(ctx context.Context, r *report) error {
 	if err := json.Unmarshal(out, &rep); err != nil {
 		return err
 	}
-	r.check("report afterwards: tools left", fmt.Sprint(len(rep.Tools)), "0", len(rep.Tools) == 0)
+	r.check(fmt.Sprintf("report afterwards (%s): tools left", secs(took)), fmt.Sprint(len(rep.Tools)), "0", len(rep.Tools) == 0)
 	return nil
 }
 
