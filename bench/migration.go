@@ -25,6 +25,7 @@ import (
 	"github.com/toolforge-go/toolforge/internal/jobs"
 	jobsserver "github.com/toolforge-go/toolforge/internal/jobs/server"
 	"github.com/toolforge-go/toolforge/internal/migration"
+	"github.com/toolforge-go/toolforge/internal/migration/force"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 	"github.com/toolforge-go/toolforge/internal/testcluster"
 	"github.com/toolforge-go/toolforge/internal/webservice"
@@ -193,13 +194,13 @@ func benchForce(ctx context.Context, r *report) error {
 	if err != nil {
 		return err
 	}
-	var results []migration.ForceResult
+	var results []force.Result
 	if err := json.Unmarshal(out, &results); err != nil {
 		return err
 	}
 	moved := 0
 	for _, res := range results {
-		if res.Outcome == migration.Migrated && res.Moved != nil && res.Moved.Web != "" && len(res.Moved.Jobs) == 2 && res.Moved.Switched {
+		if res.Outcome == force.Migrated && res.Moved != nil && res.Moved.Web != "" && len(res.Moved.Jobs) == 2 && res.Moved.Switched {
 			moved++
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/toolforge-go/toolforge/internal/cli"
 	"github.com/toolforge-go/toolforge/internal/migration"
+	"github.com/toolforge-go/toolforge/internal/migration/force"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 	"github.com/toolforge-go/toolforge/internal/webservice"
 )
@@ -199,7 +200,7 @@ func runForce(ctx context.Context, g *Globals, f *migrationFlags, only []string,
 	if len(todo) == 0 {
 		fmt.Fprintf(s.ErrOut, "Nothing to migrate: every tool asked for is on %s with nothing left on %s.\n", f.To, f.From)
 		if out.Data() {
-			return out.Print(s.Out, []migration.ForceResult{})
+			return out.Print(s.Out, []force.Result{})
 		}
 		return nil
 	}
@@ -215,21 +216,21 @@ func runForce(ctx context.Context, g *Globals, f *migrationFlags, only []string,
 	if err != nil {
 		return err
 	}
-	fromCluster, err := migration.NewCluster(f.From, from.WriteConfig, tenancy.PlatformNamespace)
+	fromCluster, err := force.NewCluster(f.From, from.WriteConfig, tenancy.PlatformNamespace)
 	if err != nil {
 		return err
 	}
-	toCluster, err := migration.NewCluster(f.To, to.WriteConfig, tenancy.PlatformNamespace)
+	toCluster, err := force.NewCluster(f.To, to.WriteConfig, tenancy.PlatformNamespace)
 	if err != nil {
 		return err
 	}
-	results := migration.Force(ctx, migration.ForceOptions{
+	results := force.Run(ctx, force.Options{
 		From: fromCluster, To: toCluster, HomeRoot: f.HomeRoot, Domain: domain,
 		PlatformNamespace: tenancy.PlatformNamespace, Timeout: timeout, Workers: f.Workers, Progress: s.ErrOut,
 	}, todo)
 	failed := 0
 	for _, r := range results {
-		if r.Outcome == migration.Failed {
+		if r.Outcome == force.Failed {
 			failed++
 		}
 	}
@@ -237,7 +238,7 @@ func runForce(ctx context.Context, g *Globals, f *migrationFlags, only []string,
 		if err := out.Print(s.Out, results); err != nil {
 			return err
 		}
-	} else if err := migration.WriteForce(s.Out, results); err != nil {
+	} else if err := force.Write(s.Out, results); err != nil {
 		return err
 	}
 	if failed > 0 {

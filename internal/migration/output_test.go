@@ -58,16 +58,3 @@ func TestAnEmptyReportIsItsTotalsOnly(t *testing.T) {
 	}
 	golden(t, "report_empty", b.Bytes())
 }
-
-func TestTheForcedPhasesLinesAreStable(t *testing.T) {
-	results := []ForceResult{
-		{Tool: "alpha", Outcome: Migrated, Moved: &Result{Web: "php8.2", Jobs: []string{"bot", "nightly"}, Switched: true}},
-		{Tool: "beta", Outcome: Migrated, Moved: &Result{Switched: true, Stayed: []string{"once"}}, Left: []string{"deployment/custom"}},
-		{Tool: "gamma", Outcome: Failed, Reason: "nothing was changed: this cannot run on toolforge as it is:\n  the webservice: --mem 2Gi is more than the maximum 1Gi"},
-	}
-	var b bytes.Buffer
-	if err := WriteForce(&b, results); err != nil {
-		t.Fatal(err)
-	}
-	golden(t, "force", b.Bytes())
-}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/toolforge-go/toolforge/internal/jobs"
 	"github.com/toolforge-go/toolforge/internal/migration"
+	"github.com/toolforge-go/toolforge/internal/migration/force"
 	"github.com/toolforge-go/toolforge/internal/testcluster"
 )
 
@@ -454,20 +455,20 @@ func TestTheReportListsWhatIsLeftAndTheForcedPhaseMovesItAll(t *testing.T) {
 	if r.Code != 1 {
 		t.Fatalf("force must fail for f-fail: %s", r)
 	}
-	var results []migration.ForceResult
+	var results []force.Result
 	if err := json.Unmarshal([]byte(r.Stdout), &results); err != nil {
 		t.Fatalf("%v: %s", err, r.Stdout)
 	}
-	outcome := map[string]migration.ForceResult{}
+	outcome := map[string]force.Result{}
 	for _, res := range results {
 		outcome[res.Tool] = res
 	}
 	for _, name := range []string{"ctx-check", "f-idle", "f-jobs", "f-left", "f-web", "ws-refused"} {
-		if outcome[name].Outcome != migration.Migrated {
+		if outcome[name].Outcome != force.Migrated {
 			t.Errorf("%s: %+v", name, outcome[name])
 		}
 	}
-	if f := outcome["f-fail"]; f.Outcome != migration.Failed || !strings.Contains(f.Reason, "maximum 1Gi") {
+	if f := outcome["f-fail"]; f.Outcome != force.Failed || !strings.Contains(f.Reason, "maximum 1Gi") {
 		t.Fatalf("f-fail: %+v", f)
 	}
 	if l := outcome["f-left"].Left; len(l) != 1 || l[0] != "deployment/custom" {

@@ -1,4 +1,9 @@
-package migration
+// Package force is the forced phase of a migration (seed 000, phase 3):
+// admins move every tool still on the old cluster with their own
+// credentials, writing by impersonation, and the jobs API's own store. It
+// is apart from package migration because it links the jobs server, which
+// the toolforge CLI (driving migration for one tool) must not carry.
+package force
 
 import (
 	"bytes"
@@ -25,6 +30,7 @@ import (
 	"github.com/toolforge-go/toolforge/internal/jobs"
 	jobsserver "github.com/toolforge-go/toolforge/internal/jobs/server"
 	"github.com/toolforge-go/toolforge/internal/kubecontext"
+	"github.com/toolforge-go/toolforge/internal/migration"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 	"github.com/toolforge-go/toolforge/internal/webservice"
 )
@@ -92,8 +98,8 @@ func (j storeJobs) Delete(ctx context.Context, name string) error {
 	return err
 }
 
-// ForceOptions are the forced phase's settings.
-type ForceOptions struct {
+// Options are the forced phase's settings.
+type Options struct {
 	From, To *Cluster
 	// HomeRoot holds the tools' homes, whose kubeconfigs are switched.
 	HomeRoot          string
@@ -107,14 +113,14 @@ type ForceOptions struct {
 	Progress io.Writer
 }
 
-// ForceResult is one tool's outcome.
-type ForceResult struct {
+// Result is one tool's outcome.
+type Result struct {
 	Tool string `json:"tool"`
 	// Outcome is migrated or failed.
 	Outcome string `json:"result"`
 	Reason  string `json:"reason,omitempty"`
 	// Moved is what moved, for a migrated tool.
-	Moved *Result `json:"moved,omitempty"`
+	Moved *migration.Result `json:"moved,omitempty"`
 	// Left are workloads the platform did not make, which stay on the old
 	// cluster: their owners move them (seed 001).
 	Left []string `json:"left,omitempty"`
@@ -126,12 +132,12 @@ const (
 	Failed   = "failed"
 )
 
-// Force migrates every tool of the report that is not done: its web
+// Run migrates every tool of the report that is not done: its web
 // service and jobs as `webservice migrate` and `jobs migrate` would, then
 // its current context. A tool that fails keeps running where it was (its
 // migration undoes itself); the others carry on.
-func Force(ctx context.Context, o ForceOptions, tools []ToolReport) []ForceResult {
-	out := make([]ForceResult, len(tools))
+func Run(ctx context.Context, o Options, tools []migration.ToolReport) []Result {
+	out := make([]Result, len(tools))
 	work := make(chan int)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -139,7 +145,7 @@ func Force(ctx context.Context, o ForceOptions, tools []ToolReport) []ForceResul
 	for range max(o.Workers, 1) {
 		wg.Go(func() {
 			for i := range work {
-				out[i] = forceOne(ctx, o, &tools[i])
+				out[i] = one(ctx, o, &tools[i])
 				mu.Lock()
 				done++
 				if o.Progress != nil {
@@ -164,7 +170,7 @@ func Force(ctx context.Context, o ForceOptions, tools []ToolReport) []ForceResul
 	wg.Wait()
 	for i := range out {
 		if out[i].Tool == "" {
-			out[i] = ForceResult{Tool: tools[i].Tool, Outcome: Failed, Reason: "not started: " + context.Cause(ctx).Error()}
+			out[i] = Result{Tool: tools[i].Tool, Outcome: Failed, Reason: "not started: " + context.Cause(ctx).Error()}
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Tool < out[j].Tool })
@@ -176,9 +182,9 @@ func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, ":\n", ": ")), " ")
 }
 
-func forceOne(ctx context.Context, o ForceOptions, t *ToolReport) ForceResult {
-	if t.State == StateUnprovisioned {
-		return ForceResult{Tool: t.Tool, Outcome: Failed, Reason: fmt.Sprintf("not provisioned on %s: run its accounts controller first", o.To.Context), Left: t.Other}
+func one(ctx context.Context, o Options, t *migration.ToolReport) Result {
+	if t.State == migration.StateUnprovisioned {
+		return Result{Tool: t.Tool, Outcome: Failed, Reason: fmt.Sprintf("not provisioned on %s: run its accounts controller first", o.To.Context), Left: t.Other}
 	}
 	// What the steps print is kept for the reason of a failure; tools run
 	// in parallel, so nothing goes to the terminal as it happens.
@@ -191,10 +197,10 @@ func forceOne(ctx context.Context, o ForceOptions, t *ToolReport) ForceResult {
 		}
 	}
 	home := filepath.Join(o.HomeRoot, t.Tool)
-	res, err := Run(ctx, &Plan{
+	res, err := migration.Run(ctx, &migration.Plan{
 		Tool: t.Tool,
-		From: Side{Context: o.From.Context, Web: web(o.From), Jobs: storeJobs{o.From.jobs, t.Tool}, Kube: o.From.Kube, Namespace: ns},
-		To:   Side{Context: o.To.Context, Web: web(o.To), Jobs: storeJobs{o.To.jobs, t.Tool}, Kube: o.To.Kube, Namespace: ns},
+		From: migration.Side{Context: o.From.Context, Web: web(o.From), Jobs: storeJobs{o.From.jobs, t.Tool}, Kube: o.From.Kube, Namespace: ns},
+		To:   migration.Side{Context: o.To.Context, Web: web(o.To), Jobs: storeJobs{o.To.jobs, t.Tool}, Kube: o.To.Kube, Namespace: ns},
 		Switch: func(ctx string) (bool, error) {
 			// As root, into a home the tool controls: through homefs, and
 			// the file stays the tool's.
@@ -210,7 +216,7 @@ func forceOne(ctx context.Context, o ForceOptions, t *ToolReport) ForceResult {
 		Out:        &log, ErrOut: &log,
 	})
 	if err != nil {
-		return ForceResult{Tool: t.Tool, Outcome: Failed, Reason: err.Error(), Left: t.Other}
+		return Result{Tool: t.Tool, Outcome: Failed, Reason: err.Error(), Left: t.Other}
 	}
-	return ForceResult{Tool: t.Tool, Outcome: Migrated, Moved: res, Left: t.Other}
+	return Result{Tool: t.Tool, Outcome: Migrated, Moved: res, Left: t.Other}
 }
