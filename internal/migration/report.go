@@ -62,7 +62,7 @@ type ToolReport struct {
 }
 
 // Left says whether anything runs on the old cluster.
-func (t *ToolReport) Left() bool {
+func (t ToolReport) Left() bool {
 	return t.Webservice != "" || len(t.Scheduled)+len(t.Continuous)+len(t.OneOff)+len(t.Other) > 0
 }
 
