@@ -99,21 +99,6 @@ func switchContext(t *Tool) func(string) (bool, error) {
 	}
 }
 
-// migrationError is a migration's failure as the command reports it: a
-// refusal before anything changed is still a failure (exit 1) — it is the
-// new cluster refusing, not the command line.
-func migrationError(err error) error {
-	var refused *migration.RefusedError
-	if errors.As(err, &refused) {
-		return &ExitError{Code: ExitFailure, Err: err}
-	}
-	var input *webservice.InputError
-	if errors.As(err, &input) {
-		return &ExitError{Code: ExitFailure, Err: err}
-	}
-	return err
-}
-
 func newWebserviceMigrate(s *IOStreams) *cobra.Command {
 	o := &webserviceOptions{}
 	f := &migrateFlags{}
@@ -208,7 +193,7 @@ func runWebserviceMigrate(ctx context.Context, s *IOStreams, o *webserviceOption
 		if errors.As(err, &refused) {
 			err = fmt.Errorf("%w\n(webservice migrate takes --cpu, --mem, --replicas and TYPE for the new cluster)", err)
 		}
-		return migrationError(err)
+		return err
 	}
 	if res.Nothing() {
 		return alreadyLine()
@@ -274,7 +259,7 @@ func runJobsMigrate(ctx context.Context, s *IOStreams, f *migrateFlags) error {
 		Out:    s.Out, ErrOut: s.ErrOut,
 	})
 	if err != nil {
-		return migrationError(err)
+		return err
 	}
 	if res.Nothing() {
 		fmt.Fprintf(s.ErrOut, "No jobs to migrate on %s.\n", from.Context)
