@@ -58,6 +58,11 @@ func ToolIn(ctx string) (*Tool, error) {
 		}
 		return nil, fmt.Errorf("load %s: %w", t.Kubeconfig, err)
 	}
+	// Relative paths in a kubeconfig are relative to its directory, as
+	// kubectl reads them.
+	if err := clientcmd.ResolveLocalPaths(raw); err != nil {
+		return nil, fmt.Errorf("load %s: %w", t.Kubeconfig, err)
+	}
 	t.Context = ctx
 	if t.Context == "" {
 		t.Context = raw.CurrentContext
