@@ -417,7 +417,7 @@ func TestTheReportListsWhatIsLeftAndTheForcedPhaseMovesItAll(t *testing.T) {
 	ok(t, "f-left", "webservice", "start")
 	custom := `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"custom"},"spec":{"selector":{"matchLabels":{"app":"custom"}},` +
 		`"template":{"metadata":{"labels":{"app":"custom"}},"spec":{"securityContext":{"runAsNonRoot":true,"runAsUser":50010,"seccompProfile":{"type":"RuntimeDefault"}},` +
-		`"containers":[{"name":"c","image":"docker-registry.tools.wmflabs.org/toolforge-bookworm-sssd-base:latest","securityContext":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]}}}]}}}}`
+		`"containers":[{"name":"c","image":"docker-registry.tools.wmflabs.org/toolforge-bookworm-sssd:latest","securityContext":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]}}}]}}}}`
 	if r := tool("f-left").Run(t, custom, nil, "kubectl", "apply", "-f", "-"); r.Code != 0 {
 		t.Fatal(r)
 	}
