@@ -6,6 +6,7 @@ import (
 	"github.com/toolforge-go/toolforge/internal/admission"
 	"github.com/toolforge-go/toolforge/internal/api"
 	"github.com/toolforge-go/toolforge/internal/daemon"
+	"github.com/toolforge-go/toolforge/internal/notify"
 )
 
 func main() {
@@ -13,5 +14,6 @@ func main() {
 		accounts.NewService(),
 		admission.NewService(),
 		api.NewService(),
+		notify.NewService(),
 	)
 }

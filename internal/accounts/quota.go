@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/toolforge-go/toolforge/internal/accountsource"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
 
@@ -19,7 +20,7 @@ func (r *Reconciler) desiredQuota(tool string) corev1.ResourceList {
 	hard := r.quotas.For(tool).Quota
 	if pvcs, ok := hard[corev1.ResourcePersistentVolumeClaims]; ok {
 		raised := pvcs.DeepCopy()
-		raised.Add(*resource.NewQuantity(int64(len(r.platformClaims(tool))), resource.DecimalSI))
+		raised.Add(*resource.NewQuantity(int64(len(r.platformClaims(accountsource.Tool{Name: tool}))), resource.DecimalSI))
 		hard[corev1.ResourcePersistentVolumeClaims] = raised
 	}
 	return hard
