@@ -28,6 +28,7 @@ var suites = []suite{
 	{"jobs", benchJobs},
 	{"admission", benchAdmission},
 	{"webservice", benchWebservice},
+	{"workloads", benchWorkloads},
 }
 
 func main() {

@@ -22,7 +22,7 @@ func TestAToolCannotReadOrWriteAnotherToolsHomeFromItsJobs(t *testing.T) {
 	// The intruder tries from inside a job: the path, the claim's usual
 	// place, and a search of the whole file system.
 	p.ok(t, "intruder", "jobs", "run", "snoop", "--image", "python3.11", "--wait", "300", "--command",
-		`cat /data/project/victim/secret.txt 2>&1; echo pwned > /data/project/victim/pwned.txt 2>&1; ls /data/project/; grep -rs victim-secret / --exclude-dir=proc --exclude-dir=sys -l | head -1; echo done`)
+		`exec 2>&1; cat /data/project/victim/secret.txt; echo pwned > /data/project/victim/pwned.txt; ls /data/project/; grep -rs victim-secret / --exclude-dir=proc --exclude-dir=sys -l | head -1; echo done`)
 	got := p.ok(t, "intruder", "jobs", "logs", "snoop").Stdout
 	want := "cat: /data/project/victim/secret.txt: No such file or directory\n" +
 		"/bin/sh: 1: cannot create /data/project/victim/pwned.txt: Directory nonexistent\n" +

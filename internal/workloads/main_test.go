@@ -3,22 +3,14 @@ package workloads_test
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"fmt"
-	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/toolforge-go/toolforge/internal/tenancy"
 	"github.com/toolforge-go/toolforge/internal/testcluster"
 )
 
@@ -46,7 +38,6 @@ type platform struct {
 	CLI     string
 	Ingress string // http://127.0.0.1:<port>
 	Mail    *mailbox
-	Log     string
 }
 
 var (
@@ -67,13 +58,9 @@ func setup(t *testing.T) *platform {
 func start() (*platform, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	p := &platform{Log: filepath.Join(cluster.Dir, "logs", "toolforged.log")}
+	p := &platform{}
 	var err error
 	if p.CLI, err = testcluster.BuildBinary("toolforge"); err != nil {
-		return nil, err
-	}
-	bin, err := testcluster.BuildBinary("toolforged")
-	if err != nil {
 		return nil, err
 	}
 	if p.Tools, err = cluster.ProvisionTools(ctx, toolNames...); err != nil {
@@ -85,66 +72,10 @@ func start() (*platform, error) {
 	if p.Mail, err = startMailbox(); err != nil {
 		return nil, err
 	}
-	addrs := make([]string, 4)
-	for i := range addrs {
-		port, err := testcluster.FreePort()
-		if err != nil {
-			return nil, err
-		}
-		addrs[i] = "127.0.0.1:" + strconv.Itoa(port)
-	}
-	logFile, err := os.OpenFile(p.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	defer logFile.Close()
-	cmd := exec.Command(bin, "all", "--kubeconfig", cluster.Kubeconfig,
-		"--accounts-file", filepath.Join(cluster.Dir, "accounts.yaml"),
-		"--home-root", filepath.Join(cluster.Dir, "home"), "--admin-home-root", filepath.Join(cluster.Dir, "admins"),
-		"--shared-data", cluster.SharedData(),
-		"--domain", domain,
-		"--smtp-server", p.Mail.Addr, "--mail-interval", "2s", "--mail-to", "tools.{tool}@toolforge.test",
-		"--api-addr", addrs[0], "--admission-addr", addrs[1], "--metrics-addr", addrs[2], "--health-addr", addrs[3],
-		"--log-level", "debug")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// The platform must not outlive the test binary.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start toolforged all: %w", err)
-	}
-	if err := waitReady(ctx, cmd, addrs[0], addrs[3]); err != nil {
-		log, _ := os.ReadFile(p.Log)
-		return nil, fmt.Errorf("%w\n%s", err, log)
-	}
-	return p, nil
-}
-
-// waitReady waits until the API serves, the webhooks are installed and
-// ready, and the API has published where it is and the platform's domain.
-func waitReady(ctx context.Context, cmd *exec.Cmd, apiAddr, healthAddr string) error {
-	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	ok := func(url string) bool {
-		resp, err := hc.Get(url)
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}
-	for {
-		cm, err := cluster.Client.CoreV1().ConfigMaps(tenancy.PlatformNamespace).Get(ctx, tenancy.APIConfigMap, metav1.GetOptions{})
-		if err == nil && cm.Data[tenancy.APIConfigDomain] == domain && ok("https://"+apiAddr+"/jobs/v1/healthz") && ok("http://"+healthAddr+"/readyz") {
-			return nil
-		}
-		if cmd.ProcessState != nil {
-			return fmt.Errorf("toolforged all exited")
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("toolforged all did not become ready")
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+	// Batches every 2 s, so a test's mail arrives soon.
+	_, err = cluster.StartPlatform(ctx, domain,
+		"--smtp-server", p.Mail.Addr, "--mail-interval", "2s", "--mail-to", "tools.{tool}@toolforge.test", "--log-level", "debug")
+	return p, err
 }
 
 // toolforge runs the CLI as tool; args[0] may be "webservice" (the
