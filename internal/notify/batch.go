@@ -11,7 +11,6 @@ import (
 type jobEvents struct {
 	Name, Type, Emails string
 	Events             []event
-	seen               map[string]bool
 }
 
 // batch collects the tools' events until the next message is composed.
