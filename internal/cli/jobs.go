@@ -168,7 +168,7 @@ func runJob(ctx context.Context, s *IOStreams, api *apiFlags, o *runOptions, cmd
 	if wait == 0 {
 		return nil
 	}
-	return waitForJob(ctx, s, c, j.Name, wait, time.Second)
+	return waitForJob(ctx, s, c, j.Name, wait, waitPoll)
 }
 
 // waitForJob follows a one-off job until it finishes: exit 0 when it
@@ -218,6 +218,11 @@ func waitForJob(ctx context.Context, s *IOStreams, c *apiClient, name string, ti
 		}
 	}
 }
+
+// waitPoll is how often --wait asks for the job's status: a read of the
+// API's cache, cheap enough to ask often, so that a short job's wait ends
+// soon after it does.
+const waitPoll = 250 * time.Millisecond
 
 // lastLines is how much of a failed job's output --wait shows.
 const lastLines = 10

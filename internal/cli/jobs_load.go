@@ -295,7 +295,7 @@ func loadJobs(ctx context.Context, s *IOStreams, c *apiClient, o *loadOptions, f
 		}
 		fmt.Fprintf(s.Out, "Job '%s' %s\n", def.Name, loadResults[out.Result])
 		if files[i].Wait && out.Result != jobs.Unchanged {
-			if err := waitForJob(ctx, s, c, def.Name, defaultWait*time.Second, time.Second); err != nil {
+			if err := waitForJob(ctx, s, c, def.Name, defaultWait*time.Second, waitPoll); err != nil {
 				return err
 			}
 		}

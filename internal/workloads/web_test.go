@@ -51,6 +51,9 @@ def app(environ, start_response):
 		"service.template": "type: perl5.36\nextra_args: [perl, /data/project/web-perl/server.pl]\n",
 		"server.pl": `use IO::Socket::INET;
 $| = 1;
+# A readiness probe connects and leaves at once: writing to it must not
+# end the server.
+$SIG{PIPE} = "IGNORE";
 my $s = IO::Socket::INET->new(LocalPort => $ENV{PORT}, Listen => 5, ReuseAddr => 1) or die "listen: $!";
 print "perl listening on $ENV{PORT}\n";
 while (my $c = $s->accept) {

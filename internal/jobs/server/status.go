@@ -20,6 +20,16 @@ func status(obj client.Object, pods []*corev1.Pod, why map[string]string) (short
 	switch o := obj.(type) {
 	case *batchv1.Job:
 		short, long = jobStatus(&o.Status, o.Spec.Suspend)
+		if short == jobs.StatusRunning || short == jobs.StatusPending {
+			// A one-off job runs one pod to completion: once one succeeded,
+			// the job has, though the Job controller says so a second or
+			// two later.
+			for _, p := range pods {
+				if p.Status.Phase == corev1.PodSucceeded {
+					short, long = jobs.StatusCompleted, fmt.Sprintf("Job completed (pod %s succeeded).", p.Name)
+				}
+			}
+		}
 	case *batchv1.CronJob:
 		short, long = cronStatus(o)
 	case *appsv1.Deployment:
