@@ -162,6 +162,11 @@ func TestAJobOverItsMemoryLimitIsOOMKilled(t *testing.T) {
 	if show := p.ok(t, "hog", "jobs", "show", "hungry").Stdout; !strings.Contains(show, "OOMKilled") {
 		t.Fatalf("show does not say OOMKilled:\n%s", show)
 	}
+	// The limits are the container's cgroup's.
+	p.ok(t, "hog", "jobs", "run", "limits", "--image", "python3.11", "--mem", "256Mi", "--cpu", "0.5", "--wait", "300", "--command", "cat /sys/fs/cgroup/cpu.max /sys/fs/cgroup/memory.max")
+	if got := p.ok(t, "hog", "jobs", "logs", "limits").Stdout; got != "50000 100000\n268435456\n" {
+		t.Fatalf("the job's cgroup limits (cpu.max, memory.max): %q", got)
+	}
 	// Within its limit the same job runs.
 	if r := p.toolforge(t, "hog", "jobs", "run", "fed", "--image", "python3.11", "--mem", "1Gi", "--wait", "300", "--command", `python3 -c 'x = bytearray(512 * 1024 * 1024); print("allocated", len(x))'`); r.Code != 0 {
 		t.Fatalf("a job within its memory limit: %s", r)
