@@ -162,8 +162,10 @@ func TestAJobOverItsMemoryLimitIsOOMKilled(t *testing.T) {
 	if show := p.ok(t, "hog", "jobs", "show", "hungry").Stdout; !strings.Contains(show, "OOMKilled") {
 		t.Fatalf("show does not say OOMKilled:\n%s", show)
 	}
-	// The limits are the container's cgroup's.
-	p.ok(t, "hog", "jobs", "run", "limits", "--image", "python3.11", "--mem", "256Mi", "--cpu", "0.5", "--wait", "300", "--command", "cat /sys/fs/cgroup/cpu.max /sys/fs/cgroup/memory.max")
+	// The limits are the container's cgroup's (v2, or v1 as on this
+	// project's machines).
+	p.ok(t, "hog", "jobs", "run", "limits", "--image", "python3.11", "--mem", "256Mi", "--cpu", "0.5", "--wait", "300", "--command",
+		`if [ -f /sys/fs/cgroup/cpu.max ]; then cat /sys/fs/cgroup/cpu.max /sys/fs/cgroup/memory.max; else cg=/sys/fs/cgroup; echo "$(cat $cg/cpu/cpu.cfs_quota_us) $(cat $cg/cpu/cpu.cfs_period_us)"; cat $cg/memory/memory.limit_in_bytes; fi`)
 	if got := p.ok(t, "hog", "jobs", "logs", "limits").Stdout; got != "50000 100000\n268435456\n" {
 		t.Fatalf("the job's cgroup limits (cpu.max, memory.max): %q", got)
 	}
