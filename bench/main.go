@@ -31,6 +31,7 @@ var suites = []suite{
 	{"status", benchStatus},
 	{"backup", benchBackup},
 	{"migration", benchMigration},
+	{"workloads", benchWorkloads},
 }
 
 func main() {

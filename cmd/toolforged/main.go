@@ -8,6 +8,7 @@ import (
 	"github.com/toolforge-go/toolforge/internal/daemon"
 	"github.com/toolforge-go/toolforge/internal/etcdbackup"
 	"github.com/toolforge-go/toolforge/internal/status"
+	"github.com/toolforge-go/toolforge/internal/notify"
 )
 
 func main() { daemon.Main(services()...) }
@@ -18,6 +19,7 @@ func services() []daemon.Service {
 		admission.NewService(),
 		api.NewService(),
 		status.NewService(),
+		notify.NewService(),
 		etcdbackup.NewService(), // not in all: see its StandaloneOnly
 	}
 }

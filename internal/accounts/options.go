@@ -46,8 +46,10 @@ type Options struct {
 	// ServiceAccount toolforge-api of the platform namespace.
 	APIIdentity string
 
-	Storage     string // hostpath, nfs or none
-	StoragePath string // per-tool directories under it, on the nodes or the NFS server
+	Storage string // hostpath, nfs or none
+	// StoragePath holds <tool>/ on the NFS server (nfs only: a hostpath
+	// volume is the tool's home itself).
+	StoragePath string
 	NFSServer   string
 	SharedData  []string // name=path[:mountPath], read-only
 }
@@ -64,7 +66,6 @@ func DefaultOptions() *Options {
 		RenewBefore:   30 * 24 * time.Hour,
 		RemovalGrace:  7 * 24 * time.Hour,
 		Storage:       "hostpath",
-		StoragePath:   "/data/project",
 		SharedData:    []string{"dumps=/public/dumps"},
 	}
 }
@@ -90,7 +91,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ClusterCAFile, "cluster-ca-file", o.ClusterCAFile, "CA bundle written into kubeconfigs (default: the platform's own)")
 	fs.StringVar(&o.APIIdentity, "api-identity", o.APIIdentity, "user name of the jobs/envvars API server, bound to ClusterRole "+tenancy.APIRole+" in every tool namespace (\"none\": no binding; default: system:serviceaccount:<platform-namespace>:"+tenancy.APIServiceAccount+")")
 	fs.StringVar(&o.Storage, "storage", o.Storage, "tool home volumes: hostpath (on the nodes), nfs, or none")
-	fs.StringVar(&o.StoragePath, "storage-path", o.StoragePath, "directory holding <tool>/ on the nodes (hostpath) or the NFS server")
+	fs.StringVar(&o.StoragePath, "storage-path", o.StoragePath, "directory holding <tool>/ on the NFS server (--storage nfs; default /data/project); a hostpath volume is the tool's home itself")
 	fs.StringVar(&o.NFSServer, "nfs-server", o.NFSServer, "NFS server of the tool home volumes (--storage nfs)")
 	fs.StringSliceVar(&o.SharedData, "shared-data", o.SharedData, "read-only shared data every tool gets, name=path[:mountPath]")
 }
@@ -127,9 +128,15 @@ func (o *Options) Validate() (accountsource.Source, error) {
 	}
 	switch o.Storage {
 	case "hostpath", "none":
+		if o.StoragePath != "" {
+			return nil, fmt.Errorf("--storage-path is for --storage nfs: a %s home volume is the tool's home (<home-root>/<tool> or the source's home)", o.Storage)
+		}
 	case "nfs":
 		if o.NFSServer == "" {
 			return nil, fmt.Errorf("--storage nfs needs --nfs-server")
+		}
+		if o.StoragePath == "" {
+			o.StoragePath = "/data/project"
 		}
 	default:
 		return nil, fmt.Errorf("--storage must be hostpath, nfs or none (got %q)", o.Storage)

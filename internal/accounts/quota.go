@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/toolforge-go/toolforge/internal/accountsource"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 	"github.com/toolforge-go/toolforge/internal/toolquota"
 )
@@ -26,7 +27,7 @@ func (r *Reconciler) desiredQuota(tool string, overrides corev1.ResourceList) co
 	maps.Copy(hard, overrides)
 	if pvcs, ok := hard[corev1.ResourcePersistentVolumeClaims]; ok {
 		raised := pvcs.DeepCopy()
-		raised.Add(*resource.NewQuantity(int64(len(r.platformClaims(tool))), resource.DecimalSI))
+		raised.Add(*resource.NewQuantity(int64(len(r.platformClaims(accountsource.Tool{Name: tool}))), resource.DecimalSI))
 		hard[corev1.ResourcePersistentVolumeClaims] = raised
 	}
 	return hard

@@ -94,10 +94,11 @@ func (r *Reconciler) provisionTool(ctx context.Context, t accountsource.Tool) (t
 	if err != nil {
 		return 0, err
 	}
-	for _, step := range []func(context.Context, string) (outcome, error){r.ensureLimitRange, r.ensureStorage} {
-		if _, err := step(ctx, t.Name); err != nil {
-			return 0, err
-		}
+	if _, err := r.ensureLimitRange(ctx, t.Name); err != nil {
+		return 0, err
+	}
+	if _, err := r.ensureStorage(ctx, t); err != nil {
+		return 0, err
 	}
 	markerKey := client.ObjectKey{Namespace: ns, Name: MarkerName}
 	m, _, err := r.readMarker(ctx, markerKey)

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/toolforge-go/toolforge/internal/accountsource"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
 
@@ -32,20 +33,20 @@ type claim struct {
 }
 
 // platformClaims are the tool's home and the shared read-only data.
-func (r *Reconciler) platformClaims(tool string) []claim {
+func (r *Reconciler) platformClaims(t accountsource.Tool) []claim {
 	if r.opts.Storage == "none" {
 		return nil
 	}
 	claims := []claim{{
 		Name:      tenancy.HomeClaim,
-		PV:        "tool-" + tool + "-home",
-		Path:      path.Join(r.opts.StoragePath, tool),
-		MountPath: tenancy.HomeMountPath(tool),
+		PV:        "tool-" + t.Name + "-home",
+		Path:      r.homeVolumePath(t),
+		MountPath: tenancy.HomeMountPath(t.Name),
 	}}
 	for _, s := range r.shared {
 		claims = append(claims, claim{
 			Name:      "tool-" + s.Name,
-			PV:        "tool-" + tool + "-" + s.Name,
+			PV:        "tool-" + t.Name + "-" + s.Name,
 			Path:      s.Path,
 			MountPath: s.MountPath,
 			ReadOnly:  true,
@@ -54,14 +55,27 @@ func (r *Reconciler) platformClaims(tool string) []claim {
 	return claims
 }
 
+// homeVolumePath is where a tool's home volume comes from. A hostpath
+// volume is the home this controller manages (<home-root>/<tool> or the
+// source's), so what a pod writes in /data/project/<tool> is in the home
+// the maintainer sees, as NFS makes it on the original's bastions and
+// workers; on NFS it is the tool's directory on the server.
+func (r *Reconciler) homeVolumePath(t accountsource.Tool) string {
+	if r.opts.Storage == "nfs" {
+		return path.Join(r.opts.StoragePath, t.Name)
+	}
+	return r.toolHome(t)
+}
+
 func (r *Reconciler) volumeSource(c claim) corev1.PersistentVolumeSource {
 	if r.opts.Storage == "nfs" {
 		return corev1.PersistentVolumeSource{NFS: &corev1.NFSVolumeSource{Server: r.opts.NFSServer, Path: c.Path, ReadOnly: c.ReadOnly}}
 	}
+	// Made when missing, read-only shared data too: a node without the
+	// public dumps (a developer's machine) still starts the tools' pods,
+	// with an empty directory there, instead of holding every pod in
+	// ContainerCreating on a failed type check.
 	hostPathType := corev1.HostPathDirectoryOrCreate
-	if c.ReadOnly {
-		hostPathType = corev1.HostPathDirectory
-	}
 	return corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: c.Path, Type: &hostPathType}}
 }
 
@@ -73,11 +87,12 @@ func (r *Reconciler) volumeSource(c claim) corev1.PersistentVolumeSource {
 // and made again gets its PV bound to the new one. A PV's source is
 // immutable: a changed storage configuration is reported, not forced
 // (deleting the PV is the admin's call).
-func (r *Reconciler) ensureStorage(ctx context.Context, tool string) (outcome, error) {
+func (r *Reconciler) ensureStorage(ctx context.Context, t accountsource.Tool) (outcome, error) {
+	tool := t.Name
 	ns := tenancy.Namespace(tool)
 	result := unchanged
 	var errs []error
-	for _, c := range r.platformClaims(tool) {
+	for _, c := range r.platformClaims(t) {
 		mode := corev1.ReadWriteMany
 		if c.ReadOnly {
 			mode = corev1.ReadOnlyMany

@@ -151,7 +151,7 @@ It stops and starts web services, so it asks first (--yes off a terminal).`,
 	f.addTo(cmd)
 	cmd.Flags().StringSliceVar(&tools, "tool", nil, "only these tools (repeatable)")
 	cmd.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
-	cmd.Flags().StringVar(&domain, "domain", "", "domain web services are published under (default $"+webservice.DomainEnv+", or domain: in "+webservice.CommonConfigFile+", or "+tenancy.DefaultDomain+")")
+	cmd.Flags().StringVar(&domain, "domain", "", "domain web services are published under (default $"+webservice.DomainEnv+", or domain: in "+webservice.CommonConfigFile+", or the one the new cluster publishes, or "+tenancy.DefaultDomain+")")
 	cmd.Flags().DurationVar(&timeout, "timeout", webservice.DefaultTimeout, "how long each web service may take to stop and to start")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := out.Check(); err != nil {
@@ -160,7 +160,15 @@ It stops and starts web services, so it asks first (--yes off a terminal).`,
 		if err := f.check(); err != nil {
 			return err
 		}
-		dom, err := webservice.ResolveDomain(domain, os.Getenv, webservice.CommonConfigFile)
+		// The web services start on the new cluster: its published domain
+		// is the one they get when nothing else names one.
+		dom, err := webservice.ResolveDomain(domain, os.Getenv, webservice.CommonConfigFile, func() (string, error) {
+			to, err := g.ClientsFor(f.To)
+			if err != nil {
+				return "", fmt.Errorf("--to %s: %w", f.To, err)
+			}
+			return webservice.PublishedDomain(cmd.Context(), to.Read, tenancy.PlatformNamespace)
+		})
 		if err != nil {
 			return cli.Usagef("%v", err)
 		}

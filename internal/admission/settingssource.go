@@ -34,7 +34,9 @@ type settingsSource struct {
 	subs    []chan struct{}
 }
 
-func newSettingsSource(path, platformNS string, reader client.Reader, log *slog.Logger) (*settingsSource, error) {
+// domain (toolforged --domain) is the Ingress domain unless the file says
+// otherwise.
+func newSettingsSource(path, platformNS, domain string, reader client.Reader, log *slog.Logger) (*settingsSource, error) {
 	file := &Settings{}
 	if path != "" {
 		data, err := os.ReadFile(path)
@@ -44,6 +46,9 @@ func newSettingsSource(path, platformNS string, reader client.Reader, log *slog.
 		if file, err = ParseSettings(data); err != nil {
 			return nil, fmt.Errorf("--admission-config %s: %w", path, err)
 		}
+	}
+	if len(file.Domains) == 0 && domain != "" {
+		file.Domains = []string{domain}
 	}
 	s := &settingsSource{file: file, platformNS: platformNS, reader: reader, log: log}
 	s.current.Store(file.effective(images.Builtin().Registries()))

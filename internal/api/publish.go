@@ -16,8 +16,8 @@ import (
 // Keys of the API ConfigMap, which the CLI reads with the tool's own
 // credentials to find the API.
 const (
-	ConfigMapURLKey = "url"
-	ConfigMapCAKey  = "ca.crt"
+	ConfigMapURLKey = tenancy.APIConfigURL
+	ConfigMapCAKey  = tenancy.APIConfigCA
 )
 
 // publisher keeps the API ConfigMap (URL and CA bundle) and the role that
@@ -26,7 +26,9 @@ type publisher struct {
 	kube kubernetes.Interface
 	ns   string
 	url  string
-	log  *slog.Logger
+	// domain is the platform's public domain, for the CLI's web services.
+	domain string
+	log    *slog.Logger
 }
 
 func (p *publisher) publish(ctx context.Context, bundle []byte) error {
@@ -37,7 +39,7 @@ func (p *publisher) publish(ctx context.Context, bundle []byte) error {
 	if err := ensureRoleBinding(ctx, p.kube, binding); err != nil {
 		return err
 	}
-	data := map[string]string{ConfigMapURLKey: p.url}
+	data := map[string]string{ConfigMapURLKey: p.url, tenancy.APIConfigDomain: p.domain}
 	if len(bundle) > 0 {
 		data[ConfigMapCAKey] = string(bundle)
 	}

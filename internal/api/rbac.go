@@ -50,7 +50,12 @@ func ClusterRole() *rbacv1.ClusterRole {
 			{APIGroups: []string{"batch"}, Resources: []string{"jobs", "cronjobs"}, Verbs: write},
 			{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: write},
 			{APIGroups: []string{""}, Resources: []string{"services"}, Verbs: write},
-			{APIGroups: []string{""}, Resources: []string{"pods", "limitranges", "resourcequotas"}, Verbs: read},
+			// Published jobs' Ingresses; every Ingress of the namespace is
+			// read to refuse a second route for the tool's host.
+			{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"}, Verbs: write},
+			// Events say why a job's container was restarted (a failed
+			// health check) for `jobs show`.
+			{APIGroups: []string{""}, Resources: []string{"pods", "limitranges", "resourcequotas", "events"}, Verbs: read},
 			{APIGroups: []string{""}, Resources: []string{"pods/log"}, Verbs: []string{"get"}},
 			// A create names no object to authorize against; every other
 			// verb is limited to the envvars Secret.
@@ -71,6 +76,7 @@ func WatchClusterRole() *rbacv1.ClusterRole {
 			{APIGroups: []string{"batch"}, Resources: []string{"jobs", "cronjobs"}, Verbs: read},
 			{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: read},
 			{APIGroups: []string{""}, Resources: []string{"services", "pods", "limitranges", "resourcequotas", "namespaces"}, Verbs: read},
+			{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"}, Verbs: read},
 			{APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}, Verbs: []string{"create"}},
 		},
 	}

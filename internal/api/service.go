@@ -16,6 +16,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -117,11 +118,12 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 	}
 	store := &jobsserver.Store{
 		Reader: c, Writer: writer, Kube: kube, Log: log,
+		Domain: env.Common.Domain, Mail: env.Common.SMTPServer != "",
 		Images: (&catalogue{reader: mgr.GetAPIReader(), ns: env.Common.PlatformNamespace, ttl: 10 * time.Second}).Get,
 	}
 	// What a job list shows changes with these; pods only matter to show
 	// and logs, which are not cached.
-	for _, obj := range []client.Object{&batchv1.Job{}, &batchv1.CronJob{}, &appsv1.Deployment{}, &corev1.Service{}, &corev1.LimitRange{}, &corev1.ResourceQuota{}, &corev1.Namespace{}} {
+	for _, obj := range []client.Object{&batchv1.Job{}, &batchv1.CronJob{}, &appsv1.Deployment{}, &corev1.Service{}, &networkingv1.Ingress{}, &corev1.LimitRange{}, &corev1.ResourceQuota{}, &corev1.Namespace{}} {
 		inf, err := c.GetInformer(ctx, obj, cache.BlockUntilSynced(false))
 		if err != nil {
 			return err
@@ -142,7 +144,7 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 	if err != nil {
 		return err
 	}
-	pub := &publisher{kube: kube, ns: env.Common.PlatformNamespace, url: publicURL, log: log}
+	pub := &publisher{kube: kube, ns: env.Common.PlatformNamespace, url: publicURL, domain: env.Common.Domain, log: log}
 	return mgr.Add(&runner{
 		addr: o.Addr, handler: srv, cache: c, certs: certs, publisher: pub, log: log,
 		tls: &tls.Config{
@@ -165,6 +167,7 @@ func newCache(ctx context.Context, cfg *rest.Config, mgr manager.Manager) (cache
 		&batchv1.CronJob{}:      {Label: owned},
 		&appsv1.Deployment{}:    {Label: owned},
 		&corev1.Service{}:       {Label: owned},
+		&networkingv1.Ingress{}: {Label: owned},
 		&corev1.Pod{}:           {Label: owned},
 		&corev1.LimitRange{}:    {},
 		&corev1.ResourceQuota{}: {},

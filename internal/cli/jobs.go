@@ -1,11 +1,17 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -98,7 +104,8 @@ run at a fixed time picked for this job so that jobs spread over the period.`,
 	f.StringVarP(&j.FilelogStderr, "filelog-stderr", "e", "", "append stderr to FILE (implies --filelog)")
 	f.StringVar(&j.Mount, "mount", "all", "mount the tool's storage: all or none")
 	f.IntVar(&j.Timeout, "timeout", 0, "stop a one-off or scheduled run after S seconds")
-	f.StringVar(&o.Port, "port", "", "expose a continuous job on port N[/tcp|udp] through a Service")
+	f.StringVar(&o.Port, "port", "", "expose a continuous job on port N[/tcp|udp] through a Service (and $PORT)")
+	f.BoolVar(&j.Publish, "publish", false, "also publish the continuous job's --port at https://<tool>.<domain>/ (an Ingress)")
 	f.IntVar(&j.Replicas, "replicas", 0, "number of copies of a continuous job (default 1)")
 	f.StringVar(&o.HealthCheckScript, "health-check-script", "", "command whose failure restarts a continuous job")
 	f.StringVar(&o.HealthCheckHTTP, "health-check-http", "", "path on --port whose failure restarts a continuous job")
@@ -162,11 +169,13 @@ func runJob(ctx context.Context, s *IOStreams, api *apiFlags, o *runOptions, cmd
 	if wait == 0 {
 		return nil
 	}
-	return waitForJob(ctx, s, c, j.Name, wait, time.Second)
+	return waitForJob(ctx, s, c, j.Name, wait, waitPoll)
 }
 
 // waitForJob follows a one-off job until it finishes: exit 0 when it
-// completed, 1 when it failed or did not finish in time.
+// completed; when it failed, the exit code of its command (1 when it had
+// none, e.g. stopped by --timeout), after its last lines of output; 1
+// when it did not finish in time.
 func waitForJob(ctx context.Context, s *IOStreams, c *apiClient, name string, timeout, every time.Duration) error {
 	fmt.Fprintf(s.ErrOut, "Waiting up to %s for job '%s' to finish...\n", timeout, name)
 	deadline := time.Now().Add(timeout)
@@ -193,7 +202,12 @@ func waitForJob(ctx context.Context, s *IOStreams, c *apiClient, name string, ti
 			fmt.Fprintf(s.ErrOut, "Job '%s' completed\n", name)
 			return nil
 		case jobs.StatusFailed:
-			return &ExitError{Code: ExitFailure, Err: fmt.Errorf("job '%s' failed: %s", name, out.Job.StatusLong)}
+			showLastLines(ctx, s, c, out.Job)
+			code := ExitFailure
+			if ec := out.Job.ExitCode; ec != nil && *ec > 0 && *ec < 256 {
+				code = int(*ec)
+			}
+			return &ExitError{Code: code, Err: fmt.Errorf("job '%s' failed: %s", name, out.Job.StatusLong)}
 		}
 		if time.Now().After(deadline) {
 			return &ExitError{Code: ExitFailure, Err: fmt.Errorf("timed out after %s waiting for job '%s' (status: %s)", timeout, name, st)}
@@ -204,4 +218,78 @@ func waitForJob(ctx context.Context, s *IOStreams, c *apiClient, name string, ti
 		case <-time.After(every):
 		}
 	}
+}
+
+// waitPoll is how often --wait asks for the job's status: a read of the
+// API's cache, cheap enough to ask often, so that a short job's wait ends
+// soon after it does.
+const waitPoll = 250 * time.Millisecond
+
+// lastLines is how much of a failed job's output --wait shows.
+const lastLines = 10
+
+// showLastLines writes the end of a failed job's output to stderr: its
+// pods' logs, or the ends of its log files in the tool's home (the CLI
+// runs where the home is, as on a bastion). Best effort: the job's outcome
+// is the answer, its output a help.
+func showLastLines(ctx context.Context, s *IOStreams, c *apiClient, j jobs.Info) {
+	if j.Filelog {
+		for _, f := range slices.Compact([]string{j.FilelogStderr, j.FilelogStdout}) {
+			path := f
+			if !filepath.IsAbs(path) {
+				path = filepath.Join(c.tool.Home, path)
+			}
+			lines, err := tailFile(path, lastLines)
+			if err != nil || len(lines) == 0 {
+				continue
+			}
+			fmt.Fprintf(s.ErrOut, "Last lines of %s:\n", path)
+			for _, l := range lines {
+				fmt.Fprintf(s.ErrOut, "  %s\n", l)
+			}
+		}
+		return
+	}
+	path := c.jobsPath("/jobs/"+url.PathEscape(j.Name)+"/logs") + "?lines=" + strconv.Itoa(lastLines)
+	resp, err := c.request(ctx, http.MethodGet, path, nil)
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64*1024))
+	if err != nil || len(bytes.TrimSpace(body)) == 0 {
+		return
+	}
+	fmt.Fprintf(s.ErrOut, "Last lines of its output:\n")
+	for _, l := range strings.Split(strings.TrimRight(string(body), "\n"), "\n") {
+		fmt.Fprintf(s.ErrOut, "  %s\n", l)
+	}
+}
+
+// tailFile is the last n lines of a file, reading at most its last 64 KiB.
+func tailFile(path string, n int) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	const most = 64 * 1024
+	if st.Size() > most {
+		if _, err := f.Seek(-most, io.SeekEnd); err != nil {
+			return nil, err
+		}
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, err
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) == 1 && lines[0] == "" {
+		return nil, nil
+	}
+	return lines[max(0, len(lines)-n):], nil
 }

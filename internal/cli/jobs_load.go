@@ -39,6 +39,7 @@ type fileJob struct {
 	Mount             string    `json:"mount,omitempty" yaml:"mount,omitempty"`
 	Timeout           int       `json:"timeout,omitempty" yaml:"timeout,omitempty"`
 	Port              portValue `json:"port,omitempty" yaml:"port,omitempty"`
+	Publish           bool      `json:"publish,omitempty" yaml:"publish,omitempty"`
 	Replicas          int       `json:"replicas,omitempty" yaml:"replicas,omitempty"`
 	HealthCheckScript string    `json:"health-check-script,omitempty" yaml:"health-check-script,omitempty"`
 	HealthCheckHTTP   string    `json:"health-check-http,omitempty" yaml:"health-check-http,omitempty"`
@@ -86,6 +87,7 @@ func (f fileJob) definition() (*jobs.Job, error) {
 		Name: f.Name, Command: f.Command, Image: f.Image, Schedule: f.Schedule, Continuous: f.Continuous,
 		Filelog: f.Filelog, FilelogStdout: f.FilelogStdout, FilelogStderr: f.FilelogStderr,
 		Retry: f.Retry, Memory: f.Mem, CPU: f.CPU, Emails: f.Emails, Mount: f.Mount, Timeout: f.Timeout, Replicas: f.Replicas,
+		Publish: f.Publish,
 	}
 	if f.Port != "" {
 		port, proto, err := jobs.ParsePort(string(f.Port))
@@ -117,7 +119,7 @@ func (f fileJob) definition() (*jobs.Job, error) {
 func fileJobOf(j jobs.Job) fileJob {
 	f := fileJob{
 		Name: j.Name, Command: j.Command, Image: j.Image, Schedule: j.Schedule, Continuous: j.Continuous,
-		Retry: j.Retry, Mem: j.Memory, CPU: j.CPU, Timeout: j.Timeout,
+		Retry: j.Retry, Mem: j.Memory, CPU: j.CPU, Timeout: j.Timeout, Publish: j.Publish,
 	}
 	if j.Emails != "none" {
 		f.Emails = j.Emails
@@ -293,7 +295,7 @@ func loadJobs(ctx context.Context, s *IOStreams, c *apiClient, o *loadOptions, f
 		}
 		fmt.Fprintf(s.Out, "Job '%s' %s\n", def.Name, loadResults[out.Result])
 		if files[i].Wait && out.Result != jobs.Unchanged {
-			if err := waitForJob(ctx, s, c, def.Name, defaultWait*time.Second, time.Second); err != nil {
+			if err := waitForJob(ctx, s, c, def.Name, defaultWait*time.Second, waitPoll); err != nil {
 				return err
 			}
 		}

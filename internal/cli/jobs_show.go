@@ -113,6 +113,13 @@ func jobFields(j jobs.Info) fields {
 	return f
 }
 
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
 func orDefault(s string) string {
 	if s == "" {
 		return "default"
@@ -160,6 +167,9 @@ func writeJob(w io.Writer, tty bool, j jobs.Info) error {
 	}
 	t.add("Image:", f.image)
 	t.add("Port:", f.port)
+	if j.Publish {
+		t.add("Published:", orNone(j.URL))
+	}
 	t.add("File log:", f.filelog)
 	t.add("Output log:", f.stdout)
 	t.add("Error log:", f.stderr)

@@ -6,17 +6,21 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"k8s.io/utils/ptr"
 
 	"github.com/toolforge-go/toolforge/internal/api/route"
 	"github.com/toolforge-go/toolforge/internal/jobs"
 )
 
 // statusServer answers GET job with the statuses in turn (the last one
-// for ever), or 404 when the status is "".
+// for ever), or 404 when the status is "". "Failed:N" is a failure whose
+// command exited N.
 func statusServer(t *testing.T, statuses ...string) *apiClient {
 	t.Helper()
 	var calls atomic.Int64
@@ -29,7 +33,12 @@ func statusServer(t *testing.T, statuses ...string) *apiClient {
 			_ = json.NewEncoder(w).Encode(route.Envelope{Messages: m})
 			return
 		}
-		_ = json.NewEncoder(w).Encode(jobs.JobResponse{Job: jobs.Info{Job: jobs.Job{Name: "j"}, StatusShort: statuses[i], StatusLong: "because"}, Messages: route.NewMessages()})
+		info := jobs.Info{Job: jobs.Job{Name: "j"}, StatusShort: statuses[i], StatusLong: "because"}
+		if st, code, ok := strings.Cut(statuses[i], ":"); ok {
+			n, _ := strconv.Atoi(code)
+			info.StatusShort, info.ExitCode = st, ptr.To(int32(n))
+		}
+		_ = json.NewEncoder(w).Encode(jobs.JobResponse{Job: info, Messages: route.NewMessages()})
 	}))
 	t.Cleanup(ts.Close)
 	return &apiClient{base: ts.URL, tool: &Tool{Name: "alpha"}, http: ts.Client(), s: &IOStreams{Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}}
@@ -43,7 +52,9 @@ func TestWaitTurnsTheJobsOutcomeIntoTheExitCode(t *testing.T) {
 		says     string
 	}{
 		{"a completed job exits 0", []string{"Pending", "Running", "Completed"}, 0, "Job 'j' completed"},
-		{"a failed job exits 1", []string{"Running", "Failed"}, 1, "job 'j' failed: because"},
+		{"a failed job without an exit code exits 1", []string{"Running", "Failed"}, 1, "job 'j' failed: because"},
+		{"a failed job exits with its command's exit code", []string{"Running", "Failed:7"}, 7, "job 'j' failed: because"},
+		{"a job killed by a signal exits with the shell's 128+N", []string{"Failed:137"}, 137, "job 'j' failed"},
 		{"a job that vanishes exits 1", []string{"Running", ""}, 1, "disappeared before it finished"},
 		{"a job still running at the timeout exits 1", []string{"Running"}, 1, "timed out"},
 	}

@@ -270,7 +270,9 @@ func webserviceClientFor(s *IOStreams, o *webserviceOptions, tool *Tool) (*webse
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client for %s: %w", tool.Name, err)
 	}
-	domain, err := webservice.ResolveDomain(o.Domain, os.Getenv, webservice.CommonConfigFile)
+	domain, err := webservice.ResolveDomain(o.Domain, os.Getenv, webservice.CommonConfigFile, func() (string, error) {
+		return webservice.PublishedDomain(context.Background(), kube, tenancy.PlatformNamespace)
+	})
 	if err != nil {
 		return nil, Usagef("%v", err)
 	}

@@ -8,9 +8,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/go-logr/logr"
@@ -19,6 +21,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -76,6 +79,13 @@ type Common struct {
 	LogFormat         string
 	LogLevel          string
 	PlatformNamespace string
+	// Domain is the platform's public domain: tools' web services and
+	// published jobs answer at <tool>.<Domain>. Admission allows those
+	// Ingress hosts and the API publishes it to tools.
+	Domain string
+	// SMTPServer (host:port) is where job notifications are sent; empty
+	// means the platform sends no mail.
+	SMTPServer string
 }
 
 func (c *Common) addFlags(fs *pflag.FlagSet) {
@@ -87,6 +97,23 @@ func (c *Common) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.PlatformNamespace, "platform-namespace", tenancy.PlatformNamespace, "namespace of the platform's own objects (leases, settings)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&c.Domain, "domain", tenancy.DefaultDomain, "public domain of tools' web services and published jobs (<tool>.<domain>): the Ingress hosts admission allows, published to tools")
+	fs.StringVar(&c.SMTPServer, "smtp-server", "", "SMTP server (host:port) job notifications are sent through; without one the platform sends no mail and refuses jobs' --emails other than none")
+}
+
+// Validate checks the shared platform settings.
+func (c *Common) Validate() error {
+	c.Domain = strings.TrimSuffix(c.Domain, ".")
+	if errs := validation.IsDNS1123Subdomain(c.Domain); len(errs) > 0 {
+		return Usagef("--domain %q is not a DNS name: %s", c.Domain, strings.Join(errs, "; "))
+	}
+	if c.SMTPServer != "" {
+		host, port, err := net.SplitHostPort(c.SMTPServer)
+		if err != nil || host == "" || port == "" {
+			return Usagef("--smtp-server %q: want host:port (e.g. localhost:25)", c.SMTPServer)
+		}
+	}
+	return nil
 }
 
 // RestConfig loads the platform's API credentials.
@@ -138,6 +165,9 @@ func Scheme() *runtime.Scheme {
 func run(ctx context.Context, common *Common, services []Service) error {
 	log, err := common.logger()
 	if err != nil {
+		return err
+	}
+	if err := common.Validate(); err != nil {
 		return err
 	}
 	lr := logr.FromSlogHandler(log.Handler())

@@ -32,6 +32,14 @@ func TestBadInputIsRefusedBeforeAnythingIsCreated(t *testing.T) {
 		{"retry 9", append(base, "--retry", "9"), 2, "--retry must be between 0 and 5"},
 		{"wait with continuous", append(base, "--continuous", "--wait"), 2, "--wait applies to one-off jobs"},
 		{"a missing image", []string{"jobs", "run", "job", "--command", "./x"}, 2, "--image is required"},
+		{"publish without a port", append(base, "--continuous", "--publish"), 2, "--publish needs --port"},
+		{"publish on a one-off job", append(base, "--port", "8080", "--publish"), 2, "--port needs --continuous"},
+		{"publish on a one-off job without a port", append(base, "--publish"), 2, "--publish needs --continuous"},
+		{"publish on a scheduled job", append(base, "--schedule", "@daily", "--publish"), 2, "--publish needs --continuous"},
+		{"publish a udp port", append(base, "--continuous", "--port", "53/udp", "--publish"), 2, "--publish needs a tcp --port"},
+		// This platform runs no notifier (no --smtp-server): an accepted
+		// --emails would silently send nothing.
+		{"emails without a mail server", append(base, "--emails", "onfailure"), 1, "--emails onfailure: this platform sends no email"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -55,13 +63,15 @@ func TestTheAPIRefusesBadJobsFromAnyClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	bodies := map[string]string{
-		`{"name":"x","cmd":"./x","imagename":"bookworm","port":8080}`:        "--port needs --continuous",
-		`{"name":"x","cmd":"./x","imagename":"bookworm","retry":9}`:          "--retry",
-		`{"name":"x","cmd":"./x","imagename":"bookworm","schedule":"* * *"}`: "--schedule",
-		`{"name":"x","cmd":"./x","imagename":"bookworm","memory":"100Gi"}`:   "--mem",
-		`{"name":"x","cmd":"./x","imagename":"bookworm","privileged":true}`:  "unknown field",
-		`{"name":"x","cmd":"./x","imagename":"evil.example/miner:latest"}`:   "not in the image catalogue",
-		`{"name":"../x","cmd":"./x","imagename":"bookworm"}`:                 "invalid job name",
+		`{"name":"x","cmd":"./x","imagename":"bookworm","port":8080}`:                      "--port needs --continuous",
+		`{"name":"x","cmd":"./x","imagename":"bookworm","retry":9}`:                        "--retry",
+		`{"name":"x","cmd":"./x","imagename":"bookworm","schedule":"* * *"}`:               "--schedule",
+		`{"name":"x","cmd":"./x","imagename":"bookworm","memory":"100Gi"}`:                 "--mem",
+		`{"name":"x","cmd":"./x","imagename":"bookworm","privileged":true}`:                "unknown field",
+		`{"name":"x","cmd":"./x","imagename":"evil.example/miner:latest"}`:                 "not in the image catalogue",
+		`{"name":"../x","cmd":"./x","imagename":"bookworm"}`:                               "invalid job name",
+		`{"name":"x","cmd":"./x","imagename":"bookworm","emails":"all"}`:                   "sends no email",
+		`{"name":"x","cmd":"./x","imagename":"bookworm","continuous":true,"publish":true}`: "--publish needs --port",
 	}
 	for body, want := range bodies {
 		resp, err := hc.Post(f.Server.URL+"/jobs/v1/tool/strict/jobs", "application/json", bytes.NewBufferString(body))

@@ -65,7 +65,7 @@ func versions(t *testing.T, tool string) map[string]string {
 func TestDumpFlushLoadRestoresTheSameJobsAndASecondLoadChangesNothing(t *testing.T) {
 	f := setup(t)
 	const tool = "loader"
-	f.ok(t, tool, "jobs", "run", "sleeper", "--command", "sleep 600", "--image", "bookworm", "--filelog", "--emails", "onfailure")
+	f.ok(t, tool, "jobs", "run", "sleeper", "--command", "sleep 600", "--image", "bookworm", "--filelog", "--timeout", "900")
 	f.ok(t, tool, "jobs", "run", "hourly", "--command", "./tick.sh", "--image", "php8.2", "--schedule", "17 * * * *", "--retry", "1", "--mount", "none")
 	f.ok(t, tool, "jobs", "run", "daemon", "--command", "./daemon", "--image", "golang1.21", "--continuous", "--cpu", "0.5",
 		"--port", "5353/udp", "--health-check-script", "pgrep daemon")

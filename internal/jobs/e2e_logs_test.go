@@ -1,11 +1,9 @@
 package jobs_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,87 +15,6 @@ import (
 
 	"github.com/toolforge-go/toolforge/internal/testcluster"
 )
-
-// giveLogs makes kwok serve the lines as the logs of every container
-// named container in the tool's namespace (as a kubelet would serve a
-// container's output), in the CRI log format.
-func giveLogs(t *testing.T, tool, container string, lines ...string) {
-	t.Helper()
-	var b strings.Builder
-	for i, l := range lines {
-		fmt.Fprintf(&b, "2026-01-01T00:00:%02d.000000000Z stdout F %s\n", i, l)
-	}
-	file := filepath.Join(t.TempDir(), container+".log")
-	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	manifest := fmt.Sprintf(`apiVersion: kwok.x-k8s.io/v1alpha1
-kind: ClusterLogs
-metadata: {name: %s-%s}
-spec:
-  selector: {matchNamespaces: [tool-%s]}
-  logs: [{containers: [%s], logsFile: %q}]
-`, tool, container, tool, container, file)
-	cmd := exec.Command("kubectl", "--kubeconfig", cluster.Kubeconfig, "apply", "-f", "-")
-	cmd.Stdin = strings.NewReader(manifest)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("kubectl apply ClusterLogs: %v\n%s", err, out)
-	}
-}
-
-func TestLogsStreamThePodsLogsThroughTheAPIServer(t *testing.T) {
-	f := setup(t)
-	const tool = "talker"
-	giveLogs(t, tool, "chatty", "first line", "second line", "third line")
-	f.ok(t, tool, "jobs", "run", "chatty", "--command", "./chat", "--image", "python3.11", "--continuous")
-	testcluster.Eventually(t, time.Minute, func() error {
-		r := f.toolforge(t, tool, nil, "jobs", "logs", "chatty")
-		if r.Stdout != "first line\nsecond line\nthird line\n" {
-			return fmt.Errorf("logs: %s", r)
-		}
-		return nil
-	})
-	if r := f.ok(t, tool, "jobs", "logs", "chatty", "-l", "1"); r.Stdout != "third line\n" {
-		t.Fatalf("logs -l 1 = %q", r.Stdout)
-	}
-
-	// -f keeps the stream open: the lines arrive, and the command runs on
-	// until stopped.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, f.CLI, "jobs", "logs", "chatty", "-f")
-	cmd.Env = f.Tools[tool].Env()
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// Wait reaps the command whenever it ends; ProcessState is only set
-	// by Wait, so it is what says whether the command ended.
-	ended := make(chan error, 1)
-	go func() { ended <- cmd.Wait() }()
-	sc := bufio.NewScanner(out)
-	var got []string
-	for len(got) < 3 && sc.Scan() {
-		got = append(got, sc.Text())
-	}
-	if strings.Join(got, "|") != "first line|second line|third line" {
-		t.Fatalf("logs -f: %q", got)
-	}
-	// Still streaming a second after the last line: -f does not end when
-	// the lines so far are out.
-	select {
-	case err := <-ended:
-		t.Fatalf("logs -f ended by itself: %v", err)
-	case <-time.After(time.Second):
-	}
-	_ = cmd.Process.Kill()
-	if err := <-ended; err == nil {
-		t.Fatal("logs -f exited with success after being killed")
-	}
-}
 
 func TestAJobWithoutLogsSaysSo(t *testing.T) {
 	f := setup(t)

@@ -26,6 +26,8 @@ var toolNames = []string{"kinds", "loader", "restarter", "strict", "talker", "wa
 // fixture is the package's shared tools, API server and CLI.
 type fixture struct{ *apitest.Env }
 
+// The API runs without a mail server (--smtp-server): --emails other than
+// none is refused (the notifier is tested on real nodes).
 var shared apitest.Shared
 
 func setup(t *testing.T) fixture {

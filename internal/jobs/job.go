@@ -41,10 +41,13 @@ type Job struct {
 	Timeout int `json:"timeout,omitempty"`
 	// Port (with PortProtocol tcp or udp) exposes a continuous job through
 	// a Service.
-	Port         int          `json:"port,omitempty"`
-	PortProtocol string       `json:"port_protocol,omitempty"`
-	Replicas     int          `json:"replicas,omitempty"`
-	HealthCheck  *HealthCheck `json:"health_check,omitempty"`
+	Port         int    `json:"port,omitempty"`
+	PortProtocol string `json:"port_protocol,omitempty"`
+	// Publish also routes <tool>.<domain> to the port from outside the
+	// cluster (an Ingress), as current Toolforge's published jobs.
+	Publish     bool         `json:"publish,omitempty"`
+	Replicas    int          `json:"replicas,omitempty"`
+	HealthCheck *HealthCheck `json:"health_check,omitempty"`
 }
 
 // HealthCheck probes a continuous job: a shell script, or an HTTP GET of a

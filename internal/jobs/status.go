@@ -24,6 +24,11 @@ type Info struct {
 	ScheduleActual string `json:"schedule_actual,omitempty"`
 	StatusShort    string `json:"status_short"`
 	StatusLong     string `json:"status_long"`
+	// URL is where a published job answers from outside.
+	URL string `json:"url,omitempty"`
+	// ExitCode is the exit status of the command in the job's newest
+	// finished container (show only): what `run --wait` exits with.
+	ExitCode *int32 `json:"exit_code,omitempty"`
 	// Drift lists where the running object differs from the definition.
 	Drift []string `json:"drift,omitempty"`
 }

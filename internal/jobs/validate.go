@@ -101,6 +101,16 @@ func (j *Job) validateContinuousOnly() error {
 			return fmt.Errorf("--port protocol must be tcp or udp (got %q)", j.PortProtocol)
 		}
 	}
+	if j.Publish {
+		switch {
+		case !j.Continuous:
+			return fmt.Errorf("--publish needs --continuous (a one-off or scheduled job does not serve)")
+		case j.Port == 0:
+			return fmt.Errorf("--publish needs --port (the port the job serves HTTP on)")
+		case j.PortProtocol != "tcp":
+			return fmt.Errorf("--publish needs a tcp --port (HTTP)")
+		}
+	}
 	if j.Replicas != 0 && !j.Continuous {
 		return fmt.Errorf("--replicas needs --continuous")
 	}

@@ -144,6 +144,13 @@ const (
 	APIConfigMap = "toolforge-api"
 )
 
+// Keys of the APIConfigMap.
+const (
+	APIConfigURL    = "url"
+	APIConfigCA     = "ca.crt"
+	APIConfigDomain = "domain"
+)
+
 // The jobs/envvars API server's identity and roles. Its writes are bound
 // per tool namespace (RoleBinding APIRole in tool-<t>, made by the accounts
 // controller with the tool), so it can write nowhere else.
@@ -171,6 +178,11 @@ const (
 	ComponentCron   = "cronjobs"
 	ComponentDeploy = "deployments"
 )
+
+// EmailsLabel on a job's pods is its --emails setting (none, all,
+// onfinish, onfailure): the notifier picks the pods to watch by it, as
+// the original's jobs-emailer does.
+const EmailsLabel = "jobs.toolforge.org/emails"
 
 // MountStorageLabel on a pod chooses whether the tool's storage is mounted
 // (all, the default) or not (none).

@@ -240,6 +240,26 @@ func fileExists(path string) bool {
 	return err == nil
 }
 
+// IngressURL is where the cluster's ingress controller answers HTTP on
+// loopback (http://127.0.0.1:<port>), as devcluster recorded it in its state
+// file; clusters without real nodes have none.
+func (c *Cluster) IngressURL() (string, error) {
+	data, err := os.ReadFile(filepath.Join(c.Dir, "state.json"))
+	if err != nil {
+		return "", err
+	}
+	var st struct {
+		IngressURL string `json:"ingressURL"`
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		return "", fmt.Errorf("parse state.json: %w", err)
+	}
+	if st.IngressURL == "" {
+		return "", errors.New("the cluster has no ingress (no real nodes)")
+	}
+	return st.IngressURL, nil
+}
+
 // PIDs lists the cluster's processes (the supervisor, which also runs etcd
 // and kwok, and every other component), as recorded by devcluster in its
 // state file.

@@ -91,6 +91,13 @@ func (t *Tool) Run(tb testing.TB, stdin string, env []string, bin string, args .
 	return r
 }
 
+// SharedData is the --shared-data of the tools a test provisions: the
+// public dumps from a directory of the cluster's, so that real nodes do not
+// make /public/dumps on the machine.
+func (c *Cluster) SharedData() string {
+	return "dumps=" + filepath.Join(c.Dir, "dumps") + ":/public/dumps"
+}
+
 // ProvisionTools makes the named tools exist, with `toolforged accounts
 // --once` against this cluster: namespaces, quotas, credentials and
 // kubeconfigs under Dir/home. Tools provisioned earlier stay (the accounts
@@ -173,6 +180,7 @@ func (c *Cluster) ProvisionToolsWith(ctx context.Context, a Accounts, names ...s
 	}
 	args := append([]string{"accounts", "--once",
 		"--kubeconfig", c.Kubeconfig, "--accounts-file", accounts, "--home-root", homeRoot, "--admin-home-root", adminRoot,
+		"--shared-data", c.SharedData(),
 		"--metrics-addr", "0", "--health-addr", "0"}, a.Args...)
 	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
 	if err != nil {

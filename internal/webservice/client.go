@@ -157,7 +157,7 @@ func (c *Client) prepare(ctx context.Context, o Options, shell bool) (*prepared,
 	}
 	s.Type = img.Name
 	if img.State == images.StateDeprecated {
-		fmt.Fprintf(c.ErrOut, "warning: webservice type %s is deprecated; consider one of %s\n", img.Name, strings.Join(Types(cat), ", "))
+		fmt.Fprintf(c.ErrOut, "warning: webservice type %s is deprecated; consider one of %s\n", img.Name, strings.Join(StableTypes(cat), ", "))
 	}
 	if shell {
 		// A shell is one pod, whatever the web service's replicas.

@@ -1,13 +1,17 @@
 package webservice
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"strings"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
 	"github.com/toolforge-go/toolforge/internal/tenancy"
@@ -21,8 +25,10 @@ const (
 
 // ResolveDomain picks the domain web services are published under: the
 // flag, else $TOOLFORGE_DOMAIN, else `domain:` in the platform's common
-// configuration file, else toolforge.org.
-func ResolveDomain(flag string, getenv func(string) string, configFile string) (string, error) {
+// configuration file, else what the platform publishes (toolforged
+// --domain, in ConfigMap toolforge-api; published may be nil), else
+// toolforge.org.
+func ResolveDomain(flag string, getenv func(string) string, configFile string, published func() (string, error)) (string, error) {
 	domain, from := flag, "--domain"
 	if domain == "" {
 		domain, from = getenv(DomainEnv), "$"+DomainEnv
@@ -34,6 +40,13 @@ func ResolveDomain(flag string, getenv func(string) string, configFile string) (
 		}
 		from = configFile
 	}
+	if domain == "" && published != nil {
+		var err error
+		if domain, err = published(); err != nil {
+			return "", err
+		}
+		from = "the platform's ConfigMap " + tenancy.APIConfigMap
+	}
 	if domain == "" {
 		return tenancy.DefaultDomain, nil
 	}
@@ -42,6 +55,21 @@ func ResolveDomain(flag string, getenv func(string) string, configFile string) (
 		return "", fmt.Errorf("domain %q (from %s) is not a DNS name: %s", domain, from, strings.Join(errs, "; "))
 	}
 	return domain, nil
+}
+
+// PublishedDomain reads the domain the platform publishes to tools; ""
+// when it publishes none (an older platform, or no API server yet).
+func PublishedDomain(ctx context.Context, kube kubernetes.Interface, platformNS string) (string, error) {
+	cm, err := kube.CoreV1().ConfigMaps(platformNS).Get(ctx, tenancy.APIConfigMap, metav1.GetOptions{})
+	// No API server has published anything (the role letting tools read
+	// the ConfigMap comes with it): web services work without one.
+	if apierrors.IsNotFound(err) || apierrors.IsForbidden(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read the platform's domain (ConfigMap %s/%s): %w", platformNS, tenancy.APIConfigMap, err)
+	}
+	return cm.Data[tenancy.APIConfigDomain], nil
 }
 
 func domainFromFile(path string) (string, error) {

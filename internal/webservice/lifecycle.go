@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/toolforge-go/toolforge/internal/ensure"
 	"time"
+
+	"github.com/toolforge-go/toolforge/internal/ensure"
+	"github.com/toolforge-go/toolforge/internal/tenancy"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -54,8 +56,42 @@ func (c *Client) StartSaying(ctx context.Context, o Options, line string) error 
 	if cur.running() {
 		return fmt.Errorf("%w (type %s); use `webservice restart` to restart it or apply new settings", ErrAlreadyRunning, cur.dep.Annotations[TypeAnnotation])
 	}
+	if err := c.hostTaken(ctx); err != nil {
+		return err
+	}
 	fmt.Fprintln(c.Out, line)
 	return c.start(ctx, p)
+}
+
+// hostTaken refuses to start when another Ingress of the tool (a published
+// job's) already routes the web service's host: two routes for one host
+// would split its traffic at random.
+func (c *Client) hostTaken(ctx context.Context) error {
+	host := Host(c.Tool, c.Domain)
+	list, err := c.Kube.NetworkingV1().Ingresses(c.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("list ingresses of %s: %w", c.Namespace, err)
+	}
+	for _, ing := range list.Items {
+		if ing.Name == c.Tool {
+			continue // the web service's own (or foreign, refused already)
+		}
+		for _, r := range ing.Spec.Rules {
+			if r.Host != host || r.HTTP == nil {
+				continue
+			}
+			for _, path := range r.HTTP.Paths {
+				if path.Path == "" || path.Path == "/" {
+					what := "Ingress '" + ing.Name + "'"
+					if ing.Labels[tenancy.LabelManagedBy] == tenancy.ManagedByJobs {
+						what = fmt.Sprintf("the published job '%s' (`toolforge jobs delete %s`, or run it without --publish)", ing.Labels[tenancy.LabelAppName], ing.Labels[tenancy.LabelAppName])
+					}
+					return fmt.Errorf("https://%s/ is already served by %s; stop that first", host, what)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 func (c *Client) start(ctx context.Context, p *prepared) error {
@@ -125,6 +161,9 @@ func (c *Client) Restart(ctx context.Context, o Options) error {
 		return err
 	}
 	if !cur.running() {
+		if err := c.hostTaken(ctx); err != nil {
+			return err
+		}
 		fmt.Fprintln(c.ErrOut, "webservice is not running, starting it")
 		fmt.Fprintln(c.Out, lineStarting)
 		return c.start(ctx, p)

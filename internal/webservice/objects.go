@@ -9,6 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+
+	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
 
 // Spec is what a tool's web service objects are built from.
@@ -147,6 +149,8 @@ func (sp Spec) ShellPod(tty bool) *corev1.Pod {
 	c := &spec.Containers[0]
 	c.Name = ShellContainerName
 	c.Command, c.Args = []string{"/bin/bash", "-il"}, nil
+	// In the tool's home, as a login on the bastion.
+	c.WorkingDir = tenancy.HomeMountPath(sp.Tool)
 	c.Ports, c.ReadinessProbe = nil, nil
 	c.Stdin, c.StdinOnce, c.TTY = true, true, tty
 	spec.RestartPolicy = corev1.RestartPolicyNever

@@ -19,6 +19,17 @@ func Types(c *images.Catalogue) []string {
 	return out
 }
 
+// StableTypes are the types that are not deprecated: what to move to.
+func StableTypes(c *images.Catalogue) []string {
+	var out []string
+	for _, img := range c.All() {
+		if img.Web != "" && img.State != images.StateDeprecated {
+			out = append(out, img.Name)
+		}
+	}
+	return out
+}
+
 // LookupType finds the image of a webservice type, by name or alias.
 func LookupType(c *images.Catalogue, typ string) (images.Image, error) {
 	img, ok := c.Lookup(typ)

@@ -1,6 +1,7 @@
 package webservice
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -25,5 +26,19 @@ func TestLookupType(t *testing.T) {
 	_, err = LookupType(images.Builtin(), "cobol")
 	if err == nil || !strings.Contains(err.Error(), "available types: bookworm, golang1.11, golang1.21, jdk17, mono6.8, node16, node18, node20, perl5.32, perl5.36, php7.4, php8.2, python3.11, python3.13, python3.9, ruby2.1, ruby2.7, ruby3.1, tcl8.6") {
 		t.Errorf("unknown type: %v", err)
+	}
+}
+
+func TestOnlyStableTypesAreOfferedInsteadOfADeprecatedOne(t *testing.T) {
+	stable := StableTypes(images.Builtin())
+	for _, deprecated := range []string{"php7.4", "python3.9", "node16", "golang1.11"} {
+		if slices.Contains(stable, deprecated) {
+			t.Errorf("deprecated %s offered among %v", deprecated, stable)
+		}
+	}
+	for _, want := range []string{"php8.2", "python3.11", "node20"} {
+		if !slices.Contains(stable, want) {
+			t.Errorf("%s missing from %v", want, stable)
+		}
 	}
 }

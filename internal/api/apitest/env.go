@@ -21,6 +21,9 @@ type Env struct {
 // Shared is a test package's Env, made on first use and kept for every
 // test of the package (the cluster's TestMain tears it all down).
 type Shared struct {
+	// Args go to the API server (toolforged api).
+	Args []string
+
 	once sync.Once
 	env  *Env
 	err  error
@@ -40,7 +43,7 @@ func (s *Shared) Get(t testing.TB, c *testcluster.Cluster, tools ...string) *Env
 		if env.Tools, s.err = c.ProvisionTools(ctx, tools...); s.err != nil {
 			return
 		}
-		if env.Server, s.err = Start(ctx, c); s.err != nil {
+		if env.Server, s.err = Start(ctx, c, s.Args...); s.err != nil {
 			return
 		}
 		s.env = env

@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -16,7 +17,7 @@ import (
 // Drift compares what runs with what the definition makes, on what a user
 // (or kubectl) would change by hand: image, command, resources, schedule,
 // replicas, the Service. Each difference is a sentence for a warning.
-func Drift(live client.Object, liveSvc *corev1.Service, want Objects) []string {
+func Drift(live client.Object, liveSvc *corev1.Service, liveIng *networkingv1.Ingress, want Objects) []string {
 	var out []string
 	add := func(field, got, wanted string) {
 		if got != wanted {
@@ -56,7 +57,29 @@ func Drift(live client.Object, liveSvc *corev1.Service, want Objects) []string {
 	case want.Service != nil && len(liveSvc.Spec.Ports) > 0:
 		add("service port", fmt.Sprint(liveSvc.Spec.Ports[0].Port), fmt.Sprint(want.Service.Spec.Ports[0].Port))
 	}
+	switch {
+	case want.Ingress != nil && liveIng == nil:
+		out = append(out, "its Ingress (--publish) is missing")
+	case want.Ingress == nil && liveIng != nil:
+		out = append(out, "it has an Ingress the job definition does not ask for")
+	case want.Ingress != nil:
+		add("published host and port", ingressRoute(liveIng), ingressRoute(want.Ingress))
+	}
 	return out
+}
+
+// ingressRoute is where an Ingress of a published job sends what: its
+// first rule's host and backend port.
+func ingressRoute(ing *networkingv1.Ingress) string {
+	if len(ing.Spec.Rules) == 0 || ing.Spec.Rules[0].HTTP == nil || len(ing.Spec.Rules[0].HTTP.Paths) == 0 {
+		return "none"
+	}
+	r := ing.Spec.Rules[0]
+	b := r.HTTP.Paths[0].Backend.Service
+	if b == nil {
+		return r.Host + " -> none"
+	}
+	return fmt.Sprintf("%s -> %s:%d", r.Host, b.Name, b.Port.Number)
 }
 
 func podSpecOf(obj client.Object) *corev1.PodSpec {

@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/toolforge-go/toolforge/internal/jobs"
+	"strconv"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -37,12 +39,14 @@ const (
 const OneOffTTL = 3600
 
 // Target is where a job's objects go: the tool, its namespace and uid,
-// and the resolved image and resources.
+// the resolved image and resources, and the domain a published job is
+// routed under.
 type Target struct {
 	Tool   string
 	UID    int64
 	Image  string
 	Limits Limits
+	Domain string
 }
 
 // Labels are the labels of every object of job name of tool (SPEC §6).
@@ -70,10 +74,12 @@ func selector(tool, name string) map[string]string {
 func HomeDir(tool string) string { return "/data/project/" + tool }
 
 // Objects are the Kubernetes objects of a job: the top object (Job,
-// CronJob or Deployment) and, for a continuous job with a port, a Service.
+// CronJob or Deployment) and, for a continuous job with a port, a Service,
+// and for a published one an Ingress.
 type Objects struct {
 	Top     client.Object
 	Service *corev1.Service
+	Ingress *networkingv1.Ingress
 }
 
 // Build makes the objects of job j (normalized and validated).
@@ -117,6 +123,9 @@ func Build(j *jobs.Job, t Target) (Objects, error) {
 		if j.Port != 0 {
 			objs.Service = service(j, t)
 		}
+		if j.Publish {
+			objs.Ingress = ingress(j, t)
+		}
 		return objs, nil
 	}
 	return Objects{Top: &batchv1.Job{ObjectMeta: meta, Spec: jobSpec(j, tmpl)}}, nil
@@ -152,12 +161,44 @@ func service(j *jobs.Job, t Target) *corev1.Service {
 	}
 }
 
+// PublishedHost is the host a published job of tool answers at.
+func PublishedHost(tool, domain string) string { return tool + "." + domain }
+
+// ingress routes <tool>.<domain>/ to a published job's Service, as the
+// original's published jobs do (Ingress named after the job).
+func ingress(j *jobs.Job, t Target) *networkingv1.Ingress {
+	return &networkingv1.Ingress{
+		ObjectMeta: metav1.ObjectMeta{Name: j.Name, Namespace: tenancy.Namespace(t.Tool), Labels: Labels(t.Tool, j.Name, jobs.Continuous)},
+		Spec: networkingv1.IngressSpec{
+			Rules: []networkingv1.IngressRule{{
+				Host: PublishedHost(t.Tool, t.Domain),
+				IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{
+					Paths: []networkingv1.HTTPIngressPath{{
+						Path:     "/",
+						PathType: ptr.To(networkingv1.PathTypePrefix),
+						Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
+							Name: j.Name,
+							Port: networkingv1.ServiceBackendPort{Number: int32(j.Port)},
+						}},
+					}},
+				}},
+			}},
+		},
+	}
+}
+
+// TerminationGrace is how long a job's process has to stop after SIGTERM
+// (the original's 15 s: a restart or a failed health check does not wait
+// the default 30 s).
+const TerminationGrace = 15
+
 // podTemplate is the pod of a job. Its security settings are those Pod
 // Security "restricted" demands, so pods start even before (or without)
 // the admission webhooks that also set them.
 func podTemplate(j *jobs.Job, t Target, kind jobs.Kind) corev1.PodTemplateSpec {
 	labels := Labels(t.Tool, j.Name, kind)
 	labels[tenancy.MountStorageLabel] = j.Mount
+	labels[tenancy.EmailsLabel] = j.Emails
 	restart := corev1.RestartPolicyNever
 	if kind == jobs.Continuous {
 		restart = corev1.RestartPolicyAlways
@@ -183,15 +224,14 @@ func podTemplate(j *jobs.Job, t Target, kind jobs.Kind) corev1.PodTemplateSpec {
 			proto = corev1.ProtocolUDP
 		}
 		c.Ports = []corev1.ContainerPort{{ContainerPort: int32(j.Port), Protocol: proto}}
+		// The port to listen on, as web services get theirs.
+		c.Env = []corev1.EnvVar{{Name: "PORT", Value: strconv.Itoa(j.Port)}}
 	}
-	if probe := healthProbe(j); probe != nil {
-		startup := probe.DeepCopy()
-		startup.FailureThreshold = 30 // up to 5 minutes to start
-		c.StartupProbe, c.LivenessProbe = startup, probe
-	}
+	c.StartupProbe, c.LivenessProbe = probes(j)
 	pod := corev1.PodSpec{
-		RestartPolicy: restart,
-		Containers:    []corev1.Container{c},
+		RestartPolicy:                 restart,
+		TerminationGracePeriodSeconds: ptr.To[int64](TerminationGrace),
+		Containers:                    []corev1.Container{c},
 		SecurityContext: &corev1.PodSecurityContext{
 			RunAsNonRoot:   ptr.To(true),
 			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
@@ -205,21 +245,27 @@ func podTemplate(j *jobs.Job, t Target, kind jobs.Kind) corev1.PodTemplateSpec {
 	return corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: pod}
 }
 
-func healthProbe(j *jobs.Job) *corev1.Probe {
-	hc := j.HealthCheck
-	if hc == nil {
-		return nil
-	}
-	p := &corev1.Probe{PeriodSeconds: 10, TimeoutSeconds: 5, FailureThreshold: 3}
-	switch hc.Type {
-	case jobs.HealthScript:
-		p.Exec = &corev1.ExecAction{Command: []string{"/bin/sh", "-c", "--", hc.Script}}
-	case jobs.HealthHTTP:
-		p.HTTPGet = &corev1.HTTPGetAction{Path: hc.Path, Port: intstr.FromInt32(int32(j.Port))}
+// probes are a continuous job's startup and liveness probes, with the
+// original's timings: the check may fail for two minutes while the job
+// starts (every second, so a quick start is seen at once), then three
+// failures ten seconds apart restart the container. A job with a tcp port
+// and no health check is checked by connecting to the port, as the
+// original does.
+func probes(j *jobs.Job) (startup, liveness *corev1.Probe) {
+	var h corev1.ProbeHandler
+	switch hc := j.HealthCheck; {
+	case hc != nil && hc.Type == jobs.HealthScript:
+		h.Exec = &corev1.ExecAction{Command: []string{"/bin/sh", "-c", "--", hc.Script}}
+	case hc != nil && hc.Type == jobs.HealthHTTP:
+		h.HTTPGet = &corev1.HTTPGetAction{Path: hc.Path, Port: intstr.FromInt32(int32(j.Port))}
+	case hc == nil && j.Continuous && j.Port != 0 && j.PortProtocol == "tcp":
+		h.TCPSocket = &corev1.TCPSocketAction{Port: intstr.FromInt32(int32(j.Port))}
 	default:
-		return nil
+		return nil, nil
 	}
-	return p
+	startup = &corev1.Probe{ProbeHandler: h, PeriodSeconds: 1, TimeoutSeconds: 5, FailureThreshold: 120}
+	liveness = &corev1.Probe{ProbeHandler: *h.DeepCopy(), PeriodSeconds: 10, TimeoutSeconds: 5, FailureThreshold: 3}
+	return startup, liveness
 }
 
 // wrapCommand appends the job's output to its log files when asked.

@@ -149,12 +149,12 @@ func TestFileLogsAppendToFilesInTheHome(t *testing.T) {
 func TestDriftNamesWhatWasChangedByHand(t *testing.T) {
 	want := build(t, jobs.Job{Name: "web", Command: "./serve", Image: "x", Continuous: true, Port: 8080})
 	live := want.Top.DeepCopyObject().(*appsv1.Deployment)
-	if d := Drift(live, want.Service, want); len(d) != 0 {
+	if d := Drift(live, want.Service, nil, want); len(d) != 0 {
 		t.Fatalf("no change, drift %v", d)
 	}
 	live.Spec.Replicas = ptr.To[int32](0)
 	live.Spec.Template.Spec.Containers[0].Image = "evil.example/img"
-	d := Drift(live, nil, want)
+	d := Drift(live, nil, nil, want)
 	joined := strings.Join(d, "\n")
 	for _, w := range []string{"replicas is \"0\"", "image is \"evil.example/img\"", "Service is missing"} {
 		if !strings.Contains(joined, w) {
@@ -164,7 +164,7 @@ func TestDriftNamesWhatWasChangedByHand(t *testing.T) {
 	cronWant := build(t, jobs.Job{Name: "cron", Command: "true", Image: "x", Schedule: "0 3 * * *"})
 	cronLive := cronWant.Top.DeepCopyObject().(*batchv1.CronJob)
 	cronLive.Spec.Schedule = "* * * * *"
-	if d := Drift(cronLive, nil, cronWant); len(d) != 1 || !strings.Contains(d[0], "schedule") {
+	if d := Drift(cronLive, nil, nil, cronWant); len(d) != 1 || !strings.Contains(d[0], "schedule") {
 		t.Fatalf("cron drift %v", d)
 	}
 }

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"github.com/toolforge-go/toolforge/internal/jobs"
+	"reflect"
 	"sort"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -18,6 +21,7 @@ import (
 	"github.com/toolforge-go/toolforge/internal/api/route"
 	"github.com/toolforge-go/toolforge/internal/ensure"
 	"github.com/toolforge-go/toolforge/internal/images"
+	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
 
 // prepared is a validated job ready to be written.
@@ -34,6 +38,9 @@ func (s *Store) prepare(ctx context.Context, tool string, j *jobs.Job) (*prepare
 	j.Normalize()
 	if err := j.Validate(); err != nil {
 		return nil, route.BadRequest("%s", err.Error())
+	}
+	if j.Emails != "none" && !s.Mail {
+		return nil, route.BadRequest("--emails %s: this platform sends no email (no mail server is configured); use --emails none", j.Emails)
 	}
 	cat, err := s.Images(ctx)
 	if err != nil {
@@ -80,30 +87,84 @@ func (s *Store) Create(ctx context.Context, tool string, j *jobs.Job) (*jobs.Inf
 	if err := checkCounts(j, p.target.Limits); err != nil {
 		return nil, nil, route.BadRequest("%s", err.Error())
 	}
+	if err := s.checkPublished(ctx, p.objs.Ingress); err != nil {
+		return nil, nil, err
+	}
 	if err := s.write(ctx, p.objs); err != nil {
 		return nil, nil, err
 	}
-	info := s.info(&entry{def: p.job, stored: true, obj: p.objs.Top, service: p.objs.Service}, nil, &p.target, nil)
+	info := s.info(p.entry(), nil, &p.target, nil)
 	return &info, p.warnings, nil
 }
 
-// write creates a job's objects; if the second fails, the first is
-// removed again so that nothing is left half-made.
+// entry is the prepared job as the store reports a job it finds.
+func (p *prepared) entry() *entry {
+	return &entry{def: p.job, stored: true, obj: p.objs.Top, service: p.objs.Service, ingress: p.objs.Ingress}
+}
+
+// write creates a job's objects; if a later one fails, those made before
+// it are removed again so that nothing is left half-made.
 func (s *Store) write(ctx context.Context, objs Objects) error {
-	if err := s.Writer.Create(ctx, objs.Top); err != nil {
-		return writeError(objs.Top, err)
-	}
-	if objs.Service != nil {
-		if err := s.Writer.Create(ctx, objs.Service); err != nil {
-			if derr := s.Writer.Delete(ctx, objs.Top, client.PropagationPolicy(metav1.DeletePropagationBackground)); derr != nil && !apierrors.IsNotFound(derr) {
-				s.Log.Error("roll back job after its service failed", "namespace", objs.Top.GetNamespace(), "name", objs.Top.GetName(), "err", derr)
-			}
-			return writeError(objs.Service, err)
+	var made []client.Object
+	for _, obj := range []client.Object{objs.Top, objs.Service, objs.Ingress} {
+		if reflect.ValueOf(obj).IsNil() {
+			continue
 		}
-		s.written(objs.Service, false)
+		if err := s.Writer.Create(ctx, obj); err != nil {
+			for _, m := range made {
+				if derr := s.Writer.Delete(ctx, m, client.PropagationPolicy(metav1.DeletePropagationBackground)); derr != nil && !apierrors.IsNotFound(derr) {
+					s.Log.Error("roll back a job's object after a later one failed", "namespace", m.GetNamespace(), "name", m.GetName(), "err", derr)
+				}
+			}
+			return writeError(obj, err)
+		}
+		made = append(made, obj)
 	}
-	s.written(objs.Top, false)
+	for _, m := range made {
+		s.written(m, false)
+	}
 	return nil
+}
+
+// checkPublished refuses to publish a job at a host whose root another
+// Ingress of the tool already routes (its web service, another published
+// job): two routes for one host would split its traffic at random. Read
+// from the API server, as the tool's other Ingresses are not cached.
+func (s *Store) checkPublished(ctx context.Context, want *networkingv1.Ingress) error {
+	if want == nil {
+		return nil
+	}
+	host := want.Spec.Rules[0].Host
+	list, err := s.Kube.NetworkingV1().Ingresses(want.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("list the tool's ingresses: %w", err)
+	}
+	for _, ing := range list.Items {
+		if ing.Name == want.Name && ing.Labels[tenancy.LabelManagedBy] == tenancy.ManagedByJobs {
+			continue // this job's own, being updated
+		}
+		for _, r := range ing.Spec.Rules {
+			if r.Host != host || r.HTTP == nil {
+				continue
+			}
+			for _, path := range r.HTTP.Paths {
+				if path.Path == "" || path.Path == "/" {
+					return route.Conflict("--publish: %s is already served by Ingress '%s'%s; stop that first", host, ing.Name, ingressOwner(&ing))
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func ingressOwner(ing *networkingv1.Ingress) string {
+	switch ing.Labels[tenancy.LabelManagedBy] {
+	case tenancy.ManagedByWeb:
+		return " (the tool's web service: `webservice stop`)"
+	case tenancy.ManagedByJobs:
+		return fmt.Sprintf(" (published job '%s': `toolforge jobs delete %s`)", ing.Labels[tenancy.LabelAppName], ing.Labels[tenancy.LabelAppName])
+	}
+	return ""
 }
 
 // writeError explains a refused write in the user's terms.
@@ -151,6 +212,9 @@ func (s *Store) apply(ctx context.Context, tool string, j *jobs.Job, dryRun bool
 	if err != nil {
 		return "", nil, nil, err
 	}
+	if err := s.checkPublished(ctx, p.objs.Ingress); err != nil {
+		return "", nil, nil, err
+	}
 	if cur == nil {
 		if err := checkCounts(j, p.target.Limits); err != nil {
 			return "", nil, nil, route.BadRequest("%s", err.Error())
@@ -160,10 +224,10 @@ func (s *Store) apply(ctx context.Context, tool string, j *jobs.Job, dryRun bool
 				return "", nil, nil, err
 			}
 		}
-		info := s.info(&entry{def: p.job, stored: true, obj: p.objs.Top, service: p.objs.Service}, nil, &p.target, nil)
+		info := s.info(p.entry(), nil, &p.target, nil)
 		return jobs.Created, &info, p.warnings, nil
 	}
-	if cur.stored && cur.def.Equal(j) && len(Drift(cur.obj, cur.service, p.objs)) == 0 {
+	if cur.stored && cur.def.Equal(j) && len(Drift(cur.obj, cur.service, cur.ingress, p.objs)) == 0 {
 		info := s.info(cur, nil, &p.target, nil)
 		return jobs.Unchanged, &info, p.warnings, nil
 	}
@@ -183,7 +247,7 @@ func (s *Store) apply(ctx context.Context, tool string, j *jobs.Job, dryRun bool
 	if err != nil {
 		return "", nil, nil, err
 	}
-	info := s.info(&entry{def: p.job, stored: true, obj: p.objs.Top, service: p.objs.Service}, nil, &p.target, nil)
+	info := s.info(p.entry(), nil, &p.target, nil)
 	return jobs.Updated, &info, p.warnings, nil
 }
 
@@ -212,7 +276,10 @@ func (s *Store) update(ctx context.Context, cur *entry, want Objects) error {
 	if err != nil {
 		return writeError(cur.obj, err)
 	}
-	return s.updateService(ctx, cur.service, want.Service)
+	if err := s.updateService(ctx, cur.service, want.Service); err != nil {
+		return err
+	}
+	return s.updateIngress(ctx, cur.ingress, want.Ingress)
 }
 
 // setDefinition gives live the labels and definition annotation of want;
@@ -250,6 +317,30 @@ func (s *Store) updateService(ctx context.Context, live, want *corev1.Service) e
 	return nil
 }
 
+// updateIngress makes, changes (another port) or removes a continuous
+// job's Ingress as its --publish and --port now say.
+func (s *Store) updateIngress(ctx context.Context, live, want *networkingv1.Ingress) error {
+	switch {
+	case live == nil && want == nil:
+		return nil
+	case want == nil:
+		if err := s.Writer.Delete(ctx, live); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete ingress %s: %w", live.Name, err)
+		}
+		s.written(live, true)
+		return nil
+	}
+	_, err := ensure.Object(ctx, s.Writer, want, func(cur *networkingv1.Ingress) error {
+		cur.Labels = want.Labels
+		cur.Spec.Rules = want.Spec.Rules
+		return nil
+	}, ensure.Written(func(obj client.Object) { s.written(obj, false) }))
+	if err != nil {
+		return writeError(want, err)
+	}
+	return nil
+}
+
 // Get is one job, with hints from its pods and any drift.
 func (s *Store) Get(ctx context.Context, tool, name string) (*jobs.Info, error) {
 	e, err := s.find(ctx, tool, name)
@@ -268,7 +359,66 @@ func (s *Store) Get(ctx context.Context, tool, name string) (*jobs.Info, error) 
 		return nil, err
 	}
 	info := s.info(e, cat, t, pods)
+	info.StatusShort, info.StatusLong = status(e.obj, pods, s.restartReasons(ctx, tool, pods))
+	info.ExitCode = exitCode(pods)
 	return &info, nil
+}
+
+// restartReasons says, for each pod whose container was restarted, what
+// the kubelet reported about it: a failed health check is not in the
+// container's status (the kill looks like any exit 137), only in the
+// pod's events. A failure to read them only loses the explanation.
+func (s *Store) restartReasons(ctx context.Context, tool string, pods []*corev1.Pod) map[string]string {
+	out := map[string]string{}
+	for _, p := range pods {
+		restarted := false
+		for _, cs := range p.Status.ContainerStatuses {
+			restarted = restarted || cs.RestartCount > 0
+		}
+		if !restarted {
+			continue
+		}
+		list, err := s.Kube.CoreV1().Events(tenancy.Namespace(tool)).List(ctx, metav1.ListOptions{
+			FieldSelector: "involvedObject.kind=Pod,involvedObject.name=" + p.Name,
+		})
+		if err != nil {
+			s.Log.Info("no events for a restarted pod", "tool", tool, "pod", p.Name, "err", err)
+			continue
+		}
+		var killed, unhealthy *corev1.Event
+		for i := range list.Items {
+			ev := &list.Items[i]
+			switch {
+			case ev.Reason == "Killing" && strings.Contains(ev.Message, "probe"):
+				if killed == nil || eventTime(ev).After(eventTime(killed)) {
+					killed = ev
+				}
+			case ev.Reason == "Unhealthy":
+				if unhealthy == nil || eventTime(ev).After(eventTime(unhealthy)) {
+					unhealthy = ev
+				}
+			}
+		}
+		if killed == nil {
+			continue
+		}
+		why := "The health check failed: " + strings.TrimSuffix(killed.Message, ".")
+		if unhealthy != nil {
+			why += " (" + strings.TrimSpace(unhealthy.Message) + ")"
+		}
+		out[p.Name] = why + "."
+	}
+	return out
+}
+
+func eventTime(ev *corev1.Event) time.Time {
+	if !ev.LastTimestamp.IsZero() {
+		return ev.LastTimestamp.Time
+	}
+	if !ev.EventTime.IsZero() {
+		return ev.EventTime.Time
+	}
+	return ev.FirstTimestamp.Time
 }
 
 // List is every job of the tool, by name.
@@ -307,13 +457,16 @@ func (s *Store) context(ctx context.Context, tool string) (*images.Catalogue, *T
 // running object against what the definition makes.
 func (s *Store) info(e *entry, cat *images.Catalogue, t *Target, pods []*corev1.Pod) jobs.Info {
 	info := jobs.Info{Job: *e.def, ImageState: "unknown"}
+	if ing := e.ingress; ing != nil && len(ing.Spec.Rules) > 0 {
+		info.URL = "https://" + ing.Spec.Rules[0].Host + "/"
+	}
 	if spec := podSpecOf(e.obj); spec != nil && len(spec.Containers) > 0 {
 		info.ImageRef = spec.Containers[0].Image
 	}
 	if c, ok := e.obj.(*batchv1.CronJob); ok {
 		info.ScheduleActual = c.Spec.Schedule
 	}
-	info.StatusShort, info.StatusLong = status(e.obj, pods)
+	info.StatusShort, info.StatusLong = status(e.obj, pods, nil)
 	if !e.stored {
 		info.Drift = append(info.Drift, "the job has no stored definition (made outside the jobs framework?); what is shown is read from the running object")
 	}
@@ -333,7 +486,7 @@ func (s *Store) info(e *entry, cat *images.Catalogue, t *Target, pods []*corev1.
 	tt.Image = img.JobImage()
 	want, err := Build(e.def, tt)
 	if err == nil {
-		info.Drift = append(info.Drift, Drift(e.obj, e.service, want)...)
+		info.Drift = append(info.Drift, Drift(e.obj, e.service, e.ingress, want)...)
 	}
 	return info
 }
@@ -361,12 +514,20 @@ func (s *Store) remove(ctx context.Context, e *entry) error {
 			errs = append(errs, fmt.Errorf("delete service %s: %w", e.service.Name, err))
 		}
 	}
+	if e.ingress != nil {
+		if err := s.Writer.Delete(ctx, e.ingress); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("delete ingress %s: %w", e.ingress.Name, err))
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	s.written(e.obj, true)
 	if e.service != nil {
 		s.written(e.service, true)
+	}
+	if e.ingress != nil {
+		s.written(e.ingress, true)
 	}
 	return nil
 }

@@ -14,17 +14,28 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// status reads the state of a job's top object (and, for show, its pods).
-func status(obj client.Object, pods []*corev1.Pod) (short, long string) {
+// status reads the state of a job's top object (and, for show, its pods;
+// why says, by pod, why its container was last restarted).
+func status(obj client.Object, pods []*corev1.Pod, why map[string]string) (short, long string) {
 	switch o := obj.(type) {
 	case *batchv1.Job:
 		short, long = jobStatus(&o.Status, o.Spec.Suspend)
+		if short == jobs.StatusRunning || short == jobs.StatusPending {
+			// A one-off job runs one pod to completion: once one succeeded,
+			// the job has, though the Job controller says so a second or
+			// two later.
+			for _, p := range pods {
+				if p.Status.Phase == corev1.PodSucceeded {
+					short, long = jobs.StatusCompleted, fmt.Sprintf("Job completed (pod %s succeeded).", p.Name)
+				}
+			}
+		}
 	case *batchv1.CronJob:
 		short, long = cronStatus(o)
 	case *appsv1.Deployment:
 		short, long = deploymentStatus(o)
 	}
-	if hints := podHints(pods); hints != "" {
+	if hints := podHints(pods, why); hints != "" {
 		long = strings.TrimSpace(long + " " + hints)
 	}
 	return short, long
@@ -90,21 +101,51 @@ func deploymentStatus(d *appsv1.Deployment) (string, string) {
 	return jobs.StatusPending, fmt.Sprintf("%d of %d replica(s) ready; waiting for pods to start.", d.Status.ReadyReplicas, want)
 }
 
-// podHints explains pods that are stuck (image pulls, crash loops).
-func podHints(pods []*corev1.Pod) string {
+// podHints explains pods that are stuck (image pulls, crash loops),
+// failed (exit code, out of memory) or restarted (and why).
+func podHints(pods []*corev1.Pod, why map[string]string) string {
 	var hints []string
 	for _, p := range pods {
 		for _, cs := range p.Status.ContainerStatuses {
 			if w := cs.State.Waiting; w != nil && w.Reason != "" && w.Reason != "ContainerCreating" {
-				hints = append(hints, fmt.Sprintf("Pod %s: %s %s", p.Name, w.Reason, w.Message))
+				hints = append(hints, strings.TrimSpace(fmt.Sprintf("Pod %s: %s %s", p.Name, w.Reason, w.Message)))
+			}
+			if t := cs.State.Terminated; t != nil && t.ExitCode != 0 {
+				hints = append(hints, fmt.Sprintf("Pod %s exited with code %d (%s)%s.", p.Name, t.ExitCode, t.Reason, explain(t.Reason)))
 			}
 			if t := cs.LastTerminationState.Terminated; t != nil && cs.RestartCount > 0 {
-				hints = append(hints, fmt.Sprintf("Pod %s restarted %d time(s), last exit code %d (%s).", p.Name, cs.RestartCount, t.ExitCode, t.Reason))
+				h := fmt.Sprintf("Pod %s restarted %d time(s), last exit code %d (%s)%s.", p.Name, cs.RestartCount, t.ExitCode, t.Reason, explain(t.Reason))
+				if w := why[p.Name]; w != "" {
+					h += " " + w
+				}
+				hints = append(hints, h)
 			}
 		}
 	}
 	sort.Strings(hints)
 	return strings.Join(hints, " ")
+}
+
+// explain says what a container's termination reason means for the job.
+func explain(reason string) string {
+	if reason == "OOMKilled" {
+		return ": it used more memory than its limit (--mem)"
+	}
+	return ""
+}
+
+// exitCode is the exit status of the newest finished container of pods
+// (oldest first), or nil when none finished.
+func exitCode(pods []*corev1.Pod) *int32 {
+	for i := len(pods) - 1; i >= 0; i-- {
+		for _, cs := range pods[i].Status.ContainerStatuses {
+			if t := cs.State.Terminated; t != nil {
+				code := t.ExitCode
+				return &code
+			}
+		}
+	}
+	return nil
 }
 
 func timeOf(t *metav1.Time) string {

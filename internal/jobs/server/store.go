@@ -13,6 +13,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -34,6 +35,12 @@ type Store struct {
 	Log    *slog.Logger
 	// CacheWait bounds the wait for the cache to catch up with a write.
 	CacheWait time.Duration
+	// Domain is what published jobs are routed under: <tool>.<Domain>.
+	Domain string
+	// Mail says whether the platform sends job notifications (a notifier
+	// with an SMTP server runs); without it --emails other than none is
+	// refused, not silently ignored.
+	Mail bool
 
 	changes changes
 	listMu  sync.Mutex
@@ -62,12 +69,14 @@ func toolSelector(tool string) client.MatchingLabels {
 	return client.MatchingLabels{tenancy.LabelManagedBy: tenancy.ManagedByJobs, tenancy.LabelCreatedBy: tool}
 }
 
-// entry is one job found in the namespace: its top object and Service.
+// entry is one job found in the namespace: its top object, Service and
+// Ingress.
 type entry struct {
 	def     *jobs.Job
 	stored  bool
 	obj     client.Object
 	service *corev1.Service
+	ingress *networkingv1.Ingress
 }
 
 // list finds the tool's jobs in the cache, by name.
@@ -113,6 +122,15 @@ func (s *Store) list(ctx context.Context, tool string) (map[string]*entry, error
 			e.service = &sl.Items[i]
 		}
 	}
+	var il networkingv1.IngressList
+	if err := s.Reader.List(ctx, &il, client.InNamespace(ns), sel); err != nil {
+		return nil, fmt.Errorf("list ingresses: %w", err)
+	}
+	for i := range il.Items {
+		if e, ok := out[il.Items[i].Labels[tenancy.LabelAppName]]; ok {
+			e.ingress = &il.Items[i]
+		}
+	}
 	return out, nil
 }
 
@@ -146,6 +164,10 @@ func (s *Store) find(ctx context.Context, tool, name string) (*entry, error) {
 		if err := s.Reader.Get(ctx, key, &svc); err == nil && svc.Labels[tenancy.LabelManagedBy] == tenancy.ManagedByJobs {
 			e.service = &svc
 		}
+		var ing networkingv1.Ingress
+		if err := s.Reader.Get(ctx, key, &ing); err == nil && ing.Labels[tenancy.LabelManagedBy] == tenancy.ManagedByJobs {
+			e.ingress = &ing
+		}
 		return e, nil
 	}
 	return nil, nil
@@ -173,7 +195,7 @@ func (s *Store) pods(ctx context.Context, tool, name string) ([]*corev1.Pod, err
 
 // target is what building a tool's objects needs from the cluster.
 func (s *Store) target(ctx context.Context, tool string) (Target, error) {
-	t := Target{Tool: tool}
+	t := Target{Tool: tool, Domain: s.domain()}
 	ns := tenancy.Namespace(tool)
 	var nsObj corev1.Namespace
 	if err := s.Reader.Get(ctx, client.ObjectKey{Name: ns}, &nsObj); err != nil {
@@ -198,6 +220,13 @@ func (s *Store) target(ctx context.Context, tool string) (Target, error) {
 		t.Limits.Quota = rq
 	}
 	return t, nil
+}
+
+func (s *Store) domain() string {
+	if s.Domain == "" {
+		return tenancy.DefaultDomain
+	}
+	return s.Domain
 }
 
 // pick prefers the object the accounts controller makes (named after the

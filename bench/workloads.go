@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/toolforge-go/toolforge/internal/testcluster"
+)
+
+var (
+	workloadsRuns     = flag.Int("workloads-runs", 20, "one-off jobs run with --wait")
+	workloadsWebStart = flag.Int("workloads-web-starts", 3, "web service starts per type")
+)
+
+// Targets: what a maintainer waits for at a prompt, on a real node.
+const (
+	jobWaitTarget  = 3 * time.Second  // jobs run ... --wait of `echo hi`, p50
+	webFirstTarget = 10 * time.Second // webservice start to the first HTTP 200 through the ingress
+)
+
+// benchWorkloads measures, on a devcluster with a real node and the whole
+// platform (`toolforged all`), what a maintainer waits for: a one-off job
+// run with --wait, from the command to its exit, and a web service's start,
+// from the command to the first 200 through the ingress. Images are pulled
+// (and, on a fresh machine, built) by a first untimed run.
+func benchWorkloads(ctx context.Context, r *report) error {
+	cli, err := testcluster.BuildBinary("toolforge")
+	if err != nil {
+		return err
+	}
+	c, err := testcluster.Start(ctx, testcluster.Options{RealNodes: 1})
+	if err != nil {
+		return err
+	}
+	defer cleanup("stop devcluster", c.Stop)
+	tools, err := c.ProvisionTools(ctx, "bench-jobs", "bench-php", "bench-python")
+	if err != nil {
+		return err
+	}
+	const domain = "toolforge.localhost"
+	platform, err := c.StartPlatform(ctx, domain)
+	if err != nil {
+		return err
+	}
+	defer cleanup("stop toolforged all", platform.Stop)
+	ingress, err := c.IngressURL()
+	if err != nil {
+		return err
+	}
+	run := func(tool *testcluster.Tool, args ...string) (time.Duration, error) {
+		cmd := exec.CommandContext(ctx, cli, args...)
+		cmd.Env, cmd.Dir = tool.Env(), tool.Home
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		t0 := time.Now()
+		if err := cmd.Run(); err != nil {
+			return 0, fmt.Errorf("%s %v: %w\n%s", tool.Name, args, err, out.String())
+		}
+		return time.Since(t0), nil
+	}
+
+	jobs := tools["bench-jobs"]
+	var took latencies
+	for i := -1; i < *workloadsRuns; i++ {
+		name := fmt.Sprintf("hi-%d", i+1)
+		d, err := run(jobs, "jobs", "run", name, "--command", "echo hi", "--image", "python3.11", "--wait")
+		if err != nil {
+			return err
+		}
+		if i >= 0 { // the first run pulls the image
+			took = append(took, d)
+		}
+		// A finished job counts against the tool's quota for an hour.
+		if _, err := run(jobs, "jobs", "delete", name); err != nil {
+			return err
+		}
+	}
+	p50, p99 := took.percentile(50), took.percentile(99)
+	r.check(fmt.Sprintf("jobs run --wait of `echo hi`, p50 of %d", len(took)), secs(p50), "≤ "+secs(jobWaitTarget), p50 <= jobWaitTarget)
+	r.add(fmt.Sprintf("jobs run --wait of `echo hi`, p99 of %d", len(took)), "%s", secs(p99))
+
+	port := ingress[strings.LastIndexByte(ingress, ':')+1:]
+	apps := []struct {
+		tool, typ, file, content string
+	}{
+		{"bench-php", "php8.2", "public_html/index.php", `<?php echo "ok\n";`},
+		{"bench-python", "python3.11", "www/python/src/app.py", "def app(environ, start_response):\n    start_response('200 OK', [])\n    return [b'ok\\n']\n"},
+	}
+	for _, app := range apps {
+		tool := tools[app.tool]
+		if err := writeOwned(tool, app.file, app.content); err != nil {
+			return err
+		}
+		url := "http://" + app.tool + "." + domain + ":" + port + "/"
+		var starts latencies
+		for i := -1; i < *workloadsWebStart; i++ {
+			t0 := time.Now()
+			if _, err := run(tool, "webservice", app.typ, "start"); err != nil {
+				return err
+			}
+			if err := firstOK(ctx, url, time.Minute); err != nil {
+				return err
+			}
+			if i >= 0 { // the first start pulls the image
+				starts = append(starts, time.Since(t0))
+			}
+			if _, err := run(tool, "webservice", "stop"); err != nil {
+				return err
+			}
+		}
+		worst := starts.percentile(100)
+		r.check(fmt.Sprintf("webservice %s start to first 200 through the ingress, worst of %d", app.typ, len(starts)), secs(worst), "≤ "+secs(webFirstTarget), worst <= webFirstTarget)
+		r.add(fmt.Sprintf("webservice %s start to first 200, each", app.typ), "%s s", joinDurations(starts))
+	}
+	r.note("devcluster with 1 real node (kubelet, containerd, Traefik); toolforged all; the CLI as the tools; images pulled by an untimed first run")
+	return nil
+}
+
+// firstOK polls url (curl, as a user's browser resolves *.localhost) until
+// it answers 200.
+func firstOK(ctx context.Context, url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		out, err := exec.CommandContext(ctx, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2", url).Output()
+		if err == nil && string(out) == "200" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not answer 200 within %s (last: %s %v)", url, timeout, out, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// writeOwned writes a file in the tool's home, owned by the tool.
+func writeOwned(tool *testcluster.Tool, name, content string) error {
+	path := filepath.Join(tool.Home, name)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	for dir := filepath.Dir(path); dir != tool.Home; dir = filepath.Dir(dir) {
+		if err := os.Chown(dir, int(tool.UID), int(tool.UID)); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		return err
+	}
+	return os.Chown(path, int(tool.UID), int(tool.UID))
+}

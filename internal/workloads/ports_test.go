@@ -1,0 +1,80 @@
+package workloads_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestAFailingHealthCheckRestartsTheJobAndShowSaysWhy(t *testing.T) {
+	p := setup(t)
+	t.Parallel()
+	// Healthy for three seconds, then the check fails for good.
+	p.ok(t, "healer", "jobs", "run", "flaky", "--image", "python3.11", "--continuous",
+		"--health-check-script", "test -f /tmp/healthy",
+		"--command", "touch /tmp/healthy; sleep 3; rm /tmp/healthy; echo unhealthy now; exec sleep 600")
+	until(t, imageTimeout+2*time.Minute, func() error {
+		show := p.ok(t, "healer", "jobs", "show", "flaky").Stdout
+		if !strings.Contains(show, "restarted") || !strings.Contains(show, "The health check failed") || !strings.Contains(show, "liveness probe") {
+			return fmt.Errorf("show:\n%s", show)
+		}
+		return nil
+	})
+}
+
+func TestAJobsPortIsReachableByNameAndPublishedThroughTheIngress(t *testing.T) {
+	p := setup(t)
+	t.Parallel()
+	const serve = `mkdir -p www && echo "hello from $(hostname) on $PORT" > www/hello.txt && cd www && exec python3 -m http.server "$PORT"`
+	p.ok(t, "server", "jobs", "run", "api", "--image", "python3.11", "--continuous", "--port", "8080", "--publish", "--command", serve)
+	running := func() {
+		until(t, imageTimeout, func() error {
+			if show := p.ok(t, "server", "jobs", "show", "api").Stdout; !strings.Contains(show, "Status:        Running") {
+				return fmt.Errorf("show:\n%s", show)
+			}
+			return nil
+		})
+	}
+	running()
+	// Another job of the tool reaches it by its name.
+	p.ok(t, "server", "jobs", "run", "client", "--image", "python3.11", "--wait", "300", "--command", "curl -sSf http://api:8080/hello.txt")
+	if got := p.ok(t, "server", "jobs", "logs", "client").Stdout; !strings.HasPrefix(got, "hello from api-") || !strings.HasSuffix(got, " on 8080\n") {
+		t.Fatalf("the client job got %q", got)
+	}
+	// And the world through the ingress, at <tool>.<domain>.
+	published := func(port string) {
+		until(t, time.Minute, func() error {
+			code, body, err := curl(t, p.toolURL("server", "/hello.txt"))
+			if err != nil || code != 200 || !strings.HasSuffix(body, " on "+port+"\n") {
+				return fmt.Errorf("%d %q %v", code, body, err)
+			}
+			return nil
+		})
+	}
+	published("8080")
+	if show := p.ok(t, "server", "jobs", "show", "api").Stdout; !strings.Contains(show, "Published:     https://server.toolforge.localhost/") {
+		t.Fatalf("show does not say where it is published:\n%s", show)
+	}
+	// A restart keeps it published.
+	p.ok(t, "server", "jobs", "restart", "api")
+	running()
+	published("8080")
+	// So does another port (load updates the job in place).
+	file := filepath.Join(t.TempDir(), "jobs.yaml")
+	dump := p.ok(t, "server", "jobs", "dump").Stdout
+	dump = strings.Replace(dump, "port: 8080", "port: 8081", 1)
+	if err := os.WriteFile(file, []byte(dump), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := p.ok(t, "server", "jobs", "load", file, "--job", "api"); r.Stdout != "Job 'api' updated\n" {
+		t.Fatalf("load with another port: %s", r)
+	}
+	published("8081")
+	// The web service cannot take the host the job holds.
+	if r := p.toolforge(t, "server", "webservice", "python3.11", "start"); r.Code == 0 || !strings.Contains(r.Stderr, "published job 'api'") {
+		t.Fatalf("webservice start beside a published job: %s", r)
+	}
+}

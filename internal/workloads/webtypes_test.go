@@ -1,0 +1,118 @@
+package workloads_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/toolforge-go/toolforge/internal/images"
+	"github.com/toolforge-go/toolforge/internal/testcluster"
+	"github.com/toolforge-go/toolforge/internal/webservice"
+)
+
+// AllWebTypesEnv runs TestEveryWebServiceTypeOfTheCatalogueServes: every
+// type pulls (and on a fresh machine builds, about a minute each) an image
+// of its own, too many for CI; TestEachKindOfWebServiceServesThroughTheIngress
+// covers each kind of runner by default.
+const AllWebTypesEnv = "TOOLFORGE_E2E_ALL_WEB_TYPES"
+
+// unbuildable are the catalogue's deprecated types whose images devcluster
+// cannot build (their Debian releases are archived).
+var unbuildable = []string{"golang1.11", "mono6.8", "node16", "ruby2.1"}
+
+// appFor is a tool's code for a web service of typ at home, what it
+// serves, and the service.template of a type that runs a command.
+func appFor(typ, home string) (files map[string]string, want string) {
+	say := func(what string) string { return what + " says hi\n" }
+	switch {
+	case strings.HasPrefix(typ, "php"):
+		return map[string]string{"public_html/index.php": `<?php echo "php ", PHP_MAJOR_VERSION, " says hi\n";`}, "php " + typ[3:4] + " says hi\n"
+	case strings.HasPrefix(typ, "python"):
+		return map[string]string{"www/python/src/app.py": "import sys\n\ndef app(environ, start_response):\n    start_response('200 OK', [])\n    return [('python %d.%d says hi\\n' % sys.version_info[:2]).encode()]\n"}, "python " + strings.TrimPrefix(typ, "python") + " says hi\n"
+	case strings.HasPrefix(typ, "node"):
+		return map[string]string{
+			"www/js/package.json": `{"name": "hi", "version": "1.0.0", "scripts": {"start": "node server.js"}}`,
+			"www/js/server.js":    `require("http").createServer((q, s) => s.end("node " + process.versions.node.split(".")[0] + " says hi\n")).listen(process.env.PORT);`,
+		}, "node " + strings.TrimPrefix(typ, "node") + " says hi\n"
+	case strings.HasPrefix(typ, "perl"), typ == "bookworm": // bookworm: Debian's perl-base
+		return map[string]string{
+			"service.template": "extra_args: [perl, " + home + "/server.pl]\n",
+			"server.pl":        "use IO::Socket::INET;\n$SIG{PIPE} = 'IGNORE';\nmy $s = IO::Socket::INET->new(LocalPort => $ENV{PORT}, Listen => 5, ReuseAddr => 1) or die $!;\nwhile (my $c = $s->accept) { while (my $l = <$c>) { last if $l =~ /^\\r?\\n$/ } print $c \"HTTP/1.0 200 OK\\r\\n\\r\\n" + say("perl") + "\"; close $c }\n",
+		}, say("perl")
+	case strings.HasPrefix(typ, "ruby"):
+		return map[string]string{
+			"service.template": "extra_args: [ruby, " + home + "/server.rb]\n",
+			"server.rb":        "require 'socket'\ns = TCPServer.new(ENV['PORT'].to_i)\nloop do\n  c = s.accept\n  while (l = c.gets) && l.strip != ''; end\n  begin; c.print \"HTTP/1.0 200 OK\\r\\n\\r\\n" + strings.TrimSuffix(say("ruby"), "\n") + "\\n\"; rescue StandardError; end\n  c.close\nend\n",
+		}, say("ruby")
+	case strings.HasPrefix(typ, "tcl"):
+		return map[string]string{
+			"service.template": "extra_args: [tclsh, " + home + "/server.tcl]\n",
+			"server.tcl":       "proc serve {c a p} {\n  fconfigure $c -translation binary\n  while {[gets $c line] > 0 && [string trim $line] ne \"\"} {}\n  catch {puts -nonewline $c \"HTTP/1.0 200 OK\\r\\n\\r\\n" + strings.TrimSuffix(say("tcl"), "\n") + "\\n\"}\n  catch {close $c}\n}\nsocket -server serve $env(PORT)\nvwait forever\n",
+		}, say("tcl")
+	case strings.HasPrefix(typ, "jdk"):
+		return map[string]string{
+			"service.template": "extra_args: [java, " + home + "/Server.java]\n",
+			"Server.java":      "import com.sun.net.httpserver.HttpServer;\nimport java.net.InetSocketAddress;\npublic class Server {\n  public static void main(String[] a) throws Exception {\n    HttpServer s = HttpServer.create(new InetSocketAddress(Integer.parseInt(System.getenv(\"PORT\"))), 0);\n    s.createContext(\"/\", x -> { byte[] b = \"" + strings.TrimSuffix(say("java"), "\n") + "\\n\".getBytes(); x.sendResponseHeaders(200, b.length); x.getResponseBody().write(b); x.close(); });\n    s.start();\n  }\n}\n",
+		}, say("java")
+	case strings.HasPrefix(typ, "golang"):
+		return map[string]string{
+			"service.template": "extra_args: [go, run, " + home + "/server.go]\n",
+			"server.go":        "package main\n\nimport (\n\t\"fmt\"\n\t\"net/http\"\n\t\"os\"\n)\n\nfunc main() {\n\thttp.HandleFunc(\"/\", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, \"" + strings.TrimSuffix(say("go"), "\n") + "\\n\") })\n\tpanic(http.ListenAndServe(\":\"+os.Getenv(\"PORT\"), nil))\n}\n",
+		}, say("go")
+	}
+	return nil, ""
+}
+
+func TestEveryWebServiceTypeOfTheCatalogueServes(t *testing.T) {
+	if os.Getenv(AllWebTypesEnv) == "" {
+		t.Skipf("set %s=1 to start a web service of every type of the catalogue (an image each)", AllWebTypesEnv)
+	}
+	p := setup(t)
+	const tool = "web-every"
+	tools, err := cluster.ProvisionTools(t.Context(), tool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Tools[tool] = tools[tool]
+	devcluster, err := testcluster.Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range webservice.Types(images.Builtin()) {
+		t.Run(typ, func(t *testing.T) {
+			if slices.Contains(unbuildable, typ) {
+				t.Skipf("devcluster cannot build the image of %s (an archived Debian release)", typ)
+			}
+			home := p.Tools[tool].Home
+			_ = os.Remove(home + "/service.template")
+			files, want := appFor(typ, "/data/project/"+tool)
+			if files == nil {
+				t.Fatalf("no test app for type %s", typ)
+			}
+			for name, content := range files {
+				writeAsTool(t, p.Tools[tool], name, content)
+			}
+			// Built ahead (a no-op when the machine has it): a first build
+			// can take longer than a command is given here.
+			if out, err := exec.Command(devcluster, "images", "build", typ).CombinedOutput(); err != nil {
+				t.Fatalf("devcluster images build %s: %v\n%s", typ, err, out)
+			}
+			defer p.toolforge(t, tool, "webservice", "stop")
+			p.ok(t, tool, "webservice", typ, "start")
+			until(t, 2*time.Minute, func() error {
+				code, body, err := curl(t, p.toolURL(tool, "/"))
+				if err != nil || code != 200 || body != want {
+					return fmt.Errorf("%d %q %v", code, body, err)
+				}
+				return nil
+			})
+			if logs := p.ok(t, tool, "webservice", "logs").Stdout; !strings.Contains(logs, "webservice-runner: starting "+typ+" on port 8000") {
+				t.Fatalf("logs:\n%s", logs)
+			}
+		})
+	}
+}
