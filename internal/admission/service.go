@@ -137,6 +137,7 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 		cache:        c,
 		cacheChanged: cacheChanged,
 		resync:       installResync,
+		injectOnly:   s.opts.WebhooksInstalled,
 		log:          log,
 	})
 }

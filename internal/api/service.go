@@ -101,8 +101,10 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 	if err != nil {
 		return err
 	}
-	if err := InstallRBAC(ctx, kube, env.Common.PlatformNamespace); err != nil {
-		log.Info("RBAC not installed by the API server (an admin installs it)", "err", err)
+	if env.Common.InstallRBAC {
+		if err := InstallRBAC(ctx, kube, env.Common.PlatformNamespace); err != nil {
+			log.Info("RBAC not installed by the API server (an admin installs it)", "err", err)
+		}
 	}
 	c, err := newCache(ctx, cfg, mgr)
 	if err != nil {

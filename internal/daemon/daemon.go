@@ -68,6 +68,12 @@ type Common struct {
 	LogFormat         string
 	LogLevel          string
 	PlatformNamespace string
+	// InstallRBAC: the service installs its own roles, bindings and
+	// ServiceAccount, and the platform namespace, when its credentials may
+	// (an admin's, beside a devcluster). Off when an installer owns them
+	// (the Helm chart, which grants each component least privilege: its
+	// ServiceAccount may not create cluster-wide RBAC).
+	InstallRBAC bool
 }
 
 func (c *Common) addFlags(fs *pflag.FlagSet) {
@@ -79,6 +85,7 @@ func (c *Common) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.PlatformNamespace, "platform-namespace", tenancy.PlatformNamespace, "namespace of the platform's own objects (leases, settings)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.BoolVar(&c.InstallRBAC, "install-rbac", true, "install the service's own roles, bindings and ServiceAccount, and the platform namespace, at start; false when an installer owns them (the Helm chart)")
 }
 
 // RestConfig loads the platform's API credentials.
@@ -140,8 +147,10 @@ func run(ctx context.Context, common *Common, services []Service) error {
 	if err != nil {
 		return err
 	}
-	if err := ensureNamespace(ctx, cfg, common.PlatformNamespace); err != nil {
-		return err
+	if common.InstallRBAC {
+		if err := ensureNamespace(ctx, cfg, common.PlatformNamespace); err != nil {
+			return err
+		}
 	}
 	id := "toolforged"
 	if len(services) == 1 {
