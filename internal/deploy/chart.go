@@ -13,8 +13,10 @@ import (
 	"strings"
 	"time"
 
+	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/registry"
 	"sigs.k8s.io/yaml"
 )
@@ -164,4 +166,23 @@ func PushChart(data []byte, repository, version string, created time.Time) (stri
 		return "", fmt.Errorf("push chart %s: %w", ref, err)
 	}
 	return res.Manifest.Digest, nil
+}
+
+// RenderChart renders a chart directory offline, as `helm template` does
+// (values checked against its values.schema.json), for a cluster of
+// Kubernetes 1.36.
+func RenderChart(dir string, values map[string]any, namespace string) (string, error) {
+	ch, err := loader.LoadDir(dir)
+	if err != nil {
+		return "", fmt.Errorf("load chart %s: %w", dir, err)
+	}
+	in := action.NewInstall(&action.Configuration{})
+	in.ReleaseName, in.Namespace = "toolforge", namespace
+	in.DryRun, in.ClientOnly, in.Replace = true, true, true
+	in.KubeVersion = &chartutil.KubeVersion{Version: "v1.36.0", Major: "1", Minor: "36"}
+	rel, err := in.Run(ch, values)
+	if err != nil {
+		return "", err
+	}
+	return rel.Manifest, nil
 }
