@@ -44,7 +44,7 @@ var chartDefaults = map[string]string{
 }
 
 type chartValues struct {
-	Flags      map[string]any `json:"flags"`
+	Flags      map[string]any            `json:"flags"`
 	Components map[string]map[string]any `json:"components"`
 }
 
@@ -71,7 +71,7 @@ func loadValues(t *testing.T) chartValues {
 // each component's container arguments.
 func renderedArgs(t *testing.T) map[string][]string {
 	t.Helper()
-	manifest, err := deploy.RenderChart(chartDir, map[string]any{"components": map[string]any{"accounts": map[string]any{"accountsFile": "tools: []\n"}}}, "toolforge")
+	manifest, err := deploy.RenderChart(chartDir, map[string]any{"components": map[string]any{"accounts": map[string]any{"accountsFile": "tools: []\n"}}}, "toolforge-system")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -255,3 +255,13 @@ func (e *Env) ClusterCA(file string) ([]byte, error) {
 	}
 	return nil, fmt.Errorf("the platform's own credentials name no CA; give its file")
 }
+
+// EveryReplica runs r on every replica, leader or not. The manager runs a
+// runnable that does not say otherwise on the leader only, and an informer
+// cache does not say: a cache that serving replicas read (the API's, the
+// webhooks') must be added through this, or only the leader's ever syncs.
+func EveryReplica(r manager.Runnable) manager.Runnable { return everyReplica{r} }
+
+type everyReplica struct{ manager.Runnable }
+
+func (everyReplica) NeedLeaderElection() bool { return false }

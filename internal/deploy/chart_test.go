@@ -24,9 +24,13 @@ import (
 	"github.com/toolforge-go/toolforge/internal/api"
 	"github.com/toolforge-go/toolforge/internal/deploy"
 	"github.com/toolforge-go/toolforge/internal/status"
+	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
 
 const chartDir = "../../deploy/chart/toolforge"
+
+// ns is the platform namespace, the release's.
+const ns = tenancy.PlatformNamespace
 
 // values are what a cluster gives the chart at least: an account source.
 func values(overrides string) map[string]any {
@@ -47,7 +51,7 @@ func values(overrides string) map[string]any {
 
 func render(t *testing.T, overrides string) []runtime.Object {
 	t.Helper()
-	manifest, err := deploy.RenderChart(chartDir, values(overrides), "toolforge")
+	manifest, err := deploy.RenderChart(chartDir, values(overrides), ns)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +86,7 @@ func find[T runtime.Object](objs []runtime.Object, name string, ns string) T {
 }
 
 func TestTheChartLintsClean(t *testing.T) {
-	l := lint.AllWithKubeVersion(chartDir, values(""), "toolforge", &chartutil.KubeVersion{Version: "v1.36.0", Major: "1", Minor: "36"})
+	l := lint.AllWithKubeVersion(chartDir, values(""), ns, &chartutil.KubeVersion{Version: "v1.36.0", Major: "1", Minor: "36"})
 	for _, m := range l.Messages {
 		// INFO is Helm's advice (an icon); warnings and errors fail.
 		if m.Severity > support.InfoSev {
@@ -105,7 +109,7 @@ func TestTheChartRendersOnlyValuesItsSchemaAllows(t *testing.T) {
 		{"the status page's ingress needs a host", "components: {status: {ingress: {enabled: true}}}", "host is required"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := deploy.RenderChart(chartDir, values(tc.values), "toolforge")
+			_, err := deploy.RenderChart(chartDir, values(tc.values), ns)
 			switch {
 			case tc.err == "" && err != nil:
 				t.Fatal(err)
@@ -114,7 +118,7 @@ func TestTheChartRendersOnlyValuesItsSchemaAllows(t *testing.T) {
 			}
 		})
 	}
-	if _, err := deploy.RenderChart(chartDir, map[string]any{}, "toolforge"); err == nil || !strings.Contains(err.Error(), "account source") {
+	if _, err := deploy.RenderChart(chartDir, map[string]any{}, ns); err == nil || !strings.Contains(err.Error(), "account source") {
 		t.Fatalf("rendered without an account source: %v", err)
 	}
 }
@@ -128,15 +132,15 @@ func TestTheChartsRolesAreTheServicesOwn(t *testing.T) {
 	roles := []role{
 		{api.RoleName, "", api.ClusterRole().Rules},
 		{api.WatchRoleName, "", api.WatchClusterRole().Rules},
-		{api.RoleName, "toolforge", api.PlatformRole("toolforge").Rules},
+		{api.RoleName, ns, api.PlatformRole(ns).Rules},
 		{status.RoleName, "", status.ClusterRole().Rules},
-		{status.RoleName, "toolforge", status.PlatformRole("toolforge").Rules},
+		{status.RoleName, ns, status.PlatformRole(ns).Rules},
 	}
 	for _, cr := range accounts.ClusterRoles() {
 		roles = append(roles, role{cr.Name, "", cr.Rules})
 	}
-	reader, readerBinding := accounts.CatalogueReaderRBAC("toolforge")
-	roles = append(roles, role{reader.Name, "toolforge", reader.Rules})
+	reader, readerBinding := accounts.CatalogueReaderRBAC(ns)
+	roles = append(roles, role{reader.Name, ns, reader.Rules})
 	for _, r := range roles {
 		var got []rbacv1.PolicyRule
 		if r.ns == "" {
@@ -158,20 +162,20 @@ func TestTheChartsRolesAreTheServicesOwn(t *testing.T) {
 			t.Errorf("the chart's role %s/%s differs from the service's:\n chart:   %v\n service: %v", r.ns, r.name, got, r.want)
 		}
 	}
-	b := find[*rbacv1.RoleBinding](objs, readerBinding.Name, "toolforge")
+	b := find[*rbacv1.RoleBinding](objs, readerBinding.Name, ns)
 	if b == nil || !equality.Semantic.DeepEqual(b.Subjects, readerBinding.Subjects) || b.RoleRef != readerBinding.RoleRef {
 		t.Errorf("the catalogue reader's binding differs: %v", b)
 	}
 	// The accounts controller binds toolforge-api to this ServiceAccount
 	// by default (--api-identity).
-	if sa := find[*corev1.ServiceAccount](objs, "toolforge-api", "toolforge"); sa == nil {
+	if sa := find[*corev1.ServiceAccount](objs, "toolforge-api", ns); sa == nil {
 		t.Error("no ServiceAccount toolforge-api, the API's identity the accounts controller binds")
 	}
 }
 
 func TestTheChartsWebhooksAreTheServersOwn(t *testing.T) {
 	objs := render(t, "")
-	m, v := admission.InstalledWebhookConfigurations("toolforge-admission", 443, "toolforge", 5*time.Second)
+	m, v := admission.InstalledWebhookConfigurations("toolforge-admission", 443, ns, 5*time.Second)
 	gotM := find[*admissionregistrationv1.MutatingWebhookConfiguration](objs, admission.WebhookConfigName, "")
 	gotV := find[*admissionregistrationv1.ValidatingWebhookConfiguration](objs, admission.WebhookConfigName, "")
 	if gotM == nil || gotV == nil {
@@ -196,9 +200,9 @@ func TestEveryComponentIsReplicatedProbedAndUnprivileged(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			objs := render(t, tc.values)
-			ns := find[*corev1.Namespace](objs, "toolforge", "")
-			if ns == nil || ns.Labels["pod-security.kubernetes.io/enforce"] != tc.enforce {
-				t.Fatalf("namespace %v, want Pod Security %s enforced", ns, tc.enforce)
+			namespace := find[*corev1.Namespace](objs, ns, "")
+			if namespace == nil || namespace.Labels["pod-security.kubernetes.io/enforce"] != tc.enforce {
+				t.Fatalf("namespace %v, want Pod Security %s enforced", namespace, tc.enforce)
 			}
 			deployments := 0
 			for _, o := range objs {
@@ -227,7 +231,7 @@ func TestEveryComponentIsReplicatedProbedAndUnprivileged(t *testing.T) {
 				case sc == nil || !*sc.RunAsNonRoot || *sc.AllowPrivilegeEscalation || len(sc.Capabilities.Add) > 0 || !*sc.ReadOnlyRootFilesystem:
 					t.Errorf("%s is not restricted: %+v", d.Name, sc)
 				}
-				if pdb := find[*policyv1.PodDisruptionBudget](objs, d.Name, "toolforge"); pdb == nil {
+				if pdb := find[*policyv1.PodDisruptionBudget](objs, d.Name, ns); pdb == nil {
 					t.Errorf("%s has no PodDisruptionBudget", d.Name)
 				}
 			}

@@ -386,6 +386,9 @@ func (d *Deployer) Apply(ctx context.Context, c *Component) (*Result, error) {
 		}
 		return finish("upgraded", nil)
 	}
+	if errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "deadline exceeded") || strings.Contains(err.Error(), "timed out") {
+		err = fmt.Errorf("not ready within %s (the last lines above say which workloads were not; kubectl get pods -n %s says why): %w", c.Timeout, c.Namespace, err)
+	}
 	d.progress(c, "failed: %v", err)
 	return d.undo(ctx, cl, c, prev, err, finish)
 }

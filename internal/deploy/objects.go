@@ -56,7 +56,9 @@ func objects(manifest, ns string, mapper meta.RESTMapper) ([]*unstructured.Unstr
 	var out []*unstructured.Unstructured
 	for _, k := range keys {
 		var m map[string]any
-		if err := yaml.Unmarshal([]byte(docs[k]), &m); err != nil {
+		// SplitManifests trims each document: its last block scalar would
+		// lose the line break Helm's own parse keeps.
+		if err := yaml.Unmarshal([]byte(docs[k]+"\n"), &m); err != nil {
 			return nil, fmt.Errorf("parse the release's manifest: %w", err)
 		}
 		if len(m) == 0 {

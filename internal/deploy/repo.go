@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
 
 // Component is one pinned component of one cluster:
@@ -35,7 +37,7 @@ type Component struct {
 	ChartVersion string `json:"chartVersion"`
 	// Image is the pinned platform image; its tag ends in the git hash.
 	Image Image `json:"image"`
-	// Namespace of the release (default toolforge); Release its name
+	// Namespace of the release (default toolforge-system); Release its name
 	// (default the component's).
 	Namespace string `json:"namespace,omitempty"`
 	Release   string `json:"release,omitempty"`
@@ -72,8 +74,9 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 
 func (d Duration) MarshalJSON() ([]byte, error) { return []byte(`"` + d.String() + `"`), nil }
 
-// DefaultNamespace is the platform's namespace (tenancy.PlatformNamespace).
-const DefaultNamespace = "toolforge"
+// DefaultNamespace is the platform's namespace, where tools' CLIs find
+// the API and the image catalogue.
+const DefaultNamespace = tenancy.PlatformNamespace
 
 const defaultTimeout = 5 * time.Minute
 
