@@ -29,6 +29,7 @@ var suites = []suite{
 	{"admission", benchAdmission},
 	{"webservice", benchWebservice},
 	{"status", benchStatus},
+	{"backup", benchBackup},
 }
 
 func main() {

@@ -51,7 +51,7 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return flagError{err} })
-	root.AddCommand(newStart(), newStop(), newStatus(), newSupervise(), newImages())
+	root.AddCommand(newStart(), newStop(), newStatus(), newSupervise(), newImages(), newNode(), newEtcd())
 	return root
 }
 

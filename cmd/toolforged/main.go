@@ -6,6 +6,7 @@ import (
 	"github.com/toolforge-go/toolforge/internal/admission"
 	"github.com/toolforge-go/toolforge/internal/api"
 	"github.com/toolforge-go/toolforge/internal/daemon"
+	"github.com/toolforge-go/toolforge/internal/etcdbackup"
 	"github.com/toolforge-go/toolforge/internal/status"
 )
 
@@ -17,5 +18,6 @@ func services() []daemon.Service {
 		admission.NewService(),
 		api.NewService(),
 		status.NewService(),
+		etcdbackup.NewService(), // not in all: see its StandaloneOnly
 	}
 }

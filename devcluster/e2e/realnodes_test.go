@@ -307,3 +307,35 @@ func TestImagePullPolicyAlwaysWorksOffline(t *testing.T) {
 		t.Fatalf("no pull event: %q", events)
 	}
 }
+
+// A node's restart is a reboot: every container on it ends, the node comes
+// back Ready with new processes, and its pods run again.
+func TestANodeRestartIsARebootAndTheNodeComesBack(t *testing.T) {
+	realPod(t, "reboot-test", "survivor", `  restartPolicy: Always
+  containers:
+  - name: main
+    image: `+pythonImage+`
+    command: [sh, -c, "echo started at $(date +%s%N); sleep 3600"]
+`)
+	before := podPhase(t, "reboot-test", "survivor", imageTimeout, corev1.PodRunning)
+	startedBefore := before.Status.ContainerStatuses[0].State.Running.StartedAt.Time
+	res := run("node", "restart", "--dir", shared.dir, "node-1")
+	if res.code != 0 || !strings.Contains(res.stderr, "node node-1 is Ready again") {
+		t.Fatalf("node restart: exit %d\n%s", res.code, res.stderr)
+	}
+	eventually(t, 2*time.Minute, func(ctx context.Context) error {
+		p, err := shared.client.CoreV1().Pods("reboot-test").Get(ctx, "survivor", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		for _, c := range p.Status.ContainerStatuses {
+			if c.State.Running != nil && c.State.Running.StartedAt.After(startedBefore) {
+				return nil
+			}
+		}
+		return fmt.Errorf("the pod's container has not started again since the reboot: %s", containerState(p))
+	})
+	if res := run("node", "restart", "--dir", shared.dir, "node-9"); res.code != 2 || !strings.Contains(res.stderr, `no real node "node-9"`) {
+		t.Fatalf("restarting a node that does not exist: exit %d, %q", res.code, res.stderr)
+	}
+}

@@ -85,12 +85,13 @@ func (r *Reconciler) setupControllers(mgr manager.Manager, c cache.Cache) error 
 
 // toolKinds are the kinds owned per tool.
 func toolKinds() []client.Object {
-	return []client.Object{&corev1.Namespace{}, &corev1.ResourceQuota{}, &corev1.LimitRange{}, &rbacv1.RoleBinding{}, &corev1.ConfigMap{}, &corev1.PersistentVolumeClaim{}, &corev1.PersistentVolume{}}
+	return []client.Object{&corev1.Namespace{}, &corev1.ResourceQuota{}, &corev1.LimitRange{}, &rbacv1.RoleBinding{}, &corev1.ConfigMap{}, &corev1.PersistentVolumeClaim{}, &corev1.PersistentVolume{},
+		&corev1.ServiceAccount{}, &rbacv1.ClusterRoleBinding{}}
 }
 
 // ownedKinds are all the kinds this controller owns and caches.
 func ownedKinds() []client.Object {
-	return append(toolKinds(), &rbacv1.ClusterRoleBinding{}, &rbacv1.ClusterRole{}, &rbacv1.Role{}, &certv1.CertificateSigningRequest{})
+	return append(toolKinds(), &rbacv1.ClusterRole{}, &rbacv1.Role{}, &certv1.CertificateSigningRequest{})
 }
 
 func reconcileWith(fn func(context.Context, string) (time.Duration, error)) reconcile.Reconciler {
@@ -138,6 +139,8 @@ func owned(obj client.Object) any {
 		return []any{o.RoleRef, o.Subjects}
 	case *rbacv1.ClusterRoleBinding:
 		return []any{o.RoleRef, o.Subjects}
+	case *corev1.ServiceAccount:
+		return nil // only its existence and labels
 	case *corev1.ConfigMap:
 		return o.Data
 	case *corev1.PersistentVolumeClaim:
@@ -148,6 +151,8 @@ func owned(obj client.Object) any {
 		}
 		return []string{o.Spec.ClaimRef.Namespace, o.Spec.ClaimRef.Name}
 	case *corev1.Namespace:
+		// Labels and annotations (observer access, quota overrides) are
+		// compared apart.
 		return o.DeletionTimestamp != nil
 	}
 	return nil

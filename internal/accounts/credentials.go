@@ -39,6 +39,7 @@ type identity struct {
 // credentials are a certificate and its key as found in, or written to, a
 // credentials directory.
 type credentials struct {
+	NotBefore   time.Time
 	NotAfter    time.Time
 	Fingerprint string // sha256 of the certificate's DER
 }
@@ -61,7 +62,7 @@ func (r *Reconciler) checkCredentials(dir *homefs.Dir, id identity, fingerprint 
 	if reason != "" {
 		return credentials{}, reason, nil
 	}
-	c := credentials{NotAfter: cert.NotAfter, Fingerprint: sha256Hex(cert.Raw)}
+	c := credentials{NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, Fingerprint: sha256Hex(cert.Raw)}
 	switch {
 	case fingerprint == "":
 		return c, "no record of the issued certificate", nil
@@ -179,7 +180,7 @@ func (r *Reconciler) issue(ctx context.Context, dir *homefs.Dir, id identity) (c
 	if err := dir.Write(tenancy.CertFile, certPEM, credentialMode); err != nil {
 		return credentials{}, err
 	}
-	return credentials{NotAfter: cert.NotAfter, Fingerprint: sha256Hex(cert.Raw)}, nil
+	return credentials{NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, Fingerprint: sha256Hex(cert.Raw)}, nil
 }
 
 func pemKey(key *ecdsa.PrivateKey) []byte {

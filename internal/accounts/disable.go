@@ -42,6 +42,9 @@ func (r *Reconciler) disableTool(ctx context.Context, t accountsource.Tool) erro
 	if err != nil {
 		return err
 	}
+	if err := r.removeObserver(ctx, t.Name, false); err != nil {
+		return err
+	}
 	if home, err := homefs.OpenHome(r.toolHome(t), owner(t.UID)); err == nil {
 		werr := writeDisabledNote(home, r.now())
 		home.Close()

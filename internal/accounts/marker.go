@@ -8,12 +8,14 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
 
 // MarkerName is the ConfigMap in each tool namespace recording what was
 // provisioned. Deleting it makes the controller regenerate the tool's
 // credentials (the seeds' documented repair step).
-const MarkerName = "maintain-kubeusers"
+const MarkerName = tenancy.MarkerConfigMap
 
 // Marker statuses.
 const (
@@ -26,13 +28,19 @@ type marker struct {
 	Status      string
 	Expiry      time.Time
 	Fingerprint string
+	// Issued is when the certificate was issued: its last renewal or
+	// regeneration, as toolforge-admin credentials show shows it.
+	Issued time.Time
 }
 
 func (m marker) data() map[string]string {
-	d := map[string]string{"status": m.Status}
+	d := map[string]string{tenancy.MarkerStatus: m.Status}
 	if m.Fingerprint != "" {
-		d["certificate-sha256"] = m.Fingerprint
-		d["certificate-expiry"] = m.Expiry.UTC().Format(time.RFC3339)
+		d[tenancy.MarkerFingerprint] = m.Fingerprint
+		d[tenancy.MarkerExpiry] = m.Expiry.UTC().Format(time.RFC3339)
+		if !m.Issued.IsZero() {
+			d[tenancy.MarkerIssued] = m.Issued.UTC().Format(time.RFC3339)
+		}
 	}
 	return d
 }
@@ -45,8 +53,9 @@ func (r *Reconciler) readMarker(ctx context.Context, key client.ObjectKey) (mark
 	} else if err != nil {
 		return marker{}, false, err
 	}
-	m := marker{Status: cm.Data["status"], Fingerprint: cm.Data["certificate-sha256"]}
-	m.Expiry, _ = time.Parse(time.RFC3339, cm.Data["certificate-expiry"])
+	m := marker{Status: cm.Data[tenancy.MarkerStatus], Fingerprint: cm.Data[tenancy.MarkerFingerprint]}
+	m.Expiry, _ = time.Parse(time.RFC3339, cm.Data[tenancy.MarkerExpiry])
+	m.Issued, _ = time.Parse(time.RFC3339, cm.Data[tenancy.MarkerIssued])
 	return m, true, nil
 }
 

@@ -2,21 +2,28 @@ package accounts
 
 import (
 	"context"
+	"fmt"
+	"maps"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/toolforge-go/toolforge/internal/tenancy"
+	"github.com/toolforge-go/toolforge/internal/toolquota"
 )
 
 // quotaName is the name of a tool's ResourceQuota and LimitRange.
 func quotaName(tool string) string { return "tool-" + tool }
 
-// desiredQuota is the tool's quota, with persistentvolumeclaims raised by
+// desiredQuota is the tool's quota: the defaults, the quotas file's, then
+// the admins' overrides on the namespace; persistentvolumeclaims raised by
 // the platform's own claims so that the tool keeps all of its allowance.
-func (r *Reconciler) desiredQuota(tool string) corev1.ResourceList {
+func (r *Reconciler) desiredQuota(tool string, overrides corev1.ResourceList) corev1.ResourceList {
 	hard := r.quotas.For(tool).Quota
+	maps.Copy(hard, overrides)
 	if pvcs, ok := hard[corev1.ResourcePersistentVolumeClaims]; ok {
 		raised := pvcs.DeepCopy()
 		raised.Add(*resource.NewQuantity(int64(len(r.platformClaims(tool))), resource.DecimalSI))
@@ -25,12 +32,47 @@ func (r *Reconciler) desiredQuota(tool string) corev1.ResourceList {
 	return hard
 }
 
+// quotaOverrides are the admins' overrides on the tool's namespace (from
+// the cache). A namespace the cache does not hold yet was just made by
+// this controller, without any.
+func (r *Reconciler) quotaOverrides(ctx context.Context, tool string) (corev1.ResourceList, string, error) {
+	var ns corev1.Namespace
+	if err := r.client.Get(ctx, client.ObjectKey{Name: tenancy.Namespace(tool)}, &ns); apierrors.IsNotFound(err) {
+		return nil, "", nil
+	} else if err != nil {
+		return nil, "", err
+	}
+	raw := ns.Annotations[tenancy.AnnotationQuota]
+	list, err := toolquota.Decode(raw)
+	if err != nil {
+		// Refused whole and the quota left as it is: a typo must neither
+		// shrink a tool's quota to the defaults nor half-apply.
+		return nil, "", fmt.Errorf("annotation %s of namespace %s: %w; the quota is left as it is until it is fixed (toolforge-admin quota set|reset)", tenancy.AnnotationQuota, ns.Name, err)
+	}
+	return list, toolquota.Encode(list), nil
+}
+
 func (r *Reconciler) ensureQuota(ctx context.Context, tool string) (outcome, error) {
+	overrides, applied, err := r.quotaOverrides(ctx, tool)
+	if err != nil {
+		return unchanged, err
+	}
 	want := &corev1.ResourceQuota{
 		ObjectMeta: metav1.ObjectMeta{Name: quotaName(tool), Namespace: tenancy.Namespace(tool), Labels: toolLabels(tool)},
-		Spec:       corev1.ResourceQuotaSpec{Hard: r.desiredQuota(tool)},
+		Spec:       corev1.ResourceQuotaSpec{Hard: r.desiredQuota(tool, overrides)},
 	}
-	return ensureObject(ctx, r, want, func(cur *corev1.ResourceQuota) error { cur.Spec = want.Spec; return nil })
+	if applied != "" {
+		want.Annotations = map[string]string{toolquota.AppliedAnnotation: applied}
+	}
+	return ensureObject(ctx, r, want, func(cur *corev1.ResourceQuota) error {
+		cur.Spec = want.Spec
+		if applied == "" {
+			delete(cur.Annotations, toolquota.AppliedAnnotation)
+		} else {
+			setAnnotation(cur, toolquota.AppliedAnnotation, applied)
+		}
+		return nil
+	})
 }
 
 func (r *Reconciler) ensureLimitRange(ctx context.Context, tool string) (outcome, error) {

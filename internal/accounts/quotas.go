@@ -8,6 +8,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/yaml"
+
+	"github.com/toolforge-go/toolforge/internal/toolquota"
 )
 
 // DefaultQuota is every tool's ResourceQuota unless the quotas file says
@@ -143,22 +145,10 @@ func overlay(base Limits, e quotasEntry) Limits {
 	return out
 }
 
-// Quota keys the API server accepts in spec.hard of a ResourceQuota, beyond
-// count/<resource>.<group> and requests.<extended resource>.
-var quotaKeys = map[string]bool{
-	"cpu": true, "memory": true, "requests.cpu": true, "requests.memory": true,
-	"limits.cpu": true, "limits.memory": true, "pods": true, "services": true,
-	"services.nodeports": true, "services.loadbalancers": true, "replicationcontrollers": true,
-	"secrets": true, "configmaps": true, "persistentvolumeclaims": true,
-	"requests.storage": true, "requests.ephemeral-storage": true, "limits.ephemeral-storage": true,
-	"ephemeral-storage": true, "resourcequotas": true,
-}
-
 func validateEntry(where string, e quotasEntry) error {
 	for k := range e.Quota {
-		name := string(k)
-		if !quotaKeys[name] && !hasPrefix(name, "count/") {
-			return fmt.Errorf("%s.quota: unknown key %q", where, name)
+		if err := toolquota.ValidateKey(string(k)); err != nil {
+			return fmt.Errorf("%s.quota: %w", where, err)
 		}
 	}
 	for field, list := range map[string]corev1.ResourceList{
@@ -173,5 +163,3 @@ func validateEntry(where string, e quotasEntry) error {
 	}
 	return nil
 }
-
-func hasPrefix(s, p string) bool { return len(s) > len(p) && s[:len(p)] == p }

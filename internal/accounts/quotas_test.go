@@ -68,7 +68,7 @@ func TestForReturnsACopyCallersMayChange(t *testing.T) {
 
 func TestQuotasFileErrorsNameTheField(t *testing.T) {
 	cases := []struct{ name, content, want string }{
-		{"an unknown quota key", "tools: {a: {quota: {podz: '1'}}}", `tools.a.quota: unknown key "podz"`},
+		{"an unknown quota key", "tools: {a: {quota: {podz: '1'}}}", `tools.a.quota: unknown quota key "podz" (allowed: configmaps, cpu,`},
 		{"an unknown limit range resource", "defaults: {limitRange: {max: {gpu: '1'}}}", `defaults.limitRange.max: unknown resource "gpu"`},
 		{"a quantity that does not parse", "defaults: {quota: {pods: 'lots'}}", "quantities must match"},
 		{"an unknown top-level field", "tool: {}", `unknown field "tool"`},

@@ -54,7 +54,8 @@ func sudoRules() []rbacv1.PolicyRule {
 }
 
 // ClusterRoles are the roles the controller binds: tools-user in each
-// tool's namespace, toolforge-sudo to each admin. It installs them itself
+// tool's namespace, toolforge-sudo to each admin, tool-observer to a
+// tool's observer ServiceAccount. It installs them itself
 // (--install-rbac), or the Helm chart does (its copy is tested against
 // these).
 func ClusterRoles() []*rbacv1.ClusterRole {
@@ -62,7 +63,7 @@ func ClusterRoles() []*rbacv1.ClusterRole {
 	for _, r := range []struct {
 		name  string
 		rules []rbacv1.PolicyRule
-	}{{ToolsUserRole, toolsUserRules()}, {SudoRole, sudoRules()}} {
+	}{{ToolsUserRole, toolsUserRules()}, {SudoRole, sudoRules()}, {tenancy.ObserverRole, observerRules()}} {
 		out = append(out, &rbacv1.ClusterRole{
 			ObjectMeta: metav1.ObjectMeta{Name: r.name, Labels: map[string]string{"app.kubernetes.io/managed-by": managedBy}},
 			Rules:      r.rules,

@@ -138,7 +138,16 @@ func (r *Reconciler) provisionTool(ctx context.Context, t accountsource.Tool) (t
 	}); err != nil {
 		return 0, fmt.Errorf("kubeconfig of %s: %w", t.Name, err)
 	}
-	if _, err := r.writeMarker(ctx, markerKey, toolLabels(t.Name), marker{Status: statusProvisioned, Expiry: creds.NotAfter, Fingerprint: creds.Fingerprint}); err != nil {
+	issuedAt := m.Issued
+	switch {
+	case issued:
+		issuedAt = r.now()
+	case issuedAt.IsZero() || m.Fingerprint != creds.Fingerprint:
+		// A marker from before the field: the certificate's own date (the
+		// signer backdates it a few minutes).
+		issuedAt = creds.NotBefore
+	}
+	if _, err := r.writeMarker(ctx, markerKey, toolLabels(t.Name), marker{Status: statusProvisioned, Expiry: creds.NotAfter, Fingerprint: creds.Fingerprint, Issued: issuedAt}); err != nil {
 		return 0, err
 	}
 	// The quota comes after the platform's claims and the marker, which
@@ -146,7 +155,7 @@ func (r *Reconciler) provisionTool(ctx context.Context, t accountsource.Tool) (t
 	// rewrite the quota's status, a costly write when thousands of tools
 	// are made at once. Access comes last, once the quota is in place: the
 	// credentials are worth nothing in the namespace until then.
-	for _, step := range []func(context.Context, string) (outcome, error){r.ensureQuota, r.ensureToolBinding, r.ensureAPIBinding} {
+	for _, step := range []func(context.Context, string) (outcome, error){r.ensureQuota, r.ensureToolBinding, r.ensureAPIBinding, r.ensureObserver} {
 		if _, err := step(ctx, t.Name); err != nil {
 			return 0, err
 		}

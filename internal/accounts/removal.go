@@ -21,7 +21,9 @@ func (r *Reconciler) removeTool(ctx context.Context, name string) (time.Duration
 	var ns corev1.Namespace
 	err := r.client.Get(ctx, client.ObjectKey{Name: tenancy.Namespace(name)}, &ns)
 	if apierrors.IsNotFound(err) {
-		return 0, r.deleteVolumes(ctx, name)
+		// The namespace took the observer ServiceAccount with it; its
+		// cluster-wide binding goes here.
+		return 0, errors.Join(r.removeObserver(ctx, name, false), r.deleteVolumes(ctx, name))
 	}
 	if err != nil {
 		return 0, err
@@ -33,6 +35,9 @@ func (r *Reconciler) removeTool(ctx context.Context, name string) (time.Duration
 	if err != nil {
 		// First time seen missing: cut access, start the grace period.
 		if _, err := deleteIfExists(ctx, r, &rbacv1.RoleBinding{ObjectMeta: toolBinding(name).ObjectMeta}); err != nil {
+			return 0, err
+		}
+		if err := r.removeObserver(ctx, name, false); err != nil {
 			return 0, err
 		}
 		update := ns.DeepCopy() // ns is the cache's own object

@@ -54,6 +54,7 @@ var podRules = []rule{
 	{name: "volumes", check: checkReadOnlyClaims},
 	{name: "envvars", mutate: mutateEnvvars},
 	{name: "registry", check: checkRegistry},
+	{name: "serviceaccount", check: checkServiceAccount},
 }
 
 // denial lists every problem of a pod spec, each prefixed by its rule.

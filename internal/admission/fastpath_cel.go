@@ -48,6 +48,11 @@ func (f fastPath) conditions() fastPathConditions {
 					`s.?supplementalGroups.orValue([]).all(g, g == u) && ` +
 					`s.?runAsNonRoot.orValue(false) == true && ` +
 					`s.?seccompProfile.?type.orValue('') == ` + strconv.Quote(string(corev1.SeccompProfileTypeRuntimeDefault)) + `)`},
+			// The ServiceAccount admission plugin, before webhooks, has set
+			// the name ("default" when none was given).
+			{"serviceaccount: the pod runs as the namespace's default ServiceAccount or the tool's observer ServiceAccount",
+				`object.spec.?serviceAccountName.orValue(` + strconv.Quote(defaultServiceAccount) + `) in [` + strconv.Quote(defaultServiceAccount) + `, ` +
+					celToolName + ` + ` + strconv.Quote(tenancy.ObserverServiceAccount("")) + `]`},
 			{"identity: ephemeral containers only come through their subresource, which always calls the webhook",
 				`size(object.spec.?ephemeralContainers.orValue([])) == 0`},
 			{"volumes: the mount-storage label, if any, is all or none",

@@ -195,6 +195,7 @@ func TestOnlyACompleteAndValidPodTakesTheFastPath(t *testing.T) {
 		{"with HOME elsewhere", func(p *corev1.Pod) { main(p).Env[0].Value = "/tmp" }},
 		{"without TOOL_DATA_DIR", func(p *corev1.Pod) { main(p).Env = main(p).Env[:1] }},
 		{"with an unknown mount-storage label", func(p *corev1.Pod) { p.Labels = map[string]string{tenancy.MountStorageLabel: "some"} }},
+		{"running as another ServiceAccount of the namespace", func(p *corev1.Pod) { p.Spec.ServiceAccountName = otherServiceAccount }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pod := completePod(f.alpha, "incomplete")
@@ -237,6 +238,8 @@ func TestACompletePodThatEscapesIsReviewedAndRefused(t *testing.T) {
 		{"an image whose path starts with the registry", func(p *corev1.Pod) {
 			p.Spec.Containers[0].Image = "evil.com/docker-registry.tools.wmflabs.org/toolforge-python311-sssd-base:latest"
 		}, "registry: spec.containers[0].image"},
+		{"another ServiceAccount of the namespace", func(p *corev1.Pod) { p.Spec.ServiceAccountName = otherServiceAccount },
+			`serviceaccount: spec.serviceAccountName: ServiceAccount "deployer" is not allowed`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pod := completePod(f.alpha, "escape")

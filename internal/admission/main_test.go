@@ -17,6 +17,9 @@ import (
 
 var cluster *testcluster.Cluster
 
+// otherServiceAccount exists in alpha's namespace, made by an admin.
+const otherServiceAccount = "deployer"
+
 func TestMain(m *testing.M) { testcluster.Main(m, testcluster.Options{}, &cluster) }
 
 // fixture is what the integration tests share: two tools provisioned by
@@ -55,6 +58,12 @@ func newFixture() (*fixture, error) {
 		return nil, err
 	}
 	if f.betaKube, err = f.beta.Client(); err != nil {
+		return nil, err
+	}
+	// A ServiceAccount an admin made in alpha's namespace for something
+	// else: alpha's pods may not run as it (rule serviceaccount).
+	if _, err := cluster.Client.CoreV1().ServiceAccounts(f.alpha.Namespace).Create(ctx,
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: otherServiceAccount}}, metav1.CreateOptions{}); err != nil {
 		return nil, err
 	}
 	if f.server, err = admissiontest.Start(ctx, cluster, f.alpha); err != nil {

@@ -107,6 +107,12 @@ func TestReviewRefusesWhatEscapesTheTool(t *testing.T) {
 		{"an image of an ephemeral container is checked", func(p *corev1.Pod) {
 			p.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "debug", Image: "busybox"}}}
 		}, `registry: spec.ephemeralContainers[0].image: image "busybox" of ephemeral container "debug" is not from an allowed registry`},
+		{"another ServiceAccount of the namespace is refused", func(p *corev1.Pod) { p.Spec.ServiceAccountName = "deployer" },
+			`serviceaccount: spec.serviceAccountName: ServiceAccount "deployer" is not allowed (allowed: default, alpha-obs when an admin granted observer access)`},
+		{"another tool's observer ServiceAccount is refused", func(p *corev1.Pod) { p.Spec.ServiceAccountName = "beta-obs" },
+			`serviceaccount: spec.serviceAccountName: ServiceAccount "beta-obs" is not allowed`},
+		{"the deprecated serviceAccount field is checked too", func(p *corev1.Pod) { p.Spec.DeprecatedServiceAccount = "deployer" },
+			`serviceaccount: spec.serviceAccountName: ServiceAccount "deployer" is not allowed`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pod := basicPod()
@@ -122,6 +128,20 @@ func TestReviewRefusesWhatEscapesTheTool(t *testing.T) {
 		})
 	}
 }
+
+func TestAToolsPodMayRunAsTheDefaultOrItsObserverServiceAccount(t *testing.T) {
+	for _, sa := range []string{"", "default", "alpha-obs"} {
+		t.Run("serviceAccountName "+strconvQuote(sa), func(t *testing.T) {
+			pod := basicPod()
+			pod.Spec.ServiceAccountName = sa
+			if err := review(newPodTarget(pod), true); err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+		})
+	}
+}
+
+func strconvQuote(s string) string { return `"` + s + `"` }
 
 func TestReviewListsEveryProblem(t *testing.T) {
 	pod := basicPod()

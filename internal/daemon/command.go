@@ -23,6 +23,12 @@ func (e UsageError) Unwrap() error { return e.Err }
 // Usagef makes a UsageError.
 func Usagef(format string, args ...any) error { return UsageError{fmt.Errorf(format, args...)} }
 
+// StandaloneOnly is a service that `all` leaves out; it says why (a
+// service whose required flags all's minimal form cannot give).
+type StandaloneOnly interface {
+	StandaloneOnly() string
+}
+
 // NewRootCommand builds `toolforged`: one subcommand per service, and `all`
 // running every service in one process.
 func NewRootCommand(services ...Service) *cobra.Command {
@@ -34,10 +40,14 @@ func NewRootCommand(services ...Service) *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return UsageError{err} })
+	var all []Service
 	for _, s := range services {
 		root.AddCommand(serviceCommand(s.Name(), s.Short(), []Service{s}))
+		if _, alone := s.(StandaloneOnly); !alone {
+			all = append(all, s)
+		}
 	}
-	root.AddCommand(serviceCommand("all", "Run every service in one process", services))
+	root.AddCommand(serviceCommand("all", "Run every service in one process", all))
 	return root
 }
 

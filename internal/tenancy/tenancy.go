@@ -161,3 +161,39 @@ const (
 
 // HomeMountPath is where a tool's home appears in its pods.
 func HomeMountPath(tool string) string { return "/data/project/" + tool }
+
+// Observer access (the original's wmcs-enable-cluster-monitor, declared
+// instead of scripted): an admin labels a tool's namespace, and the
+// accounts controller keeps ServiceAccount <t>-obs in it bound to
+// ClusterRole ObserverRole, read-only access to non-sensitive kinds
+// cluster-wide. Tools cannot label their namespace; the grant goes with
+// the label, and with the tool.
+const (
+	LabelObserver   = "toolforge.org/observer"
+	ObserverEnabled = "enabled"
+	ObserverRole    = "tool-observer"
+)
+
+// ObserverServiceAccount is the ServiceAccount of tool t's observer access,
+// in its namespace; its pods use it with serviceAccountName.
+func ObserverServiceAccount(tool string) string { return tool + "-obs" }
+
+// ObserverBinding is the ClusterRoleBinding of tool t's observer access.
+func ObserverBinding(tool string) string { return "tool-observer-" + tool }
+
+// AnnotationQuota on a tool's namespace holds the admins' per-tool quota
+// overrides (a JSON object of ResourceQuota keys to quantities, written by
+// toolforge-admin quota set), which the accounts controller applies over
+// the defaults and the quotas file. Tools cannot change their namespace.
+const AnnotationQuota = "toolforge.org/quota-overrides"
+
+// The marker ConfigMap in each tool namespace records what the accounts
+// controller provisioned; deleting it makes the controller regenerate the
+// tool's credentials (the seeds' repair step).
+const (
+	MarkerConfigMap   = "maintain-kubeusers"
+	MarkerStatus      = "status"
+	MarkerFingerprint = "certificate-sha256"
+	MarkerExpiry      = "certificate-expiry"
+	MarkerIssued      = "certificate-issued"
+)

@@ -37,11 +37,13 @@ type child struct {
 	enter func() int
 	// extraFiles are passed from descriptor 3 on.
 	extraFiles []*os.File
-	cmd        *exec.Cmd
-	done       chan struct{} // closed when the process has exited
-	err        error         // why it exited, valid after done
-	restarts   int
-	started    time.Time
+	// addr is where it listens, for status.
+	addr     string
+	cmd      *exec.Cmd
+	done     chan struct{} // closed when the process has exited
+	err      error         // why it exited, valid after done
+	restarts int
+	started  time.Time
 }
 
 func (c *child) start() error {

@@ -48,11 +48,12 @@ func (s *supervisor) mirrors() map[string]string {
 // forwarder, the registry, DNS and the ingress controller — then the
 // nodes. It returns the checks that say they all work.
 func (s *supervisor) startNodeServices(ctx context.Context) ([]func(context.Context) error, error) {
-	fwd, err := startForwarder(net.JoinHostPort(s.plan.Gateway().String(), strconv.Itoa(s.p.API)), hostPort(s.p.API))
+	relay := net.JoinHostPort(s.plan.Gateway().String(), strconv.Itoa(s.p.API))
+	fwd, err := startForwarder(relay, hostPort(s.p.API))
 	if err != nil {
 		return nil, fmt.Errorf("API server for the nodes: %w", err)
 	}
-	s.services = append(s.services, fwd)
+	s.services = append(s.services, namedService{fwd, "api-relay", relay})
 	if err := s.startRegistry(ctx); err != nil {
 		return nil, err
 	}
@@ -68,7 +69,7 @@ func (s *supervisor) startNodeServices(ctx context.Context) ([]func(context.Cont
 	if err := os.WriteFile(corefile, []byte(addons.Corefile(s.plan.Gateway(), hostPort(s.p.DNSHealth), hostPort(s.p.DNSReady), s.l.ComponentKubeconfig(coreDNS), nodenet.ClusterDomain)), 0o644); err != nil {
 		return nil, err
 	}
-	dns := s.addChild(&child{name: coreDNS, exe: s.tools.coredns, args: []string{"-conf", corefile}, logFile: s.l.Log(coreDNS)})
+	dns := s.addChild(&child{name: coreDNS, exe: s.tools.coredns, args: []string{"-conf", corefile}, logFile: s.l.Log(coreDNS), addr: net.JoinHostPort(s.plan.Gateway().String(), "53")})
 	if err := dns.start(); err != nil {
 		return nil, err
 	}
@@ -84,7 +85,7 @@ func (s *supervisor) startNodeServices(ctx context.Context) ([]func(context.Cont
 	if err := os.WriteFile(traefikFile, traefikCfg, 0o600); err != nil {
 		return nil, err
 	}
-	tr := s.addChild(&child{name: ingress, exe: s.tools.traefik, args: []string{"--configFile=" + traefikFile}, logFile: s.l.Log(ingress)})
+	tr := s.addChild(&child{name: ingress, exe: s.tools.traefik, args: []string{"--configFile=" + traefikFile}, logFile: s.l.Log(ingress), addr: hostPort(s.o.IngressPort)})
 	if err := tr.start(); err != nil {
 		return nil, err
 	}

@@ -81,7 +81,7 @@ func (s *supervisor) newRealNode(i int) (*realNode, error) {
 	path := "PATH=" + filepath.Dir(s.tools.containerd) + ":" + os.Getenv("PATH")
 	n.parts = []*child{
 		{name: name + "/containerd", exe: s.tools.containerd, args: cfg.ContainerdArgs(), env: []string{path}, logFile: s.l.Log(name + "-containerd"), enter: enter},
-		{name: name + "/kubelet", componentName: components.Kubelet, args: cfg.KubeletArgs(), logFile: s.l.Log(name + "-kubelet"), enter: enter},
+		{name: name + "/kubelet", componentName: components.Kubelet, args: cfg.KubeletArgs(), logFile: s.l.Log(name + "-kubelet"), enter: enter, addr: net.JoinHostPort(cfg.NodeIP.String(), "10250")},
 		{name: name + "/kube-proxy", componentName: components.KubeProxy, args: cfg.KubeProxyArgs(), logFile: s.l.Log(name + "-kube-proxy"), enter: enter},
 	}
 	return n, nil
@@ -139,6 +139,10 @@ func (n *realNode) stop(grace time.Duration) {
 	n.sandbox.stop(grace)
 	for _, c := range n.parts {
 		c.stop(grace)
+		// Not started in the node's next life yet: a dead process of the
+		// last one must not count as a failure while the node comes back
+		// (waitFor fails on any started child that exited).
+		c.cmd = nil
 	}
 }
 

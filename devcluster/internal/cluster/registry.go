@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/toolforge-go/toolforge/devcluster/internal/images"
 	"github.com/toolforge-go/toolforge/devcluster/internal/registry"
@@ -33,6 +34,6 @@ func (s *supervisor) startRegistry(ctx context.Context) error {
 		log.Close()
 		return fmt.Errorf("local registry: %w", err)
 	}
-	s.services = append(s.services, srv, log)
+	s.services = append(s.services, namedService{srv, "registry", strings.Join(srv.Addrs(), " ")}, log)
 	return nil
 }

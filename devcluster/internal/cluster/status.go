@@ -3,6 +3,7 @@ package cluster
 import (
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -37,14 +38,21 @@ func Status(dir string, out io.Writer) error {
 		fmt.Fprintf(out, "network: bridge %s, gateway %s, pods %s, services %s\n", n.Bridge, n.Gateway, n.PodCIDR, n.ServiceCIDR)
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "COMPONENT\tPID\tRESTARTS\tLOG")
-	fmt.Fprintf(tw, "supervisor\t%d\t-\t%s\n", st.SupervisorPID, l.Log("supervisor"))
+	fmt.Fprintln(tw, "COMPONENT\tPID\tRESTARTS\tLISTENS\tLOG")
+	fmt.Fprintf(tw, "supervisor\t%d\t-\t-\t%s\n", st.SupervisorPID, l.Log("supervisor"))
 	for _, p := range st.Procs {
 		name := p.Name
 		if p.InSupervisor {
 			name += " (in supervisor)"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", name, p.PID, p.Restarts, l.Log(strings.ReplaceAll(p.Name, "/", "-")))
+		addr, log := p.Addr, l.Log(strings.ReplaceAll(p.Name, "/", "-"))
+		if addr == "" {
+			addr = "-"
+		}
+		if _, err := os.Stat(log); err != nil {
+			log = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", name, p.PID, p.Restarts, addr, log)
 	}
 	return tw.Flush()
 }

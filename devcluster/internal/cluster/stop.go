@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -75,6 +76,13 @@ func Stop(ctx context.Context, dir string, msgs io.Writer) error {
 			fresh.Phase, fresh.Procs = PhaseStopped, nil
 			_ = l.writeState(fresh)
 		}
+	}
+	var names []string
+	for _, p := range st.Procs {
+		names = append(names, p.Name)
+	}
+	if len(names) > 0 {
+		fmt.Fprintf(msgs, "stopped: supervisor, %s\n", strings.Join(names, ", "))
 	}
 	fmt.Fprintf(msgs, "devcluster in %s stopped\n", abs)
 	return nil

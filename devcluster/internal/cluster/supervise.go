@@ -58,6 +58,13 @@ type supervisor struct {
 // API forwarder, the registry); Close stops it.
 type service interface{ Close() error }
 
+// namedService is a service status reports by name, with where it
+// listens.
+type namedService struct {
+	service
+	name, addr string
+}
+
 // Supervise runs the cluster until ctx ends. lock must be the held directory
 // lock; it is released when Supervise returns.
 func Supervise(ctx context.Context, o Options, lock *os.File) error {
@@ -134,9 +141,9 @@ func (s *supervisor) run(ctx context.Context) error {
 	}
 	s.publish()
 	allArgs := args(s.l, s.o, s.p, s.plan)
-	apiserver := s.addChild(&child{name: components.APIServer, args: allArgs[components.APIServer], env: componentEnv[components.APIServer], logFile: s.l.Log(components.APIServer)})
-	kcm := s.addChild(&child{name: components.ControllerManager, args: allArgs[components.ControllerManager], logFile: s.l.Log(components.ControllerManager)})
-	sched := s.addChild(&child{name: components.Scheduler, args: allArgs[components.Scheduler], logFile: s.l.Log(components.Scheduler)})
+	apiserver := s.addChild(&child{name: components.APIServer, args: allArgs[components.APIServer], env: componentEnv[components.APIServer], logFile: s.l.Log(components.APIServer), addr: hostPort(s.p.API)})
+	kcm := s.addChild(&child{name: components.ControllerManager, args: allArgs[components.ControllerManager], logFile: s.l.Log(components.ControllerManager), addr: hostPort(s.p.ControllerManager)})
+	sched := s.addChild(&child{name: components.Scheduler, args: allArgs[components.Scheduler], logFile: s.l.Log(components.Scheduler), addr: hostPort(s.p.Scheduler)})
 
 	s.etcd, err = components.StartEtcd(components.EtcdConfig{
 		DataDir:   s.l.EtcdData(),
@@ -390,9 +397,14 @@ func (s *supervisor) publish() {
 	if s.etcd != nil {
 		s.state.Procs = append(s.state.Procs, Proc{Name: components.Etcd, PID: os.Getpid(), InSupervisor: true})
 	}
+	for _, svc := range s.services {
+		if n, ok := svc.(namedService); ok {
+			s.state.Procs = append(s.state.Procs, Proc{Name: n.name, PID: os.Getpid(), InSupervisor: true, Addr: n.addr})
+		}
+	}
 	for _, c := range s.allChildren() {
 		if pid := c.pid(); pid != 0 {
-			s.state.Procs = append(s.state.Procs, Proc{Name: c.name, PID: pid, Restarts: c.restarts, InSupervisor: c.run != nil})
+			s.state.Procs = append(s.state.Procs, Proc{Name: c.name, PID: pid, Restarts: c.restarts, InSupervisor: c.run != nil, Addr: c.addr})
 		}
 	}
 	if err := s.l.writeState(s.state); err != nil {
