@@ -1,6 +1,7 @@
 package deploy_test
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -237,6 +238,57 @@ func TestEveryComponentIsReplicatedProbedAndUnprivileged(t *testing.T) {
 			}
 			if deployments != 4 {
 				t.Errorf("%d Deployments, want 4", deployments)
+			}
+		})
+	}
+}
+
+func TestEveryClusterOfOurControlRepositoryRendersWithThisChart(t *testing.T) {
+	const dir = "../../deploy"
+	clusters, err := deploy.Clusters(dir)
+	if err != nil || len(clusters) == 0 {
+		t.Fatalf("clusters of %s: %v, %v", dir, clusters, err)
+	}
+	for _, cl := range clusters {
+		comps, err := deploy.LoadCluster(dir, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range comps {
+			t.Run(cl+"/"+c.Name, func(t *testing.T) {
+				if _, err := deploy.RenderChart(chartDir, c.HelmValues(), c.Namespace); err != nil {
+					t.Fatalf("%s does not render with this tree's chart: %v", c.File, err)
+				}
+			})
+		}
+	}
+}
+
+func TestAComponentFileMustPinByGitHash(t *testing.T) {
+	for _, tc := range []struct{ name, file, err string }{
+		{"a pinned file loads", "chart: oci://r/charts/toolforge\nchartVersion: 0.1.0-abc1234\nimage: {repository: r/toolforge, tag: 0.1.0-abc1234}\n", ""},
+		{"a chart version without a git hash is refused", "chart: oci://r/c\nchartVersion: 0.1.0\nimage: {repository: r/t, tag: 0.1.0-abc1234}\n", "chartVersion"},
+		{"a floating image tag is refused", "chart: oci://r/c\nchartVersion: 0.1.0-abc1234\nimage: {repository: r/t, tag: latest}\n", "image.tag"},
+		{"an unknown field is refused", "chart: oci://r/c\nchartVersion: 0.1.0-abc1234\nimage: {repository: r/t, tag: 0.1.0-abc1234}\nvalue: {}\n", "value"},
+		{"a chart is required", "chartVersion: 0.1.0-abc1234\nimage: {repository: r/t, tag: 0.1.0-abc1234}\n", "chart: required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := dir + "/clusters/c1/toolforge.yaml"
+			if err := os.MkdirAll(dir+"/clusters/c1", 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, []byte(tc.file), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			c, err := deploy.LoadComponent(path)
+			switch {
+			case tc.err == "" && err != nil:
+				t.Fatal(err)
+			case tc.err == "" && (c.Namespace != tenancy.PlatformNamespace || c.Release != "toolforge" || c.Cluster != "c1"):
+				t.Fatalf("defaults: %+v", c)
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+				t.Fatalf("err %v, want one naming %q", err, tc.err)
 			}
 		})
 	}
