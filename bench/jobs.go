@@ -237,7 +237,7 @@ func directCronJobCreates(ctx context.Context, c *testcluster.Cluster, tools []s
 	for i := range objs {
 		j := &jobs.Job{Name: fmt.Sprintf("direct%d", i), Command: "./run.sh", Image: "bookworm", Schedule: "@daily"}
 		j.Normalize()
-		built, err := jobsserver.Build(j, jobsserver.Target{Tool: tools[i%len(tools)], UID: 50001, Image: "docker-registry.tools.wmflabs.org/toolforge-bookworm-sssd-base:latest"})
+		built, err := jobsserver.Build(j, jobsserver.Target{Tool: tools[i%len(tools)], UID: 50001, Image: "docker-registry.tools.wmflabs.org/toolforge-bookworm-sssd:latest"})
 		if err != nil {
 			return writeResult{}, err
 		}

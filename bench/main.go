@@ -30,6 +30,7 @@ var suites = []suite{
 	{"webservice", benchWebservice},
 	{"status", benchStatus},
 	{"backup", benchBackup},
+	{"migration", benchMigration},
 }
 
 func main() {

@@ -194,7 +194,7 @@ func statusWorkloads(ctx context.Context, c *testcluster.Cluster, tools []string
 			{Name: "worker", Command: "./worker.py", Image: "bookworm", Continuous: true, CPU: "100m", Memory: "256Mi"},
 		} {
 			j.Normalize()
-			built, err := jobserver.Build(j, jobserver.Target{Tool: t, UID: 50001, Image: "docker-registry.tools.wmflabs.org/toolforge-bookworm-sssd-base:latest"})
+			built, err := jobserver.Build(j, jobserver.Target{Tool: t, UID: 50001, Image: "docker-registry.tools.wmflabs.org/toolforge-bookworm-sssd:latest"})
 			if err != nil {
 				return err
 			}

@@ -25,6 +25,7 @@ var notInTheChart = map[string]string{
 	"kubeconfig":    "in a cluster the service uses its ServiceAccount's credentials",
 	"once":          "a Deployment runs continuously; one pass is a command an admin runs",
 	"admission-url": "URL mode; the chart calls the webhooks through their Service",
+	"force-migrate": "the migration's forced phase is a one-off (with --once) an admin runs, not a Deployment",
 }
 
 // fromFiles are flags naming a file the chart mounts from a value of the

@@ -19,6 +19,15 @@ import (
 // AdminUser is the kubeconfig user entry of an admin's credentials.
 const AdminUser = "toolforge-admin"
 
+// adminUser is the admin's user entry for context ctx: AdminUser for the
+// default context, <ctx>-admin for another.
+func adminUser(ctx string) string {
+	if ctx == tenancy.ContextName {
+		return AdminUser
+	}
+	return ctx + "-admin"
+}
+
 func adminLabels(name string) map[string]string {
 	return map[string]string{"app.kubernetes.io/managed-by": managedBy, labelAdmin: name}
 }
@@ -75,18 +84,19 @@ func (r *Reconciler) reconcileAdmin(ctx context.Context, name string) (time.Dura
 	}
 	defer home.Close()
 	id := identity{CN: name, Org: tenancy.AdminGroup, AccountType: typeAdmin, Labels: adminLabels(name)}
-	creds, issued, err := r.ensureCredentials(ctx, home, tenancy.AdminCertDir, id, m.Fingerprint)
+	certDir := tenancy.CredentialDir(tenancy.AdminCertDir, r.opts.ContextName)
+	creds, issued, err := r.ensureCredentials(ctx, home, certDir, id, m.Fingerprint)
 	if err != nil {
 		return 0, err
 	}
 	if _, err := r.writeKubeconfig(home, kubeEntry{
-		Cluster:  tenancy.ClusterName,
-		User:     AdminUser,
-		Context:  tenancy.ContextName,
+		Cluster:  r.opts.ContextName,
+		User:     adminUser(r.opts.ContextName),
+		Context:  r.opts.ContextName,
 		Server:   r.server,
 		CAData:   r.caData,
-		CertFile: filepath.Join(home.Path(), tenancy.AdminCertDir, tenancy.CertFile),
-		KeyFile:  filepath.Join(home.Path(), tenancy.AdminCertDir, tenancy.KeyFile),
+		CertFile: filepath.Join(home.Path(), certDir, tenancy.CertFile),
+		KeyFile:  filepath.Join(home.Path(), certDir, tenancy.KeyFile),
 	}); err != nil {
 		return 0, fmt.Errorf("kubeconfig of admin %s: %w", name, err)
 	}

@@ -2,13 +2,16 @@ package accounts_test
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
@@ -66,14 +69,142 @@ func TestKubeconfigsAreMergedAndGentleModeKeepsTheCurrentContext(t *testing.T) {
 		t.Fatalf("current-context %q after the tool's own switch", cfg.CurrentContext)
 	}
 
-	t.Run("without gentle mode the current context becomes toolforge, the rest is kept", func(t *testing.T) {
+	t.Run("without gentle mode an existing current context is kept too", func(t *testing.T) {
 		f.mustOnce()
 		cfg, err := clientcmd.LoadFromFile(f.kubeconfig("gentle-b"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg.CurrentContext != "toolforge" || cfg.Contexts["default"] == nil || cfg.AuthInfos["default"] == nil {
+		if cfg.CurrentContext != "default" || cfg.Contexts["toolforge"] == nil || cfg.AuthInfos["default"] == nil {
 			t.Fatalf("current-context %q, contexts %v", cfg.CurrentContext, keys(cfg.Contexts))
+		}
+	})
+}
+
+func TestOnlyANewKubeconfigGetsACurrentContextAndGentleModeSetsNone(t *testing.T) {
+	f := newFixture(t)
+	f.write(account{name: "fresh-a", uid: 54011}, account{name: "fresh-b", uid: 54012})
+	f.mustOnce("--gentle")
+	cfg, err := clientcmd.LoadFromFile(f.kubeconfig("fresh-a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.CurrentContext != "" || cfg.Contexts["toolforge"] == nil {
+		t.Fatalf("gentle mode: current-context %q, contexts %v", cfg.CurrentContext, keys(cfg.Contexts))
+	}
+	// The other cluster's (non-gentle) controller makes the choice.
+	f.mustOnce()
+	if cfg, _ := clientcmd.LoadFromFile(f.kubeconfig("fresh-a")); cfg.CurrentContext != "toolforge" {
+		t.Fatalf("a kubeconfig naming no context got %q", cfg.CurrentContext)
+	}
+	if _, err := asTool(f.home("fresh-b"), "get", "pods"); err != nil {
+		t.Fatalf("a new kubeconfig does not work: %v", err)
+	}
+}
+
+func TestAnotherContextNameNamesTheEntriesAndKeepsItsOwnCredentials(t *testing.T) {
+	f := newFixture(t)
+	f.write(account{name: "named-a", uid: 54021})
+	f.mustOnce("--context-name", "default")
+	cfg, err := clientcmd.LoadFromFile(f.kubeconfig("named-a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := cfg.Contexts["default"]
+	if cfg.CurrentContext != "default" || ctx == nil || ctx.Cluster != "default" || ctx.AuthInfo != "default-named-a" || cfg.Contexts["toolforge"] != nil {
+		t.Fatalf("current-context %q, context %+v, contexts %v", cfg.CurrentContext, ctx, keys(cfg.Contexts))
+	}
+	want := filepath.Join(f.home("named-a"), ".toolskube-default", "client.crt")
+	if got := cfg.AuthInfos["default-named-a"].ClientCertificate; got != want {
+		t.Fatalf("certificate %s, want %s", got, want)
+	}
+	if _, err := os.Lstat(filepath.Join(f.home("named-a"), ".toolskube")); !os.IsNotExist(err) {
+		t.Fatalf("the default context's credentials directory was made: %v", err)
+	}
+	who, err := asTool(f.home("named-a"), "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
+	if err != nil || who != "named-a" {
+		t.Fatalf("whoami %q, %v", who, err)
+	}
+}
+
+func TestForceMigrateSwitchesEveryToolOnceAndTouchesNothingElse(t *testing.T) {
+	f := newFixture(t)
+	f.write(account{name: "force-a", uid: 54031}, account{name: "force-b", uid: 54032})
+	legacyKubeconfig(t, f.kubeconfig("force-a"))
+	legacyKubeconfig(t, f.kubeconfig("force-b"))
+	f.mustOnce("--gentle")
+	// force-b switched by itself already.
+	if _, err := asTool(f.home("force-b"), "config", "use-context", "toolforge"); err != nil {
+		t.Fatal(err)
+	}
+	before, err := clientcmd.LoadFromFile(f.kubeconfig("force-a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	credsBefore := snapshot(t, filepath.Join(f.home("force-a"), ".toolskube", "client.crt"))
+
+	// No cluster behind --kubeconfig: the forced phase needs none, so it
+	// cannot have written anything there.
+	noCluster := []string{"--kubeconfig", filepath.Join(t.TempDir(), "absent")}
+	log := f.mustOnce(append([]string{"--force-migrate"}, noCluster...)...)
+	if !strings.Contains(log, "switched current-context") || !strings.Contains(log, "tool=force-a from=default to=toolforge") || strings.Contains(log, "tool=force-b from") {
+		t.Fatalf("the log does not report what was switched:\n%s", log)
+	}
+	after, err := clientcmd.LoadFromFile(f.kubeconfig("force-a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.CurrentContext != "toolforge" {
+		t.Fatalf("current-context %q", after.CurrentContext)
+	}
+	before.CurrentContext = after.CurrentContext
+	if !apiequality.Semantic.DeepEqual(before, after) {
+		t.Fatalf("more than the current context changed:\nbefore %+v\nafter  %+v", before, after)
+	}
+	if got := snapshot(t, filepath.Join(f.home("force-a"), ".toolskube", "client.crt")); got != credsBefore {
+		t.Fatal("the credentials changed")
+	}
+	if _, err := asTool(f.home("force-a"), "get", "pods"); err != nil {
+		t.Fatalf("after the switch: %v", err)
+	}
+
+	t.Run("a second run switches nothing", func(t *testing.T) {
+		st, _ := os.Stat(f.kubeconfig("force-a"))
+		log := f.mustOnce(append([]string{"--force-migrate"}, noCluster...)...)
+		if strings.Contains(log, "switched current-context") || !strings.Contains(log, "switched=0 already=2 failed=0") {
+			t.Fatalf("second run:\n%s", log)
+		}
+		if st2, _ := os.Stat(f.kubeconfig("force-a")); !os.SameFile(st, st2) {
+			t.Fatal("the kubeconfig was rewritten")
+		}
+	})
+	t.Run("a tool not provisioned for the context fails, the others are still switched", func(t *testing.T) {
+		f.write(account{name: "force-a", uid: 54031}, account{name: "force-b", uid: 54032}, account{name: "force-c", uid: 54033})
+		legacyKubeconfig(t, f.kubeconfig("force-c"))
+		if _, err := asTool(f.home("force-a"), "config", "use-context", "default"); err != nil {
+			t.Fatal(err)
+		}
+		log, err := f.once(append([]string{"--force-migrate"}, noCluster...)...)
+		if err == nil || !strings.Contains(log, "tool=force-c") || !strings.Contains(log, "switched=1 already=1 failed=1") {
+			t.Fatalf("err %v:\n%s", err, log)
+		}
+		if cfg, _ := clientcmd.LoadFromFile(f.kubeconfig("force-a")); cfg.CurrentContext != "toolforge" {
+			t.Fatalf("force-a is on %q", cfg.CurrentContext)
+		}
+	})
+	t.Run("it needs --once and contradicts --gentle", func(t *testing.T) {
+		for _, args := range [][]string{{"--force-migrate", "--gentle"}} {
+			out, err := f.once(append(args, noCluster...)...)
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+				t.Fatalf("%v: %v\n%s", args, err, out)
+			}
+		}
+		cmd := exec.Command(toolforged, f.args(append([]string{"--force-migrate", "--metrics-addr", "0"}, noCluster...)...)...)
+		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), "--force-migrate needs --once") {
+			t.Fatalf("without --once: %v\n%s", err, out)
 		}
 	})
 }

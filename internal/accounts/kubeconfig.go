@@ -26,9 +26,12 @@ type kubeEntry struct {
 }
 
 // merge returns cfg with the entry set, and whether anything changed.
-// current-context is set to the entry's context unless gentle, which never
-// changes a current-context that is already set (how a second cluster is
-// introduced opt-in).
+// The current-context is the tool's choice (or a forced migration's), never
+// a pass's: outside gentle mode a kubeconfig that names none (a new one)
+// gets the entry's context, and one that names a context keeps it, so a
+// controller of the old cluster running beside the new one never undoes a
+// tool's switch. Gentle mode never sets it at all: a cluster introduced
+// opt-in leaves the choice of a new kubeconfig to the cluster tools use.
 func (e kubeEntry) merge(cfg *clientcmdapi.Config, gentle bool) bool {
 	changed := false
 	if c, ok := cfg.Clusters[e.Cluster]; !ok || c.Server != e.Server || !bytes.Equal(c.CertificateAuthorityData, e.CAData) || c.CertificateAuthority != "" {
@@ -48,7 +51,7 @@ func (e kubeEntry) merge(cfg *clientcmdapi.Config, gentle bool) bool {
 		cfg.Contexts[e.Context] = &clientcmdapi.Context{Cluster: e.Cluster, AuthInfo: e.User, Namespace: e.Namespace}
 		changed = true
 	}
-	if cfg.CurrentContext != e.Context && !(gentle && cfg.CurrentContext != "") {
+	if cfg.CurrentContext == "" && !gentle {
 		cfg.CurrentContext, changed = e.Context, true
 	}
 	return changed

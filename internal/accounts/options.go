@@ -24,6 +24,13 @@ type Options struct {
 	Interval      time.Duration
 	Gentle        bool
 	Workers       int
+	// ContextName names the kubeconfig context, cluster and (derived)
+	// user entries, and the credentials directories, this controller
+	// keeps: one per cluster when two run side by side (SPEC §9).
+	ContextName string
+	// ForceMigrate switches every tool's current-context to ContextName
+	// and does nothing else (the migration's forced phase; with --once).
+	ForceMigrate bool
 
 	CertLifetime time.Duration
 	RenewBefore  time.Duration
@@ -52,6 +59,7 @@ func DefaultOptions() *Options {
 		AdminHomeRoot: "/home",
 		Interval:      2 * time.Minute,
 		Workers:       32,
+		ContextName:   tenancy.ContextName,
 		CertLifetime:  365 * 24 * time.Hour,
 		RenewBefore:   30 * 24 * time.Hour,
 		RemovalGrace:  7 * 24 * time.Hour,
@@ -71,7 +79,9 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.QuotasFile, "quotas-file", o.QuotasFile, "per-tool quota and limit range overrides (YAML)")
 	fs.BoolVar(&o.Once, "once", o.Once, "make one pass over every account and exit (non-zero if any account failed)")
 	fs.DurationVar(&o.Interval, "interval", o.Interval, "how often to re-read the source and re-check every account")
-	fs.BoolVar(&o.Gentle, "gentle", o.Gentle, "never change the current-context of an existing kubeconfig")
+	fs.BoolVar(&o.Gentle, "gentle", o.Gentle, "never set or change a kubeconfig's current-context (a second cluster, opt-in)")
+	fs.StringVar(&o.ContextName, "context-name", o.ContextName, "name of the kubeconfig context and cluster entries this controller keeps (users <name>-<tool>, credentials in .toolskube-<name>; "+tenancy.ContextName+": tf-<tool> and .toolskube)")
+	fs.BoolVar(&o.ForceMigrate, "force-migrate", o.ForceMigrate, "switch every tool's current-context to --context-name and exit, changing nothing else (needs --once)")
 	fs.IntVar(&o.Workers, "workers", o.Workers, "accounts provisioned in parallel")
 	fs.DurationVar(&o.CertLifetime, "cert-lifetime", o.CertLifetime, "lifetime of issued client certificates")
 	fs.DurationVar(&o.RenewBefore, "cert-renew-before", o.RenewBefore, "renew a certificate when it has less than this left")
@@ -89,6 +99,15 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 func (o *Options) Validate() (accountsource.Source, error) {
 	if (o.AccountsFile == "") == (o.LDAPConfig == "") {
 		return nil, fmt.Errorf("give exactly one account source: --accounts-file or --ldap-config")
+	}
+	if err := tenancy.ValidateContextName(o.ContextName); err != nil {
+		return nil, fmt.Errorf("--context-name: %w", err)
+	}
+	if o.ForceMigrate && !o.Once {
+		return nil, fmt.Errorf("--force-migrate needs --once: it switches every tool once and exits")
+	}
+	if o.ForceMigrate && o.Gentle {
+		return nil, fmt.Errorf("--force-migrate and --gentle contradict each other: gentle mode never changes a current-context")
 	}
 	if o.Workers < 1 {
 		return nil, fmt.Errorf("--workers must be at least 1 (got %d)", o.Workers)

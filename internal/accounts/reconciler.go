@@ -122,18 +122,19 @@ func (r *Reconciler) provisionTool(ctx context.Context, t accountsource.Tool) (t
 		return 0, err
 	}
 	id := identity{CN: t.Name, Org: tenancy.ToolGroup, AccountType: typeTool, Labels: toolLabels(t.Name)}
-	creds, issued, err := r.ensureCredentials(ctx, home, tenancy.ToolCertDir, id, m.Fingerprint)
+	certDir := tenancy.CredentialDir(tenancy.ToolCertDir, r.opts.ContextName)
+	creds, issued, err := r.ensureCredentials(ctx, home, certDir, id, m.Fingerprint)
 	if err != nil {
 		return 0, err
 	}
 	if _, err := r.writeKubeconfig(home, kubeEntry{
-		Cluster:   tenancy.ClusterName,
-		User:      tenancy.UserName(t.Name),
-		Context:   tenancy.ContextName,
+		Cluster:   r.opts.ContextName,
+		User:      tenancy.ToolUserName(t.Name, r.opts.ContextName),
+		Context:   r.opts.ContextName,
 		Server:    r.server,
 		CAData:    r.caData,
-		CertFile:  filepath.Join(home.Path(), tenancy.ToolCertDir, tenancy.CertFile),
-		KeyFile:   filepath.Join(home.Path(), tenancy.ToolCertDir, tenancy.KeyFile),
+		CertFile:  filepath.Join(home.Path(), certDir, tenancy.CertFile),
+		KeyFile:   filepath.Join(home.Path(), certDir, tenancy.KeyFile),
 		Namespace: ns,
 	}); err != nil {
 		return 0, fmt.Errorf("kubeconfig of %s: %w", t.Name, err)

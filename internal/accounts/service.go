@@ -3,6 +3,7 @@ package accounts
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -35,6 +36,20 @@ func (s *Service) Short() string {
 
 func (s *Service) AddFlags(fs *pflag.FlagSet) { s.opts.AddFlags(fs) }
 
+// Preempt runs --force-migrate, which switches kubeconfigs and touches
+// nothing in the cluster, instead of the controller.
+func (s *Service) Preempt(ctx context.Context, log *slog.Logger) (bool, error) {
+	if !s.opts.ForceMigrate {
+		return false, nil
+	}
+	src, err := s.opts.Validate()
+	if err != nil {
+		return true, daemon.UsageError{Err: err}
+	}
+	_, err = ForceMigrate(ctx, s.opts, src, log.With("service", "accounts"))
+	return true, err
+}
+
 // Setup builds the reconciler, its cache of owned objects, the pass runner
 // and (unless --once) the event-driven controllers.
 func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.Env) error {
@@ -42,8 +57,8 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 	if err != nil {
 		return daemon.UsageError{Err: err}
 	}
-	if s.opts.Once && !env.Standalone {
-		return daemon.Usagef("--once works with `toolforged accounts` only")
+	if (s.opts.Once || s.opts.ForceMigrate) && !env.Standalone {
+		return daemon.Usagef("--once and --force-migrate work with `toolforged accounts` only")
 	}
 	quotas, err := LoadQuotas(s.opts.QuotasFile)
 	if err != nil {

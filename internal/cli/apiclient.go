@@ -57,22 +57,20 @@ type apiEndpoint struct {
 	CA  []byte
 }
 
-// discoverAPI finds the API: --api-url, $TOOLFORGE_API_URL, the bastion's
-// common.yaml (api_gateway.url), then the ConfigMap the API server
-// publishes (readable by every tool). The CA is --api-ca-file,
-// $TOOLFORGE_API_CA_FILE, the ConfigMap's, or none (system roots).
-func discoverAPI(f *apiFlags, tool *Tool) (apiEndpoint, error) {
+// discoverAPI finds the API of the tool's cluster: --api-url,
+// $TOOLFORGE_API_URL, then what that cluster's API server publishes (the
+// ConfigMap every tool may read, asked through published), and only for a
+// cluster that publishes none, the bastion's common.yaml (api_gateway.url).
+// The cluster comes before common.yaml because during a migration one
+// bastion serves tools of two clusters, each with its own API: a tool
+// switched to the new cluster must reach the new cluster's API. The CA is
+// --api-ca-file, $TOOLFORGE_API_CA_FILE, the ConfigMap's, or none (system
+// roots).
+func discoverAPI(f *apiFlags, published func() (apiEndpoint, error)) (apiEndpoint, error) {
 	var ep apiEndpoint
 	ep.URL = f.URL
 	if ep.URL == "" {
 		ep.URL = os.Getenv(EnvAPIURL)
-	}
-	if ep.URL == "" {
-		u, err := commonConfigURL()
-		if err != nil {
-			return ep, err
-		}
-		ep.URL = u
 	}
 	caFile := f.CAFile
 	if caFile == "" {
@@ -88,19 +86,27 @@ func discoverAPI(f *apiFlags, tool *Tool) (apiEndpoint, error) {
 	if ep.URL != "" && ep.CA != nil {
 		return ep, nil
 	}
-	published, err := publishedAPI(tool)
-	if err != nil {
+	pub, perr := published()
+	if perr == nil {
 		if ep.URL == "" {
-			return ep, fmt.Errorf("cannot find the Toolforge API: no --api-url, $%s or %s, and %w", EnvAPIURL, commonPath(), err)
+			ep.URL = pub.URL
 		}
+		if ep.CA == nil {
+			ep.CA = pub.CA
+		}
+		return ep, nil
+	}
+	if ep.URL != "" {
 		return ep, nil // the system roots may well trust it
 	}
-	if ep.URL == "" {
-		ep.URL = published.URL
+	u, err := commonConfigURL()
+	if err != nil {
+		return ep, err
 	}
-	if ep.CA == nil {
-		ep.CA = published.CA
+	if u == "" {
+		return ep, fmt.Errorf("cannot find the Toolforge API: no --api-url or $%s, %w, and no api_gateway url in %s", EnvAPIURL, perr, commonPath())
 	}
+	ep.URL = u
 	return ep, nil
 }
 
@@ -160,11 +166,27 @@ func newAPIClient(s *IOStreams, f *apiFlags) (*apiClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	ep, err := discoverAPI(f, tool)
+	ep, err := discoverAPI(f, func() (apiEndpoint, error) { return publishedAPI(tool) })
 	if err != nil {
 		return nil, err
 	}
-	cert, err := tls.LoadX509KeyPair(tool.CertFile, tool.KeyFile)
+	return newAPIClientAt(s, tool, ep)
+}
+
+// newClusterAPIClient is a client for the API of tool's cluster (its
+// context's), found from that cluster alone: a migration talks to two
+// clusters, and a URL from a flag, the environment or common.yaml would
+// name one API for both.
+func newClusterAPIClient(s *IOStreams, tool *Tool) (*apiClient, error) {
+	ep, err := publishedAPI(tool)
+	if err != nil {
+		return nil, fmt.Errorf("cannot find the Toolforge API of context %q: %w", tool.Context, err)
+	}
+	return newAPIClientAt(s, tool, ep)
+}
+
+func newAPIClientAt(s *IOStreams, tool *Tool, ep apiEndpoint) (*apiClient, error) {
+	cert, err := tool.Certificate()
 	if err != nil {
 		return nil, fmt.Errorf("load the tool's certificate: %w", err)
 	}

@@ -284,7 +284,7 @@ func TestCompletionOffersTheToolsNames(t *testing.T) {
 		"jobs show backup ":                 nil, // one name only
 		// webservice reads the catalogue with the tool's kubeconfig.
 		"webservice py":              {"python3.11", "python3.13", "python3.9"},
-		"webservice python3.11 ":     {"start", "stop", "restart", "status", "logs", "shell"},
+		"webservice python3.11 ":     {"start", "stop", "restart", "status", "logs", "shell", "migrate"},
 		"webservice start python3.1": {"python3.11", "python3.13"},
 		"webservice php":             {"php7.4", "php8.2"},
 	}

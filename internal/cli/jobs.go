@@ -38,6 +38,7 @@ the catalogue (see 'toolforge jobs images').`,
 		newJobsDumpCommand(s, api),
 		newJobsImagesCommand(s, api),
 		newJobsQuotaCommand(s, api),
+		newJobsMigrateCommand(s, api),
 	)
 	return cmd
 }

@@ -38,7 +38,7 @@ func sampleJobs() []jobs.Info {
 	norm := func(j jobs.Job) jobs.Job { j.Normalize(); return j }
 	return []jobs.Info{
 		{Job: norm(jobs.Job{Name: "backup", Command: "./backup.sh --all", Image: "bookworm", Schedule: "@daily", Retry: 2, Emails: "onfailure", Filelog: true}),
-			ImageRef: "docker-registry.tools.wmflabs.org/toolforge-bookworm-sssd-base:latest", ImageState: "stable", ScheduleActual: "13 22 * * *",
+			ImageRef: "docker-registry.tools.wmflabs.org/toolforge-bookworm-sssd:latest", ImageState: "stable", ScheduleActual: "13 22 * * *",
 			StatusShort: "Last schedule time: 2026-01-01T22:13:00Z", StatusLong: "Last run at 2026-01-01T22:13:00Z."},
 		{Job: norm(jobs.Job{Name: "once", Command: "python3 once.py", Image: "python3.11", Memory: "1Gi", Timeout: 300}),
 			ImageRef: "docker-registry.tools.wmflabs.org/toolforge-python311-sssd-base:latest", ImageState: "stable",

@@ -22,7 +22,7 @@ import (
 func init() { nouns = append(nouns, newWebserviceCommand) }
 
 // webserviceActions are the verbs, in the order help lists them.
-var webserviceActions = []string{"start", "stop", "restart", "status", "logs", "shell"}
+var webserviceActions = []string{"start", "stop", "restart", "status", "logs", "shell", "migrate"}
 
 // webserviceOptions are the flags of every webservice verb; each verb
 // registers the ones it uses.
@@ -44,7 +44,7 @@ type webserviceOptions struct {
 
 func newWebserviceCommand(s *IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "webservice [TYPE] start|stop|restart|status|logs|shell",
+		Use:   "webservice [TYPE] start|stop|restart|status|logs|shell|migrate",
 		Short: "Run your tool's web service",
 		Long: `Run your tool's web service at https://<tool>.toolforge.org/: a Deployment, a
 Service on port 8000 and an Ingress in your tool's namespace.
@@ -60,7 +60,8 @@ The same holds for --cpu (default 0.5), --mem (default 512Mi) and --replicas
   webservice status
   webservice logs -f
   webservice stop
-  webservice python3.11 shell`,
+  webservice python3.11 shell
+  webservice migrate`,
 		// The original's form puts TYPE before the verb
 		// (webservice --backend=kubernetes python3.11 start), which cobra
 		// cannot route: this command takes the raw arguments and hands
@@ -73,7 +74,7 @@ The same holds for --cpu (default 0.5), --mem (default 512Mi) and --replicas
 	}
 	for _, newVerb := range []func(*IOStreams) *cobra.Command{
 		newWebserviceStart, newWebserviceStop, newWebserviceRestart,
-		newWebserviceStatus, newWebserviceLogs, newWebserviceShell,
+		newWebserviceStatus, newWebserviceLogs, newWebserviceShell, newWebserviceMigrate,
 	} {
 		cmd.AddCommand(newVerb(s))
 	}
@@ -256,6 +257,11 @@ func webserviceClient(s *IOStreams, o *webserviceOptions) (*webservice.Client, e
 	if err != nil {
 		return nil, err
 	}
+	return webserviceClientFor(s, o, tool)
+}
+
+// webserviceClientFor is the web service of tool in its context.
+func webserviceClientFor(s *IOStreams, o *webserviceOptions, tool *Tool) (*webservice.Client, error) {
 	cfg, err := tool.RestConfig()
 	if err != nil {
 		return nil, err

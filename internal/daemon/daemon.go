@@ -45,6 +45,14 @@ type Service interface {
 	Setup(ctx context.Context, mgr manager.Manager, env *Env) error
 }
 
+// Preempter is a service that may be asked for a one-off job needing no
+// connection to the cluster (accounts --force-migrate only rewrites files):
+// Preempt runs it and says so before the daemon connects, so that such a
+// job writes nothing to the cluster, not even the platform namespace.
+type Preempter interface {
+	Preempt(ctx context.Context, log *slog.Logger) (done bool, err error)
+}
+
 // Env is what services get from the daemon.
 type Env struct {
 	Common *Common
@@ -143,6 +151,11 @@ func run(ctx context.Context, common *Common, services []Service) error {
 	ctrl.SetLogger(lr)
 	klog.SetLogger(lr)
 
+	if p, ok := services[0].(Preempter); ok && len(services) == 1 {
+		if done, err := p.Preempt(ctx, log); done {
+			return err
+		}
+	}
 	cfg, err := common.RestConfig()
 	if err != nil {
 		return err

@@ -315,7 +315,7 @@ func TestANewPodOfTheToolHasTheVariable(t *testing.T) {
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "probe"},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{
-			Name: "main", Image: "docker-registry.tools.wmflabs.org/toolforge-bookworm-sssd-base:latest", Command: []string{"env"},
+			Name: "main", Image: "docker-registry.tools.wmflabs.org/toolforge-bookworm-sssd:latest", Command: []string{"env"},
 		}}},
 	}
 	got, err := kube.CoreV1().Pods("tool-beta").Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})

@@ -44,7 +44,7 @@ const (
 const payload = `<script>document.title="pwned"</script><img src=x onerror="document.title='pwned'">`
 
 const (
-	jobsImage = "docker-registry.tools.wmflabs.org/toolforge-bookworm-sssd-base:latest"
+	jobsImage = "docker-registry.tools.wmflabs.org/toolforge-bookworm-sssd:latest"
 	webImage  = "docker-registry.tools.wmflabs.org/toolforge-python311-sssd-web:latest"
 )
 

@@ -42,11 +42,44 @@ const (
 	AdminGroup = "admins"
 )
 
-// Kubeconfig entry names.
+// Kubeconfig entry names. ContextName is the default context (and
+// cluster) of the platform's entries; a cluster introduced beside another
+// one during a migration may use another (`toolforged accounts
+// --context-name`), whose entries and credentials are then named after it.
 const (
 	ContextName = "toolforge"
 	ClusterName = "toolforge"
 )
+
+// ValidateContextName says why name cannot name a kubeconfig context of
+// the platform (it also names a credentials directory), or nil.
+func ValidateContextName(name string) error {
+	if len(name) > MaxNameLength || !nameRE.MatchString(name) {
+		return fmt.Errorf("context name %q must be at most %d lower case letters, digits and '-', starting and ending with a letter or digit", name, MaxNameLength)
+	}
+	return nil
+}
+
+// CredentialDir is the credentials directory (base ToolCertDir or
+// AdminCertDir) of context ctx: base itself for the default context, so
+// that single-cluster homes look as they always did, and base-<ctx> for
+// another, so two clusters' certificates never overwrite each other.
+func CredentialDir(base, ctx string) string {
+	if ctx == "" || ctx == ContextName {
+		return base
+	}
+	return base + "-" + ctx
+}
+
+// ToolUserName is the kubeconfig user entry of tool t in context ctx:
+// tf-<t> for the default context, <ctx>-<t> for another, so that each
+// cluster's entry points at its own certificate.
+func ToolUserName(tool, ctx string) string {
+	if ctx == "" || ctx == ContextName {
+		return UserName(tool)
+	}
+	return ctx + "-" + tool
+}
 
 // HomeClaim is the PVC that holds a tool's home directory.
 const HomeClaim = "tool-home"

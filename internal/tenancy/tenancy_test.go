@@ -45,3 +45,26 @@ func TestNamespaceRoundTrips(t *testing.T) {
 		}
 	}
 }
+
+func TestAnotherContextNamesItsOwnUserAndCredentials(t *testing.T) {
+	cases := []struct {
+		ctx, user, dir string
+	}{
+		{"", "tf-demo", ".toolskube"},
+		{"toolforge", "tf-demo", ".toolskube"},
+		{"default", "default-demo", ".toolskube-default"},
+	}
+	for _, tc := range cases {
+		if got := ToolUserName("demo", tc.ctx); got != tc.user {
+			t.Errorf("ToolUserName(demo, %q) = %q, want %q", tc.ctx, got, tc.user)
+		}
+		if got := CredentialDir(ToolCertDir, tc.ctx); got != tc.dir {
+			t.Errorf("CredentialDir(%q) = %q, want %q", tc.ctx, got, tc.dir)
+		}
+	}
+	for _, bad := range []string{"", "Default", "a/b", "..", "-x"} {
+		if ValidateContextName(bad) == nil {
+			t.Errorf("ValidateContextName(%q) accepted", bad)
+		}
+	}
+}

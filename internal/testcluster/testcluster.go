@@ -141,6 +141,10 @@ func connect(bin, dir string) (*Cluster, error) {
 // Stop stops the cluster and removes its directory.
 func (c *Cluster) Stop() error { return c.stop(true) }
 
+// StopAfter stops the cluster and removes its directory, unless the tests
+// failed: then it is kept with its logs (as Main does).
+func (c *Cluster) StopAfter(failed bool) error { return c.stop(!failed) }
+
 func (c *Cluster) stop(remove bool) error {
 	out, err := exec.Command(c.bin, "stop", "--dir", c.Dir).CombinedOutput()
 	if err != nil {

@@ -96,20 +96,54 @@ func (t *Tool) Run(tb testing.TB, stdin string, env []string, bin string, args .
 // kubeconfigs under Dir/home. Tools provisioned earlier stay (the accounts
 // file lists every tool asked for so far). UIDs are assigned from 50001.
 func (c *Cluster) ProvisionTools(ctx context.Context, names ...string) (map[string]*Tool, error) {
+	return c.ProvisionToolsWith(ctx, Accounts{}, names...)
+}
+
+// Accounts changes how ProvisionToolsWith runs the accounts controller:
+// two clusters side by side share one HomeRoot, each with its own
+// --context-name (and the new one --gentle) in Args.
+type Accounts struct {
+	// HomeRoot holds the tools' homes (default Dir/home).
+	HomeRoot string
+	// Admins are provisioned too, with homes under AdminHomeRoot (default
+	// Dir/admins), uids from 40001.
+	Admins        []string
+	AdminHomeRoot string
+	// Args are more flags of toolforged accounts.
+	Args []string
+}
+
+// ProvisionToolsWith is ProvisionTools with the accounts controller run as
+// a says. The same names in the same order get the same uids on every
+// cluster, as one account source gives them.
+func (c *Cluster) ProvisionToolsWith(ctx context.Context, a Accounts, names ...string) (map[string]*Tool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.tools == nil {
 		c.tools = map[string]*Tool{}
 	}
-	homeRoot := filepath.Join(c.Dir, "home")
+	homeRoot := a.HomeRoot
+	if homeRoot == "" {
+		homeRoot = filepath.Join(c.Dir, "home")
+	}
+	adminRoot := a.AdminHomeRoot
+	if adminRoot == "" {
+		adminRoot = filepath.Join(c.Dir, "admins")
+	}
+	certDir := ".toolskube"
+	for i, arg := range a.Args {
+		if arg == "--context-name" && i+1 < len(a.Args) && a.Args[i+1] != "toolforge" {
+			certDir += "-" + a.Args[i+1]
+		}
+	}
 	for _, n := range names {
 		if _, ok := c.tools[n]; !ok {
 			home := filepath.Join(homeRoot, n)
 			c.tools[n] = &Tool{
 				Name: n, UID: int64(50001 + len(c.tools)), Namespace: "tool-" + n, Home: home,
 				Kubeconfig: filepath.Join(home, ".kube", "config"),
-				CertFile:   filepath.Join(home, ".toolskube", "client.crt"),
-				KeyFile:    filepath.Join(home, ".toolskube", "client.key"),
+				CertFile:   filepath.Join(home, certDir, "client.crt"),
+				KeyFile:    filepath.Join(home, certDir, "client.key"),
 			}
 		}
 	}
@@ -117,11 +151,17 @@ func (c *Cluster) ProvisionTools(ctx context.Context, names ...string) (map[stri
 	for n := range c.tools {
 		all = append(all, n)
 	}
-	sort.Strings(all)
+	sort.Slice(all, func(i, j int) bool { return c.tools[all[i]].UID < c.tools[all[j]].UID })
 	var file bytes.Buffer
 	file.WriteString("tools:\n")
 	for _, n := range all {
 		fmt.Fprintf(&file, "  - {name: %s, uid: %d}\n", n, c.tools[n].UID)
+	}
+	if len(a.Admins) > 0 {
+		file.WriteString("admins:\n")
+		for i, n := range a.Admins {
+			fmt.Fprintf(&file, "  - {name: %s, uid: %d}\n", n, 40001+i)
+		}
 	}
 	accounts := filepath.Join(c.Dir, "accounts.yaml")
 	if err := os.WriteFile(accounts, file.Bytes(), 0o644); err != nil {
@@ -131,9 +171,10 @@ func (c *Cluster) ProvisionTools(ctx context.Context, names ...string) (map[stri
 	if err != nil {
 		return nil, err
 	}
-	out, err := exec.CommandContext(ctx, bin, "accounts", "--once",
-		"--kubeconfig", c.Kubeconfig, "--accounts-file", accounts, "--home-root", homeRoot,
-		"--metrics-addr", "0", "--health-addr", "0").CombinedOutput()
+	args := append([]string{"accounts", "--once",
+		"--kubeconfig", c.Kubeconfig, "--accounts-file", accounts, "--home-root", homeRoot, "--admin-home-root", adminRoot,
+		"--metrics-addr", "0", "--health-addr", "0"}, a.Args...)
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
 	if err != nil {
 		return nil, fmt.Errorf("toolforged accounts --once: %w\n%s", err, out)
 	}

@@ -35,6 +35,11 @@ type Client struct {
 	Timeout time.Duration
 	// Poll is how often a wait looks again (default 250ms).
 	Poll time.Duration
+	// WithoutHome acts without the tool's home: no manifest or template
+	// is read or written, the settings come from Options alone. An admin
+	// moving a tool's web service (toolforge-admin migration force) works
+	// so, and never writes into a home as root.
+	WithoutHome bool
 }
 
 // DefaultTimeout is how long start, restart, stop and shell wait.
@@ -99,6 +104,9 @@ type Options struct {
 	Flags Choices
 	// Template is the defaults file (default <home>/service.template).
 	Template string
+	// ExtraArgs, when not nil, are the runner's arguments, before the
+	// template's (a migration keeps those the web service runs with).
+	ExtraArgs []string
 }
 
 // prepared is a web service ready to be made: settings resolved and
@@ -113,16 +121,23 @@ type prepared struct {
 // defaults) and checks them against the catalogue and the namespace's
 // limits, before anything is created.
 func (c *Client) prepare(ctx context.Context, o Options, shell bool) (*prepared, error) {
-	m, err := ReadManifest(c.ManifestPath())
-	if err != nil {
-		return nil, err
+	flags := FlagSource(o.Flags)
+	flags.ExtraArgs = o.ExtraArgs
+	sources := []Source{flags}
+	m := &Manifest{}
+	if !c.WithoutHome {
+		var err error
+		if m, err = ReadManifest(c.ManifestPath()); err != nil {
+			return nil, err
+		}
+		tmplPath, tmpl, err := c.Template(o.Template)
+		if err != nil {
+			return nil, err
+		}
+		sources = append(sources, Source{Name: c.ManifestPath(), Choices: m.Choices()},
+			Source{Name: tmplPath, Choices: tmpl.Choices, ExtraArgs: tmpl.ExtraArgs})
 	}
-	tmplPath, tmpl, err := c.Template(o.Template)
-	if err != nil {
-		return nil, err
-	}
-	s, err := Resolve(FlagSource(o.Flags), Source{Name: c.ManifestPath(), Choices: m.Choices()},
-		Source{Name: tmplPath, Choices: tmpl.Choices, ExtraArgs: tmpl.ExtraArgs})
+	s, err := Resolve(sources...)
 	if err != nil {
 		return nil, inputError(err)
 	}

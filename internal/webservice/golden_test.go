@@ -75,6 +75,7 @@ func TestHelpMatchesTheGoldenFiles(t *testing.T) {
 		"webservice-status.txt":  {"toolforge", "webservice", "status", "--help"},
 		"webservice-logs.txt":    {"toolforge", "webservice", "logs", "--help"},
 		"webservice-shell.txt":   {"toolforge", "webservice", "shell", "--help"},
+		"webservice-migrate.txt": {"toolforge", "webservice", "migrate", "--help"},
 		// The original's order, TYPE before the verb, as the multi-call name.
 		"webservice-start.txt#multicall": {"webservice", "python3.11", "start", "-h"},
 	}
@@ -100,8 +101,8 @@ func TestUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no action", []string{"webservice"}, "error: say what to do: toolforge webservice [TYPE] start|stop|restart|status|logs|shell (see --help)\n"},
-		{"an unknown action", []string{"webservice", "python3.11", "launch"}, "error: no action in \"python3.11 launch\": want toolforge webservice [TYPE] start|stop|restart|status|logs|shell (see --help)\n"},
+		{"no action", []string{"webservice"}, "error: say what to do: toolforge webservice [TYPE] start|stop|restart|status|logs|shell|migrate (see --help)\n"},
+		{"an unknown action", []string{"webservice", "python3.11", "launch"}, "error: no action in \"python3.11 launch\": want toolforge webservice [TYPE] start|stop|restart|status|logs|shell|migrate (see --help)\n"},
 		{"two types", []string{"webservice", "python3.11", "php8.2", "start"}, "error: toolforge webservice start takes at most one TYPE, got [\"python3.11\" \"php8.2\"]\n"},
 		{"an unknown flag", []string{"webservice", "start", "--memory", "1Gi"}, "error: unknown flag: --memory\nSee 'toolforge webservice start --help'.\n"},
 		{"a backend that is gone", []string{"webservice", "--backend=gridengine", "start"}, "error: --backend: backend \"gridengine\" is gone: web services run on Kubernetes only (backend: kubernetes)\n"},

@@ -34,6 +34,12 @@ var ErrAlreadyRunning = errors.New("webservice is already running")
 // its pods, and records the settings in the manifest. What it created is
 // removed again when a later step fails.
 func (c *Client) Start(ctx context.Context, o Options) error {
+	return c.StartSaying(ctx, o, lineStarting)
+}
+
+// StartSaying is Start announcing itself with line instead of "Starting
+// webservice" (a migration names the cluster).
+func (c *Client) StartSaying(ctx context.Context, o Options, line string) error {
 	p, err := c.prepare(ctx, o, false)
 	if err != nil {
 		return err
@@ -48,7 +54,7 @@ func (c *Client) Start(ctx context.Context, o Options) error {
 	if cur.running() {
 		return fmt.Errorf("%w (type %s); use `webservice restart` to restart it or apply new settings", ErrAlreadyRunning, cur.dep.Annotations[TypeAnnotation])
 	}
-	fmt.Fprintln(c.Out, lineStarting)
+	fmt.Fprintln(c.Out, line)
 	return c.start(ctx, p)
 }
 
@@ -62,7 +68,7 @@ func (c *Client) start(ctx context.Context, p *prepared) error {
 			err = nil
 		}
 	}
-	if err == nil {
+	if err == nil && !c.WithoutHome {
 		p.manifest.SetRunning(p.settings)
 		err = p.manifest.Write(c.ManifestPath())
 	}
@@ -133,6 +139,9 @@ func (c *Client) Restart(ctx context.Context, o Options) error {
 		}
 		fmt.Fprintf(c.ErrOut, "warning: %v; see `webservice status` and `webservice logs`\n", err)
 	}
+	if c.WithoutHome {
+		return nil
+	}
 	p.manifest.SetRunning(p.settings)
 	return p.manifest.Write(c.ManifestPath())
 }
@@ -141,12 +150,18 @@ func (c *Client) Restart(ctx context.Context, o Options) error {
 // clears the manifest's running state (its settings stay for the next
 // start).
 func (c *Client) Stop(ctx context.Context) error {
+	return c.StopSaying(ctx, lineStopping)
+}
+
+// StopSaying is Stop announcing itself with line instead of "Stopping
+// webservice".
+func (c *Client) StopSaying(ctx context.Context, line string) error {
 	cur, err := c.current(ctx)
 	if err != nil {
 		return err
 	}
 	if cur.anyManaged() {
-		fmt.Fprintln(c.Out, lineStopping)
+		fmt.Fprintln(c.Out, line)
 		var errs []error
 		cur.each(func(kind string, obj metav1.Object) {
 			if managed(obj.GetLabels()) {
@@ -161,6 +176,9 @@ func (c *Client) Stop(ctx context.Context) error {
 		}
 	} else {
 		fmt.Fprintln(c.ErrOut, lineNotRunning)
+	}
+	if c.WithoutHome {
+		return nil
 	}
 	m, err := ReadManifest(c.ManifestPath())
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -163,9 +164,17 @@ func (c *Client) pods(ctx context.Context) ([]corev1.Pod, error) {
 
 // until polls cond at once and then every Poll, up to Timeout.
 func (c *Client) until(ctx context.Context, cond wait.ConditionWithContextFunc) error {
+	start := time.Now()
 	err := wait.PollUntilContextTimeout(ctx, c.poll(), c.timeout(), true, cond)
 	if err != nil && ctx.Err() != nil {
 		return ctx.Err() // the caller gave up (an interrupt), not a timeout
+	}
+	// At the deadline a request may fail rather than the poll time out:
+	// client-go's rate limiter refuses to wait past the deadline ("would
+	// exceed context deadline") when the API server is busy. That is the
+	// timeout, not a failure of the web service.
+	if err != nil && !wait.Interrupted(err) && time.Since(start) >= c.timeout()-c.poll() {
+		return wait.ErrorInterrupted(err)
 	}
 	return err
 }

@@ -112,7 +112,7 @@ func (s *Server) waitServing(ctx context.Context) error {
 	defer cancel()
 	probePod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "admission-probe"},
-		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: "docker-registry.tools.wmflabs.org/toolforge-bookworm-sssd-base:latest"}}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: "docker-registry.tools.wmflabs.org/toolforge-bookworm-sssd:latest"}}},
 	}
 	probeIngress := &networkingv1.Ingress{
 		ObjectMeta: metav1.ObjectMeta{Name: "admission-probe"},

@@ -24,7 +24,8 @@ func (s *Store) Routes() []route.Route {
 	return []route.Route{
 		{Method: http.MethodGet, Path: base + "/jobs", Summary: "List the tool's jobs", Response: jobs.JobList{}, Handle: s.handleList},
 		{Method: http.MethodPost, Path: base + "/jobs", Summary: "Create a job", Request: jobs.Job{}, Response: jobs.JobResponse{}, Status: http.StatusCreated, Handle: s.handleCreate},
-		{Method: http.MethodPatch, Path: base + "/jobs", Summary: "Create or update a job to match a definition; an unchanged job is left alone", Request: jobs.Job{}, Response: jobs.ApplyResponse{}, Handle: s.handleApply},
+		{Method: http.MethodPatch, Path: base + "/jobs", Summary: "Create or update a job to match a definition; an unchanged job is left alone", Request: jobs.Job{}, Response: jobs.ApplyResponse{},
+			Query: []route.Param{{Name: "dry_run", Type: "boolean", Description: "check the definition (catalogue, limits, quota) and say what would be done, changing nothing"}}, Handle: s.handleApply},
 		{Method: http.MethodDelete, Path: base + "/jobs", Summary: "Delete every job of the tool", Response: jobs.FlushResponse{}, Handle: s.handleFlush},
 		{Method: http.MethodGet, Path: byJob, Summary: "Show a job", Response: jobs.JobResponse{}, Handle: s.handleGet},
 		{Method: http.MethodDelete, Path: byJob, Summary: "Delete a job", Response: route.Envelope{}, Handle: s.handleDelete},
@@ -113,15 +114,29 @@ func (s *Store) handleApply(w http.ResponseWriter, r *route.Request) error {
 	if err := route.DecodeJSON(r, maxJobBody, &j); err != nil {
 		return err
 	}
-	result, info, warnings, err := s.Apply(r.Context(), r.Tool, &j)
+	apply := s.Apply
+	dryRun := false
+	if v := r.URL.Query().Get("dry_run"); v != "" {
+		var err error
+		if dryRun, err = strconv.ParseBool(v); err != nil {
+			return route.BadRequest("dry_run=%q: want true or false", v)
+		}
+	}
+	if dryRun {
+		apply = s.CheckApply
+	}
+	result, info, warnings, err := apply(r.Context(), r.Tool, &j)
 	if err != nil {
 		return err
 	}
 	m := route.NewMessages()
 	m.Warning = append(m.Warning, warnings...)
-	if result == jobs.Unchanged {
+	switch {
+	case dryRun:
+		m.Infof("Job '%s' would be %s", info.Name, result)
+	case result == jobs.Unchanged:
 		m.Infof("Job '%s' is already up to date", info.Name)
-	} else {
+	default:
 		m.Infof("Job '%s' %s", info.Name, result)
 	}
 	return route.WriteJSON(w, http.StatusOK, jobs.ApplyResponse{Job: *info, Result: result, Messages: m})

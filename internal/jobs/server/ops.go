@@ -130,6 +130,19 @@ func quotaReason(err error) string {
 // Apply makes job j exist as defined: creates it, updates it when its
 // definition (or the running object) differs, or leaves it alone.
 func (s *Store) Apply(ctx context.Context, tool string, j *jobs.Job) (string, *jobs.Info, []string, error) {
+	return s.apply(ctx, tool, j, false)
+}
+
+// CheckApply says what Apply would do (created, updated or unchanged)
+// and why it would refuse, writing nothing: the definition is checked
+// against the catalogue, the limit range and the quota as Apply checks it.
+// A migration asks the new cluster this for every job before it changes
+// anything.
+func (s *Store) CheckApply(ctx context.Context, tool string, j *jobs.Job) (string, *jobs.Info, []string, error) {
+	return s.apply(ctx, tool, j, true)
+}
+
+func (s *Store) apply(ctx context.Context, tool string, j *jobs.Job, dryRun bool) (string, *jobs.Info, []string, error) {
 	p, err := s.prepare(ctx, tool, j)
 	if err != nil {
 		return "", nil, nil, err
@@ -142,8 +155,10 @@ func (s *Store) Apply(ctx context.Context, tool string, j *jobs.Job) (string, *j
 		if err := checkCounts(j, p.target.Limits); err != nil {
 			return "", nil, nil, route.BadRequest("%s", err.Error())
 		}
-		if err := s.write(ctx, p.objs); err != nil {
-			return "", nil, nil, err
+		if !dryRun {
+			if err := s.write(ctx, p.objs); err != nil {
+				return "", nil, nil, err
+			}
 		}
 		info := s.info(&entry{def: p.job, stored: true, obj: p.objs.Top, service: p.objs.Service}, nil, &p.target, nil)
 		return jobs.Created, &info, p.warnings, nil
@@ -151,6 +166,10 @@ func (s *Store) Apply(ctx context.Context, tool string, j *jobs.Job) (string, *j
 	if cur.stored && cur.def.Equal(j) && len(Drift(cur.obj, cur.service, p.objs)) == 0 {
 		info := s.info(cur, nil, &p.target, nil)
 		return jobs.Unchanged, &info, p.warnings, nil
+	}
+	if dryRun {
+		info := s.info(&entry{def: p.job, stored: true, obj: p.objs.Top, service: p.objs.Service}, nil, &p.target, nil)
+		return jobs.Updated, &info, p.warnings, nil
 	}
 	if cur.def.Kind() == j.Kind() && j.Kind() != jobs.OneOff {
 		err = s.update(ctx, cur, p.objs)

@@ -186,7 +186,7 @@ func TestImagesCountToolsByCatalogueEntry(t *testing.T) {
 	for _, u := range got.Catalogue {
 		uses[u.Ref] = u
 	}
-	base := uses["docker-registry.tools.wmflabs.org/toolforge-bookworm-sssd-base:latest"]
+	base := uses["docker-registry.tools.wmflabs.org/toolforge-bookworm-sssd:latest"]
 	web := uses["docker-registry.tools.wmflabs.org/toolforge-python311-sssd-web:latest"]
 	if base.Name != "bookworm" || base.Tools != 1 || base.Pods != 1 || web.Tools != 1 || web.Pods != 1 {
 		t.Errorf("bookworm %+v, python web %+v", base, web)

@@ -48,7 +48,7 @@ func Demo() *Source {
 	web.Status.ReadyReplicas = 1
 	s.DeploymentList = append(s.DeploymentList, web)
 	s.IngressList = append(s.IngressList, spec.Ingress())
-	target := jobserver.Target{Tool: "demo", UID: 50001, Image: "docker-registry.tools.wmflabs.org/toolforge-bookworm-sssd-base:latest"}
+	target := jobserver.Target{Tool: "demo", UID: 50001, Image: "docker-registry.tools.wmflabs.org/toolforge-bookworm-sssd:latest"}
 	for _, j := range []*jobs.Job{
 		{Name: "nightly", Command: "./nightly.sh", Image: "bookworm", Schedule: "17 3 * * *"},
 		{Name: "bot", Command: Payload, Image: "bookworm", Continuous: true},

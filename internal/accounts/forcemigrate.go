@@ -1,0 +1,108 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/toolforge-go/toolforge/internal/accountsource"
+	"github.com/toolforge-go/toolforge/internal/homefs"
+	"github.com/toolforge-go/toolforge/internal/kubecontext"
+	"github.com/toolforge-go/toolforge/internal/tenancy"
+)
+
+// ForceReport is what a forced migration did.
+type ForceReport struct {
+	// Switched maps each switched tool to the context it was on.
+	Switched map[string]string
+	// Already are the tools that were on the context already.
+	Already []string
+	// Failed maps each tool that could not be switched to why.
+	Failed map[string]string
+}
+
+// ForceMigrate is the forced phase of a migration (seed 000, phase 3):
+// every tool of the source gets the controller's context as its
+// current-context. It reads the source and the tools' kubeconfigs and
+// writes only the kubeconfigs that change: no cluster object, certificate
+// or other file is touched, and a second run switches nothing. A tool
+// whose kubeconfig lacks the context (not provisioned on this cluster) is
+// a failure, reported with the others.
+func ForceMigrate(ctx context.Context, o *Options, src accountsource.Source, log *slog.Logger) (*ForceReport, error) {
+	start := time.Now()
+	snap, err := src.Load(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read accounts from %s: %w", src, err)
+	}
+	rep := &ForceReport{Switched: map[string]string{}, Failed: map[string]string{}}
+	var mu sync.Mutex
+	work := make(chan accountsource.Tool)
+	var wg sync.WaitGroup
+	for range o.Workers {
+		wg.Go(func() {
+			for t := range work {
+				prev, changed, err := forceOne(o, t)
+				mu.Lock()
+				switch {
+				case err != nil:
+					rep.Failed[t.Name] = err.Error()
+					log.Error("cannot switch the tool's current-context", "tool", t.Name, "context", o.ContextName, "err", err)
+				case changed:
+					rep.Switched[t.Name] = prev
+					log.Info("switched current-context", "tool", t.Name, "from", prev, "to", o.ContextName)
+				default:
+					rep.Already = append(rep.Already, t.Name)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+feed:
+	for _, t := range snap.Tools {
+		if err := tenancy.ValidateName(t.Name); err != nil {
+			mu.Lock()
+			rep.Failed[t.Name] = err.Error()
+			mu.Unlock()
+			continue
+		}
+		select {
+		case work <- t:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+	sort.Strings(rep.Already)
+	log.Info("force-migrate finished", "context", o.ContextName, "switched", len(rep.Switched), "already", len(rep.Already),
+		"failed", len(rep.Failed), "seconds", time.Since(start).Seconds())
+	if err := ctx.Err(); err != nil {
+		return rep, err
+	}
+	if len(rep.Failed) > 0 {
+		return rep, fmt.Errorf("%d tool(s) could not be switched to %q", len(rep.Failed), o.ContextName)
+	}
+	return rep, nil
+}
+
+func forceOne(o *Options, t accountsource.Tool) (string, bool, error) {
+	path := t.Home
+	if path == "" {
+		path = o.HomeRoot + "/" + t.Name
+	}
+	home, err := homefs.OpenHome(path, owner(t.UID))
+	if err != nil {
+		return "", false, err
+	}
+	defer home.Close()
+	prev, changed, err := kubecontext.Use(home, o.ContextName)
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, kubecontext.ErrNoContext) {
+		return prev, false, fmt.Errorf("not provisioned for context %q (run toolforged accounts --context-name %s first): %w", o.ContextName, o.ContextName, err)
+	}
+	return prev, changed, err
+}
