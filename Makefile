@@ -28,7 +28,13 @@ TRAEFIK_VERSION := v3.6.12
 NODE_BINS := bin/containerd bin/containerd-shim-runc-v2 bin/coredns bin/traefik bin/devcluster-sandbox
 UPSTREAM_STAMP = .cache/upstream/stamp-$(1)-$(2)
 
-.PHONY: all build setup lint test test-unit test-devcluster run stop bench clean tidy FORCE
+# The platform's image (toolforged, static, on a base made from files) and
+# its Helm chart, both <version>-<short git hash>, built without Docker or
+# helm (hack/images); REGISTRY=host:port pushes them there.
+images:
+	$(GO) run ./hack/images $(if $(REGISTRY),--registry $(REGISTRY))
+
+.PHONY: images all build setup lint test test-unit test-devcluster run stop bench clean tidy FORCE
 all: build
 
 # Debian packages the build, the tests and real nodes need (installs as

@@ -53,7 +53,7 @@ func benchStatus(ctx context.Context, r *report) error {
 	if err != nil {
 		return err
 	}
-	defer c.Stop()
+	defer func() { _ = c.Stop() }()
 	names := make([]string, *statusTools)
 	for i := range names {
 		names[i] = fmt.Sprintf("st%04d", i)

@@ -29,11 +29,13 @@ func (r *Reconciler) pass(ctx context.Context) error {
 	r.accounts.Store(snap)
 
 	errs := []error{invalid}
-	if err := r.ensureClusterRoles(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("cluster roles: %w", err))
-	}
-	if err := r.ensureCatalogueReader(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("image catalogue reader role: %w", err))
+	if r.installRBAC {
+		if err := r.ensureClusterRoles(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("cluster roles: %w", err))
+		}
+		if err := r.ensureCatalogueReader(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("image catalogue reader role: %w", err))
+		}
 	}
 	tools, err := r.toolsToVisit(ctx, snap)
 	if err != nil {

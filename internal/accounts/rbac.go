@@ -53,12 +53,27 @@ func sudoRules() []rbacv1.PolicyRule {
 	}
 }
 
+// ClusterRoles are the roles the controller binds: tools-user in each
+// tool's namespace, toolforge-sudo to each admin, tool-observer to a
+// tool's observer ServiceAccount. It installs them itself
+// (--install-rbac), or the Helm chart does (its copy is tested against
+// these).
+func ClusterRoles() []*rbacv1.ClusterRole {
+	var out []*rbacv1.ClusterRole
+	for _, r := range []struct {
+		name  string
+		rules []rbacv1.PolicyRule
+	}{{ToolsUserRole, toolsUserRules()}, {SudoRole, sudoRules()}, {tenancy.ObserverRole, observerRules()}} {
+		out = append(out, &rbacv1.ClusterRole{
+			ObjectMeta: metav1.ObjectMeta{Name: r.name, Labels: map[string]string{"app.kubernetes.io/managed-by": managedBy}},
+			Rules:      r.rules,
+		})
+	}
+	return out
+}
+
 func (r *Reconciler) ensureClusterRoles(ctx context.Context) error {
-	for name, rules := range map[string][]rbacv1.PolicyRule{ToolsUserRole: toolsUserRules(), SudoRole: sudoRules(), tenancy.ObserverRole: observerRules()} {
-		want := &rbacv1.ClusterRole{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app.kubernetes.io/managed-by": managedBy}},
-			Rules:      rules,
-		}
+	for _, want := range ClusterRoles() {
 		if _, err := ensureObject(ctx, r, want, func(cur *rbacv1.ClusterRole) error { cur.Rules = want.Rules; return nil }); err != nil {
 			return err
 		}
@@ -149,7 +164,9 @@ func (r *Reconciler) ensureClusterRoleBinding(ctx context.Context, want *rbacv1.
 // being bound in each tool's own namespace only.
 const CatalogueReader = "tools-image-catalogue-reader"
 
-func catalogueReaderRBAC(ns string) (*rbacv1.Role, *rbacv1.RoleBinding) {
+// CatalogueReaderRBAC is that Role and its binding (the Helm chart's copy
+// is tested against it).
+func CatalogueReaderRBAC(ns string) (*rbacv1.Role, *rbacv1.RoleBinding) {
 	meta := metav1.ObjectMeta{Name: CatalogueReader, Namespace: ns, Labels: map[string]string{"app.kubernetes.io/managed-by": managedBy}}
 	role := &rbacv1.Role{ObjectMeta: meta, Rules: []rbacv1.PolicyRule{{
 		APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get"}, ResourceNames: []string{tenancy.ImagesConfigMap},
@@ -163,7 +180,7 @@ func catalogueReaderRBAC(ns string) (*rbacv1.Role, *rbacv1.RoleBinding) {
 }
 
 func (r *Reconciler) ensureCatalogueReader(ctx context.Context) error {
-	role, binding := catalogueReaderRBAC(r.platformNS)
+	role, binding := CatalogueReaderRBAC(r.platformNS)
 	if _, err := ensureObject(ctx, r, role, func(cur *rbacv1.Role) error { cur.Rules = role.Rules; return nil }); err != nil {
 		return err
 	}

@@ -39,7 +39,11 @@ type Reconciler struct {
 	log       *slog.Logger
 	// platformNS holds the admins' marker ConfigMaps.
 	platformNS string
-	now        func() time.Time
+	// installRBAC: the controller keeps its ClusterRoles (tools-user,
+	// toolforge-sudo) and the catalogue reader's Role and binding itself;
+	// false when the Helm chart owns them (--install-rbac=false).
+	installRBAC bool
+	now         func() time.Time
 
 	// accounts is the latest snapshot of the source, nil before the first.
 	accounts atomic.Pointer[snapshot]

@@ -111,20 +111,21 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 		return err
 	}
 	r := &Reconciler{
-		opts:       s.opts,
-		source:     src,
-		quotas:     quotas,
-		shared:     shared,
-		client:     cl,
-		apiReader:  direct,
-		kube:       kube,
-		server:     server,
-		caData:     caData,
-		metrics:    m,
-		log:        env.Log.With("service", "accounts"),
-		now:        time.Now,
-		platformNS: env.Common.PlatformNamespace,
-		locks:      keymutex.NewHashed(4096), // stripes: workers rarely share one
+		opts:        s.opts,
+		source:      src,
+		quotas:      quotas,
+		shared:      shared,
+		client:      cl,
+		apiReader:   direct,
+		kube:        kube,
+		server:      server,
+		caData:      caData,
+		metrics:     m,
+		log:         env.Log.With("service", "accounts"),
+		now:         time.Now,
+		platformNS:  env.Common.PlatformNamespace,
+		installRBAC: env.Common.InstallRBAC,
+		locks:       keymutex.NewHashed(4096), // stripes: workers rarely share one
 	}
 	// Informers start lazily on first use, each blocking the workers while
 	// it lists; register them all now so they list together at start.

@@ -11,6 +11,7 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -31,7 +32,10 @@ type installer struct {
 	cache        client.Reader
 	cacheChanged <-chan struct{}
 	resync       time.Duration
-	log          *slog.Logger
+	// injectOnly: the webhook configurations are the chart's; only their
+	// CA bundle and the pods webhook's match condition are ours.
+	injectOnly bool
+	log        *slog.Logger
 
 	// installed is what the last installed match condition was made
 	// from: events that do not change it cost nothing.
@@ -145,6 +149,13 @@ func (i *installer) sync(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	if i.injectOnly {
+		if err := count(i.inject(ctx, bundle, fast)); err != nil {
+			return err
+		}
+		i.installed = &fast
+		return nil
+	}
 	mutating := mutatingConfig(i.endpoint, bundle, i.timeout, fast)
 	if err := count(ensure.Object(ctx, i.client, mutating,
 		func(cur *admissionregistrationv1.MutatingWebhookConfiguration) error {
@@ -160,4 +171,37 @@ func (i *installer) sync(ctx context.Context) (err error) {
 			cur.Webhooks = validating.Webhooks
 			return nil
 		}))
+}
+
+// inject keeps, in the webhook configurations another installer made (the
+// Helm chart), what only the server knows: the CA bundle of every webhook
+// and the pods webhook's match condition (the fast path, made from the
+// caches). Everything else (rules, failure policy, selectors, timeouts)
+// is the installer's: a hand edit of it is that installer's drift to
+// report and repair. Nothing is created: a missing configuration is an
+// error until the installer makes it.
+func (i *installer) inject(ctx context.Context, bundle []byte, fast fastPath) (ensure.Result, error) {
+	condition := []admissionregistrationv1.MatchCondition{needsWebhook(fast)}
+	mutating := &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: WebhookConfigName}}
+	r1, err := ensure.Object(ctx, i.client, mutating, func(cur *admissionregistrationv1.MutatingWebhookConfiguration) error {
+		for k := range cur.Webhooks {
+			w := &cur.Webhooks[k]
+			w.ClientConfig.CABundle = bundle
+			if w.Name == podsWebhook {
+				w.MatchConditions = condition
+			}
+		}
+		return nil
+	}, ensure.UpdateOnly())
+	if err != nil {
+		return r1, err
+	}
+	validating := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: WebhookConfigName}}
+	r2, err := ensure.Object(ctx, i.client, validating, func(cur *admissionregistrationv1.ValidatingWebhookConfiguration) error {
+		for k := range cur.Webhooks {
+			cur.Webhooks[k].ClientConfig.CABundle = bundle
+		}
+		return nil
+	}, ensure.UpdateOnly())
+	return max(r1, r2), err
 }

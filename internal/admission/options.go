@@ -23,6 +23,11 @@ type Options struct {
 	CertValidity time.Duration
 	ConfigFile   string
 	Timeout      time.Duration
+	// WebhooksInstalled: the webhook configurations are installed by
+	// someone else (the Helm chart, which owns their rules and failure
+	// policy); the server only keeps their CA bundle and the pods
+	// webhook's match condition.
+	WebhooksInstalled bool
 }
 
 // DefaultOptions are the defaults of the flags.
@@ -45,6 +50,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.CertValidity, "admission-cert-validity", o.CertValidity, "lifetime of a generated serving certificate; it is renewed with a third left")
 	fs.StringVar(&o.ConfigFile, "admission-config", o.ConfigFile, "admission settings file (YAML: registries, domains, mounts, exceptions); ConfigMap "+tenancy.AdmissionConfigMap+" in the platform namespace overrides it")
 	fs.DurationVar(&o.Timeout, "admission-timeout", o.Timeout, "how long the API server waits for a webhook before refusing the request (1s-30s)")
+	fs.BoolVar(&o.WebhooksInstalled, "admission-webhooks-installed", o.WebhooksInstalled, "the webhook configurations are installed by another installer (the Helm chart): keep only their CA bundle and the pods webhook's match condition")
 }
 
 // validate checks the flags and returns the listen host and port and where

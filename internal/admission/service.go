@@ -70,7 +70,7 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 			return fmt.Errorf("informer for %T: %w", obj, err)
 		}
 	}
-	if err := mgr.Add(c); err != nil {
+	if err := mgr.Add(daemon.EveryReplica(c)); err != nil {
 		return err
 	}
 	settings, err := newSettingsSource(s.opts.ConfigFile, platformNS, env.Common.Domain, c, log)
@@ -137,6 +137,7 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 		cache:        c,
 		cacheChanged: cacheChanged,
 		resync:       installResync,
+		injectOnly:   s.opts.WebhooksInstalled,
 		log:          log,
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"github.com/toolforge-go/toolforge/internal/servingcert"
 	"net/url"
 	"strings"
+	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -161,3 +162,22 @@ const imagesChanged = `object.spec.containers.map(c, c.image) != oldObject.spec.
 const templateChanged = `request.operation == 'CREATE' || ` +
 	`(has(object.spec.jobTemplate) ? object.spec.jobTemplate != oldObject.spec.jobTemplate : ` +
 	`(has(object.spec.template) ? object.spec.template : {}) != (has(oldObject.spec.template) ? oldObject.spec.template : {}))`
+
+// InstalledWebhookConfigurations are the webhook configurations as an
+// installer other than the server writes them (the Helm chart, Service
+// mode): without the CA bundle and the pods webhook's match condition,
+// which the server fills in (--admission-webhooks-installed), and without
+// the server's labels. The chart's copy is tested against these.
+func InstalledWebhookConfigurations(service string, port int32, ns string, timeout time.Duration) (*admissionregistrationv1.MutatingWebhookConfiguration, *admissionregistrationv1.ValidatingWebhookConfiguration) {
+	e := endpoint{Service: service, ServicePort: port, Namespace: ns}
+	m := mutatingConfig(e, nil, int32(timeout/time.Second), fastPath{})
+	m.Labels = nil
+	for k := range m.Webhooks {
+		if m.Webhooks[k].Name == podsWebhook {
+			m.Webhooks[k].MatchConditions = nil
+		}
+	}
+	v := validatingConfig(e, nil, int32(timeout/time.Second))
+	v.Labels = nil
+	return m, v
+}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -102,14 +103,16 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 	if err != nil {
 		return err
 	}
-	if err := InstallRBAC(ctx, kube, env.Common.PlatformNamespace); err != nil {
-		log.Info("RBAC not installed by the API server (an admin installs it)", "err", err)
+	if env.Common.InstallRBAC {
+		if err := InstallRBAC(ctx, kube, env.Common.PlatformNamespace); err != nil {
+			log.Info("RBAC not installed by the API server (an admin installs it)", "err", err)
+		}
 	}
 	c, err := newCache(ctx, cfg, mgr)
 	if err != nil {
 		return err
 	}
-	if err := mgr.Add(c); err != nil {
+	if err := mgr.Add(daemon.EveryReplica(c)); err != nil {
 		return err
 	}
 	writer, err := client.New(cfg, client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
@@ -145,7 +148,7 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 		return err
 	}
 	pub := &publisher{kube: kube, ns: env.Common.PlatformNamespace, url: publicURL, domain: env.Common.Domain, log: log}
-	return mgr.Add(&runner{
+	r := &runner{
 		addr: o.Addr, handler: srv, cache: c, certs: certs, publisher: pub, log: log,
 		tls: &tls.Config{
 			MinVersion:     tls.VersionTLS12,
@@ -154,7 +157,18 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 			GetCertificate: certs.GetCertificate,
 			NextProtos:     []string{"http/1.1"},
 		},
-	})
+	}
+	// Ready once it serves (its cache synced, a certificate to serve):
+	// a rolling upgrade sends tools to a new replica only then.
+	if err := mgr.AddReadyzCheck("api-serving", func(*http.Request) error {
+		if !r.serving.Load() {
+			return errors.New("the API does not serve yet")
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	return mgr.Add(r)
 }
 
 // newCache watches what the API reads: the framework's objects and pods
@@ -253,6 +267,7 @@ type runner struct {
 	certs     servingcert.Source
 	publisher *publisher
 	tls       *tls.Config
+	serving   atomic.Bool
 	log       interface {
 		Info(string, ...any)
 		Error(string, ...any)
@@ -291,6 +306,7 @@ func (r *runner) Start(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
 	go r.keepPublished(ctx, bundle, published)
+	r.serving.Store(true)
 	r.log.Info("serving the API", "addr", ln.Addr().String())
 	select {
 	case err := <-errc:

@@ -86,6 +86,12 @@ type Common struct {
 	// SMTPServer (host:port) is where job notifications are sent; empty
 	// means the platform sends no mail.
 	SMTPServer string
+	// InstallRBAC: the service installs its own roles, bindings and
+	// ServiceAccount, and the platform namespace, when its credentials may
+	// (an admin's, beside a devcluster). Off when an installer owns them
+	// (the Helm chart, which grants each component least privilege: its
+	// ServiceAccount may not create cluster-wide RBAC).
+	InstallRBAC bool
 }
 
 func (c *Common) addFlags(fs *pflag.FlagSet) {
@@ -99,6 +105,7 @@ func (c *Common) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.Domain, "domain", tenancy.DefaultDomain, "public domain of tools' web services and published jobs (<tool>.<domain>): the Ingress hosts admission allows, published to tools")
 	fs.StringVar(&c.SMTPServer, "smtp-server", "", "SMTP server (host:port) job notifications are sent through; without one the platform sends no mail and refuses jobs' --emails other than none")
+	fs.BoolVar(&c.InstallRBAC, "install-rbac", true, "install the service's own roles, bindings and ServiceAccount, and the platform namespace, at start; false when an installer owns them (the Helm chart)")
 }
 
 // Validate checks the shared platform settings.
@@ -183,8 +190,10 @@ func run(ctx context.Context, common *Common, services []Service) error {
 	if err != nil {
 		return err
 	}
-	if err := ensureNamespace(ctx, cfg, common.PlatformNamespace); err != nil {
-		return err
+	if common.InstallRBAC {
+		if err := ensureNamespace(ctx, cfg, common.PlatformNamespace); err != nil {
+			return err
+		}
 	}
 	id := "toolforged"
 	if len(services) == 1 {
@@ -289,3 +298,13 @@ func (e *Env) ClusterCA(file string) ([]byte, error) {
 	}
 	return nil, fmt.Errorf("the platform's own credentials name no CA; give its file")
 }
+
+// EveryReplica runs r on every replica, leader or not. The manager runs a
+// runnable that does not say otherwise on the leader only, and an informer
+// cache does not say: a cache that serving replicas read (the API's, the
+// webhooks') must be added through this, or only the leader's ever syncs.
+func EveryReplica(r manager.Runnable) manager.Runnable { return everyReplica{r} }
+
+type everyReplica struct{ manager.Runnable }
+
+func (everyReplica) NeedLeaderElection() bool { return false }

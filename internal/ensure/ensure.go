@@ -44,15 +44,21 @@ type Mutate[T client.Object] func(cur T) error
 type Option func(*options)
 
 type options struct {
-	fallback client.Reader
-	replace  func(cur client.Object) bool
-	written  func(obj client.Object)
+	updateOnly bool
+	fallback   client.Reader
+	replace    func(cur client.Object) bool
+	written    func(obj client.Object)
 }
 
 // Written is told the object as written (its new resourceVersion
 // included) after a create, update or replacement: for a caller that waits
 // until its cache has its own writes.
 func Written(f func(obj client.Object)) Option { return func(o *options) { o.written = f } }
+
+// UpdateOnly says the object is another installer's to create (the Helm
+// chart's): a missing one is an error (NotFound, wrapped), never created
+// from want, whose fields beyond what mutate sets are then ignored.
+func UpdateOnly() Option { return func(o *options) { o.updateOnly = true } }
 
 // WithFallbackReader reads an object the create found to exist while the
 // client's reads do not see it: a cache that only holds labelled objects
@@ -108,6 +114,9 @@ func run[T client.Object](ctx context.Context, s store[T], want T, mutate Mutate
 	result := Unchanged
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		cur, err := s.get(ctx, want)
+		if apierrors.IsNotFound(err) && o.updateOnly {
+			return fmt.Errorf("%s %s is not installed: %w", kind, key, err)
+		}
 		if apierrors.IsNotFound(err) {
 			// The caller's want stays a template: create a copy.
 			obj := want.DeepCopyObject().(T)

@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -121,5 +122,18 @@ func TestATypedClientGoesTheSameWay(t *testing.T) {
 	cur, err := api.Get(context.Background(), "cm", metav1.GetOptions{})
 	if err != nil || cur.Data["a"] != "1" || cur.Labels["x"] != "y" {
 		t.Fatalf("object now %v (%v)", cur, err)
+	}
+}
+
+func TestAnUpdateOnlyObjectIsNeverCreated(t *testing.T) {
+	want := configMap(map[string]string{"a": "1"}, nil)
+	c, writes := countingClient()
+	_, err := Object(context.Background(), c, want, setData(want), UpdateOnly())
+	if !apierrors.IsNotFound(err) || *writes != 0 {
+		t.Fatalf("a missing object: %v with %d writes, want NotFound and none", err, *writes)
+	}
+	c, writes = countingClient(configMap(map[string]string{"a": "2"}, nil))
+	if got, err := Object(context.Background(), c, want, setData(want), UpdateOnly()); err != nil || got != Updated || *writes != 1 {
+		t.Fatalf("an existing object: %v, %v, %d writes", got, err, *writes)
 	}
 }

@@ -50,8 +50,9 @@ func (s *Service) AddFlags(fs *pflag.FlagSet) {
 }
 
 // Setup installs the page's RBAC when the platform's credentials may, and
-// then reads as its ServiceAccount (impersonated); otherwise it reads with
-// the credentials as they are, which should be that ServiceAccount's.
+// then reads as its ServiceAccount (impersonated); otherwise (or with
+// --install-rbac=false, in the chart) it reads with the credentials as
+// they are, which should be that ServiceAccount's.
 func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.Env) error {
 	if _, _, err := net.SplitHostPort(s.opts.Addr); err != nil {
 		return daemon.Usagef("--status-addr %q: %v", s.opts.Addr, err)
@@ -65,7 +66,9 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 	cfg := rest.CopyConfig(env.Config)
 	cfg.QPS = -1 // a handful of lists and watches; the API server's fairness governs
 	cfg.UserAgent = "toolforged-status/" + version.String()
-	if err := InstallRBAC(ctx, kube, ns); err != nil {
+	if !env.Common.InstallRBAC {
+		log.Info("status page reads with its own credentials (RBAC installed by the chart)")
+	} else if err := InstallRBAC(ctx, kube, ns); err != nil {
 		log.Info("status RBAC not installed (an admin installs it); reading with the platform's own credentials", "err", err)
 	} else {
 		cfg.Impersonate = rest.ImpersonationConfig{UserName: User(ns)}

@@ -195,6 +195,12 @@ func args(l Layout, o Options, p ports, plan *nodenet.Plan) map[string][]string 
 		"--proxy-client-cert-file=" + d.Cert(pki.FrontProxyClient),
 		"--proxy-client-key-file=" + d.Key(pki.FrontProxyClient),
 		"--profiling=true",
+		// Webhooks and aggregated APIs called through a Service are
+		// dialled at the Service's endpoints (pod IPs, which the host
+		// routes to the nodes), not at its cluster IP: Service IPs exist
+		// only in the nodes' iptables, never on the host where the API
+		// server runs.
+		"--enable-aggregator-routing=true",
 	}
 	if o.AuditLog {
 		apiserver = append(apiserver,

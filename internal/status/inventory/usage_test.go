@@ -28,7 +28,7 @@ func TestUsageIsSummedOverTheNodesTheMetricsAPIReports(t *testing.T) {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"kind":"NodeMetricsList","apiVersion":"metrics.k8s.io/v1beta1","items":[
+		_, _ = w.Write([]byte(`{"kind":"NodeMetricsList","apiVersion":"metrics.k8s.io/v1beta1","items":[
 			{"metadata":{"name":"a"},"usage":{"cpu":"1500m","memory":"1Gi"}},
 			{"metadata":{"name":"b"},"usage":{"cpu":"250m","memory":"512Mi"}}]}`))
 	})

@@ -75,7 +75,7 @@ func Start(ctx context.Context, c *testcluster.Cluster, kubeconfig, name string,
 		return nil, fmt.Errorf("start toolforged status: %w", err)
 	}
 	s.exited = make(chan struct{})
-	go func() { s.cmd.Wait(); close(s.exited) }()
+	go func() { _ = s.cmd.Wait(); close(s.exited) }()
 	if err := s.waitHealthy(ctx); err != nil {
 		s.Stop()
 		log, _ := os.ReadFile(s.Log)
@@ -110,11 +110,11 @@ func (s *Server) waitHealthy(ctx context.Context) error {
 
 // Stop ends the server (SIGTERM, SIGKILL after 15 s) and waits for it.
 func (s *Server) Stop() {
-	s.cmd.Process.Signal(syscall.SIGTERM)
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.exited:
 	case <-time.After(15 * time.Second):
-		s.cmd.Process.Kill()
+		_ = s.cmd.Process.Kill()
 		<-s.exited
 	}
 }

@@ -93,7 +93,7 @@ func New(o Options) (*Server, error) {
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /robots.txt", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write([]byte("User-agent: *\nDisallow: /\n"))
+		_, _ = w.Write([]byte("User-agent: *\nDisallow: /\n"))
 	})
 	if o.Metrics != nil {
 		s.mux.Handle("GET /metrics", o.Metrics)
@@ -120,10 +120,10 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if !s.ready() {
 		w.WriteHeader(http.StatusServiceUnavailable)
-		w.Write([]byte("caches not yet synced\n"))
+		_, _ = w.Write([]byte("caches not yet synced\n"))
 		return
 	}
-	w.Write([]byte("ok\n"))
+	_, _ = w.Write([]byte("ok\n"))
 }
 
 // Formats a page comes in.
@@ -170,7 +170,7 @@ func (s *Server) servePage(w http.ResponseWriter, r *http.Request, name string, 
 	if !ok {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusNotAcceptable)
-		w.Write([]byte("406 Not Acceptable: pages are served as text/html or application/json (Accept header, or ?format=html|json)\n"))
+		_, _ = w.Write([]byte("406 Not Acceptable: pages are served as text/html or application/json (Accept header, or ?format=html|json)\n"))
 		return http.StatusNotAcceptable
 	}
 	if !s.ready() {
@@ -244,7 +244,7 @@ func send(w http.ResponseWriter, a answer) int {
 	w.Header().Set("Content-Type", a.contentType)
 	w.Header().Set("Content-Length", strconv.Itoa(len(a.body)))
 	w.WriteHeader(a.code)
-	w.Write(a.body)
+	_, _ = w.Write(a.body)
 	return a.code
 }
 
