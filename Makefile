@@ -47,7 +47,7 @@ setup:
 export PATH := $(CURDIR)/bin:$(PATH)
 KUBECTL := $(if $(shell command -v kubectl 2>/dev/null),,bin/kubectl)
 
-build: bin/devcluster $(NODE_BINS) $(addprefix bin/,$(PRODUCT_CMDS)) bin/webservice
+build: bin/devcluster $(NODE_BINS) $(addprefix bin/,$(PRODUCT_CMDS)) bin/webservice bin/mailbox
 
 # devcluster links all of Kubernetes: only relink when its sources change.
 bin/devcluster: $(DEVCLUSTER_SRC)
@@ -92,6 +92,11 @@ bin/kubectl: devcluster/go.mod devcluster/go.sum
 bin/%: FORCE
 	@mkdir -p bin
 	$(GO) build -ldflags '$(LDFLAGS)' -o $@ ./cmd/$*
+
+# make run's SMTP inbox (a development tool, not a product command).
+bin/mailbox: FORCE
+	@mkdir -p bin
+	$(GO) build -o $@ ./hack/mailbox
 
 # `webservice` is toolforge under its original name (multi-call).
 bin/webservice: bin/toolforge

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/toolforge-go/toolforge/internal/testcluster"
+
+	"github.com/toolforge-go/toolforge/internal/mailbox"
 )
 
 var cluster *testcluster.Cluster
@@ -37,7 +39,7 @@ type platform struct {
 	Tools   map[string]*testcluster.Tool
 	CLI     string
 	Ingress string // http://127.0.0.1:<port>
-	Mail    *mailbox
+	Mail    *mailbox.Server
 }
 
 var (
@@ -69,7 +71,7 @@ func start() (*platform, error) {
 	if p.Ingress, err = cluster.IngressURL(); err != nil {
 		return nil, err
 	}
-	if p.Mail, err = startMailbox(); err != nil {
+	if p.Mail, err = mailbox.Start("127.0.0.1:0", ""); err != nil {
 		return nil, err
 	}
 	// Batches every 2 s, so a test's mail arrives soon.

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/toolforge-go/toolforge/internal/mailbox"
 )
 
 func TestAFailedRunIsMailedAndASuccessfulOneIsNot(t *testing.T) {
@@ -20,9 +22,9 @@ func TestAFailedRunIsMailedAndASuccessfulOneIsNot(t *testing.T) {
 	// A last failure: once its message is in, every earlier event has had
 	// its chance to be sent.
 	run("sentinel", "exit 4", 4)
-	var msgs []*received
+	var msgs []*mailbox.Message
 	until(t, time.Minute, func() error {
-		msgs = p.Mail.messages()
+		msgs = p.Mail.Messages()
 		for _, m := range msgs {
 			if strings.Contains(m.Body, "Job 'sentinel'") {
 				return nil
@@ -30,7 +32,7 @@ func TestAFailedRunIsMailedAndASuccessfulOneIsNot(t *testing.T) {
 		}
 		return fmt.Errorf("%d message(s), none about the sentinel", len(msgs))
 	})
-	var broken *received
+	var broken *mailbox.Message
 	for _, m := range msgs {
 		if strings.Contains(m.Body, "Job 'working'") {
 			t.Fatalf("a successful run of an onfailure job was mailed:\n%s", m.Body)
