@@ -137,24 +137,12 @@ does. -o json prints {"name": ..., "value": ...} for scripts, e.g.
 		Args:              ExactArgs(1, "NAME"),
 		ValidArgsFunction: completeFirstArg(envvarNames(s, api)),
 	}
-	out := addOutputFlag(cmd, "normal")
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := out.check(); err != nil {
-			return err
-		}
-		c, err := newAPIClient(s, api)
-		if err != nil {
-			return err
-		}
-		var resp envvars.EnvvarResponse
-		if err := c.call(cmd.Context(), http.MethodGet, c.envvarsPath("/envvars/"+url.PathEscape(args[0])), nil, &resp); err != nil {
-			return err
-		}
-		if out.data() {
-			return out.print(s.Out, resp.Envvar)
-		}
-		return writeEnvvars(s.Out, s.TTY, []envvars.Envvar{resp.Envvar}, true)
-	}
+	readCommand(cmd, s, api,
+		func(c *apiClient, args []string) string { return c.envvarsPath("/envvars/" + url.PathEscape(args[0])) },
+		func(r envvars.EnvvarResponse) any { return r.Envvar },
+		func(w io.Writer, tty bool, r envvars.EnvvarResponse) error {
+			return writeEnvvars(w, tty, []envvars.Envvar{r.Envvar}, true)
+		})
 	return cmd
 }
 
@@ -193,24 +181,10 @@ func newEnvvarsQuotaCommand(s *IOStreams, api *apiFlags) *cobra.Command {
 		Short: "Show how many environment variables you use and how many more you may have",
 		Args:  NoArgs,
 	}
-	out := addOutputFlag(cmd, "normal")
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := out.check(); err != nil {
-			return err
-		}
-		c, err := newAPIClient(s, api)
-		if err != nil {
-			return err
-		}
-		var resp envvars.QuotaResponse
-		if err := c.call(cmd.Context(), http.MethodGet, c.envvarsPath("/quota"), nil, &resp); err != nil {
-			return err
-		}
-		if out.data() {
-			return out.print(s.Out, resp.Quota)
-		}
-		return writeEnvvarsQuota(s.Out, s.TTY, resp.Quota)
-	}
+	readCommand(cmd, s, api,
+		func(c *apiClient, _ []string) string { return c.envvarsPath("/quota") },
+		func(r envvars.QuotaResponse) any { return r.Quota },
+		func(w io.Writer, tty bool, r envvars.QuotaResponse) error { return writeEnvvarsQuota(w, tty, r.Quota) })
 	return cmd
 }
 

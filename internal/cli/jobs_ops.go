@@ -147,24 +147,10 @@ runs, whether the image is stable or deprecated, and the other names that
 work too (the original's tf- aliases and image names).`,
 		Args: NoArgs,
 	}
-	out := addOutputFlag(cmd, "normal")
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := out.check(); err != nil {
-			return err
-		}
-		c, err := newAPIClient(s, api)
-		if err != nil {
-			return err
-		}
-		var list jobs.ImageList
-		if err := c.call(cmd.Context(), http.MethodGet, c.jobsPath("/images"), nil, &list); err != nil {
-			return err
-		}
-		if out.data() {
-			return out.print(s.Out, list.Images)
-		}
-		return writeImages(s.Out, s.TTY, list.Images)
-	}
+	readCommand(cmd, s, api,
+		func(c *apiClient, _ []string) string { return c.jobsPath("/images") },
+		func(r jobs.ImageList) any { return r.Images },
+		func(w io.Writer, tty bool, r jobs.ImageList) error { return writeImages(w, tty, r.Images) })
 	return cmd
 }
 
@@ -184,24 +170,10 @@ func newJobsQuotaCommand(s *IOStreams, api *apiFlags) *cobra.Command {
 		Short: "Show your tool's quota and per-job limits",
 		Args:  NoArgs,
 	}
-	out := addOutputFlag(cmd, "normal")
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := out.check(); err != nil {
-			return err
-		}
-		c, err := newAPIClient(s, api)
-		if err != nil {
-			return err
-		}
-		var resp jobs.QuotaResponse
-		if err := c.call(cmd.Context(), http.MethodGet, c.jobsPath("/quotas"), nil, &resp); err != nil {
-			return err
-		}
-		if out.data() {
-			return out.print(s.Out, resp.Quota)
-		}
-		return writeQuota(s.Out, s.TTY, resp.Quota)
-	}
+	readCommand(cmd, s, api,
+		func(c *apiClient, _ []string) string { return c.jobsPath("/quotas") },
+		func(r jobs.QuotaResponse) any { return r.Quota },
+		func(w io.Writer, tty bool, r jobs.QuotaResponse) error { return writeQuota(w, tty, r.Quota) })
 	return cmd
 }
 

@@ -134,24 +134,10 @@ func newJobsShowCommand(s *IOStreams, api *apiFlags) *cobra.Command {
 		Args:              ExactArgs(1, "NAME"),
 		ValidArgsFunction: completeFirstArg(jobNames(s, api)),
 	}
-	out := addOutputFlag(cmd, "normal")
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := out.check(); err != nil {
-			return err
-		}
-		c, err := newAPIClient(s, api)
-		if err != nil {
-			return err
-		}
-		var resp jobs.JobResponse
-		if err := c.call(cmd.Context(), http.MethodGet, c.jobsPath("/jobs/"+url.PathEscape(args[0])), nil, &resp); err != nil {
-			return err
-		}
-		if out.data() {
-			return out.print(s.Out, resp.Job)
-		}
-		return writeJob(s.Out, s.TTY, resp.Job)
-	}
+	readCommand(cmd, s, api,
+		func(c *apiClient, args []string) string { return c.jobsPath("/jobs/" + url.PathEscape(args[0])) },
+		func(r jobs.JobResponse) any { return r.Job },
+		func(w io.Writer, tty bool, r jobs.JobResponse) error { return writeJob(w, tty, r.Job) })
 	return cmd
 }
 
