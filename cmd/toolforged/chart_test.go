@@ -68,11 +68,18 @@ func loadValues(t *testing.T) chartValues {
 	return v
 }
 
-// renderedArgs renders the chart (with an account source) and returns
-// each component's container arguments.
+// renderedArgs renders the chart (with an account source, and the
+// notifier on, with an SMTP server) and returns each component's
+// container arguments.
 func renderedArgs(t *testing.T) map[string][]string {
 	t.Helper()
-	manifest, err := deploy.RenderChart(chartDir, map[string]any{"components": map[string]any{"accounts": map[string]any{"accountsFile": "tools: []\n"}}}, "toolforge-system")
+	manifest, err := deploy.RenderChart(chartDir, map[string]any{
+		"flags": map[string]any{"smtp-server": "mail.example.org:25"},
+		"components": map[string]any{
+			"accounts": map[string]any{"accountsFile": "tools: []\n"},
+			"notifier": map[string]any{"enabled": true},
+		},
+	}, "toolforge-system")
 	if err != nil {
 		t.Fatal(err)
 	}

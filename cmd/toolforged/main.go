@@ -7,8 +7,8 @@ import (
 	"github.com/toolforge-go/toolforge/internal/api"
 	"github.com/toolforge-go/toolforge/internal/daemon"
 	"github.com/toolforge-go/toolforge/internal/etcdbackup"
-	"github.com/toolforge-go/toolforge/internal/status"
 	"github.com/toolforge-go/toolforge/internal/notify"
+	"github.com/toolforge-go/toolforge/internal/status"
 )
 
 func main() { daemon.Main(services()...) }

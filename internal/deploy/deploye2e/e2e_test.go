@@ -138,7 +138,7 @@ image:
   tag: %s
 timeout: 3m
 values:
-  flags: {log-format: text}
+  flags: {log-format: text, domain: toolforge.localhost}
   components:
     accounts:
       accountsFile: |
@@ -147,7 +147,6 @@ values:
       flags:
         home-root: %s
         admin-home-root: %s
-        storage-path: %s
         shared-data: []
         api-server-url: %s
         interval: 30s
@@ -158,7 +157,7 @@ values:
       service: {type: NodePort, nodePort: 30443}
       flags:
         api-public-url: https://%s:30443
-`, registry, chartVersion, imageTag, r.home, r.home, r.home, cluster.APIURL, node)
+`, registry, chartVersion, imageTag, r.home, r.home, cluster.APIURL, node)
 	path := filepath.Join(r.dir, "clusters", "dev", "toolforge.yaml")
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
