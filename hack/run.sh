@@ -1,62 +1,104 @@
 #!/usr/bin/env bash
-# make run: a devcluster in .run/cluster and `toolforged all` with the demo
-# accounts, in the background. Re-running it is safe; `make stop` ends both.
+# make run: a devcluster with a real node in .run/cluster, a local SMTP
+# inbox, and `toolforged all` with the demo accounts, in the background;
+# then the demo tool's web service, started as the tool would. Re-running
+# it is safe; `make stop` ends everything.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 run=${RUN_DIR:-$root/.run}
 port=${RUN_PORT:-6443}
+ingress_port=${RUN_INGRESS_PORT:-8000}
+smtp=${RUN_SMTP:-127.0.0.1:2525}
+domain=toolforge.localhost
 bin=$root/bin
 mkdir -p "$run"
+step() { echo "==> $*" >&2; }
 
-"$bin/devcluster" start --dir "$run/cluster" --nodes 3 --port "$port"
+step "Starting the devcluster (1 real node, ingress on port $ingress_port)"
+"$bin/devcluster" start --dir "$run/cluster" --nodes 1 --port "$port" --ingress-port "$ingress_port"
 
-pidfile=$run/toolforged.pid
-if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-  echo "toolforged all is already running (pid $(cat "$pidfile"))" >&2
-else
-  echo "Starting toolforged all (log: $run/toolforged.log)" >&2
-  nohup "$bin/toolforged" all \
-    --kubeconfig "$run/cluster/kubeconfig" \
-    --accounts-file "$root/examples/accounts.yaml" \
-    --home-root "$run/home" \
-    --admin-home-root "$run/admins" \
-    --interval 30s \
-    >"$run/toolforged.log" 2>&1 &
+# start NAME PIDFILE LOG CMD...: a background process, once.
+start() {
+  local name=$1 pidfile=$2 log=$3
+  shift 3
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    echo "$name is already running (pid $(cat "$pidfile"))" >&2
+    return
+  fi
+  step "Starting $name (log: $log)"
+  nohup "$@" >"$log" 2>&1 &
   echo $! >"$pidfile"
-fi
+}
+
+start "the mailbox (SMTP $smtp)" "$run/mailbox.pid" "$run/mailbox.log" \
+  "$bin/mailbox" --addr "$smtp" --dir "$run/mail"
+start "toolforged all" "$run/toolforged.pid" "$run/toolforged.log" \
+  "$bin/toolforged" all \
+  --kubeconfig "$run/cluster/kubeconfig" \
+  --accounts-file "$root/examples/accounts.yaml" \
+  --home-root "$run/home" \
+  --admin-home-root "$run/admins" \
+  --shared-data "dumps=$run/dumps:/public/dumps" \
+  --domain "$domain" \
+  --web-url "http://{host}:$ingress_port/" \
+  --smtp-server "$smtp" \
+  --mail-interval 10s \
+  --interval 30s
 
 # Ready when healthy and the demo tool has its credentials.
-for _ in $(seq 1 120); do
-  if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+pid=$(cat "$run/toolforged.pid")
+for _ in $(seq 1 240); do
+  if ! kill -0 "$pid" 2>/dev/null; then
     echo "toolforged all exited; its log:" >&2
     tail -20 "$run/toolforged.log" >&2
     exit 1
   fi
-  if curl -fsS http://127.0.0.1:9101/healthz >/dev/null 2>&1 && [ -s "$run/home/demo/.kube/config" ]; then
+  if curl -fsS http://127.0.0.1:9101/readyz >/dev/null 2>&1 && [ -s "$run/home/demo/.kube/config" ]; then
     break
   fi
   sleep 0.5
 done
 [ -s "$run/home/demo/.kube/config" ] || { echo "the demo tool was not provisioned in time; see $run/toolforged.log" >&2; exit 1; }
 
-# The demo tool runs a web service, started as the tool would.
-if ! HOME="$run/home/demo" "$bin/webservice" status 2>/dev/null | grep -q '^webservice of type'; then
-  HOME="$run/home/demo" "$bin/webservice" python3.11 start
+# The demo tool's code, owned by the tool, then its web service started as
+# the tool would (the first start builds the python3.11 image: a minute).
+demo=$run/home/demo
+if [ ! -e "$demo/www/python/src/app.py" ]; then
+  cp -r "$root/examples/demo/." "$demo/"
+  chown -R --reference="$demo" "$demo/www"
 fi
+if ! HOME="$demo" "$bin/webservice" status 2>/dev/null | grep -q 'is running'; then
+  step "Starting the demo tool's web service (python3.11)"
+  HOME="$demo" "$bin/webservice" python3.11 start
+fi
+url="http://demo.$domain:$ingress_port/"
+step "Waiting for $url to answer"
+for _ in $(seq 1 300); do
+  curl -fsS "$url" >/dev/null 2>&1 && break
+  sleep 0.5
+done
+curl -fsS "$url" >&2 || { echo "the demo web service does not answer at $url; see: HOME=$demo bin/webservice logs" >&2; exit 1; }
 
 rel=${run#"$PWD"/}
 cat <<MSG
 
-Toolforge runs on a local devcluster.
-  cluster admin:  export KUBECONFIG=$rel/cluster/kubeconfig; kubectl get nodes
-  platform log:   $rel/toolforged.log
-  status page:    http://127.0.0.1:8080/ (JSON: add ?format=json)
+Toolforge runs on a local devcluster with a real node.
+  demo web service: $url   (curl $url)
+  status page:      http://127.0.0.1:8080/ (JSON: add ?format=json)
+  cluster admin:    export KUBECONFIG=$rel/cluster/kubeconfig; kubectl get nodes
+  platform log:     $rel/toolforged.log
+  mail sent:        $rel/mail/ (one .eml file per message; SMTP $smtp)
 
 Act as the demo tool (its home is $rel/home/demo; on a bastion, HOME is set by \`become demo\`):
   HOME=$rel/home/demo bin/webservice status
+  HOME=$rel/home/demo bin/webservice logs
   HOME=$rel/home/demo bin/toolforge jobs run hello --command 'echo hello' --image python3.11 --wait
-  HOME=$rel/home/demo bin/toolforge jobs list
-  HOME=$rel/home/demo bin/toolforge envvars create GREETING hello
+  HOME=$rel/home/demo bin/toolforge jobs logs hello
+  HOME=$rel/home/demo bin/toolforge jobs run greet --command 'echo hi from a file log' --image python3.11 --filelog --wait
+  cat $rel/home/demo/greet.out
+  HOME=$rel/home/demo bin/toolforge jobs run oops --command 'exit 3' --image python3.11 --emails onfailure --wait; ls $rel/mail
+  HOME=$rel/home/demo bin/toolforge envvars create GREETING Hi
+  HOME=$rel/home/demo bin/webservice restart; curl $url
   HOME=$rel/home/demo kubectl get pods
 
 Act as admin alice:

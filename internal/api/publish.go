@@ -28,6 +28,8 @@ type publisher struct {
 	url  string
 	// domain is the platform's public domain, for the CLI's web services.
 	domain string
+	// webURL is the template of web services' public URLs.
+	webURL string
 	log    *slog.Logger
 }
 
@@ -39,7 +41,7 @@ func (p *publisher) publish(ctx context.Context, bundle []byte) error {
 	if err := ensureRoleBinding(ctx, p.kube, binding); err != nil {
 		return err
 	}
-	data := map[string]string{ConfigMapURLKey: p.url, tenancy.APIConfigDomain: p.domain}
+	data := map[string]string{ConfigMapURLKey: p.url, tenancy.APIConfigDomain: p.domain, tenancy.APIConfigWebURL: p.webURL}
 	if len(bundle) > 0 {
 		data[ConfigMapCAKey] = string(bundle)
 	}

@@ -147,7 +147,7 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 	if err != nil {
 		return err
 	}
-	pub := &publisher{kube: kube, ns: env.Common.PlatformNamespace, url: publicURL, domain: env.Common.Domain, log: log}
+	pub := &publisher{kube: kube, ns: env.Common.PlatformNamespace, url: publicURL, domain: env.Common.Domain, webURL: env.Common.WebURL, log: log}
 	r := &runner{
 		addr: o.Addr, handler: srv, cache: c, certs: certs, publisher: pub, log: log,
 		tls: &tls.Config{

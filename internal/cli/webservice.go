@@ -270,15 +270,21 @@ func webserviceClientFor(s *IOStreams, o *webserviceOptions, tool *Tool) (*webse
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client for %s: %w", tool.Name, err)
 	}
+	// The published settings are read once, and only when the domain
+	// is not named elsewhere; the URL template follows the platform's
+	// domain only (a --domain of one's own has no known way in).
+	var published webservice.Published
 	domain, err := webservice.ResolveDomain(o.Domain, os.Getenv, webservice.CommonConfigFile, func() (string, error) {
-		return webservice.PublishedDomain(context.Background(), kube, tenancy.PlatformNamespace)
+		var err error
+		published, err = webservice.ReadPublished(context.Background(), kube, tenancy.PlatformNamespace)
+		return published.Domain, err
 	})
 	if err != nil {
 		return nil, Usagef("%v", err)
 	}
 	return &webservice.Client{
 		Kube: kube, Config: cfg, Tool: tool.Name, Namespace: tool.Namespace, Home: tool.Home,
-		Domain: domain, PlatformNamespace: tenancy.PlatformNamespace,
+		Domain: domain, WebURL: published.WebURL, PlatformNamespace: tenancy.PlatformNamespace,
 		Out: s.Out, ErrOut: s.ErrOut, Timeout: o.Timeout,
 	}, nil
 }

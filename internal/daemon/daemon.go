@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -83,6 +84,10 @@ type Common struct {
 	// published jobs answer at <tool>.<Domain>. Admission allows those
 	// Ingress hosts and the API publishes it to tools.
 	Domain string
+	// WebURL is how the public reaches <tool>.<Domain>, {host} standing
+	// for it (a devcluster's ingress: http://{host}:8000/), published to
+	// tools so that their CLI prints a URL that answers.
+	WebURL string
 	// SMTPServer (host:port) is where job notifications are sent; empty
 	// means the platform sends no mail.
 	SMTPServer string
@@ -104,6 +109,7 @@ func (c *Common) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.Domain, "domain", tenancy.DefaultDomain, "public domain of tools' web services and published jobs (<tool>.<domain>): the Ingress hosts admission allows, published to tools")
+	fs.StringVar(&c.WebURL, "web-url", tenancy.DefaultWebURL, "public URL of a tool's web service, {host} standing for <tool>.<domain> (published to tools, which print it)")
 	fs.StringVar(&c.SMTPServer, "smtp-server", "", "SMTP server (host:port) job notifications are sent through; without one the platform sends no mail and refuses jobs' --emails other than none")
 	fs.BoolVar(&c.InstallRBAC, "install-rbac", true, "install the service's own roles, bindings and ServiceAccount, and the platform namespace, at start; false when an installer owns them (the Helm chart)")
 }
@@ -113,6 +119,9 @@ func (c *Common) Validate() error {
 	c.Domain = strings.TrimSuffix(c.Domain, ".")
 	if errs := validation.IsDNS1123Subdomain(c.Domain); len(errs) > 0 {
 		return Usagef("--domain %q is not a DNS name: %s", c.Domain, strings.Join(errs, "; "))
+	}
+	if u, err := url.Parse(strings.ReplaceAll(c.WebURL, "{host}", "tool.example.org")); !strings.Contains(c.WebURL, "{host}") || err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return Usagef("--web-url %q: want an http(s) URL naming the web service's host as {host}, e.g. %s", c.WebURL, tenancy.DefaultWebURL)
 	}
 	if c.SMTPServer != "" {
 		host, port, err := net.SplitHostPort(c.SMTPServer)

@@ -149,7 +149,21 @@ const (
 	APIConfigURL    = "url"
 	APIConfigCA     = "ca.crt"
 	APIConfigDomain = "domain"
+	// APIConfigWebURL is the template of a web service's public URL:
+	// {host} is <tool>.<domain>.
+	APIConfigWebURL = "webURL"
 )
+
+// DefaultWebURL is the production platform's: HTTPS on the default port.
+const DefaultWebURL = "https://{host}/"
+
+// WebURL is the public URL of a host by the platform's template.
+func WebURL(template, host string) string {
+	if template == "" {
+		template = DefaultWebURL
+	}
+	return strings.ReplaceAll(template, "{host}", host)
+}
 
 // The jobs/envvars API server's identity and roles. Its writes are bound
 // per tool namespace (RoleBinding APIRole in tool-<t>, made by the accounts

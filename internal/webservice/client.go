@@ -20,11 +20,14 @@ import (
 type Client struct {
 	Kube kubernetes.Interface
 	// Config is the same credentials as Kube, for streams (shell attach).
-	Config            *rest.Config
-	Tool              string
-	Namespace         string
-	Home              string
-	Domain            string
+	Config    *rest.Config
+	Tool      string
+	Namespace string
+	Home      string
+	Domain    string
+	// WebURL is the template of the public URL start prints ({host}:
+	// <tool>.<Domain>); empty is the production platform's, HTTPS.
+	WebURL            string
 	PlatformNamespace string
 	// Out gets the lines users' scripts rely on ("Starting webservice");
 	// ErrOut gets progress and notes.

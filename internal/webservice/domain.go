@@ -60,16 +60,30 @@ func ResolveDomain(flag string, getenv func(string) string, configFile string, p
 // PublishedDomain reads the domain the platform publishes to tools; ""
 // when it publishes none (an older platform, or no API server yet).
 func PublishedDomain(ctx context.Context, kube kubernetes.Interface, platformNS string) (string, error) {
+	p, err := ReadPublished(ctx, kube, platformNS)
+	return p.Domain, err
+}
+
+// Published is what the platform publishes to tools' CLIs about web
+// services; empty fields when it publishes nothing.
+type Published struct {
+	Domain string
+	// WebURL is the public URL's template ({host}).
+	WebURL string
+}
+
+// ReadPublished reads the platform's published settings.
+func ReadPublished(ctx context.Context, kube kubernetes.Interface, platformNS string) (Published, error) {
 	cm, err := kube.CoreV1().ConfigMaps(platformNS).Get(ctx, tenancy.APIConfigMap, metav1.GetOptions{})
 	// No API server has published anything (the role letting tools read
 	// the ConfigMap comes with it): web services work without one.
 	if apierrors.IsNotFound(err) || apierrors.IsForbidden(err) {
-		return "", nil
+		return Published{}, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("read the platform's domain (ConfigMap %s/%s): %w", platformNS, tenancy.APIConfigMap, err)
+		return Published{}, fmt.Errorf("read the platform's domain (ConfigMap %s/%s): %w", platformNS, tenancy.APIConfigMap, err)
 	}
-	return cm.Data[tenancy.APIConfigDomain], nil
+	return Published{Domain: cm.Data[tenancy.APIConfigDomain], WebURL: cm.Data[tenancy.APIConfigWebURL]}, nil
 }
 
 func domainFromFile(path string) (string, error) {

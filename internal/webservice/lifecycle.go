@@ -111,7 +111,7 @@ func (c *Client) start(ctx context.Context, p *prepared) error {
 	if err != nil {
 		return c.rollback(made, fmt.Errorf("webservice could not start: %w", err))
 	}
-	fmt.Fprintf(c.ErrOut, "Your webservice is at https://%s/\n", Host(c.Tool, c.Domain))
+	fmt.Fprintf(c.ErrOut, "Your webservice is at %s\n", tenancy.WebURL(c.WebURL, Host(c.Tool, c.Domain)))
 	return nil
 }
 

@@ -74,8 +74,10 @@ func start() (*platform, error) {
 	if p.Mail, err = mailbox.Start("127.0.0.1:0", ""); err != nil {
 		return nil, err
 	}
-	// Batches every 2 s, so a test's mail arrives soon.
-	_, err = cluster.StartPlatform(ctx, domain,
+	// Batches every 2 s, so a test's mail arrives soon. Web services are
+	// reached at the ingress's port, as make run publishes them.
+	port := p.Ingress[strings.LastIndexByte(p.Ingress, ':')+1:]
+	_, err = cluster.StartPlatform(ctx, domain, "--web-url", "http://{host}:"+port+"/",
 		"--smtp-server", p.Mail.Addr, "--mail-interval", "2s", "--mail-to", "tools.{tool}@toolforge.test", "--log-level", "debug")
 	return p, err
 }

@@ -74,7 +74,9 @@ func TestEachKindOfWebServiceServesThroughTheIngress(t *testing.T) {
 			for name, content := range app.files {
 				writeAsTool(t, tool, name, content)
 			}
-			if r := p.ok(t, app.tool, "webservice", app.typ, "start"); !strings.Contains(r.Stdout, "Starting webservice") {
+			// It says where it is, by the platform's published URL.
+			if r := p.ok(t, app.tool, "webservice", app.typ, "start"); !strings.Contains(r.Stdout, "Starting webservice") ||
+				!strings.Contains(r.Stderr, "Your webservice is at "+p.toolURL(app.tool, "/")+"\n") {
 				t.Fatalf("start: %s", r)
 			}
 			defer p.ok(t, app.tool, "webservice", "stop")
