@@ -67,8 +67,11 @@ bin/coredns: $(call UPSTREAM_STAMP,coredns,$(COREDNS_VERSION))
 		github.com/coredns/coredns $(COREDNS_VERSION) bin .
 	@touch $@
 
-bin/traefik: $(call UPSTREAM_STAMP,traefik,$(TRAEFIK_VERSION))
-	hack/upstream.sh github.com/traefik/traefik/v3 $(TRAEFIK_VERSION) bin ./cmd/traefik
+# Traefik without the ACME DNS challenge providers, which devcluster never
+# uses and which are most of a cold build (hack/traefik-without-acme-dns.sh).
+bin/traefik: $(call UPSTREAM_STAMP,traefik,$(TRAEFIK_VERSION)-nodns1)
+	hack/upstream.sh --prepare 'bash $(CURDIR)/hack/traefik-without-acme-dns.sh # v1' \
+		github.com/traefik/traefik/v3 $(TRAEFIK_VERSION) bin ./cmd/traefik
 	@touch $@
 
 # A version change rebuilds (the stamp names the version).

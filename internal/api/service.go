@@ -121,12 +121,12 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 	}
 	store := &jobsserver.Store{
 		Reader: c, Writer: writer, Kube: kube, Log: log,
-		Domain: env.Common.Domain, Mail: env.Common.SMTPServer != "",
+		Domain: env.Common.Domain, WebURL: env.Common.WebURL, Mail: env.Common.SMTPServer != "",
 		Images: (&catalogue{reader: mgr.GetAPIReader(), ns: env.Common.PlatformNamespace, ttl: 10 * time.Second}).Get,
 	}
-	// What a job list shows changes with these; pods only matter to show
-	// and logs, which are not cached.
-	for _, obj := range []client.Object{&batchv1.Job{}, &batchv1.CronJob{}, &appsv1.Deployment{}, &corev1.Service{}, &networkingv1.Ingress{}, &corev1.LimitRange{}, &corev1.ResourceQuota{}, &corev1.Namespace{}} {
+	// What a job list shows changes with these (pods: a one-off job is
+	// done once its pod succeeded, before the Job controller says so).
+	for _, obj := range []client.Object{&batchv1.Job{}, &batchv1.CronJob{}, &appsv1.Deployment{}, &corev1.Service{}, &networkingv1.Ingress{}, &corev1.Pod{}, &corev1.LimitRange{}, &corev1.ResourceQuota{}, &corev1.Namespace{}} {
 		inf, err := c.GetInformer(ctx, obj, cache.BlockUntilSynced(false))
 		if err != nil {
 			return err

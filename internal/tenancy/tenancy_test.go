@@ -68,3 +68,16 @@ func TestAnotherContextNamesItsOwnUserAndCredentials(t *testing.T) {
 		}
 	}
 }
+
+func TestAWebURLIsTheTemplateWithTheHost(t *testing.T) {
+	for _, tc := range []struct{ name, template, want string }{
+		{"no template is the production platform's, HTTPS", "", "https://demo.toolforge.org/"},
+		{"a devcluster's names the ingress port", "http://{host}:8000/", "http://demo.toolforge.org:8000/"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := WebURL(tc.template, "demo.toolforge.org"); got != tc.want {
+				t.Fatalf("WebURL(%q) = %q, want %q", tc.template, got, tc.want)
+			}
+		})
+	}
+}

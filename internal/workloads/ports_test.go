@@ -55,7 +55,7 @@ func TestAJobsPortIsReachableByNameAndPublishedThroughTheIngress(t *testing.T) {
 		})
 	}
 	published("8080")
-	if show := p.ok(t, "server", "jobs", "show", "api").Stdout; !strings.Contains(show, "Published:     https://server.toolforge.localhost/") {
+	if show := p.ok(t, "server", "jobs", "show", "api").Stdout; !strings.Contains(show, "Published:     "+p.toolURL("server", "/")+"\n") {
 		t.Fatalf("show does not say where it is published:\n%s", show)
 	}
 	// A restart keeps it published.

@@ -433,7 +433,15 @@ func (s *Store) List(ctx context.Context, tool string) ([]jobs.Info, error) {
 	}
 	out := make([]jobs.Info, 0, len(entries))
 	for _, e := range entries {
-		out = append(out, s.info(e, cat, t, nil))
+		// A one-off job whose pod succeeded is done, as --wait and show
+		// say, before the Job controller marks it: list agrees with them.
+		var pods []*corev1.Pod
+		if j, ok := e.obj.(*batchv1.Job); ok && !jobEnded(&j.Status) {
+			if pods, err = s.pods(ctx, tool, e.def.Name); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, s.info(e, cat, t, pods))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
@@ -458,7 +466,7 @@ func (s *Store) context(ctx context.Context, tool string) (*images.Catalogue, *T
 func (s *Store) info(e *entry, cat *images.Catalogue, t *Target, pods []*corev1.Pod) jobs.Info {
 	info := jobs.Info{Job: *e.def, ImageState: "unknown"}
 	if ing := e.ingress; ing != nil && len(ing.Spec.Rules) > 0 {
-		info.URL = "https://" + ing.Spec.Rules[0].Host + "/"
+		info.URL = tenancy.WebURL(s.WebURL, ing.Spec.Rules[0].Host)
 	}
 	if spec := podSpecOf(e.obj); spec != nil && len(spec.Containers) > 0 {
 		info.ImageRef = spec.Containers[0].Image

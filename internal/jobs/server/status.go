@@ -41,6 +41,16 @@ func status(obj client.Object, pods []*corev1.Pod, why map[string]string) (short
 	return short, long
 }
 
+// jobEnded: the Job controller has marked the job complete or failed.
+func jobEnded(s *batchv1.JobStatus) bool {
+	for _, c := range s.Conditions {
+		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
+
 func jobStatus(s *batchv1.JobStatus, suspend *bool) (string, string) {
 	for _, c := range s.Conditions {
 		if c.Status != corev1.ConditionTrue {

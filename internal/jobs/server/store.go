@@ -37,6 +37,9 @@ type Store struct {
 	CacheWait time.Duration
 	// Domain is what published jobs are routed under: <tool>.<Domain>.
 	Domain string
+	// WebURL is how the public reaches a published job ({host}: its
+	// host); empty is HTTPS on the default port.
+	WebURL string
 	// Mail says whether the platform sends job notifications (a notifier
 	// with an SMTP server runs); without it --emails other than none is
 	// refused, not silently ignored.

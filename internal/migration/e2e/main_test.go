@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/toolforge-go/toolforge/internal/api/apitest"
+	"github.com/toolforge-go/toolforge/internal/mailbox"
 	"github.com/toolforge-go/toolforge/internal/testcluster"
 )
 
@@ -70,6 +71,7 @@ var setup struct {
 	tools                map[string]*testcluster.Tool
 	toolforge, adminCLI  string
 	oldServer, newServer *apitest.Server
+	mail                 *mailbox.Server
 }
 
 // env provisions both clusters' accounts (the old controller first, as
@@ -104,10 +106,15 @@ func env(t *testing.T) {
 		if _, setup.err = neu.ProvisionToolsWith(ctx, accounts("--gentle", "--quotas-file", quotas), toolNames...); setup.err != nil {
 			return
 		}
-		if setup.oldServer, setup.err = apitest.Start(ctx, old); setup.err != nil {
+		// Both platforms have a mail server, so jobs may ask for mail
+		// (--emails), a setting a move must keep.
+		if setup.mail, setup.err = mailbox.Start("127.0.0.1:0", ""); setup.err != nil {
 			return
 		}
-		if setup.newServer, setup.err = apitest.Start(ctx, neu); setup.err != nil {
+		if setup.oldServer, setup.err = apitest.Start(ctx, old, "--smtp-server", setup.mail.Addr); setup.err != nil {
+			return
+		}
+		if setup.newServer, setup.err = apitest.Start(ctx, neu, "--smtp-server", setup.mail.Addr); setup.err != nil {
 			return
 		}
 		if setup.toolforge, setup.err = testcluster.BuildBinary("toolforge"); setup.err != nil {
