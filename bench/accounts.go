@@ -43,13 +43,8 @@ func benchAccounts(ctx context.Context, r *report) error {
 	}
 	defer os.RemoveAll(dir)
 	n := *accountsTools
-	var file bytes.Buffer
-	file.WriteString("tools:\n")
-	for i := 0; i < n; i++ {
-		fmt.Fprintf(&file, "  - {name: tool%d, uid: %d}\n", i, 100000+i)
-	}
-	accountsFile := filepath.Join(dir, "accounts.yaml")
-	if err := os.WriteFile(accountsFile, file.Bytes(), 0o644); err != nil {
+	accountsFile, err := writeAccountsFile(dir, n)
+	if err != nil {
 		return err
 	}
 
@@ -208,4 +203,19 @@ func waitQuiet(ctx context.Context, c *testcluster.Cluster) (time.Duration, erro
 		}
 	}
 	return time.Since(start), nil
+}
+
+// writeAccountsFile writes an accounts file of n tools (tool0… with uids
+// from 100000) into dir and returns its path.
+func writeAccountsFile(dir string, n int) (string, error) {
+	var file bytes.Buffer
+	file.WriteString("tools:\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&file, "  - {name: tool%d, uid: %d}\n", i, 100000+i)
+	}
+	path := filepath.Join(dir, "accounts.yaml")
+	if err := os.WriteFile(path, file.Bytes(), 0o644); err != nil {
+		return "", fmt.Errorf("write the accounts file: %w", err)
+	}
+	return path, nil
 }

@@ -47,13 +47,8 @@ func benchBackup(ctx context.Context, r *report) error {
 	}
 	defer os.RemoveAll(dir)
 	n := *backupTools
-	var file bytes.Buffer
-	file.WriteString("tools:\n")
-	for i := 0; i < n; i++ {
-		fmt.Fprintf(&file, "  - {name: tool%d, uid: %d}\n", i, 100000+i)
-	}
-	accountsFile := filepath.Join(dir, "accounts.yaml")
-	if err := os.WriteFile(accountsFile, file.Bytes(), 0o644); err != nil {
+	accountsFile, err := writeAccountsFile(dir, n)
+	if err != nil {
 		return err
 	}
 	t0 := time.Now()

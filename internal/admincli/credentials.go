@@ -1,6 +1,7 @@
 package admincli
 
 import (
+	"context"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -22,22 +23,14 @@ func newCredentialsCommand(g *Globals) *cobra.Command {
 		}
 		return &toolcreds.Ops{Read: cl.Read, Write: cl.Write, Progress: g.Streams.ErrOut}, nil
 	}
-	show := &cobra.Command{Use: "show TOOL", Short: "Show a tool's certificate: fingerprint, expiry, last renewal", Args: cobra.ExactArgs(1)}
-	out := cli.AddOutputFlag(show, "table")
-	show.RunE = func(c *cobra.Command, args []string) error {
-		if err := out.Check(); err != nil {
-			return err
-		}
-		o, err := ops()
-		if err != nil {
-			return err
-		}
-		st, err := o.Show(c.Context(), args[0])
-		if err != nil {
-			return err
-		}
-		return printCredentials(g, out, st)
-	}
+	show := newShowToolCommand(g, "Show a tool's certificate: fingerprint, expiry, last renewal",
+		func(ctx context.Context, tool string) (toolcreds.Status, error) {
+			o, err := ops()
+			if err != nil {
+				return toolcreds.Status{}, err
+			}
+			return o.Show(ctx, tool)
+		}, printCredentials)
 
 	var yes bool
 	wait := 2 * time.Minute

@@ -1,6 +1,7 @@
 package admincli
 
 import (
+	"context"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -31,22 +32,14 @@ quotas file, so they survive every re-run. Keys are ResourceQuota keys:
 		return &toolquota.Ops{Read: cl.Read, Write: cl.Write, Progress: g.Streams.ErrOut}, nil
 	}
 
-	show := &cobra.Command{Use: "show TOOL", Short: "Show a tool's quota, usage and overrides", Args: cobra.ExactArgs(1)}
-	out := cli.AddOutputFlag(show, "table")
-	show.RunE = func(c *cobra.Command, args []string) error {
-		if err := out.Check(); err != nil {
-			return err
-		}
-		o, err := ops()
-		if err != nil {
-			return err
-		}
-		st, err := o.Show(c.Context(), args[0])
-		if err != nil {
-			return err
-		}
-		return printQuota(g, out, st)
-	}
+	show := newShowToolCommand(g, "Show a tool's quota, usage and overrides",
+		func(ctx context.Context, tool string) (toolquota.Status, error) {
+			o, err := ops()
+			if err != nil {
+				return toolquota.Status{}, err
+			}
+			return o.Show(ctx, tool)
+		}, printQuota)
 
 	set := &cobra.Command{
 		Use:     "set TOOL KEY=VALUE...",
