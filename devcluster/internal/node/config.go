@@ -262,6 +262,12 @@ func (c Config) kubeletConfig() ([]byte, error) {
 		// Kubelet cannot lower its own OOM score here (no CAP_SYS_RESOURCE).
 		OOMScoreAdj:         ptr.To[int32](0),
 		SerializeImagePulls: ptr.To(false),
+		// Catalogue images are :latest, so every pod asks the registry
+		// (pull policy Always), as in production; here the registry is
+		// the supervisor's on loopback. Kubelet's default of 5 pulls/s
+		// (burst 10) sent a burst of pods into 10-15 s back-offs ("pull
+		// QPS exceeded"); 0 is no limit.
+		RegistryPullQPS: ptr.To[int32](0),
 		// A developer machine's disk is shared with everything else: evict
 		// only when it is nearly full, and keep images.
 		EvictionHard: map[string]string{
