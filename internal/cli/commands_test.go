@@ -11,6 +11,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/toolforge-go/toolforge/internal/golden"
 	"github.com/toolforge-go/toolforge/internal/jobs"
 )
 
@@ -47,7 +48,7 @@ func TestLoadCreatesUpdatesAndLeavesAloneButDeletesNothing(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
-	golden(t, "jobs_load_plain", []byte(r.stdout))
+	golden.Assert(t, "jobs_load_plain.golden", []byte(r.stdout))
 	if r.stderr != "" {
 		t.Errorf("stderr %q: the results are the output, said once", r.stderr)
 	}
@@ -98,7 +99,7 @@ func TestLoadReplaceNamesWhatItDeletesAndAsks(t *testing.T) {
 		if r.code != 0 {
 			t.Fatalf("exit %d: %s", r.code, r.stderr)
 		}
-		golden(t, "jobs_load_replace_plain", []byte(r.stdout))
+		golden.Assert(t, "jobs_load_replace_plain.golden", []byte(r.stdout))
 		if got := f.jobNames(); !slices.Equal(got, []string{"same"}) {
 			t.Fatalf("jobs after load --replace: %v", got)
 		}
@@ -177,7 +178,7 @@ func TestEnvvarsOutputIsTheOriginals(t *testing.T) {
 		if r.code != 0 || r.stderr != "" {
 			t.Fatalf("%v: exit %d, stderr %q", tc.args, r.code, r.stderr)
 		}
-		golden(t, tc.golden, []byte(r.stdout))
+		golden.Assert(t, tc.golden+".golden", []byte(r.stdout))
 	}
 	if _, ok := f.envvars["DEBUG"]; ok {
 		t.Fatal("DEBUG was not deleted")

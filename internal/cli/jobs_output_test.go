@@ -2,36 +2,13 @@ package cli
 
 import (
 	"bytes"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/toolforge-go/toolforge/internal/envvars"
+	"github.com/toolforge-go/toolforge/internal/golden"
 	"github.com/toolforge-go/toolforge/internal/jobs"
 )
-
-var updateGolden = flag.Bool("update", false, "rewrite the golden files of the CLI's output")
-
-// golden compares got with testdata/<name>.golden (or rewrites it).
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *updateGolden {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run the test with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s differs from %s (-update rewrites it):\n--- got\n%s\n--- want\n%s", name, path, got, want)
-	}
-}
 
 // sampleJobs are one job of each kind, with most settings used.
 func sampleJobs() []jobs.Info {
@@ -65,13 +42,13 @@ func TestJobsOutputIsStable(t *testing.T) {
 			if err := writeJobList(&b, tty, format, list); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, "jobs_list_"+format+"_"+mode, b.Bytes())
+			golden.Assert(t, "jobs_list_"+format+"_"+mode+".golden", b.Bytes())
 		}
 		var b bytes.Buffer
 		if err := writeJob(&b, tty, list[2]); err != nil {
 			t.Fatal(err)
 		}
-		golden(t, "jobs_show_"+mode, b.Bytes())
+		golden.Assert(t, "jobs_show_"+mode+".golden", b.Bytes())
 	}
 }
 
@@ -96,7 +73,7 @@ func TestImagesAndQuotaOutputIsStable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "jobs_images_plain", b.Bytes())
+	golden.Assert(t, "jobs_images_plain.golden", b.Bytes())
 	b.Reset()
 	q := jobs.Quota{Categories: []jobs.QuotaCategory{
 		{Name: "Running jobs", Items: []jobs.QuotaItem{{Name: "Total running jobs at once (Kubernetes pods)", Used: "1", Limit: "4"}, {Name: "Memory", Used: "512Mi", Limit: "8Gi"}}},
@@ -105,7 +82,7 @@ func TestImagesAndQuotaOutputIsStable(t *testing.T) {
 	if err := writeQuota(&b, true, q); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "jobs_quota_tty", b.Bytes())
+	golden.Assert(t, "jobs_quota_tty.golden", b.Bytes())
 }
 
 func TestEnvvarsListHidesValuesUnlessAsked(t *testing.T) {
@@ -117,11 +94,11 @@ func TestEnvvarsListHidesValuesUnlessAsked(t *testing.T) {
 	if strings.Contains(hidden.String(), "s3cr3t") {
 		t.Fatalf("list shows a value: %q", hidden.String())
 	}
-	golden(t, "envvars_list_plain", hidden.Bytes())
+	golden.Assert(t, "envvars_list_plain.golden", hidden.Bytes())
 	if err := writeEnvvars(&shown, true, list, true); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "envvars_list_show_values_tty", shown.Bytes())
+	golden.Assert(t, "envvars_list_show_values_tty.golden", shown.Bytes())
 }
 
 func TestDumpIsStableAndLoadReadsItBackToTheSameJobs(t *testing.T) {
@@ -130,7 +107,7 @@ func TestDumpIsStableAndLoadReadsItBackToTheSameJobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "jobs_dump", data)
+	golden.Assert(t, "jobs_dump.golden", data)
 	_, defs, err := parseJobsFile(data, "dump.yaml")
 	if err != nil {
 		t.Fatal(err)

@@ -2,31 +2,10 @@ package migration
 
 import (
 	"bytes"
-	"flag"
-	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/toolforge-go/toolforge/internal/golden"
 )
-
-var updateGolden = flag.Bool("update", false, "rewrite the golden files of the admin CLI's output")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *updateGolden {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run the test with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s differs from %s (-update rewrites it):\n--- got\n%s\n--- want\n%s", name, path, got, want)
-	}
-}
 
 func sampleReport() *Report {
 	return &Report{
@@ -47,7 +26,7 @@ func TestTheReportTableIsStable(t *testing.T) {
 	if err := WriteReport(&b, sampleReport()); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "report", b.Bytes())
+	golden.Assert(t, "report.golden", b.Bytes())
 }
 
 func TestAnEmptyReportIsItsTotalsOnly(t *testing.T) {
@@ -56,5 +35,5 @@ func TestAnEmptyReportIsItsTotalsOnly(t *testing.T) {
 	if err := WriteReport(&b, r); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "report_empty", b.Bytes())
+	golden.Assert(t, "report_empty.golden", b.Bytes())
 }

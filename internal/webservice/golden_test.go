@@ -2,8 +2,6 @@ package webservice_test
 
 import (
 	"bytes"
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -12,32 +10,9 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/toolforge-go/toolforge/internal/cli"
+	"github.com/toolforge-go/toolforge/internal/golden"
 	"github.com/toolforge-go/toolforge/internal/webservice"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-// golden compares got with testdata/<name>, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test -update rewrites it)\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
 
 // The objects a web service is made of are a contract: scripts, the status
 // page and admission read their names, labels and ports.
@@ -61,7 +36,7 @@ func TestObjectsMatchTheGoldenFiles(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		golden(t, filepath.Join("objects", name), out)
+		golden.Assert(t, filepath.Join("objects", name), out)
 	}
 }
 
@@ -87,7 +62,7 @@ func TestHelpMatchesTheGoldenFiles(t *testing.T) {
 				t.Fatalf("exit %d, stderr %q", code, errOut.String())
 			}
 			file, _, _ := bytes.Cut([]byte(name), []byte("#"))
-			golden(t, filepath.Join("help", string(file)), out.Bytes())
+			golden.Assert(t, filepath.Join("help", string(file)), out.Bytes())
 		})
 	}
 }
