@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
 
 // LogOptions choose which log lines `webservice logs` prints.
@@ -36,6 +37,11 @@ func (c *Client) Logs(ctx context.Context, o LogOptions, out io.Writer) error {
 	var mu sync.Mutex
 	copyLog := func(pod string, prefix bool) error {
 		stream, err := c.Kube.CoreV1().Pods(c.Namespace).GetLogs(pod, opts).Stream(ctx)
+		// A pod that went between the list and now (a restart's old
+		// one) has no log left to show: the others are the service's.
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("logs of pod %s: %w", pod, err)
 		}
