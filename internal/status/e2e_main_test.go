@@ -14,6 +14,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/toolforge-go/toolforge/internal/jobs"
@@ -130,18 +131,17 @@ func makeEnv(ctx context.Context) (env, error) {
 		return e, err
 	}
 	// The workloads' pods run (kwok) before any test looks.
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
+	var last string
+	err = wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, 3*time.Minute, true, func(context.Context) (bool, error) {
 		a, errA := getTool(e.server.URL, "alpha")
 		b, errB := getTool(e.server.URL, "beta")
-		if errA == nil && errB == nil && running(a) == 2 && running(b) == 2 {
-			return e, nil
-		}
-		if time.Now().After(deadline) {
-			return e, fmt.Errorf("pods of alpha and beta not running after 3 minutes: %v %v %+v %+v", errA, errB, a.Pods, b.Pods)
-		}
-		time.Sleep(200 * time.Millisecond)
+		last = fmt.Sprintf("%v %v %+v %+v", errA, errB, a.Pods, b.Pods)
+		return errA == nil && errB == nil && running(a) == 2 && running(b) == 2, nil
+	})
+	if err != nil {
+		return e, fmt.Errorf("pods of alpha and beta not running after 3 minutes: %s", last)
 	}
+	return e, nil
 }
 
 func toolClient(t *testcluster.Tool) (client.Client, error) {

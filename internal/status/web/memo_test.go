@@ -1,10 +1,13 @@
 package web
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 func ok(body string) answer { return answer{code: 200, body: []byte(body)} }
@@ -25,9 +28,10 @@ func TestConcurrentFirstRequestsShareOneBuild(t *testing.T) {
 		})
 	}
 	// The first build lasts until every request has started.
-	deadline := time.Now().Add(5 * time.Second)
-	for started.Load() < 20 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
+	if err := wait.PollUntilContextTimeout(context.Background(), time.Millisecond, 5*time.Second, true, func(context.Context) (bool, error) {
+		return started.Load() == 20, nil
+	}); err != nil {
+		t.Fatalf("%d of 20 requests started: %v", started.Load(), err)
 	}
 	close(release)
 	wg.Wait()
@@ -57,12 +61,10 @@ func TestAStaleAnswerIsServedWhileOneRebuildRuns(t *testing.T) {
 		}
 	}
 	close(release)
-	deadline := time.Now().Add(5 * time.Second)
-	for string(m.get("k", rebuild).body) != "second" {
-		if time.Now().After(deadline) {
-			t.Fatal("the rebuilt answer never replaced the stale one")
-		}
-		time.Sleep(time.Millisecond)
+	if err := wait.PollUntilContextTimeout(context.Background(), time.Millisecond, 5*time.Second, true, func(context.Context) (bool, error) {
+		return string(m.get("k", rebuild).body) == "second", nil
+	}); err != nil {
+		t.Fatalf("the rebuilt answer never replaced the stale one: %v", err)
 	}
 	if n := rebuilds.Load(); n != 1 {
 		t.Errorf("%d rebuilds started, want 1", n)
