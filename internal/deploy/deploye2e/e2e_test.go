@@ -193,6 +193,14 @@ func (r *controlRepo) admin(t *testing.T, args ...string) (stdout, stderr string
 // runAsTool runs a program as the tool alpha, in its home.
 func runAsTool(t *testing.T, home string, bin string, args ...string) string {
 	t.Helper()
+	out, err := tryAsTool(home, bin, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func tryAsTool(home string, bin string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
@@ -200,9 +208,9 @@ func runAsTool(t *testing.T, home string, bin string, args ...string) string {
 	cmd.Env = []string{"HOME=" + home, "USER=alpha", "PATH=" + os.Getenv("PATH"), "TOOLFORGE_DOMAIN=toolforge.localhost"}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("%s %v as alpha: %v\n%s", filepath.Base(bin), args, err, out)
+		return string(out), fmt.Errorf("%s %v as alpha: %w\n%s", filepath.Base(bin), args, err, out)
 	}
-	return string(out)
+	return string(out), nil
 }
 
 func TestThePlatformDeployedIntoTheCluster(t *testing.T) {
@@ -235,8 +243,16 @@ func TestThePlatformDeployedIntoTheCluster(t *testing.T) {
 	}
 	upgrade := images(t, "0.0.2")
 
+	// Each stage needs the ones before it: the first failure ends the
+	// story instead of cascading into the stages after it.
+	step := func(name string, f func(t *testing.T)) {
+		t.Helper()
+		if !t.Run(name, f) {
+			t.FailNow()
+		}
+	}
 	var pinB string
-	t.Run("apply installs the platform, whose pods provision tools", func(t *testing.T) {
+	step("apply installs the platform, whose pods provision tools", func(t *testing.T) {
 		repo.pin(t, first.tag, first.tag, "toolforge: deploy "+first.tag)
 		if _, _, code := repo.admin(t, "apply", "dev", "--yes"); code != 0 {
 			t.Fatalf("apply exited %d", code)
@@ -259,10 +275,18 @@ func TestThePlatformDeployedIntoTheCluster(t *testing.T) {
 			_, err := os.Stat(kubeconfig)
 			return err
 		})
+		// Ready pods are not yet a reachable NodePort: kube-proxy
+		// rejects connections to the API's service until it has
+		// programmed the new endpoints, which CI once caught the
+		// first job run doing.
+		testcluster.Eventually(t, time.Minute, func() error {
+			_, err := tryAsTool(filepath.Join(home, "alpha"), toolforgeBin, "jobs", "list")
+			return err
+		})
 		noToolforgedOutsideTheCluster(t)
 	})
 
-	t.Run("a tool's job runs and its web service answers through the ingress", func(t *testing.T) {
+	step("a tool's job runs and its web service answers through the ingress", func(t *testing.T) {
 		alpha := filepath.Join(home, "alpha")
 		runAsTool(t, alpha, toolforgeBin, "jobs", "run", "hello", "--command", "echo hello from $HOME > $HOME/hello.txt", "--image", "bookworm", "--wait")
 		if out, err := os.ReadFile(filepath.Join(alpha, "hello.txt")); err != nil || string(out) != "hello from /data/project/alpha\n" {
@@ -278,7 +302,7 @@ func TestThePlatformDeployedIntoTheCluster(t *testing.T) {
 		testcluster.Eventually(t, 3*time.Minute, func() error { return answers(webURL()) })
 	})
 
-	t.Run("an upgrade keeps the web service answering throughout", func(t *testing.T) {
+	step("an upgrade keeps the web service answering throughout", func(t *testing.T) {
 		pinB = repo.pin(t, upgrade.tag, upgrade.tag, "toolforge: deploy "+upgrade.tag)
 		probe := startProbe(webURL(), 100*time.Millisecond)
 		start := time.Now()
@@ -298,7 +322,7 @@ func TestThePlatformDeployedIntoTheCluster(t *testing.T) {
 		runAsTool(t, alpha, toolforgeBin, "jobs", "run", "after-upgrade", "--command", "true", "--image", "bookworm", "--wait")
 	})
 
-	t.Run("a broken pin fails, is rolled back, and the platform keeps working", func(t *testing.T) {
+	step("a broken pin fails, is rolled back, and the platform keeps working", func(t *testing.T) {
 		repo.pin(t, upgrade.tag, "0.0.3-deadbee", "toolforge: deploy an image that does not exist")
 		probe := startProbe(webURL(), 200*time.Millisecond)
 		stdout, stderr, code := repo.admin(t, "apply", "dev", "--yes", "--timeout", "45s")
@@ -324,7 +348,7 @@ func TestThePlatformDeployedIntoTheCluster(t *testing.T) {
 		}
 	})
 
-	t.Run("a rollback is a revert of the pin and an apply", func(t *testing.T) {
+	step("a rollback is a revert of the pin and an apply", func(t *testing.T) {
 		repo.git(t, "revert", "--no-edit", pinB)
 		if out, _, code := repo.admin(t, "apply", "dev", "--yes"); code != 0 || !strings.Contains(out, "upgraded") {
 			t.Fatalf("apply of the reverted pin: exit %d, %s", code, out)
@@ -335,7 +359,7 @@ func TestThePlatformDeployedIntoTheCluster(t *testing.T) {
 		}
 	})
 
-	t.Run("a hand edit shows as drift, with its metric, and apply repairs it", func(t *testing.T) {
+	step("a hand edit shows as drift, with its metric, and apply repairs it", func(t *testing.T) {
 		if _, err := testcluster.Kubectl(context.Background(), cluster.Kubeconfig, "patch", "validatingwebhookconfiguration", "toolforge-admission", "--type=json",
 			"-p", `[{"op":"replace","path":"/webhooks/1/failurePolicy","value":"Ignore"}]`); err != nil {
 			t.Fatal(err)
