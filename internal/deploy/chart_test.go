@@ -112,6 +112,7 @@ func TestTheChartRendersOnlyValuesItsSchemaAllows(t *testing.T) {
 		{"the notifier needs an SMTP server", "components: {notifier: {enabled: true}}", "smtp-server"},
 		{"the notifier renders with an SMTP server", "flags: {smtp-server: \"mail.example.org:25\"}\ncomponents: {notifier: {enabled: true}}", ""},
 		{"a domain that is not a DNS name is refused by the schema", "flags: {domain: Not A Domain}", "domain"},
+		{"a shutdown delay the grace period cannot hold is refused by the schema", "shutdownDelaySeconds: 25", "shutdownDelaySeconds"},
 		{"a mail recipient without the tool is refused by the schema", "components: {notifier: {flags: {mail-to: admins@example.org}}}", "mail-to"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -225,6 +226,12 @@ func TestEveryComponentIsReplicatedProbedAndUnprivileged(t *testing.T) {
 				c := d.Spec.Template.Spec.Containers[0]
 				if c.ReadinessProbe == nil || c.LivenessProbe == nil || c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() {
 					t.Errorf("%s: probes and requests missing", d.Name)
+				}
+				// A stopping pod serves on until kube-proxy has forgotten it,
+				// and still has its 10 s to finish its requests.
+				if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil || c.Lifecycle.PreStop.Sleep.Seconds != 5 ||
+					*d.Spec.Template.Spec.TerminationGracePeriodSeconds < c.Lifecycle.PreStop.Sleep.Seconds+10 {
+					t.Errorf("%s: preStop %+v with grace %ds, want a 5 s sleep and 10 s more", d.Name, c.Lifecycle, *d.Spec.Template.Spec.TerminationGracePeriodSeconds)
 				}
 				if !strings.Contains(strings.Join(c.Args, " "), "--leader-elect=true") {
 					t.Errorf("%s: no leader election: %v", d.Name, c.Args)
