@@ -78,7 +78,7 @@ func TestRegeneratedCredentialsAreNewAndWork(t *testing.T) {
 	}
 	// Certificates carry whole seconds: a regeneration within the same
 	// second as the first issue has the same time, so only going back in
-	// time is wrong (CI's faster machine did it in one second).
+	// time is wrong (a CI run here did it within one second).
 	if after.Fingerprint != inUse || after.Issued.Before(before.Issued) {
 		t.Errorf("after regenerate: %+v (before %+v)", after, before)
 	}

@@ -167,7 +167,8 @@ It stops and starts web services, so it asks first (--yes off a terminal).`,
 			if err != nil {
 				return "", fmt.Errorf("--to %s: %w", f.To, err)
 			}
-			return webservice.PublishedDomain(cmd.Context(), to.Read, tenancy.PlatformNamespace)
+			published, err := webservice.ReadPublished(cmd.Context(), to.Read, tenancy.PlatformNamespace)
+			return published.Domain, err
 		})
 		if err != nil {
 			return cli.Usagef("%v", err)

@@ -57,15 +57,9 @@ func ResolveDomain(flag string, getenv func(string) string, configFile string, p
 	return domain, nil
 }
 
-// PublishedDomain reads the domain the platform publishes to tools; ""
-// when it publishes none (an older platform, or no API server yet).
-func PublishedDomain(ctx context.Context, kube kubernetes.Interface, platformNS string) (string, error) {
-	p, err := ReadPublished(ctx, kube, platformNS)
-	return p.Domain, err
-}
-
 // Published is what the platform publishes to tools' CLIs about web
-// services; empty fields when it publishes nothing.
+// services; empty fields when it publishes nothing (an older platform, or
+// no API server yet).
 type Published struct {
 	Domain string
 	// WebURL is the public URL's template ({host}).

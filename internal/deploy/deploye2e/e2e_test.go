@@ -155,10 +155,10 @@ values:
       settings:
         domains: [toolforge.localhost]
     api:
-      service: {type: NodePort, nodePort: 30443}
+      service: {type: NodePort, nodePort: %d}
       flags:
-        api-public-url: https://%s:30443
-`, registry, chartVersion, imageTag, r.home, r.home, cluster.APIURL, node)
+        api-public-url: https://%s
+`, registry, chartVersion, imageTag, r.home, r.home, cluster.APIURL, apiNodePort, apiAddr())
 	path := filepath.Join(r.dir, "clusters", "dev", "toolforge.yaml")
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
@@ -421,6 +421,11 @@ func answers(url string) error {
 	return nil
 }
 
+// apiNodePort is where the pin publishes the API on the node.
+const apiNodePort = 30443
+
+func apiAddr() string { return net.JoinHostPort(node, strconv.Itoa(apiNodePort)) }
+
 // apiClient checks that the API answers, not whom: the probe's question is
 // availability, and the tools' own calls check the certificate.
 var apiClient = &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{
@@ -431,7 +436,7 @@ var apiClient = &http.Client{Timeout: 3 * time.Second, Transport: &http.Transpor
 // apiAnswers asks the API's public healthz, through its NodePort as a
 // tool's CLI reaches it.
 func apiAnswers() error {
-	url := "https://" + net.JoinHostPort(node, "30443") + "/jobs/v1/healthz"
+	url := "https://" + apiAddr() + "/jobs/v1/healthz"
 	resp, err := apiClient.Get(url)
 	if err != nil {
 		return err

@@ -436,7 +436,7 @@ func (s *Store) List(ctx context.Context, tool string) ([]jobs.Info, error) {
 		// A one-off job whose pod succeeded is done, as --wait and show
 		// say, before the Job controller marks it: list agrees with them.
 		var pods []*corev1.Pod
-		if j, ok := e.obj.(*batchv1.Job); ok && !jobEnded(&j.Status) {
+		if j, ok := e.obj.(*batchv1.Job); ok && endCondition(&j.Status) == nil {
 			if pods, err = s.pods(ctx, tool, e.def.Name); err != nil {
 				return nil, err
 			}

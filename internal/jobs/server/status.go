@@ -41,27 +41,23 @@ func status(obj client.Object, pods []*corev1.Pod, why map[string]string) (short
 	return short, long
 }
 
-// jobEnded: the Job controller has marked the job complete or failed.
-func jobEnded(s *batchv1.JobStatus) bool {
-	for _, c := range s.Conditions {
-		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
-			return true
+// endCondition is the condition by which the Job controller marked the
+// job complete or failed; nil until it has.
+func endCondition(s *batchv1.JobStatus) *batchv1.JobCondition {
+	for i, c := range s.Conditions {
+		if c.Status == corev1.ConditionTrue && (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) {
+			return &s.Conditions[i]
 		}
 	}
-	return false
+	return nil
 }
 
 func jobStatus(s *batchv1.JobStatus, suspend *bool) (string, string) {
-	for _, c := range s.Conditions {
-		if c.Status != corev1.ConditionTrue {
-			continue
-		}
-		switch c.Type {
-		case batchv1.JobComplete:
+	if c := endCondition(s); c != nil {
+		if c.Type == batchv1.JobComplete {
 			return jobs.StatusCompleted, fmt.Sprintf("Job completed at %s.", timeOf(s.CompletionTime))
-		case batchv1.JobFailed:
-			return jobs.StatusFailed, strings.TrimSpace(fmt.Sprintf("Job failed: %s %s", c.Reason, c.Message))
 		}
+		return jobs.StatusFailed, strings.TrimSpace(fmt.Sprintf("Job failed: %s %s", c.Reason, c.Message))
 	}
 	switch {
 	case suspend != nil && *suspend:
