@@ -8,10 +8,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/toolforge-go/toolforge/internal/api/route"
 	envvarsserver "github.com/toolforge-go/toolforge/internal/envvars/server"
 	"github.com/toolforge-go/toolforge/internal/jobs"
 	jobsserver "github.com/toolforge-go/toolforge/internal/jobs/server"
+	"github.com/toolforge-go/toolforge/internal/route"
 )
 
 // productAPIs are the real route tables (their handlers are not called).

@@ -18,7 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/toolforge-go/toolforge/internal/api/route"
+	"github.com/toolforge-go/toolforge/internal/route"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
 

@@ -21,9 +21,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/toolforge-go/toolforge/internal/api/route"
 	"github.com/toolforge-go/toolforge/internal/envvars"
 	"github.com/toolforge-go/toolforge/internal/jobs"
+	"github.com/toolforge-go/toolforge/internal/route"
 )
 
 // fakeAPI is a stand-in for the jobs and envvars API, enough to run the

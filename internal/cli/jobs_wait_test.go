@@ -14,8 +14,8 @@ import (
 
 	"k8s.io/utils/ptr"
 
-	"github.com/toolforge-go/toolforge/internal/api/route"
 	"github.com/toolforge-go/toolforge/internal/jobs"
+	"github.com/toolforge-go/toolforge/internal/route"
 )
 
 // statusServer answers GET job with the statuses in turn (the last one

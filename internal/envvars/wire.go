@@ -1,6 +1,6 @@
 package envvars
 
-import "github.com/toolforge-go/toolforge/internal/api/route"
+import "github.com/toolforge-go/toolforge/internal/route"
 
 // Request and response bodies of the envvars API.
 type (

@@ -1,6 +1,6 @@
 package jobs
 
-import "github.com/toolforge-go/toolforge/internal/api/route"
+import "github.com/toolforge-go/toolforge/internal/route"
 
 // Response bodies of the jobs API.
 type (

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/toolforge-go/toolforge/internal/api/route"
+	"github.com/toolforge-go/toolforge/internal/route"
 )
 
 // maxBody leaves room for a 1 MiB value escaped in JSON (up to 6 bytes a

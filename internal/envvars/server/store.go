@@ -17,7 +17,7 @@ import (
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/keymutex"
 
-	"github.com/toolforge-go/toolforge/internal/api/route"
+	"github.com/toolforge-go/toolforge/internal/route"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
 

@@ -24,13 +24,13 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/toolforge-go/toolforge/internal/api/route"
 	"github.com/toolforge-go/toolforge/internal/homefs"
 	"github.com/toolforge-go/toolforge/internal/images"
 	"github.com/toolforge-go/toolforge/internal/jobs"
 	jobsserver "github.com/toolforge-go/toolforge/internal/jobs/server"
 	"github.com/toolforge-go/toolforge/internal/kubecontext"
 	"github.com/toolforge-go/toolforge/internal/migration"
+	"github.com/toolforge-go/toolforge/internal/route"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 	"github.com/toolforge-go/toolforge/internal/webservice"
 )
