@@ -8,12 +8,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Account types, the account_type label of the metrics.
-const (
-	typeTool  = "tool"
-	typeAdmin = "admin"
-)
-
 // metrics are the SPEC §4 metrics, named as the original
 // maintain-kubeusers named them so existing dashboards keep working.
 type metrics struct {
