@@ -17,7 +17,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/toolforge-go/toolforge/internal/accounts/account"
@@ -105,7 +104,7 @@ func (r *Reconciler) Claims(t account.Tool) []Claim {
 	}}
 	for _, s := range r.Shared {
 		claims = append(claims, Claim{
-			Name:      "tool-" + s.Name,
+			Name:      tenancy.PlatformClaimPrefix + s.Name,
 			PV:        "tool-" + t.Name + "-" + s.Name,
 			Path:      s.Path,
 			MountPath: s.MountPath,
@@ -139,102 +138,197 @@ func (r *Reconciler) volumeSource(c Claim) corev1.PersistentVolumeSource {
 	return corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: c.Path, Type: &hostPathType}}
 }
 
-// Ensure makes, per platform claim, a PV bound ahead (claimRef) to the PVC
-// of that name in the tool's namespace, so no other namespace can claim
-// it, then the PVC. The PV comes first: a new PVC that finds its PV is
-// bound at once, whereas a PV appearing after its PVC waits for the
-// binder's next resync. Once bound, the claimRef carries the PVC's UID; a
-// PVC deleted and made again gets its PV bound to the new one. A PV's
-// source is immutable: a changed storage configuration is reported, not
-// forced (deleting the PV is the admin's call).
+// ErrForeignClaim is the error (wrapped) of a claim of a platform claim's
+// name that the platform did not make.
+var ErrForeignClaim = errors.New("not made by the platform")
+
+// Ensure makes, per platform claim, the PVC and a PV bound ahead to it
+// alone: the PV's claimRef names the claim and its UID, so no other
+// namespace and no other claim of that name can have it. The claimRef's
+// UID is also the controller's record of the claim it made: a claim of
+// that name with another UID (deleted and made again by someone else,
+// without the platform's marks) is never given the volume. It is deleted
+// when it is not bound to anything, and the platform's own made in its
+// place once it is gone; the PV stays bound to the claim it was made for
+// meanwhile. A PV's source is immutable: a changed storage configuration
+// is reported, not forced (deleting the PV is the admin's call).
 func (r *Reconciler) Ensure(ctx context.Context, t account.Tool) (ensure.Result, error) {
-	tool := t.Name
-	ns := t.Namespace()
 	result := ensure.Unchanged
 	var errs []error
 	for _, c := range r.Claims(t) {
-		mode := corev1.ReadWriteMany
-		if c.ReadOnly {
-			mode = corev1.ReadOnlyMany
-		}
-		// The claim as it is now: its UID, if it exists, is what the PV must
-		// be bound to.
-		var existing corev1.PersistentVolumeClaim
-		claimUID := types.UID("")
-		if err := r.W.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: c.Name}, &existing); err == nil {
-			claimUID = existing.UID
-		} else if !apierrors.IsNotFound(err) {
-			errs = append(errs, err)
-			continue
-		}
-		claimRef := &corev1.ObjectReference{Kind: "PersistentVolumeClaim", APIVersion: "v1", Namespace: ns, Name: c.Name, UID: claimUID}
-		pv := &corev1.PersistentVolume{
-			ObjectMeta: metav1.ObjectMeta{Name: c.PV, Labels: account.ToolLabels(tool)},
-			Spec: corev1.PersistentVolumeSpec{
-				Capacity:                      corev1.ResourceList{corev1.ResourceStorage: volumeCapacity},
-				AccessModes:                   []corev1.PersistentVolumeAccessMode{mode},
-				PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
-				PersistentVolumeSource:        r.volumeSource(c),
-				ClaimRef:                      claimRef,
-				StorageClassName:              "",
-			},
-		}
-		if err := r.checkVolumeSource(ctx, pv); err != nil {
-			errs = append(errs, err)
-		}
-		out, err := account.Ensure(ctx, r.W, pv, func(cur *corev1.PersistentVolume) error {
-			// An empty UID is the binder's to fill in; a UID of a claim that
-			// is gone (or was made again) must go, or the PV stays Released
-			// and the new claim never binds.
-			ref := cur.Spec.ClaimRef
-			if ref == nil || ref.Namespace != ns || ref.Name != c.Name || (ref.UID != "" && ref.UID != claimUID) {
-				cur.Spec.ClaimRef = claimRef
-			}
-			return nil
-		})
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
+		out, err := r.ensureClaim(ctx, t, c)
 		result = max(result, out)
-		storageClass := ""
-		labels := account.ToolLabels(tool)
-		labels[tenancy.LabelPlatformClaim] = "true"
-		pvc := &corev1.PersistentVolumeClaim{
-			ObjectMeta: metav1.ObjectMeta{
-				Name:      c.Name,
-				Namespace: ns,
-				Labels:    labels,
-				Annotations: map[string]string{
-					tenancy.AnnotationMountPath: c.MountPath,
-					tenancy.AnnotationReadOnly:  fmt.Sprint(c.ReadOnly),
-				},
-			},
-			Spec: corev1.PersistentVolumeClaimSpec{
-				AccessModes:      []corev1.PersistentVolumeAccessMode{mode},
-				Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: volumeCapacity}},
-				VolumeName:       c.PV,
-				StorageClassName: &storageClass,
-			},
-		}
-		if existing.UID != "" && existing.Spec.VolumeName != c.PV {
-			errs = append(errs, fmt.Errorf("PVC %s/%s is bound to %s, not %s", ns, c.Name, existing.Spec.VolumeName, c.PV))
-		}
-		out, err = account.Ensure(ctx, r.W, pvc, func(cur *corev1.PersistentVolumeClaim) error {
-			if cur.Annotations == nil {
-				cur.Annotations = map[string]string{}
-			}
-			cur.Annotations[tenancy.AnnotationMountPath] = c.MountPath
-			cur.Annotations[tenancy.AnnotationReadOnly] = fmt.Sprint(c.ReadOnly)
-			return nil
-		})
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		result = max(result, out)
+		errs = append(errs, err)
 	}
 	return result, errors.Join(errs...)
+}
+
+func (r *Reconciler) ensureClaim(ctx context.Context, t account.Tool, c Claim) (ensure.Result, error) {
+	ns := t.Namespace()
+	mode := corev1.ReadWriteMany
+	if c.ReadOnly {
+		mode = corev1.ReadOnlyMany
+	}
+	storageClass := ""
+	labels := account.ToolLabels(t.Name)
+	labels[tenancy.LabelPlatformClaim] = "true"
+	want := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      c.Name,
+			Namespace: ns,
+			Labels:    labels,
+			Annotations: map[string]string{
+				tenancy.AnnotationMountPath: c.MountPath,
+				tenancy.AnnotationReadOnly:  fmt.Sprint(c.ReadOnly),
+			},
+		},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes:      []corev1.PersistentVolumeAccessMode{mode},
+			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: volumeCapacity}},
+			VolumeName:       c.PV,
+			StorageClassName: &storageClass,
+		},
+	}
+	result := ensure.Unchanged
+	existing, err := r.platformClaim(ctx, true, ns, c)
+	switch {
+	case err != nil:
+		return ensure.Unchanged, err
+	case existing == nil:
+		// Made here, not through ensure: a claim of this name the cache
+		// does not show is someone else's, never to be taken over. The
+		// platform's marks (the label admission mounts by, the mount
+		// annotations) are put on once the volume is bound ahead to the
+		// claim, below: that update is also what has the volume binder
+		// bind the two at once, rather than at its next resync.
+		existing = want.DeepCopy()
+		delete(existing.Labels, tenancy.LabelPlatformClaim)
+		existing.Annotations = nil
+		err := r.W.Client.Create(ctx, existing)
+		if apierrors.IsAlreadyExists(err) {
+			if existing, err = r.platformClaim(ctx, false, ns, c); err == nil && existing == nil {
+				err = fmt.Errorf("PVC %s/%s was deleted meanwhile; made on the next pass", ns, c.Name)
+			}
+		} else {
+			result = ensure.Created
+		}
+		if err != nil {
+			return ensure.Unchanged, fmt.Errorf("create PVC %s/%s: %w", ns, c.Name, err)
+		}
+	case existing.Spec.VolumeName != c.PV:
+		return ensure.Unchanged, fmt.Errorf("PVC %s/%s is bound to %s, not %s", ns, c.Name, existing.Spec.VolumeName, c.PV)
+	}
+
+	claimRef := &corev1.ObjectReference{Kind: "PersistentVolumeClaim", APIVersion: "v1", Namespace: ns, Name: c.Name, UID: existing.UID}
+	wantPV := &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: c.PV, Labels: account.ToolLabels(t.Name)},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: volumeCapacity},
+			AccessModes:                   []corev1.PersistentVolumeAccessMode{mode},
+			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
+			PersistentVolumeSource:        r.volumeSource(c),
+			ClaimRef:                      claimRef,
+			StorageClassName:              "",
+		},
+	}
+	var errs []error
+	if err := r.checkVolumeSource(ctx, wantPV); err != nil {
+		errs = append(errs, err)
+	}
+	out, err := account.Ensure(ctx, r.W, wantPV, func(cur *corev1.PersistentVolume) error {
+		// Bound to the claim just made (the binder fills in the rest).
+		if ref := cur.Spec.ClaimRef; ref == nil || ref.Namespace != ns || ref.Name != c.Name || ref.UID != existing.UID {
+			cur.Spec.ClaimRef = claimRef
+		}
+		return nil
+	})
+	if err != nil {
+		return result, errors.Join(append(errs, err)...)
+	}
+	result = max(result, out)
+	out, err = account.Ensure(ctx, r.W, want, func(cur *corev1.PersistentVolumeClaim) error {
+		if cur.Annotations == nil {
+			cur.Annotations = map[string]string{}
+		}
+		cur.Annotations[tenancy.AnnotationMountPath] = c.MountPath
+		cur.Annotations[tenancy.AnnotationReadOnly] = fmt.Sprint(c.ReadOnly)
+		return nil
+	})
+	if result != ensure.Created {
+		result = max(result, out)
+	}
+	return result, errors.Join(append(errs, err)...)
+}
+
+// platformClaim is the claim the platform made for c's volume, read from
+// the cache or the API, or nil when there is none. A claim of that name that the
+// volume is not bound ahead to is someone else's, removed (an error). The
+// cache may lag behind the controller's own writes: a claim it shows as
+// someone else's is looked at again in the API before anything is done.
+func (r *Reconciler) platformClaim(ctx context.Context, cached bool, ns string, c Claim) (*corev1.PersistentVolumeClaim, error) {
+	reader := r.W.APIReader
+	if cached {
+		reader = r.W.Client
+	}
+	pvc, pv, err := read(ctx, reader, ns, c)
+	if err != nil || pvc == nil || boundAhead(pv, pvc) {
+		return pvc, err
+	}
+	if cached {
+		if pvc, pv, err = read(ctx, r.W.APIReader, ns, c); err != nil || pvc == nil || boundAhead(pv, pvc) {
+			return pvc, err
+		}
+	}
+	return nil, r.removeForeign(ctx, pvc, c)
+}
+
+// read reads c's claim and volume, each nil when missing.
+func read(ctx context.Context, reader client.Reader, ns string, c Claim) (*corev1.PersistentVolumeClaim, *corev1.PersistentVolume, error) {
+	pvc := &corev1.PersistentVolumeClaim{}
+	if err := reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: c.Name}, pvc); apierrors.IsNotFound(err) {
+		return nil, nil, nil
+	} else if err != nil {
+		return nil, nil, err
+	}
+	pv := &corev1.PersistentVolume{}
+	if err := reader.Get(ctx, client.ObjectKey{Name: c.PV}, pv); apierrors.IsNotFound(err) {
+		return pvc, nil, nil
+	} else if err != nil {
+		return nil, nil, err
+	}
+	return pvc, pv, nil
+}
+
+// boundAhead says whether pv is bound ahead to pvc itself: the claim the
+// platform made for it.
+func boundAhead(pv *corev1.PersistentVolume, pvc *corev1.PersistentVolumeClaim) bool {
+	if pv == nil {
+		return false
+	}
+	ref := pv.Spec.ClaimRef
+	return ref != nil && ref.UID != "" && ref.UID == pvc.UID && ref.Namespace == pvc.Namespace && ref.Name == pvc.Name
+}
+
+// removeForeign deletes a claim of a platform claim's name that the
+// platform did not make, unless it is bound to another volume (then it is
+// the admin's to sort out). It is unbound from the platform's volume
+// either way (the volume is bound ahead to another UID), so deleting it
+// loses nothing.
+func (r *Reconciler) removeForeign(ctx context.Context, pvc *corev1.PersistentVolumeClaim, c Claim) error {
+	foreign := func(format string, a ...any) error {
+		return fmt.Errorf("PVC %s/%s (uid %s) was %w for volume %s"+format, append([]any{pvc.Namespace, pvc.Name, pvc.UID, ErrForeignClaim, c.PV}, a...)...)
+	}
+	switch {
+	case pvc.DeletionTimestamp != nil:
+		return foreign(": it is being deleted; the platform's claim is made once it is gone")
+	case pvc.Status.Phase == corev1.ClaimBound && pvc.Spec.VolumeName != c.PV:
+		return foreign(" and is bound to %s: delete it for the platform's claim to be made", pvc.Spec.VolumeName)
+	}
+	uid := pvc.UID
+	if err := r.W.Client.Delete(ctx, pvc.DeepCopy(), client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) {
+		return foreign(": deleting it: %w", err)
+	}
+	return foreign(": deleted it (it was never given the volume); the platform's claim is made once it is gone")
 }
 
 // checkVolumeSource reports a PV whose source differs from the configured

@@ -2,14 +2,21 @@ package storage
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/toolforge-go/toolforge/internal/accounts/account"
+	"github.com/toolforge-go/toolforge/internal/ensure"
 )
 
 // A PV's source is compared as the API server stores it: the same source
@@ -94,5 +101,131 @@ func TestEveryToolGetsItsHomeAndTheSharedDataReadOnly(t *testing.T) {
 	}
 	if none := (&Reconciler{Config: Config{Storage: "none"}}); len(none.Claims(account.Tool{Name: "alpha"})) != 0 || none.Count() != 0 {
 		t.Fatal("storage none makes claims")
+	}
+}
+
+// newStorage is a reconciler over a fake API that gives every created
+// object a UID, as the API server does.
+func newStorage(t *testing.T, objs ...client.Object) (*Reconciler, client.Client) {
+	t.Helper()
+	n := 0
+	c := interceptor.NewClient(fake.NewClientBuilder().WithObjects(objs...).WithStatusSubresource(&corev1.PersistentVolumeClaim{}).Build(), interceptor.Funcs{
+		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			n++
+			obj.SetUID(types.UID(fmt.Sprintf("made-%d", n)))
+			return c.Create(ctx, obj, opts...)
+		},
+	})
+	r := &Reconciler{W: account.Writer{Client: c, APIReader: c}, Config: Config{Storage: "hostpath", Shared: []SharedData{{"dumps", "/public/dumps", "/public/dumps"}}}}
+	return r, c
+}
+
+var alpha = account.Tool{Name: "alpha", UID: 50001, Home: "/data/project/alpha"}
+
+func getClaim(t *testing.T, c client.Client, name string) *corev1.PersistentVolumeClaim {
+	t.Helper()
+	var pvc corev1.PersistentVolumeClaim
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: "tool-alpha", Name: name}, &pvc); apierrors.IsNotFound(err) {
+		return nil
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return &pvc
+}
+
+func getVolume(t *testing.T, c client.Client, name string) *corev1.PersistentVolume {
+	t.Helper()
+	var pv corev1.PersistentVolume
+	if err := c.Get(context.Background(), client.ObjectKey{Name: name}, &pv); err != nil {
+		t.Fatal(err)
+	}
+	return &pv
+}
+
+func TestEachVolumeIsBoundAheadToTheClaimMadeForIt(t *testing.T) {
+	r, c := newStorage(t)
+	ctx := context.Background()
+	if res, err := r.Ensure(ctx, alpha); err != nil || res != ensure.Created {
+		t.Fatalf("%v %v", res, err)
+	}
+	for claim, volume := range map[string]string{"tool-home": "tool-alpha-home", "tool-dumps": "tool-alpha-dumps"} {
+		pvc, pv := getClaim(t, c, claim), getVolume(t, c, volume)
+		if ref := pv.Spec.ClaimRef; ref == nil || ref.UID == "" || ref.UID != pvc.UID || ref.Name != claim || ref.Namespace != "tool-alpha" {
+			t.Errorf("%s is bound ahead to %+v, want %s (uid %s)", volume, ref, claim, pvc.UID)
+		}
+		if pvc.Spec.VolumeName != volume || pvc.Labels["toolforge.org/platform-claim"] != "true" {
+			t.Errorf("%s: volume %q, labels %v", claim, pvc.Spec.VolumeName, pvc.Labels)
+		}
+	}
+	if res, err := r.Ensure(ctx, alpha); err != nil || res != ensure.Unchanged {
+		t.Fatalf("a converged tool: %v %v", res, err)
+	}
+}
+
+// The attack: the read-only claim deleted and made again by the
+// tool without the platform's marks, asking for its volume. The volume is
+// never bound to it: the claim is deleted and the platform's made instead.
+func TestAClaimThePlatformDidNotMakeNeverGetsItsVolume(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		labels map[string]string
+	}{
+		{"without the platform's labels", nil},
+		{"with the platform's labels forged", map[string]string{"app.kubernetes.io/managed-by": "toolforge-accounts", "toolforge.org/tool": "alpha", "toolforge.org/platform-claim": "true"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, c := newStorage(t)
+			ctx := context.Background()
+			if _, err := r.Ensure(ctx, alpha); err != nil {
+				t.Fatal(err)
+			}
+			platform := getClaim(t, c, "tool-dumps")
+			if err := c.Delete(ctx, platform); err != nil {
+				t.Fatal(err)
+			}
+			impostor := &corev1.PersistentVolumeClaim{
+				ObjectMeta: metav1.ObjectMeta{Name: "tool-dumps", Namespace: "tool-alpha", Labels: tc.labels},
+				Spec:       corev1.PersistentVolumeClaimSpec{VolumeName: "tool-alpha-dumps", AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}},
+			}
+			if err := c.Create(ctx, impostor); err != nil {
+				t.Fatal(err)
+			}
+			_, err := r.Ensure(ctx, alpha)
+			if !errors.Is(err, ErrForeignClaim) || !strings.Contains(err.Error(), "PVC tool-alpha/tool-dumps (uid "+string(impostor.UID)+") was not made by the platform for volume tool-alpha-dumps: deleted it") {
+				t.Fatalf("err = %v", err)
+			}
+			if ref := getVolume(t, c, "tool-alpha-dumps").Spec.ClaimRef; ref.UID != platform.UID {
+				t.Fatalf("the volume is bound ahead to %s, want the deleted platform claim's %s still", ref.UID, platform.UID)
+			}
+			if getClaim(t, c, "tool-dumps") != nil {
+				t.Fatal("the impostor is still there")
+			}
+			if _, err := r.Ensure(ctx, alpha); err != nil {
+				t.Fatal(err)
+			}
+			mine := getClaim(t, c, "tool-dumps")
+			if mine == nil || mine.UID == impostor.UID || mine.Annotations["toolforge.org/read-only"] != "true" {
+				t.Fatalf("the platform's claim: %+v", mine)
+			}
+			if ref := getVolume(t, c, "tool-alpha-dumps").Spec.ClaimRef; ref.UID != mine.UID {
+				t.Fatalf("the volume is bound ahead to %s, want the platform's new claim %s", ref.UID, mine.UID)
+			}
+		})
+	}
+}
+
+func TestAForeignClaimBoundToAnotherVolumeIsLeftToTheAdmin(t *testing.T) {
+	other := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: "tool-home", Namespace: "tool-alpha", UID: "theirs"},
+		Spec:       corev1.PersistentVolumeClaimSpec{VolumeName: "somewhere"},
+		Status:     corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound},
+	}
+	r, c := newStorage(t, other)
+	_, err := r.Ensure(context.Background(), alpha)
+	if !errors.Is(err, ErrForeignClaim) || !strings.Contains(err.Error(), "is bound to somewhere: delete it for the platform's claim to be made") {
+		t.Fatalf("err = %v", err)
+	}
+	if getClaim(t, c, "tool-home") == nil {
+		t.Fatal("a claim bound to another volume was deleted")
 	}
 }
