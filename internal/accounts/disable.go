@@ -13,9 +13,9 @@ import (
 )
 
 // disableTool removes a disabled tool's access and stops its workloads, and
-// leaves k8s.disabled in its home. Its data (namespace objects, home,
+// leaves k8s.disabled in its home (unless the home is refused). Its data (namespace objects, home,
 // volumes) is kept for when it comes back.
-func (r *Reconciler) disableTool(ctx context.Context, t account.Tool) error {
+func (r *Reconciler) disableTool(ctx context.Context, t account.Tool, homeRefused error) error {
 	markerKey := marker.ToolKey(t.Name)
 	m, exists, err := marker.Read(ctx, r.w.Client, markerKey)
 	if err != nil {
@@ -28,7 +28,9 @@ func (r *Reconciler) disableTool(ctx context.Context, t account.Tool) error {
 	if err := r.observers.Remove(ctx, t.Name, false); err != nil {
 		return err
 	}
-	if home, err := homefs.OpenHome(t.Home, account.Owner(t.UID)); err == nil {
+	if homeRefused != nil {
+		r.log.Warn("the disabled tool's home is refused: no k8s.disabled written", "tool", t.Name, "err", homeRefused)
+	} else if home, err := homefs.OpenHome(t.Home, account.Owner(t.UID)); err == nil {
 		werr := suspend.WriteNote(home, r.now())
 		home.Close()
 		if werr != nil {

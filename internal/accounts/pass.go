@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/toolforge-go/toolforge/internal/accounts/account"
+	"github.com/toolforge-go/toolforge/internal/accounts/homes"
 	"github.com/toolforge-go/toolforge/internal/accountsource"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
@@ -88,7 +89,32 @@ func (r *Reconciler) index(raw accountsource.Snapshot) (*snapshot, error) {
 		}
 		snap.admins[a.Name] = a
 	}
+	snap.homes = r.resolveHomes(snap)
 	return snap, errors.Join(errs...)
+}
+
+// resolveHomes decides every account's home: the source's, or
+// <root>/<name>; a home outside its root or shared with another account is
+// refused (see package homes).
+func (r *Reconciler) resolveHomes(snap *snapshot) map[homes.Key]homes.Resolved {
+	var all []homes.Account
+	for _, t := range snap.tools {
+		all = append(all, homes.Account{Kind: account.TypeTool, Name: t.Name, Home: t.Home, Root: r.opts.HomeRoot})
+	}
+	for _, a := range snap.admins {
+		all = append(all, homes.Account{Kind: account.TypeAdmin, Name: a.Name, Home: a.Home, Root: r.opts.AdminHomeRoot})
+	}
+	resolved := homes.Resolve(all)
+	refused := map[string]int{account.TypeTool: 0, account.TypeAdmin: 0}
+	for k, res := range resolved {
+		if res.Refused != nil {
+			refused[k.Kind]++
+		}
+	}
+	for kind, n := range refused {
+		r.metrics.homesRefused.WithLabelValues(kind).Set(float64(n))
+	}
+	return resolved
 }
 
 // toolsToVisit are the tools of the source and those the cluster still has
@@ -145,8 +171,13 @@ func (r *Reconciler) forEach(ctx context.Context, names []string, kind string, f
 			defer wg.Done()
 			for name := range work {
 				if _, err := fn(ctx, name); err != nil {
+					reason := "reconcile"
+					var re reasonError
+					if errors.As(err, &re) {
+						reason = re.reason
+					}
 					err = fmt.Errorf("%s %s: %w", kind, name, err)
-					r.metrics.errors.WithLabelValues(kind, "reconcile").Inc()
+					r.metrics.errors.WithLabelValues(kind, reason).Inc()
 					r.log.Error("account not converged", "type", kind, "name", name, "err", err)
 					mu.Lock()
 					errs = append(errs, err)

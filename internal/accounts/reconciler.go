@@ -13,17 +13,19 @@ package accounts
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"sync/atomic"
 	"time"
 
 	"k8s.io/utils/keymutex"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/toolforge-go/toolforge/internal/accounts/account"
 	"github.com/toolforge-go/toolforge/internal/accounts/admins"
 	"github.com/toolforge-go/toolforge/internal/accounts/credentials"
+	"github.com/toolforge-go/toolforge/internal/accounts/homes"
 	"github.com/toolforge-go/toolforge/internal/accounts/kubeconfig"
 	"github.com/toolforge-go/toolforge/internal/accounts/marker"
 	"github.com/toolforge-go/toolforge/internal/accounts/namespace"
@@ -69,11 +71,23 @@ type Reconciler struct {
 	locks keymutex.KeyMutex
 }
 
-// snapshot is the source's content, indexed, with invalid names set apart.
+// snapshot is the source's content, indexed, with invalid names set apart
+// and every account's home decided.
 type snapshot struct {
 	tools  map[string]accountsource.Tool
 	admins map[string]accountsource.Admin
+	homes  map[homes.Key]homes.Resolved
 }
+
+// reasonError is a failure counted under a reason of its own in
+// maintain_kubeusers_errors (any other is a "reconcile" failure).
+type reasonError struct {
+	reason string
+	err    error
+}
+
+func (e reasonError) Error() string { return e.err.Error() }
+func (e reasonError) Unwrap() error { return e.err }
 
 func (r *Reconciler) snapshot() *snapshot { return r.accounts.Load() }
 
@@ -86,24 +100,46 @@ func (r *Reconciler) reconcileTool(ctx context.Context, name string) (time.Durat
 	if snap == nil {
 		return time.Second, nil
 	}
-	t, known := snap.tools[name]
-	switch {
-	case !known:
+	src, known := snap.tools[name]
+	if !known {
 		return r.removeTool(ctx, name)
-	case t.Disabled:
-		return 0, r.disableTool(ctx, r.tool(t))
+	}
+	home := snap.homes[homes.Key{Kind: account.TypeTool, Name: name}]
+	t := account.Tool{Name: name, UID: src.UID, Home: home.Home}
+	switch {
+	case src.Disabled:
+		return 0, r.disableTool(ctx, t, home.Refused)
+	case home.Refused != nil:
+		return 0, r.refuseTool(ctx, t, home.Refused)
 	default:
-		return r.provisionTool(ctx, r.tool(t))
+		return r.provisionTool(ctx, t)
 	}
 }
 
-// tool is a source's tool with its home resolved.
-func (r *Reconciler) tool(t accountsource.Tool) account.Tool {
-	home := t.Home
-	if home == "" {
-		home = filepath.Join(r.opts.HomeRoot, t.Name)
+// refuseTool records on the tool's namespace why it is not provisioned:
+// its home may not be used. Nothing is written in the home and nothing
+// of what the tool had is taken away; it is provisioned once the source
+// is fixed.
+func (r *Reconciler) refuseTool(ctx context.Context, t account.Tool, why error) error {
+	if _, err := r.namespaces.Ensure(ctx, t); err != nil {
+		return err
 	}
-	return account.Tool{Name: t.Name, UID: t.UID, Home: home}
+	if err := r.refuse(ctx, marker.ToolKey(t.Name), account.ToolLabels(t.Name), why); err != nil {
+		return err
+	}
+	return reasonError{"home_refused", fmt.Errorf("not provisioned: %w", why)}
+}
+
+// refuse writes the refusal on the account's marker, keeping the record
+// of its credentials.
+func (r *Reconciler) refuse(ctx context.Context, key client.ObjectKey, labels map[string]string, why error) error {
+	m, _, err := marker.Read(ctx, r.w.Client, key)
+	if err != nil {
+		return err
+	}
+	m.Status, m.Reason, m.Message = marker.StatusRefused, marker.ReasonHomeRefused, why.Error()
+	_, err = marker.Write(ctx, r.w, key, labels, m)
+	return err
 }
 
 // provisionTool makes everything an enabled tool has. The namespace comes
@@ -119,6 +155,9 @@ func (r *Reconciler) provisionTool(ctx context.Context, t account.Tool) (time.Du
 		return 0, err
 	}
 	if _, err := r.storage.Ensure(ctx, t); err != nil {
+		if errors.Is(err, storage.ErrForeignClaim) {
+			return 0, reasonError{"foreign_claim", err}
+		}
 		return 0, err
 	}
 	markerKey := marker.ToolKey(t.Name)
@@ -199,11 +238,14 @@ func (r *Reconciler) reconcileAdmin(ctx context.Context, name string) (time.Dura
 		}
 		return 0, err
 	}
-	home := a.Home
-	if home == "" {
-		home = filepath.Join(r.opts.AdminHomeRoot, name)
+	home := snap.homes[homes.Key{Kind: account.TypeAdmin, Name: name}]
+	if home.Refused != nil {
+		if err := r.refuse(ctx, marker.AdminKey(r.admins.PlatformNS, name), account.AdminLabels(name), home.Refused); err != nil {
+			return 0, err
+		}
+		return 0, reasonError{"home_refused", fmt.Errorf("not provisioned: %w", home.Refused)}
 	}
-	p, err := r.admins.Ensure(ctx, account.Admin{Name: name, UID: a.UID, Home: home})
+	p, err := r.admins.Ensure(ctx, account.Admin{Name: name, UID: a.UID, Home: home.Home})
 	if err != nil {
 		return 0, err
 	}

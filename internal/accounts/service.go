@@ -58,7 +58,7 @@ func (s *Service) Preempt(ctx context.Context, log *slog.Logger) (bool, error) {
 	if err != nil {
 		return true, daemon.UsageError{Err: err}
 	}
-	_, err = forcemigrate.Run(ctx, forcemigrate.Options{HomeRoot: s.opts.HomeRoot, ContextName: s.opts.ContextName, Workers: s.opts.Workers}, src, log.With("service", "accounts"))
+	_, err = forcemigrate.Run(ctx, forcemigrate.Options{HomeRoot: s.opts.HomeRoot, AdminHomeRoot: s.opts.AdminHomeRoot, ContextName: s.opts.ContextName, Workers: s.opts.Workers}, src, log.With("service", "accounts"))
 	return true, err
 }
 

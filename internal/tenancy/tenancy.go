@@ -260,4 +260,8 @@ const (
 	MarkerFingerprint = "certificate-sha256"
 	MarkerExpiry      = "certificate-expiry"
 	MarkerIssued      = "certificate-issued"
+	// MarkerReason and MarkerMessage say why an account is not
+	// provisioned (status refused): e.g. HomeRefused and what is wrong.
+	MarkerReason  = "reason"
+	MarkerMessage = "message"
 )

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/toolforge-go/toolforge/internal/accounts/account"
+	"github.com/toolforge-go/toolforge/internal/accounts/homes"
 	"github.com/toolforge-go/toolforge/internal/accountsource"
 	"github.com/toolforge-go/toolforge/internal/homefs"
 	"github.com/toolforge-go/toolforge/internal/kubecontext"
@@ -22,8 +23,9 @@ import (
 
 // Options are what a forced migration needs of the controller's flags.
 type Options struct {
-	// HomeRoot holds <tool>/ for a tool whose source names no home.
-	HomeRoot string
+	// HomeRoot holds <tool>/ for a tool whose source names no home;
+	// AdminHomeRoot the admins' (whose homes no tool's may share).
+	HomeRoot, AdminHomeRoot string
 	// ContextName is the context every tool is switched to.
 	ContextName string
 	Workers     int
@@ -52,13 +54,21 @@ func Run(ctx context.Context, o Options, src accountsource.Source, log *slog.Log
 		return nil, fmt.Errorf("read accounts from %s: %w", src, err)
 	}
 	rep := &Report{Switched: map[string]string{}, Failed: map[string]string{}}
+	var accounts []homes.Account
+	for _, t := range snap.Tools {
+		accounts = append(accounts, homes.Account{Kind: account.TypeTool, Name: t.Name, Home: t.Home, Root: o.HomeRoot})
+	}
+	for _, a := range snap.Admins {
+		accounts = append(accounts, homes.Account{Kind: account.TypeAdmin, Name: a.Name, Home: a.Home, Root: o.AdminHomeRoot})
+	}
+	resolved := homes.Resolve(accounts)
 	var mu sync.Mutex
 	work := make(chan accountsource.Tool)
 	var wg sync.WaitGroup
 	for range o.Workers {
 		wg.Go(func() {
 			for t := range work {
-				prev, changed, err := forceOne(o, t)
+				prev, changed, err := forceOne(o, t.UID, resolved[homes.Key{Kind: account.TypeTool, Name: t.Name}])
 				mu.Lock()
 				switch {
 				case err != nil:
@@ -102,12 +112,11 @@ feed:
 	return rep, nil
 }
 
-func forceOne(o Options, t accountsource.Tool) (string, bool, error) {
-	path := t.Home
-	if path == "" {
-		path = o.HomeRoot + "/" + t.Name
+func forceOne(o Options, uid int64, h homes.Resolved) (string, bool, error) {
+	if h.Refused != nil {
+		return "", false, h.Refused
 	}
-	home, err := homefs.OpenHome(path, account.Owner(t.UID))
+	home, err := homefs.OpenHome(h.Home, account.Owner(uid))
 	if err != nil {
 		return "", false, err
 	}

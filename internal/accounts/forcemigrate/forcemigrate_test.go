@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"k8s.io/client-go/tools/clientcmd"
@@ -42,16 +43,17 @@ func TestEveryToolIsSwitchedOnceAndAToolWithoutTheContextFails(t *testing.T) {
 	kubeconfig(t, filepath.Join(homes, "c"), "default")
 	accounts := filepath.Join(dir, "accounts.yaml")
 	const uid = 50001
-	if err := os.WriteFile(accounts, []byte(fmt.Sprintf("tools:\n  - {name: a, uid: %d}\n  - {name: b, uid: %d}\n  - {name: c, uid: %d}\n", uid, uid, uid)), 0o644); err != nil {
+	if err := os.WriteFile(accounts, []byte(fmt.Sprintf("tools:\n  - {name: a, uid: %d}\n  - {name: b, uid: %d}\n  - {name: c, uid: %d}\n  - {name: d, uid: %d, home: %s}\n", uid, uid, uid, uid, filepath.Join(homes, "a"))), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	o := Options{HomeRoot: homes, ContextName: "toolforge", Workers: 2}
+	o := Options{HomeRoot: homes, AdminHomeRoot: filepath.Join(dir, "admins"), ContextName: "toolforge", Workers: 2}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	rep, err := Run(context.Background(), o, accountsource.File{Path: accounts}, log)
 	if err == nil {
 		t.Fatalf("a tool without the context must fail the run: %+v", rep)
 	}
-	if rep.Switched["a"] != "default" || len(rep.Already) != 1 || rep.Already[0] != "b" || rep.Failed["c"] == "" {
+	if rep.Switched["a"] != "default" || len(rep.Already) != 1 || rep.Already[0] != "b" || rep.Failed["c"] == "" ||
+		!strings.Contains(rep.Failed["d"], "is the home of tool a") {
 		t.Fatalf("report %+v", rep)
 	}
 	if cfg, err := clientcmd.LoadFromFile(a); err != nil || cfg.CurrentContext != "toolforge" {

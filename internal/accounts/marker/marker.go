@@ -26,7 +26,13 @@ const Name = tenancy.MarkerConfigMap
 const (
 	StatusProvisioned = "provisioned"
 	StatusDisabled    = "disabled"
+	// StatusRefused: the account cannot be provisioned as the source
+	// describes it (Reason and Message say why); what it had is kept.
+	StatusRefused = "refused"
 )
+
+// ReasonHomeRefused: the account's home is outside its root or shared.
+const ReasonHomeRefused = "HomeRefused"
 
 // Marker is the content of a marker ConfigMap.
 type Marker struct {
@@ -36,6 +42,8 @@ type Marker struct {
 	// Issued is when the certificate was issued: its last renewal or
 	// regeneration, as toolforge-admin credentials show shows it.
 	Issued time.Time
+	// Reason and Message say why an account is refused.
+	Reason, Message string
 }
 
 // ToolKey is where tool's marker is.
@@ -51,6 +59,10 @@ func AdminKey(platformNS, name string) client.ObjectKey {
 // Data is the marker as the ConfigMap holds it.
 func (m Marker) Data() map[string]string {
 	d := map[string]string{tenancy.MarkerStatus: m.Status}
+	if m.Reason != "" {
+		d[tenancy.MarkerReason] = m.Reason
+		d[tenancy.MarkerMessage] = m.Message
+	}
 	if m.Fingerprint != "" {
 		d[tenancy.MarkerFingerprint] = m.Fingerprint
 		d[tenancy.MarkerExpiry] = m.Expiry.UTC().Format(time.RFC3339)
@@ -63,7 +75,8 @@ func (m Marker) Data() map[string]string {
 
 // Parse reads a marker from a ConfigMap's data.
 func Parse(data map[string]string) Marker {
-	m := Marker{Status: data[tenancy.MarkerStatus], Fingerprint: data[tenancy.MarkerFingerprint]}
+	m := Marker{Status: data[tenancy.MarkerStatus], Fingerprint: data[tenancy.MarkerFingerprint],
+		Reason: data[tenancy.MarkerReason], Message: data[tenancy.MarkerMessage]}
 	m.Expiry, _ = time.Parse(time.RFC3339, data[tenancy.MarkerExpiry])
 	m.Issued, _ = time.Parse(time.RFC3339, data[tenancy.MarkerIssued])
 	return m

@@ -33,6 +33,20 @@ func TestAMarkerReadsBackAsItWasWritten(t *testing.T) {
 	}
 }
 
+func TestARefusedAccountsMarkerSaysWhyAndKeepsItsCredentialsRecord(t *testing.T) {
+	m := Marker{Status: StatusRefused, Reason: ReasonHomeRefused, Message: "home /etc is outside the tool home root /data/project", Fingerprint: "ab12"}
+	d := m.Data()
+	if d["status"] != "refused" || d["reason"] != "HomeRefused" || d["message"] != m.Message || d["certificate-sha256"] != "ab12" {
+		t.Fatalf("data %v", d)
+	}
+	if got := Parse(d); got.Reason != m.Reason || got.Message != m.Message || got.Fingerprint != m.Fingerprint {
+		t.Fatalf("parsed %+v", got)
+	}
+	if _, ok := (Marker{Status: StatusProvisioned}).Data()["reason"]; ok {
+		t.Fatal("a provisioned marker keeps a reason")
+	}
+}
+
 func TestAMarkerWithoutCredentialsHoldsOnlyItsStatus(t *testing.T) {
 	d := Marker{Status: StatusDisabled}.Data()
 	if len(d) != 1 || d["status"] != "disabled" {
