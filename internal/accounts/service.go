@@ -152,7 +152,11 @@ type kubeconfigTarget struct {
 func newReconciler(o *Options, src accountsource.Source, w account.Writer, kube kubernetes.Interface, quotas *quota.Quotas,
 	shared []storage.SharedData, target kubeconfigTarget, env *daemon.Env, m *metrics) *Reconciler {
 	log := env.Log.With("service", "accounts")
-	st := &storage.Reconciler{W: w, Config: storage.Config{Storage: o.Storage, StoragePath: o.StoragePath, NFSServer: o.NFSServer, Shared: shared}}
+	st := &storage.Reconciler{W: w, Config: storage.Config{Storage: o.Storage, StoragePath: o.StoragePath, NFSServer: o.NFSServer, Shared: shared},
+		Removed: func(err error) {
+			m.errors.WithLabelValues(account.TypeTool, "foreign_claim").Inc()
+			log.Warn("a claim of a platform claim's name was replaced", "err", err)
+		}}
 	rb := &rbac.Reconciler{W: w, APIIdentity: o.APIIdentity, PlatformNS: env.Common.PlatformNamespace}
 	creds := &credentials.Issuer{W: w, Kube: kube, Log: log, Lifetime: o.CertLifetime, RenewBefore: o.RenewBefore}
 	kc := kubeconfig.Target{Context: o.ContextName, Server: target.server, CAData: target.caData, Gentle: o.Gentle, Log: log}

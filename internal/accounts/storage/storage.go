@@ -11,12 +11,14 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/toolforge-go/toolforge/internal/accounts/account"
@@ -74,6 +76,9 @@ type Config struct {
 type Reconciler struct {
 	W account.Writer
 	Config
+	// Removed is told of each foreign claim deleted (an error wrapping
+	// ErrForeignClaim saying which), for the logs and metrics.
+	Removed func(error)
 }
 
 // Claim is one PVC the platform makes in a tool's namespace, pre-bound to
@@ -139,8 +144,13 @@ func (r *Reconciler) volumeSource(c Claim) corev1.PersistentVolumeSource {
 }
 
 // ErrForeignClaim is the error (wrapped) of a claim of a platform claim's
-// name that the platform did not make.
-var ErrForeignClaim = errors.New("not made by the platform")
+// name that its volume was not made for: made again by someone else, or
+// by a controller that stopped before binding its volume ahead to it.
+var ErrForeignClaim = errors.New("not the claim its volume was made for")
+
+// foreignGone bounds the wait for a deleted foreign claim to go: one that
+// no pod uses goes within a second (its protection finalizer removed).
+const foreignGone = 10 * time.Second
 
 // Ensure makes, per platform claim, the PVC and a PV bound ahead to it
 // alone: the PV's claimRef names the claim and its UID, so no other
@@ -149,8 +159,8 @@ var ErrForeignClaim = errors.New("not made by the platform")
 // that name with another UID (deleted and made again by someone else,
 // without the platform's marks) is never given the volume. It is deleted
 // when it is not bound to anything, and the platform's own made in its
-// place once it is gone; the PV stays bound to the claim it was made for
-// meanwhile. A PV's source is immutable: a changed storage configuration
+// place once it is gone; the PV stays bound ahead to the claim it was made
+// for meanwhile. A PV's source is immutable: a changed storage configuration
 // is reported, not forced (deleting the PV is the admin's call).
 func (r *Reconciler) Ensure(ctx context.Context, t account.Tool) (ensure.Result, error) {
 	result := ensure.Unchanged
@@ -195,25 +205,12 @@ func (r *Reconciler) ensureClaim(ctx context.Context, t account.Tool, c Claim) (
 	case err != nil:
 		return ensure.Unchanged, err
 	case existing == nil:
-		// Made here, not through ensure: a claim of this name the cache
-		// does not show is someone else's, never to be taken over. The
-		// platform's marks (the label admission mounts by, the mount
-		// annotations) are put on once the volume is bound ahead to the
-		// claim, below: that update is also what has the volume binder
-		// bind the two at once, rather than at its next resync.
-		existing = want.DeepCopy()
-		delete(existing.Labels, tenancy.LabelPlatformClaim)
-		existing.Annotations = nil
-		err := r.W.Client.Create(ctx, existing)
-		if apierrors.IsAlreadyExists(err) {
-			if existing, err = r.platformClaim(ctx, false, ns, c); err == nil && existing == nil {
-				err = fmt.Errorf("PVC %s/%s was deleted meanwhile; made on the next pass", ns, c.Name)
-			}
-		} else {
-			result = ensure.Created
+		var created bool
+		if existing, created, err = r.create(ctx, want, c); err != nil {
+			return ensure.Unchanged, err
 		}
-		if err != nil {
-			return ensure.Unchanged, fmt.Errorf("create PVC %s/%s: %w", ns, c.Name, err)
+		if created {
+			result = ensure.Created
 		}
 	case existing.Spec.VolumeName != c.PV:
 		return ensure.Unchanged, fmt.Errorf("PVC %s/%s is bound to %s, not %s", ns, c.Name, existing.Spec.VolumeName, c.PV)
@@ -260,11 +257,37 @@ func (r *Reconciler) ensureClaim(ctx context.Context, t account.Tool, c Claim) (
 	return result, errors.Join(append(errs, err)...)
 }
 
+// create makes the claim. Not through ensure: a claim of this name that
+// the cache does not show is someone else's, never to be taken over (it is
+// removed, then the claim made), or the platform's when the cache lags
+// (then that is it). The platform's marks (the label admission mounts by,
+// the mount annotations) are put on once the volume is bound ahead to the
+// claim, by Ensure: that update is also what has the volume binder bind
+// the two at once, rather than at its next resync.
+func (r *Reconciler) create(ctx context.Context, want *corev1.PersistentVolumeClaim, c Claim) (*corev1.PersistentVolumeClaim, bool, error) {
+	for range 2 {
+		pvc := want.DeepCopy()
+		delete(pvc.Labels, tenancy.LabelPlatformClaim)
+		pvc.Annotations = nil
+		err := r.W.Client.Create(ctx, pvc)
+		if err == nil {
+			return pvc, true, nil
+		}
+		if !apierrors.IsAlreadyExists(err) {
+			return nil, false, fmt.Errorf("create PVC %s/%s: %w", want.Namespace, want.Name, err)
+		}
+		if pvc, err = r.platformClaim(ctx, false, want.Namespace, c); err != nil || pvc != nil {
+			return pvc, false, err
+		}
+	}
+	return nil, false, fmt.Errorf("create PVC %s/%s: made again by someone else meanwhile; tried again on the next pass", want.Namespace, want.Name)
+}
+
 // platformClaim is the claim the platform made for c's volume, read from
-// the cache or the API, or nil when there is none. A claim of that name that the
-// volume is not bound ahead to is someone else's, removed (an error). The
-// cache may lag behind the controller's own writes: a claim it shows as
-// someone else's is looked at again in the API before anything is done.
+// the cache or the API, or nil when there is none: a claim of that name
+// that the volume is not bound ahead to is deleted first (removeForeign).
+// The cache may lag behind the controller's own writes: a claim it shows
+// as foreign is looked at again in the API before anything is done.
 func (r *Reconciler) platformClaim(ctx context.Context, cached bool, ns string, c Claim) (*corev1.PersistentVolumeClaim, error) {
 	reader := r.W.APIReader
 	if cached {
@@ -309,26 +332,40 @@ func boundAhead(pv *corev1.PersistentVolume, pvc *corev1.PersistentVolumeClaim) 
 	return ref != nil && ref.UID != "" && ref.UID == pvc.UID && ref.Namespace == pvc.Namespace && ref.Name == pvc.Name
 }
 
-// removeForeign deletes a claim of a platform claim's name that the
-// platform did not make, unless it is bound to another volume (then it is
-// the admin's to sort out). It is unbound from the platform's volume
-// either way (the volume is bound ahead to another UID), so deleting it
-// loses nothing.
+// removeForeign deletes a claim of a platform claim's name that its volume
+// was not made for, and waits until it is gone, unless it is bound to
+// another volume (then it is the admin's to sort out). It is unbound from
+// the platform's volume (the volume is bound ahead to another UID), so
+// deleting it loses nothing.
 func (r *Reconciler) removeForeign(ctx context.Context, pvc *corev1.PersistentVolumeClaim, c Claim) error {
 	foreign := func(format string, a ...any) error {
-		return fmt.Errorf("PVC %s/%s (uid %s) was %w for volume %s"+format, append([]any{pvc.Namespace, pvc.Name, pvc.UID, ErrForeignClaim, c.PV}, a...)...)
+		return fmt.Errorf("PVC %s/%s (uid %s) is %w (%s)"+format, append([]any{pvc.Namespace, pvc.Name, pvc.UID, ErrForeignClaim, c.PV}, a...)...)
 	}
-	switch {
-	case pvc.DeletionTimestamp != nil:
-		return foreign(": it is being deleted; the platform's claim is made once it is gone")
-	case pvc.Status.Phase == corev1.ClaimBound && pvc.Spec.VolumeName != c.PV:
+	if pvc.Status.Phase == corev1.ClaimBound && pvc.Spec.VolumeName != c.PV {
 		return foreign(" and is bound to %s: delete it for the platform's claim to be made", pvc.Spec.VolumeName)
 	}
 	uid := pvc.UID
-	if err := r.W.Client.Delete(ctx, pvc.DeepCopy(), client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) {
-		return foreign(": deleting it: %w", err)
+	if pvc.DeletionTimestamp == nil {
+		if err := r.W.Client.Delete(ctx, pvc.DeepCopy(), client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) {
+			return foreign(": deleting it: %w", err)
+		}
 	}
-	return foreign(": deleted it (it was never given the volume); the platform's claim is made once it is gone")
+	key := client.ObjectKeyFromObject(pvc)
+	if err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, foreignGone, true, func(ctx context.Context) (bool, error) {
+		var cur corev1.PersistentVolumeClaim
+		if err := r.W.APIReader.Get(ctx, key, &cur); apierrors.IsNotFound(err) {
+			return true, nil
+		} else if err != nil {
+			return false, err
+		}
+		return cur.UID != uid, nil
+	}); err != nil {
+		return foreign(": deleted it, but it is not gone after %s (does a pod use it?): the platform's claim is made once it is gone", foreignGone)
+	}
+	if r.Removed != nil {
+		r.Removed(foreign(": deleted it, unbound, and made the platform's"))
+	}
+	return nil
 }
 
 // checkVolumeSource reports a PV whose source differs from the configured

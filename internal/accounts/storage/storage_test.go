@@ -10,6 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -105,19 +107,32 @@ func TestEveryToolGetsItsHomeAndTheSharedDataReadOnly(t *testing.T) {
 }
 
 // newStorage is a reconciler over a fake API that gives every created
-// object a UID, as the API server does.
+// object a UID, as the API server does, and reads through a cache that,
+// like the controller's, holds only what carries its labels.
 func newStorage(t *testing.T, objs ...client.Object) (*Reconciler, client.Client) {
 	t.Helper()
 	n := 0
-	c := interceptor.NewClient(fake.NewClientBuilder().WithObjects(objs...).WithStatusSubresource(&corev1.PersistentVolumeClaim{}).Build(), interceptor.Funcs{
+	api := interceptor.NewClient(fake.NewClientBuilder().WithObjects(objs...).WithStatusSubresource(&corev1.PersistentVolumeClaim{}).Build(), interceptor.Funcs{
 		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
 			n++
 			obj.SetUID(types.UID(fmt.Sprintf("made-%d", n)))
 			return c.Create(ctx, obj, opts...)
 		},
 	})
-	r := &Reconciler{W: account.Writer{Client: c, APIReader: c}, Config: Config{Storage: "hostpath", Shared: []SharedData{{"dumps", "/public/dumps", "/public/dumps"}}}}
-	return r, c
+	owned := labels.SelectorFromSet(account.Owned())
+	cache := interceptor.NewClient(api, interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			if err := c.Get(ctx, key, obj, opts...); err != nil {
+				return err
+			}
+			if !owned.Matches(labels.Set(obj.GetLabels())) {
+				return apierrors.NewNotFound(schema.GroupResource{}, key.Name)
+			}
+			return nil
+		},
+	})
+	r := &Reconciler{W: account.Writer{Client: cache, APIReader: api}, Config: Config{Storage: "hostpath", Shared: []SharedData{{"dumps", "/public/dumps", "/public/dumps"}}}}
+	return r, api
 }
 
 var alpha = account.Tool{Name: "alpha", UID: 50001, Home: "/data/project/alpha"}
@@ -190,18 +205,14 @@ func TestAClaimThePlatformDidNotMakeNeverGetsItsVolume(t *testing.T) {
 			if err := c.Create(ctx, impostor); err != nil {
 				t.Fatal(err)
 			}
-			_, err := r.Ensure(ctx, alpha)
-			if !errors.Is(err, ErrForeignClaim) || !strings.Contains(err.Error(), "PVC tool-alpha/tool-dumps (uid "+string(impostor.UID)+") was not made by the platform for volume tool-alpha-dumps: deleted it") {
-				t.Fatalf("err = %v", err)
-			}
-			if ref := getVolume(t, c, "tool-alpha-dumps").Spec.ClaimRef; ref.UID != platform.UID {
-				t.Fatalf("the volume is bound ahead to %s, want the deleted platform claim's %s still", ref.UID, platform.UID)
-			}
-			if getClaim(t, c, "tool-dumps") != nil {
-				t.Fatal("the impostor is still there")
-			}
+			var removed []error
+			r.Removed = func(err error) { removed = append(removed, err) }
 			if _, err := r.Ensure(ctx, alpha); err != nil {
 				t.Fatal(err)
+			}
+			if len(removed) != 1 || !errors.Is(removed[0], ErrForeignClaim) ||
+				!strings.Contains(removed[0].Error(), "PVC tool-alpha/tool-dumps (uid "+string(impostor.UID)+") is not the claim its volume was made for (tool-alpha-dumps): deleted it, unbound, and made the platform's") {
+				t.Fatalf("removed %v", removed)
 			}
 			mine := getClaim(t, c, "tool-dumps")
 			if mine == nil || mine.UID == impostor.UID || mine.Annotations["toolforge.org/read-only"] != "true" {
@@ -214,6 +225,19 @@ func TestAClaimThePlatformDidNotMakeNeverGetsItsVolume(t *testing.T) {
 	}
 }
 
+// A claim made by a controller that stopped before binding the volume
+// ahead to it (killed between the two writes) is replaced the same way.
+func TestAClaimWhoseVolumeWasNeverMadeIsReplaced(t *testing.T) {
+	r, c := newStorage(t, &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "tool-home", Namespace: "tool-alpha", UID: "orphan", Labels: account.ToolLabels("alpha")},
+		Spec: corev1.PersistentVolumeClaimSpec{VolumeName: "tool-alpha-home"}})
+	if _, err := r.Ensure(context.Background(), alpha); err != nil {
+		t.Fatal(err)
+	}
+	if pvc := getClaim(t, c, "tool-home"); pvc.UID == "orphan" || getVolume(t, c, "tool-alpha-home").Spec.ClaimRef.UID != pvc.UID {
+		t.Fatalf("claim %s, volume bound ahead to %s", pvc.UID, getVolume(t, c, "tool-alpha-home").Spec.ClaimRef.UID)
+	}
+}
+
 func TestAForeignClaimBoundToAnotherVolumeIsLeftToTheAdmin(t *testing.T) {
 	other := &corev1.PersistentVolumeClaim{
 		ObjectMeta: metav1.ObjectMeta{Name: "tool-home", Namespace: "tool-alpha", UID: "theirs"},
@@ -222,7 +246,7 @@ func TestAForeignClaimBoundToAnotherVolumeIsLeftToTheAdmin(t *testing.T) {
 	}
 	r, c := newStorage(t, other)
 	_, err := r.Ensure(context.Background(), alpha)
-	if !errors.Is(err, ErrForeignClaim) || !strings.Contains(err.Error(), "is bound to somewhere: delete it for the platform's claim to be made") {
+	if !errors.Is(err, ErrForeignClaim) || !strings.Contains(err.Error(), "PVC tool-alpha/tool-home (uid theirs) is not the claim its volume was made for (tool-alpha-home) and is bound to somewhere: delete it for the platform's claim to be made") {
 		t.Fatalf("err = %v", err)
 	}
 	if getClaim(t, c, "tool-home") == nil {
