@@ -9,7 +9,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/toolforge-go/toolforge/internal/accounts"
+	"github.com/toolforge-go/toolforge/internal/accounts/rbac"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
 
@@ -44,11 +44,11 @@ func TestToolsMayReadTheImageCatalogueAndNothingElseOfThePlatform(t *testing.T) 
 	check("after a pass")
 
 	rbs := cluster.Client.RbacV1().RoleBindings(tenancy.PlatformNamespace)
-	if err := rbs.Delete(ctx, accounts.CatalogueReader, metav1.DeleteOptions{}); err != nil {
+	if err := rbs.Delete(ctx, rbac.CatalogueReader, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := rbs.Create(ctx, &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: accounts.CatalogueReader, Namespace: tenancy.PlatformNamespace,
+		ObjectMeta: metav1.ObjectMeta{Name: rbac.CatalogueReader, Namespace: tenancy.PlatformNamespace,
 			Labels: map[string]string{"app.kubernetes.io/managed-by": "toolforge-accounts"}},
 		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
 		Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: tenancy.ToolGroup}},
@@ -56,8 +56,8 @@ func TestToolsMayReadTheImageCatalogueAndNothingElseOfThePlatform(t *testing.T) 
 		t.Fatal(err)
 	}
 	f.mustOnce()
-	b, err := rbs.Get(ctx, accounts.CatalogueReader, metav1.GetOptions{})
-	if err != nil || b.RoleRef.Kind != "Role" || b.RoleRef.Name != accounts.CatalogueReader {
+	b, err := rbs.Get(ctx, rbac.CatalogueReader, metav1.GetOptions{})
+	if err != nil || b.RoleRef.Kind != "Role" || b.RoleRef.Name != rbac.CatalogueReader {
 		t.Fatalf("binding after a pass: %v %+v", err, b)
 	}
 	check("after repairing the binding")

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
+	"github.com/toolforge-go/toolforge/internal/accounts/account"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
 
@@ -48,7 +49,7 @@ func (p *passRunner) Start(ctx context.Context) error {
 	p.r.log.Info("caches synced", "took", time.Since(start).Round(time.Millisecond))
 	// Whatever CSRs exist now belong to attempts that died with an earlier
 	// process: nothing of this one is in flight yet.
-	if err := p.r.collectCSRs(ctx); err != nil {
+	if err := p.r.credentials.CollectCSRs(ctx); err != nil {
 		p.r.log.Error("collect leftover CSRs", "err", err)
 	}
 	for {
@@ -78,7 +79,7 @@ func (r *Reconciler) setupControllers(mgr manager.Manager, c cache.Cache) error 
 	}
 	admins := builder.ControllerManagedBy(mgr).Named("accounts-admins").WithOptions(opts)
 	for _, obj := range []client.Object{&rbacv1.ClusterRoleBinding{}, &corev1.ConfigMap{}} {
-		admins = admins.WatchesRawSource(source.Kind(c, obj, byLabel(labelAdmin), changedByOthers()))
+		admins = admins.WatchesRawSource(source.Kind(c, obj, byLabel(account.LabelAdmin), changedByOthers()))
 	}
 	return admins.Complete(reconcileWith(r.reconcileAdmin))
 }

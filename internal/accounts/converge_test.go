@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/toolforge-go/toolforge/internal/testcluster"
 )
@@ -53,6 +54,8 @@ func TestTheDaemonRepairsHandEditsWithoutWaitingForAPass(t *testing.T) {
 		return err
 	})
 	before := fingerprint(certificate(t, f.home("watch-a")))
+	var deletedClaim types.UID
+	var deletedAt time.Time
 
 	repairs := []struct {
 		name   string
@@ -103,6 +106,11 @@ func TestTheDaemonRepairsHandEditsWithoutWaitingForAPass(t *testing.T) {
 			}},
 		{"a deleted home claim is made again and bound to its volume",
 			func() error {
+				pvc, err := cluster.Client.CoreV1().PersistentVolumeClaims(ns).Get(ctx(), "tool-home", metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
+				deletedClaim, deletedAt = pvc.UID, time.Now()
 				return cluster.Client.CoreV1().PersistentVolumeClaims(ns).Delete(ctx(), "tool-home", metav1.DeleteOptions{})
 			},
 			func() error {
@@ -110,9 +118,13 @@ func TestTheDaemonRepairsHandEditsWithoutWaitingForAPass(t *testing.T) {
 				if err != nil {
 					return err
 				}
+				if pvc.UID == deletedClaim {
+					return fmt.Errorf("the deleted claim is still there")
+				}
 				if pvc.Status.Phase != corev1.ClaimBound || pvc.Spec.VolumeName != "tool-watch-a-home" {
 					return fmt.Errorf("claim %s, volume %q", pvc.Status.Phase, pvc.Spec.VolumeName)
 				}
+				t.Logf("the home claim is bound again %s after its deletion", time.Since(deletedAt).Round(time.Millisecond))
 				return nil
 			}},
 		{"a deleted admin binding is made again",

@@ -7,11 +7,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/go-ldap/ldap/v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/toolforge-go/toolforge/internal/testcluster"
 	"github.com/toolforge-go/toolforge/internal/testldap"
@@ -91,6 +94,65 @@ func TestTheLDAPSourceDrivesProvisioning(t *testing.T) {
 			if err := hasAccess(tool)(); err != nil {
 				t.Errorf("%s lost access because of a malformed entry: %v", tool, err)
 			}
+		}
+	})
+	t.Run("a home outside the home root or another tool's is refused, and the others are unaffected", func(t *testing.T) {
+		outside := filepath.Join(dir, "elsewhere", "ldap-out")
+		s.AddTool(t, "tools", "ldap-out", 58006, outside)
+		s.AddTool(t, "tools", "ldap-thief", 58007, home("ldap-b"))
+		refused := func(tool, says string) func() error {
+			return func() error {
+				cm, err := cluster.Client.CoreV1().ConfigMaps("tool-"+tool).Get(ctx(), "maintain-kubeusers", metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
+				if cm.Data["status"] != "refused" || cm.Data["reason"] != "HomeRefused" || !strings.Contains(cm.Data["message"], says) {
+					return fmt.Errorf("%s's marker: %v", tool, cm.Data)
+				}
+				return nil
+			}
+		}
+		testcluster.Eventually(t, time.Minute, refused("ldap-out", "home "+outside+" is outside the tool home root "+homes+"; give the tool a home below it"))
+		testcluster.Eventually(t, time.Minute, refused("ldap-thief", "home "+home("ldap-b")+" is the home of tool ldap-b"))
+		testcluster.Eventually(t, time.Minute, func() error {
+			if v, err := d.metric("maintain_kubeusers_homes_refused", map[string]string{"account_type": "tool"}); err != nil || v != 2 {
+				return fmt.Errorf("homes refused = %v (%v), want 2", v, err)
+			}
+			if v, err := d.metric("maintain_kubeusers_errors", map[string]string{"account_type": "tool", "reason": "home_refused"}); err != nil || v < 2 {
+				return fmt.Errorf("home_refused errors = %v (%v)", v, err)
+			}
+			return nil
+		})
+		if _, err := os.Stat(outside); !os.IsNotExist(err) {
+			t.Fatalf("the refused home was made: %v", err)
+		}
+		// ldap-b keeps its home, its own credentials and its access.
+		cfg, err := clientcmd.LoadFromFile(filepath.Join(home("ldap-b"), ".kube", "config"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for user := range cfg.AuthInfos {
+			if strings.Contains(user, "ldap-thief") {
+				t.Fatalf("the thief's user entry %s is in ldap-b's kubeconfig", user)
+			}
+		}
+		if cn := certificate(t, home("ldap-b")).Subject.CommonName; cn != "ldap-b" {
+			t.Fatalf("ldap-b's home holds the certificate of %s", cn)
+		}
+		for _, tool := range []string{"ldap-a", "ldap-b", "ldap-c", "ldap-d"} {
+			if err := hasAccess(tool)(); err != nil {
+				t.Errorf("%s lost access because of a refused home: %v", tool, err)
+			}
+		}
+
+		// Fixed in the directory, the tool is provisioned.
+		req := ldap.NewModifyRequest(s.ToolDN("tools", "ldap-out"), nil)
+		req.Replace("homeDirectory", []string{home("ldap-out")})
+		s.Modify(t, req)
+		testcluster.Eventually(t, time.Minute, hasAccess("ldap-out"))
+		cm, err := cluster.Client.CoreV1().ConfigMaps("tool-ldap-out").Get(ctx(), "maintain-kubeusers", metav1.GetOptions{})
+		if err != nil || cm.Data["status"] != "provisioned" || cm.Data["reason"] != "" {
+			t.Fatalf("ldap-out's marker once fixed: %v (%v)", cm.Data, err)
 		}
 	})
 	t.Run("a tool deleted from the directory loses access", func(t *testing.T) {

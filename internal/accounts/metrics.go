@@ -8,12 +8,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Account types, the account_type label of the metrics.
-const (
-	typeTool  = "tool"
-	typeAdmin = "admin"
-)
-
 // metrics are the SPEC §4 metrics, named as the original
 // maintain-kubeusers named them so existing dashboards keep working.
 type metrics struct {
@@ -25,6 +19,8 @@ type metrics struct {
 	removed     *prometheus.CounterVec
 	errors      *prometheus.CounterVec
 	writes      *prometheus.CounterVec
+	// homesRefused counts the accounts of the source whose home is refused.
+	homesRefused *prometheus.GaugeVec
 	// totalWrites mirrors writes for tests and logs.
 	totalWrites atomic.Int64
 }
@@ -48,12 +44,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		removed:  account("maintain_kubeusers_accounts_removed", "Accounts removed from the cluster after leaving the source."),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "maintain_kubeusers_errors",
-			Help: "Accounts that could not be provisioned, by reason (invalid_name, invalid_entry, source, reconcile).",
+			Help: "Accounts that could not be provisioned, by reason (invalid_name, invalid_entry, source, reconcile, home_refused, foreign_claim).",
 		}, []string{"account_type", "reason"}),
 		writes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "maintain_kubeusers_api_writes",
 			Help: "Write requests sent to the Kubernetes API (a converged pass sends none).",
 		}, []string{"verb"}),
+		homesRefused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "maintain_kubeusers_homes_refused",
+			Help: "Accounts of the source whose home is refused (outside its root, or shared with another account) as of the last pass.",
+		}, []string{"account_type"}),
 	}
 	m.runSeconds = register(reg, m.runSeconds)
 	m.runFinished = register(reg, m.runFinished)
@@ -63,6 +63,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.removed = register(reg, m.removed)
 	m.errors = register(reg, m.errors)
 	m.writes = register(reg, m.writes)
+	m.homesRefused = register(reg, m.homesRefused)
 	return m
 }
 

@@ -3,11 +3,11 @@ package accounts
 import (
 	"fmt"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/toolforge-go/toolforge/internal/accounts/storage"
 	"github.com/toolforge-go/toolforge/internal/accountsource"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
@@ -141,42 +141,11 @@ func (o *Options) Validate() (accountsource.Source, error) {
 	default:
 		return nil, fmt.Errorf("--storage must be hostpath, nfs or none (got %q)", o.Storage)
 	}
-	if _, err := parseSharedData(o.SharedData); err != nil {
+	if _, err := storage.ParseSharedData(o.SharedData); err != nil {
 		return nil, err
 	}
 	if o.AccountsFile != "" {
 		return accountsource.File{Path: o.AccountsFile}, nil
 	}
 	return loadLDAP(o.LDAPConfig, o.Project)
-}
-
-// sharedData is one read-only volume every tool gets.
-type sharedData struct {
-	Name      string // the PVC is tool-<name>
-	Path      string // on the nodes or the NFS server
-	MountPath string // inside pods
-}
-
-func parseSharedData(specs []string) ([]sharedData, error) {
-	var out []sharedData
-	seen := map[string]bool{}
-	for _, s := range specs {
-		name, rest, ok := strings.Cut(s, "=")
-		if !ok || name == "" || rest == "" {
-			return nil, fmt.Errorf("--shared-data %q: want name=path[:mountPath]", s)
-		}
-		path, mount, _ := strings.Cut(rest, ":")
-		if mount == "" {
-			mount = path
-		}
-		if !filepath.IsAbs(path) || !filepath.IsAbs(mount) {
-			return nil, fmt.Errorf("--shared-data %q: paths must be absolute", s)
-		}
-		if name == "home" || seen[name] {
-			return nil, fmt.Errorf("--shared-data %q: name %q is taken", s, name)
-		}
-		seen[name] = true
-		out = append(out, sharedData{Name: name, Path: path, MountPath: mount})
-	}
-	return out, nil
 }

@@ -11,6 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/toolforge-go/toolforge/internal/accounts/account"
+	"github.com/toolforge-go/toolforge/internal/accounts/homes"
 	"github.com/toolforge-go/toolforge/internal/accountsource"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
@@ -22,7 +24,7 @@ func (r *Reconciler) pass(ctx context.Context) error {
 	start := r.now()
 	raw, err := r.source.Load(ctx)
 	if err != nil {
-		r.metrics.errors.WithLabelValues(typeTool, "source").Inc()
+		r.metrics.errors.WithLabelValues(account.TypeTool, "source").Inc()
 		return fmt.Errorf("load accounts from %s: %w", r.source, err)
 	}
 	snap, invalid := r.index(raw)
@@ -30,10 +32,10 @@ func (r *Reconciler) pass(ctx context.Context) error {
 
 	errs := []error{invalid}
 	if r.installRBAC {
-		if err := r.ensureClusterRoles(ctx); err != nil {
+		if err := r.rbac.EnsureClusterRoles(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("cluster roles: %w", err))
 		}
-		if err := r.ensureCatalogueReader(ctx); err != nil {
+		if err := r.rbac.EnsureCatalogueReader(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("image catalogue reader role: %w", err))
 		}
 	}
@@ -41,12 +43,12 @@ func (r *Reconciler) pass(ctx context.Context) error {
 	if err != nil {
 		return errors.Join(append(errs, err)...)
 	}
-	errs = append(errs, r.forEach(ctx, tools, typeTool, r.reconcileTool))
+	errs = append(errs, r.forEach(ctx, tools, account.TypeTool, r.reconcileTool))
 	admins, err := r.adminsToVisit(ctx, snap)
 	if err != nil {
 		return errors.Join(append(errs, err)...)
 	}
-	errs = append(errs, r.forEach(ctx, admins, typeAdmin, r.reconcileAdmin))
+	errs = append(errs, r.forEach(ctx, admins, account.TypeAdmin, r.reconcileAdmin))
 
 	took := r.now().Sub(start)
 	r.metrics.runSeconds.Set(took.Seconds())
@@ -67,27 +69,52 @@ func (r *Reconciler) index(raw accountsource.Snapshot) (*snapshot, error) {
 		errs = append(errs, err)
 	}
 	for _, inv := range raw.Invalid {
-		bad(typeTool, "invalid_entry", fmt.Errorf("%s: %s", inv.ID, inv.Reason))
+		bad(account.TypeTool, "invalid_entry", fmt.Errorf("%s: %s", inv.ID, inv.Reason))
 	}
 	for _, t := range raw.Tools {
 		if err := tenancy.ValidateName(t.Name); err != nil {
-			bad(typeTool, "invalid_name", fmt.Errorf("tool: %w", err))
+			bad(account.TypeTool, "invalid_name", fmt.Errorf("tool: %w", err))
 			continue
 		}
 		if _, dup := snap.tools[t.Name]; dup {
-			bad(typeTool, "invalid_entry", fmt.Errorf("tool %q is listed twice; the first entry is used", t.Name))
+			bad(account.TypeTool, "invalid_entry", fmt.Errorf("tool %q is listed twice; the first entry is used", t.Name))
 			continue
 		}
 		snap.tools[t.Name] = t
 	}
 	for _, a := range raw.Admins {
 		if err := tenancy.ValidateName(a.Name); err != nil {
-			bad(typeAdmin, "invalid_name", fmt.Errorf("admin: %w", err))
+			bad(account.TypeAdmin, "invalid_name", fmt.Errorf("admin: %w", err))
 			continue
 		}
 		snap.admins[a.Name] = a
 	}
+	snap.homes = r.resolveHomes(snap)
 	return snap, errors.Join(errs...)
+}
+
+// resolveHomes decides every account's home: the source's, or
+// <root>/<name>; a home outside its root or shared with another account is
+// refused (see package homes).
+func (r *Reconciler) resolveHomes(snap *snapshot) map[homes.Key]homes.Resolved {
+	var all []homes.Account
+	for _, t := range snap.tools {
+		all = append(all, homes.Account{Kind: account.TypeTool, Name: t.Name, Home: t.Home, Root: r.opts.HomeRoot})
+	}
+	for _, a := range snap.admins {
+		all = append(all, homes.Account{Kind: account.TypeAdmin, Name: a.Name, Home: a.Home, Root: r.opts.AdminHomeRoot})
+	}
+	resolved := homes.Resolve(all)
+	refused := map[string]int{account.TypeTool: 0, account.TypeAdmin: 0}
+	for k, res := range resolved {
+		if res.Refused != nil {
+			refused[k.Kind]++
+		}
+	}
+	for kind, n := range refused {
+		r.metrics.homesRefused.WithLabelValues(kind).Set(float64(n))
+	}
+	return resolved
 }
 
 // toolsToVisit are the tools of the source and those the cluster still has
@@ -98,7 +125,7 @@ func (r *Reconciler) toolsToVisit(ctx context.Context, snap *snapshot) ([]string
 		names[n] = true
 	}
 	var nss corev1.NamespaceList
-	if err := r.client.List(ctx, &nss, client.HasLabels{tenancy.LabelTool}); err != nil {
+	if err := r.w.Client.List(ctx, &nss, client.HasLabels{tenancy.LabelTool}); err != nil {
 		return nil, fmt.Errorf("list tool namespaces: %w", err)
 	}
 	for _, ns := range nss.Items {
@@ -112,7 +139,7 @@ func (r *Reconciler) adminsToVisit(ctx context.Context, snap *snapshot) ([]strin
 	for n := range snap.admins {
 		names[n] = true
 	}
-	known, err := r.knownAdmins(ctx)
+	known, err := r.admins.Known(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list admin bindings: %w", err)
 	}
@@ -144,8 +171,13 @@ func (r *Reconciler) forEach(ctx context.Context, names []string, kind string, f
 			defer wg.Done()
 			for name := range work {
 				if _, err := fn(ctx, name); err != nil {
+					reason := "reconcile"
+					var re reasonError
+					if errors.As(err, &re) {
+						reason = re.reason
+					}
 					err = fmt.Errorf("%s %s: %w", kind, name, err)
-					r.metrics.errors.WithLabelValues(kind, "reconcile").Inc()
+					r.metrics.errors.WithLabelValues(kind, reason).Inc()
 					r.log.Error("account not converged", "type", kind, "name", name, "err", err)
 					mu.Lock()
 					errs = append(errs, err)

@@ -10,6 +10,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/toolforge-go/toolforge/internal/accounts/account"
+	"github.com/toolforge-go/toolforge/internal/accounts/namespace"
+	"github.com/toolforge-go/toolforge/internal/accounts/rbac"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
 
@@ -19,11 +22,11 @@ import (
 // source mistake can be undone. Home directories are never deleted.
 func (r *Reconciler) removeTool(ctx context.Context, name string) (time.Duration, error) {
 	var ns corev1.Namespace
-	err := r.client.Get(ctx, client.ObjectKey{Name: tenancy.Namespace(name)}, &ns)
+	err := r.w.Client.Get(ctx, client.ObjectKey{Name: tenancy.Namespace(name)}, &ns)
 	if apierrors.IsNotFound(err) {
 		// The namespace took the observer ServiceAccount with it; its
 		// cluster-wide binding goes here.
-		return 0, errors.Join(r.removeObserver(ctx, name, false), r.deleteVolumes(ctx, name))
+		return 0, errors.Join(r.observers.Remove(ctx, name, false), r.storage.DeleteVolumes(ctx, name))
 	}
 	if err != nil {
 		return 0, err
@@ -31,18 +34,18 @@ func (r *Reconciler) removeTool(ctx context.Context, name string) (time.Duration
 	if ns.DeletionTimestamp != nil {
 		return 10 * time.Second, nil
 	}
-	since, err := time.Parse(time.RFC3339, ns.Annotations[annotationRemovedSince])
+	since, err := time.Parse(time.RFC3339, ns.Annotations[namespace.AnnotationRemovedSince])
 	if err != nil {
 		// First time seen missing: cut access, start the grace period.
-		if _, err := deleteIfExists(ctx, r, &rbacv1.RoleBinding{ObjectMeta: toolBinding(name).ObjectMeta}); err != nil {
+		if _, err := r.w.DeleteIfExists(ctx, &rbacv1.RoleBinding{ObjectMeta: rbac.ToolBinding(name).ObjectMeta}); err != nil {
 			return 0, err
 		}
-		if err := r.removeObserver(ctx, name, false); err != nil {
+		if err := r.observers.Remove(ctx, name, false); err != nil {
 			return 0, err
 		}
 		update := ns.DeepCopy() // ns is the cache's own object
-		setAnnotation(update, annotationRemovedSince, r.now().UTC().Format(time.RFC3339))
-		if err := r.client.Update(ctx, update); err != nil {
+		account.SetAnnotation(update, namespace.AnnotationRemovedSince, r.now().UTC().Format(time.RFC3339))
+		if err := r.w.Client.Update(ctx, update); err != nil {
 			return 0, err
 		}
 		r.log.Info("tool gone from the source; access removed, namespace deleted after the grace period", "tool", name, "grace", r.opts.RemovalGrace)
@@ -51,29 +54,13 @@ func (r *Reconciler) removeTool(ctx context.Context, name string) (time.Duration
 	if left := since.Add(r.opts.RemovalGrace).Sub(r.now()); left > 0 {
 		return left, nil
 	}
-	if err := r.client.Delete(ctx, &ns); err != nil && !apierrors.IsNotFound(err) {
+	if err := r.w.Client.Delete(ctx, &ns); err != nil && !apierrors.IsNotFound(err) {
 		return 0, err
 	}
-	if err := r.deleteVolumes(ctx, name); err != nil {
+	if err := r.storage.DeleteVolumes(ctx, name); err != nil {
 		return 0, err
 	}
-	r.metrics.removed.WithLabelValues(typeTool).Inc()
+	r.metrics.removed.WithLabelValues(account.TypeTool).Inc()
 	r.log.Info("tool removed", "tool", name)
 	return 0, nil
-}
-
-// deleteVolumes deletes a removed tool's PVs; with the Retain policy the
-// data behind them stays.
-func (r *Reconciler) deleteVolumes(ctx context.Context, tool string) error {
-	var pvs corev1.PersistentVolumeList
-	if err := r.client.List(ctx, &pvs, client.MatchingLabels(toolLabels(tool))); err != nil {
-		return err
-	}
-	var errs []error
-	for i := range pvs.Items {
-		if err := r.client.Delete(ctx, &pvs.Items[i]); err != nil && !apierrors.IsNotFound(err) {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
 }

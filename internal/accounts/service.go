@@ -7,17 +7,29 @@ import (
 	"net/http"
 	"time"
 
+	"k8s.io/utils/keymutex"
+
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/keymutex"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	"github.com/toolforge-go/toolforge/internal/accounts/account"
+	"github.com/toolforge-go/toolforge/internal/accounts/admins"
+	"github.com/toolforge-go/toolforge/internal/accounts/credentials"
+	"github.com/toolforge-go/toolforge/internal/accounts/forcemigrate"
+	"github.com/toolforge-go/toolforge/internal/accounts/kubeconfig"
+	"github.com/toolforge-go/toolforge/internal/accounts/namespace"
+	"github.com/toolforge-go/toolforge/internal/accounts/observer"
+	"github.com/toolforge-go/toolforge/internal/accounts/quota"
+	"github.com/toolforge-go/toolforge/internal/accounts/rbac"
+	"github.com/toolforge-go/toolforge/internal/accounts/storage"
+	"github.com/toolforge-go/toolforge/internal/accountsource"
 	"github.com/toolforge-go/toolforge/internal/daemon"
 	"github.com/toolforge-go/toolforge/internal/version"
 )
@@ -46,7 +58,7 @@ func (s *Service) Preempt(ctx context.Context, log *slog.Logger) (bool, error) {
 	if err != nil {
 		return true, daemon.UsageError{Err: err}
 	}
-	_, err = ForceMigrate(ctx, s.opts, src, log.With("service", "accounts"))
+	_, err = forcemigrate.Run(ctx, forcemigrate.Options{HomeRoot: s.opts.HomeRoot, AdminHomeRoot: s.opts.AdminHomeRoot, ContextName: s.opts.ContextName, Workers: s.opts.Workers}, src, log.With("service", "accounts"))
 	return true, err
 }
 
@@ -60,11 +72,11 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 	if (s.opts.Once || s.opts.ForceMigrate) && !env.Standalone {
 		return daemon.Usagef("--once and --force-migrate work with `toolforged accounts` only")
 	}
-	quotas, err := LoadQuotas(s.opts.QuotasFile)
+	quotas, err := quota.LoadQuotas(s.opts.QuotasFile)
 	if err != nil {
 		return err
 	}
-	shared, _ := parseSharedData(s.opts.SharedData)
+	shared, _ := storage.ParseSharedData(s.opts.SharedData)
 	server := s.opts.APIServerURL
 	if server == "" {
 		server = env.Config.Host
@@ -88,7 +100,7 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 	// cache's own objects, not copies: a converged pass reads every object
 	// and changes none, and copying them all made it allocation-bound.
 	// Code that changes an object read from the cache copies it first.
-	owned := labels.SelectorFromSet(labels.Set{"app.kubernetes.io/managed-by": managedBy})
+	owned := labels.SelectorFromSet(account.Owned())
 	c, err := cache.New(cfg, cache.Options{
 		Scheme:                       mgr.GetScheme(),
 		Mapper:                       mgr.GetRESTMapper(),
@@ -110,23 +122,7 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 	if err != nil {
 		return err
 	}
-	r := &Reconciler{
-		opts:        s.opts,
-		source:      src,
-		quotas:      quotas,
-		shared:      shared,
-		client:      cl,
-		apiReader:   direct,
-		kube:        kube,
-		server:      server,
-		caData:      caData,
-		metrics:     m,
-		log:         env.Log.With("service", "accounts"),
-		now:         time.Now,
-		platformNS:  env.Common.PlatformNamespace,
-		installRBAC: env.Common.InstallRBAC,
-		locks:       keymutex.NewHashed(4096), // stripes: workers rarely share one
-	}
+	r := newReconciler(s.opts, src, account.Writer{Client: cl, APIReader: direct}, kube, quotas, shared, kubeconfigTarget{server, caData}, env, m)
 	// Informers start lazily on first use, each blocking the workers while
 	// it lists; register them all now so they list together at start.
 	for _, obj := range ownedKinds() {
@@ -144,4 +140,42 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 		return nil
 	}
 	return r.setupControllers(mgr, c)
+}
+
+// kubeconfigTarget is the cluster kubeconfigs point at.
+type kubeconfigTarget struct {
+	server string
+	caData []byte
+}
+
+// newReconciler wires the reconcilers of every kind the controller owns.
+func newReconciler(o *Options, src accountsource.Source, w account.Writer, kube kubernetes.Interface, quotas *quota.Quotas,
+	shared []storage.SharedData, target kubeconfigTarget, env *daemon.Env, m *metrics) *Reconciler {
+	log := env.Log.With("service", "accounts")
+	st := &storage.Reconciler{W: w, Config: storage.Config{Storage: o.Storage, StoragePath: o.StoragePath, NFSServer: o.NFSServer, Shared: shared},
+		Removed: func(err error) {
+			m.errors.WithLabelValues(account.TypeTool, "foreign_claim").Inc()
+			log.Warn("a claim of a platform claim's name was replaced", "err", err)
+		}}
+	rb := &rbac.Reconciler{W: w, APIIdentity: o.APIIdentity, PlatformNS: env.Common.PlatformNamespace}
+	creds := &credentials.Issuer{W: w, Kube: kube, Log: log, Lifetime: o.CertLifetime, RenewBefore: o.RenewBefore}
+	kc := kubeconfig.Target{Context: o.ContextName, Server: target.server, CAData: target.caData, Gentle: o.Gentle, Log: log}
+	return &Reconciler{
+		opts:        o,
+		source:      src,
+		w:           w,
+		namespaces:  &namespace.Reconciler{W: w},
+		quotas:      &quota.Reconciler{W: w, Quotas: quotas, PlatformClaims: st.Count()},
+		storage:     st,
+		rbac:        rb,
+		observers:   &observer.Reconciler{W: w},
+		credentials: creds,
+		kubeconfig:  kc,
+		admins:      &admins.Reconciler{W: w, RBAC: rb, Credentials: creds, Kubeconfig: kc, PlatformNS: env.Common.PlatformNamespace},
+		metrics:     m,
+		log:         log,
+		now:         time.Now,
+		installRBAC: env.Common.InstallRBAC,
+		locks:       keymutex.NewHashed(4096), // stripes: workers rarely share one
+	}
 }

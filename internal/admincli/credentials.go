@@ -81,7 +81,11 @@ func printCredentials(g *Globals, out *cli.Output, st toolcreds.Status) error {
 	if !st.Issued.IsZero() {
 		issued = st.Issued.Format(time.RFC3339)
 	}
-	fmt.Fprintf(w, "tool:\t%s\nstatus:\t%s\ncertificate sha256:\t%s\nexpires:\t%s\nissued (last renewal):\t%s\n",
-		st.Tool, st.Status, st.Fingerprint, st.Expiry.Format(time.RFC3339), issued)
+	fmt.Fprintf(w, "tool:\t%s\nstatus:\t%s\n", st.Tool, st.Status)
+	if st.Message != "" {
+		fmt.Fprintf(w, "why:\t%s\n", st.Message)
+	}
+	fmt.Fprintf(w, "certificate sha256:\t%s\nexpires:\t%s\nissued (last renewal):\t%s\n",
+		st.Fingerprint, st.Expiry.Format(time.RFC3339), issued)
 	return w.Flush()
 }

@@ -1,6 +1,8 @@
 package admission
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -8,6 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
 	"github.com/toolforge-go/toolforge/internal/tenancy"
@@ -105,9 +109,99 @@ func TestOnlyThePlatformSetsItsClaimMetadata(t *testing.T) {
 			wantDenied(t, err, denial)
 		})
 	}
-	t.Run("another label on the platform's claim is admitted", func(t *testing.T) {
-		if out, err := kubectlAs(ctx, f.alpha, "label", "pvc", "tool-home", "backup=daily", "--dry-run=server"); err != nil {
-			t.Fatalf("%v: %s", err, out)
+	t.Run("another label on the platform's claim is refused too", func(t *testing.T) {
+		_, err := kubectlAs(ctx, f.alpha, "label", "pvc", "tool-home", "backup=daily", "--dry-run=server")
+		wantDenied(t, err, `claims: PVC "tool-home" is one of the platform's claims (the tool's home or its shared data, label toolforge.org/platform-claim): it cannot be changed but by the platform`)
+	})
+}
+
+// A tool cannot delete or change the platform's claims (deleting the
+// read-only shared data and making it again without the platform's marks
+// would turn it writable), nor take a platform claim's name; its own
+// claims stay its own. Kubernetes' controllers and the platform may.
+func TestAToolCannotDeleteOrReplaceThePlatformsClaims(t *testing.T) {
+	f := setup(t)
+	ctx := testContext(t)
+	ns := f.alpha.Namespace
+	deleted := func(claim, verb string) string {
+		return `claims: PVC "` + claim + `" is one of the platform's claims (the tool's home or its shared data, label toolforge.org/platform-claim): it cannot be ` + verb + ` but by the platform`
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"delete", "pvc", "tool-dumps"}, deleted("tool-dumps", "deleted")},
+		{[]string{"delete", "pvc", "tool-dumps", "--dry-run=server"}, deleted("tool-dumps", "deleted")},
+		{[]string{"delete", "pvc", "tool-home", "--dry-run=server"}, deleted("tool-home", "deleted")},
+		{[]string{"delete", "pvc", "--all", "--dry-run=server"}, "is one of the platform's claims (the tool's home or its shared data, label toolforge.org/platform-claim): it cannot be deleted"},
+		{[]string{"annotate", "pvc", "tool-dumps", "backup=daily", "--dry-run=server"}, deleted("tool-dumps", "changed")},
+		{[]string{"create", "-f", writeClaim(t, "tool-dumps2"), "--dry-run=server"}, `claims: the name "tool-dumps2" (metadata.name) is reserved: names beginning with tool- are the platform's claims' (tool-home, tool-<shared data>); choose another name`},
+	} {
+		t.Run("kubectl "+strings.Join(tc.args, " "), func(t *testing.T) {
+			_, err := kubectlAs(ctx, f.alpha, tc.args...)
+			wantDenied(t, err, tc.want)
+		})
+	}
+	for _, claim := range []string{"tool-home", "tool-dumps"} {
+		if _, err := cluster.Client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, claim, metav1.GetOptions{}); err != nil {
+			t.Fatalf("%s after the tool's attempts: %v", claim, err)
+		}
+	}
+
+	t.Run("its own claims are its own to make, change and delete", func(t *testing.T) {
+		for _, args := range [][]string{
+			{"create", "-f", writeClaim(t, "scratch")},
+			{"label", "pvc", "scratch", "backup=daily"},
+			{"delete", "pvc", "scratch"},
+		} {
+			if out, err := kubectlAs(ctx, f.alpha, args...); err != nil {
+				t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
 		}
 	})
+	t.Run("the platform may delete them", func(t *testing.T) {
+		err := cluster.Client.CoreV1().PersistentVolumeClaims(ns).Delete(ctx, "tool-dumps", metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	// Kubernetes' own controllers act on them: the namespace controller
+	// deletes them with their namespace, the volume binder writes them.
+	// Impersonated (dry run): the policy sees the user a request carries.
+	for _, sa := range []struct{ name, verb string }{{"namespace-controller", "delete"}, {"persistent-volume-binder", "update"}} {
+		t.Run("Kubernetes' "+sa.name+" may "+sa.verb+" them", func(t *testing.T) {
+			cfg := rest.CopyConfig(cluster.Config)
+			cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:kube-system:" + sa.name,
+				Groups: []string{"system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"}}
+			kube, err := kubernetes.NewForConfig(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			claims := kube.CoreV1().PersistentVolumeClaims(ns)
+			if sa.verb == "delete" {
+				err = claims.Delete(ctx, "tool-dumps", metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}})
+			} else {
+				var pvc *corev1.PersistentVolumeClaim
+				if pvc, err = claims.Get(ctx, "tool-dumps", metav1.GetOptions{}); err == nil {
+					pvc.Annotations["pv.kubernetes.io/bind-completed"] = "yes"
+					_, err = claims.Update(ctx, pvc, metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}})
+				}
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// writeClaim writes a PVC manifest of a claim of the tool's own.
+func writeClaim(t *testing.T, name string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name+".yaml")
+	manifest := "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: " + name + "}\n" +
+		"spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}\n"
+	if err := os.WriteFile(path, []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

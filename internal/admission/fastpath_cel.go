@@ -55,6 +55,9 @@ func (f fastPath) conditions() fastPathConditions {
 					celToolName + ` + ` + strconv.Quote(tenancy.ObserverServiceAccount("")) + `]`},
 			{"identity: ephemeral containers only come through their subresource, which always calls the webhook",
 				`size(object.spec.?ephemeralContainers.orValue([])) == 0`},
+			// Image volumes (volumes[].image.reference) are images too.
+			{"registry: every image volume's image is from " + strings.Join(f.Registries, ", "),
+				`object.spec.?volumes.orValue([]).all(v, !has(v.image) || (has(v.image.reference) && ` + celAllowedImage("v.image.reference", f.Registries) + `))`},
 			{"volumes: the mount-storage label, if any, is all or none",
 				`object.metadata.?labels[?` + strconv.Quote(tenancy.MountStorageLabel) + `].orValue(` + strconv.Quote(MountAll) + `) in [` + strconv.Quote(MountAll) + `, ` + strconv.Quote(MountNone) + `]`},
 		},

@@ -128,6 +128,7 @@ func TestOnlyACompleteAndValidPodTakesTheFastPath(t *testing.T) {
 		"what the webhook made of an init pod":  outputs[1],
 		"a complete pod with an init container": withInitContainer(completePod(f.alpha, "init"), f.alpha),
 		"a complete pod without storage":        withoutStorage(completePod(f.alpha, "none")),
+		"a complete pod with an image volume":   fullPod(f.alpha, "image-volume"),
 	}
 	for name, pod := range admitted {
 		t.Run(name, func(t *testing.T) {
@@ -204,6 +205,28 @@ func TestOnlyACompleteAndValidPodTakesTheFastPath(t *testing.T) {
 			wantDenied(t, err, fmt.Sprintf(`failed calling webhook "%s"`, podsWebhook))
 		})
 	}
+	// Every image a pod can be created with, from the API types: an image
+	// from another registry in any of them takes the webhook.
+	for field, registry := range fastPathImageFields(t) {
+		t.Run("with an image from Docker Hub in "+field, func(t *testing.T) {
+			pod := fullPod(f.alpha, "image")
+			setField(t, reflect.ValueOf(&pod.Spec).Elem(), field, "docker.io/evil/payload:1")
+			_, err := dryRunPod(ctx, f.alphaKube, ns, pod)
+			if !registry { // a volume type Pod Security refuses whole
+				if err == nil {
+					t.Fatal("admitted")
+				}
+				return
+			}
+			wantDenied(t, err, fmt.Sprintf(`failed calling webhook "%s"`, podsWebhook))
+		})
+	}
+	t.Run("with an ephemeral container", func(t *testing.T) {
+		pod := completePod(f.alpha, "ephemeral")
+		pod.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "debug", Image: allowedImage}}}
+		_, err := dryRunPod(ctx, f.alphaKube, ns, pod)
+		wantDenied(t, err, fmt.Sprintf(`failed calling webhook "%s"`, podsWebhook))
+	})
 	t.Run("alpha's complete pod in beta's namespace", func(t *testing.T) {
 		_, err := dryRunPod(ctx, f.betaKube, f.beta.Namespace, completePod(f.alpha, "elsewhere"))
 		wantDenied(t, err, fmt.Sprintf(`failed calling webhook "%s"`, podsWebhook))

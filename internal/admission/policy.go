@@ -74,7 +74,7 @@ func params(ns string, s *Effective) *corev1.ConfigMap {
 func ingressPolicy() *admissionregistrationv1.ValidatingAdmissionPolicy {
 	const allowedList = "' (allowed: ' + variables.allowed.join(', ') + ')'"
 	return policy(IngressPolicy,
-		webhookRule(createOrUpdate, "networking.k8s.io", "ingresses").Rule,
+		webhookRule(createOrUpdate, "networking.k8s.io", "ingresses"),
 		&admissionregistrationv1.ParamKind{APIVersion: "v1", Kind: "ConfigMap"},
 		[]admissionregistrationv1.Variable{
 			{Name: "tool", Expression: `has(namespaceObject.metadata.labels) && '` + tenancy.LabelTool + `' in namespaceObject.metadata.labels ? namespaceObject.metadata.labels['` + tenancy.LabelTool + `'] : ''`},
@@ -135,7 +135,7 @@ func ingressPolicy() *admissionregistrationv1.ValidatingAdmissionPolicy {
 // meant for other addresses, CVE-2020-8554).
 func servicesPolicy() *admissionregistrationv1.ValidatingAdmissionPolicy {
 	return policy(ServicesPolicy,
-		webhookRule(createOrUpdate, "", "services").Rule,
+		webhookRule(createOrUpdate, "", "services"),
 		nil, nil,
 		[]admissionregistrationv1.Validation{
 			{
@@ -155,15 +155,23 @@ func servicesPolicy() *admissionregistrationv1.ValidatingAdmissionPolicy {
 		})
 }
 
-// claimsPolicy: the platform's claim metadata (the platform-claim label,
-// the mount-path and read-only annotations) is set by the platform alone.
-// Admission mounts every PVC so labelled, and the fast path's condition is
-// generated from them: a tool that could label its own claim, or flip the
-// annotations of the platform's, would change what is mounted where (and
-// could send every tool's pods to the webhook). Anyone else may create
-// and change claims, leaving those three keys as they are (absent on a
-// new claim). The check is on the request's user, which a tool cannot
-// forge; the identities are parameters (platformGroups, platformUsers).
+// claimsPolicy keeps the platform's claims the platform's. Their metadata
+// (the platform-claim label, the mount-path and read-only annotations) is
+// set by the platform alone: admission mounts every PVC so labelled, and
+// the fast path's condition is generated from them, so a tool that could
+// label its own claim, or flip the annotations of the platform's, would
+// change what is mounted where (and could send every tool's pods to the
+// webhook). A claim so labelled (which only the platform can have made)
+// cannot be changed or deleted but by the platform and Kubernetes' own
+// controllers (the volume binder, the namespace and garbage collectors):
+// deleted and made again without the platform's marks, the read-only
+// shared data would turn writable. And names beginning with tool- are the
+// platform's claims' (tool-home, tool-<shared data>): nobody else may
+// create one, so no claim of a tool's can take a platform claim's place.
+// Anyone else may create, change and delete other claims, leaving the
+// metadata keys as they are (absent on a claim of their own). The checks
+// are on the request's user, which a tool cannot forge; the platform's
+// identities are parameters (platformGroups, platformUsers).
 func claimsPolicy() *admissionregistrationv1.ValidatingAdmissionPolicy {
 	keys := func(obj string) string {
 		return `[` + obj + `.metadata.?labels[?'` + tenancy.LabelPlatformClaim + `'].orValue(''), ` +
@@ -171,20 +179,45 @@ func claimsPolicy() *admissionregistrationv1.ValidatingAdmissionPolicy {
 			obj + `.metadata.?annotations[?'` + tenancy.AnnotationReadOnly + `'].orValue('')]`
 	}
 	return policy(ClaimsPolicy,
-		webhookRule(createOrUpdate, "", "persistentvolumeclaims").Rule,
+		webhookRule([]admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update, admissionregistrationv1.Delete}, "", "persistentvolumeclaims"),
 		&admissionregistrationv1.ParamKind{APIVersion: "v1", Kind: "ConfigMap"},
 		[]admissionregistrationv1.Variable{
 			{Name: "data", Expression: `has(params.data) ? params.data : {}`},
 			{Name: "platform", Expression: `('` + paramPlatformGroups + `' in variables.data ? variables.data['` + paramPlatformGroups + `'].split(',') : []).exists(g, g != '' && g in request.userInfo.?groups.orValue([])) || ` +
 				`('` + paramPlatformUsers + `' in variables.data ? variables.data['` + paramPlatformUsers + `'].split(',') : []).exists(u, u != '' && u == request.userInfo.username)`},
+			// Kubernetes' controllers: the controller-manager's own user, or
+			// its controllers' ServiceAccounts (--use-service-account-credentials).
+			{Name: "cluster", Expression: `request.userInfo.username == ` + strconv.Quote(controllerManagerUser) + ` || ` +
+				strconv.Quote(kubeSystemServiceAccounts) + ` in request.userInfo.?groups.orValue([])`},
 			{Name: "old", Expression: `oldObject == null ? ['', '', ''] : ` + keys("oldObject")},
+			{Name: "name", Expression: `request.operation == 'DELETE' ? oldObject.metadata.name : object.metadata.name`},
+			{Name: "platformClaim", Expression: `oldObject != null && oldObject.metadata.?labels[?'` + tenancy.LabelPlatformClaim + `'].orValue('') == 'true'`},
 		},
-		[]admissionregistrationv1.Validation{{
-			Expression: `variables.platform || ` + keys("object") + ` == variables.old`,
-			Message: "claims: the label " + tenancy.LabelPlatformClaim + " and the annotations " + tenancy.AnnotationMountPath + " and " + tenancy.AnnotationReadOnly +
-				" (metadata) are the platform's: only the platform sets them (allowed: leave them as they are, absent on a claim of your own); remove them",
-		}})
+		[]admissionregistrationv1.Validation{
+			{
+				Expression: `request.operation == 'DELETE' || variables.platform || ` + keys("object") + ` == variables.old`,
+				Message: "claims: the label " + tenancy.LabelPlatformClaim + " and the annotations " + tenancy.AnnotationMountPath + " and " + tenancy.AnnotationReadOnly +
+					" (metadata) are the platform's: only the platform sets them (allowed: leave them as they are, absent on a claim of your own); remove them",
+			},
+			{
+				Expression:        `!variables.platformClaim || variables.platform || variables.cluster`,
+				Message:           "claims: this PVC is one of the platform's claims (the tool's home or its shared data): it cannot be changed or deleted but by the platform",
+				MessageExpression: `'claims: PVC "' + variables.name + '" is one of the platform\'s claims (the tool\'s home or its shared data, label ` + tenancy.LabelPlatformClaim + `): it cannot be ' + (request.operation == 'DELETE' ? 'deleted' : 'changed') + ' but by the platform (allowed: your own claims, whose names do not begin with ` + tenancy.PlatformClaimPrefix + `)'`,
+			},
+			{
+				Expression:        `request.operation != 'CREATE' || !variables.name.startsWith('` + tenancy.PlatformClaimPrefix + `') || variables.platform || variables.cluster`,
+				Message:           "claims: names beginning with " + tenancy.PlatformClaimPrefix + " are the platform's claims' (tool-home, tool-<shared data>); choose another name",
+				MessageExpression: `'claims: the name "' + variables.name + '" (metadata.name) is reserved: names beginning with ` + tenancy.PlatformClaimPrefix + ` are the platform\'s claims\' (` + tenancy.HomeClaim + `, ` + tenancy.PlatformClaimPrefix + `<shared data>); choose another name'`,
+			},
+		})
 }
+
+// Kubernetes' controller-manager, as its own user and as its controllers'
+// ServiceAccounts.
+const (
+	controllerManagerUser     = "system:kube-controller-manager"
+	kubeSystemServiceAccounts = "system:serviceaccounts:kube-system"
+)
 
 // Ingress annotations: the deprecated class annotation, checked like
 // spec.ingressClassName.
@@ -248,7 +281,7 @@ func celDeniedAnnotations(allowed []string) string {
 	return `object.metadata.?annotations.orValue({}).filter(k, k.contains('/') && k.substring(0, k.indexOf('/')).matches(` + strconv.Quote(controllerAnnotations) + `) && !(k in [` + strings.Join(quoted, ", ") + `]))`
 }
 
-func policy(name string, match admissionregistrationv1.Rule, paramKind *admissionregistrationv1.ParamKind,
+func policy(name string, match admissionregistrationv1.RuleWithOperations, paramKind *admissionregistrationv1.ParamKind,
 	vars []admissionregistrationv1.Variable, validations []admissionregistrationv1.Validation) *admissionregistrationv1.ValidatingAdmissionPolicy {
 	for i := range validations {
 		validations[i].Reason = ptr.To(metav1.StatusReasonForbidden)
@@ -261,7 +294,7 @@ func policy(name string, match admissionregistrationv1.Rule, paramKind *admissio
 				NamespaceSelector: &metav1.LabelSelector{},
 				ObjectSelector:    &metav1.LabelSelector{},
 				ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
-					RuleWithOperations: admissionregistrationv1.RuleWithOperations{Operations: createOrUpdate, Rule: match},
+					RuleWithOperations: match,
 				}},
 				MatchPolicy: ptr.To(admissionregistrationv1.Equivalent),
 			},

@@ -92,7 +92,7 @@ func TestReviewRefusesWhatEscapesTheTool(t *testing.T) {
 		}, `volumes: spec.volumes[0].hostPath: No hostPath volumes allowed (volume "home", path "/data/project/beta")`},
 		{"an NFS volume is refused", func(p *corev1.Pod) {
 			p.Spec.Volumes = []corev1.Volume{{Name: "share", VolumeSource: corev1.VolumeSource{NFS: &corev1.NFSVolumeSource{Server: "nfs", Path: "/srv/tools/beta"}}}}
-		}, `volumes: spec.volumes[0]: volume "share" of type nfs is not allowed (allowed: configMap, csi, downwardAPI, emptyDir, ephemeral, persistentVolumeClaim, projected, secret)`},
+		}, `volumes: spec.volumes[0]: volume "share" of type nfs is not allowed (allowed: configMap, csi, downwardAPI, emptyDir, ephemeral, image, persistentVolumeClaim, projected, secret)`},
 		{"a volume shadowing the tool's storage is refused", func(p *corev1.Pod) {
 			p.Spec.Volumes = []corev1.Volume{{Name: "tool-home", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
 		}, `volumes: spec.volumes[0].name: volume name "tool-home" is taken by the tool's storage`},

@@ -34,7 +34,8 @@ type platformClaim struct {
 
 // allowedVolumeTypes are the volume sources Pod Security "restricted"
 // allows; every other one reaches past the namespace (hostPath, nfs, …).
-var allowedVolumeTypes = []string{"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"}
+// An image volume's image is held to the registry rule like a container's.
+var allowedVolumeTypes = []string{"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "image", "persistentVolumeClaim", "projected", "secret"}
 
 // checkVolumes refuses node paths and storage outside the namespace, and
 // volumes that would shadow the tool's storage.

@@ -20,7 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/yaml"
 
-	"github.com/toolforge-go/toolforge/internal/accounts"
+	"github.com/toolforge-go/toolforge/internal/accounts/rbac"
 	"github.com/toolforge-go/toolforge/internal/admission"
 	"github.com/toolforge-go/toolforge/internal/api"
 	"github.com/toolforge-go/toolforge/internal/deploy"
@@ -145,10 +145,10 @@ func TestTheChartsRolesAreTheServicesOwn(t *testing.T) {
 		{notify.RoleName, "", notify.ClusterRole().Rules},
 		{notify.RoleName, ns, notify.PlatformRole(ns).Rules},
 	}
-	for _, cr := range accounts.ClusterRoles() {
+	for _, cr := range rbac.ClusterRoles() {
 		roles = append(roles, role{cr.Name, "", cr.Rules})
 	}
-	reader, readerBinding := accounts.CatalogueReaderRBAC(ns)
+	reader, readerBinding := rbac.CatalogueReaderRBAC(ns)
 	roles = append(roles, role{reader.Name, ns, reader.Rules})
 	for _, r := range roles {
 		var got []rbacv1.PolicyRule

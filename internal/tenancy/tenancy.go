@@ -81,8 +81,13 @@ func ToolUserName(tool, ctx string) string {
 	return ctx + "-" + tool
 }
 
+// PlatformClaimPrefix begins the name of every PVC the platform makes in
+// a tool namespace (the home, tool-<name> per shared data); admission
+// keeps such names for the platform.
+const PlatformClaimPrefix = "tool-"
+
 // HomeClaim is the PVC that holds a tool's home directory.
-const HomeClaim = "tool-home"
+const HomeClaim = PlatformClaimPrefix + "home"
 
 const namespacePrefix = "tool-"
 
@@ -255,4 +260,8 @@ const (
 	MarkerFingerprint = "certificate-sha256"
 	MarkerExpiry      = "certificate-expiry"
 	MarkerIssued      = "certificate-issued"
+	// MarkerReason and MarkerMessage say why an account is not
+	// provisioned (status refused): e.g. HomeRefused and what is wrong.
+	MarkerReason  = "reason"
+	MarkerMessage = "message"
 )

@@ -27,7 +27,9 @@ type Ops struct {
 // Status is a tool's credentials as the controller recorded them.
 type Status struct {
 	Tool   string `json:"tool"`
-	Status string `json:"status"` // provisioned, disabled
+	Status string `json:"status"` // provisioned, disabled, refused
+	// Message says why a refused tool is not provisioned.
+	Message string `json:"message,omitempty"`
 	// Fingerprint is the sha256 of the certificate in use (DER).
 	Fingerprint string    `json:"certificateSHA256"`
 	Expiry      time.Time `json:"expiry"`
@@ -48,7 +50,7 @@ func (o *Ops) Show(ctx context.Context, tool string) (Status, error) {
 }
 
 func statusOf(tool string, cm *corev1.ConfigMap) Status {
-	st := Status{Tool: tool, Status: cm.Data[tenancy.MarkerStatus], Fingerprint: cm.Data[tenancy.MarkerFingerprint]}
+	st := Status{Tool: tool, Status: cm.Data[tenancy.MarkerStatus], Message: cm.Data[tenancy.MarkerMessage], Fingerprint: cm.Data[tenancy.MarkerFingerprint]}
 	st.Expiry, _ = time.Parse(time.RFC3339, cm.Data[tenancy.MarkerExpiry])
 	st.Issued, _ = time.Parse(time.RFC3339, cm.Data[tenancy.MarkerIssued])
 	return st
@@ -82,7 +84,10 @@ func (o *Ops) Regenerate(ctx context.Context, tool string, wait time.Duration) (
 	before = Status{Tool: tool}
 	if cm != nil {
 		before = statusOf(tool, cm)
-		if before.Status != "" && before.Status != "provisioned" {
+		switch {
+		case before.Message != "":
+			return before, after, fmt.Errorf("tool %s is %s: %s", tool, before.Status, before.Message)
+		case before.Status != "" && before.Status != "provisioned":
 			return before, after, fmt.Errorf("tool %s is %s: its credentials come back when it is enabled again", tool, before.Status)
 		}
 		// The UID precondition: never delete a marker the controller

@@ -8,12 +8,12 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/toolforge-go/toolforge/internal/accounts"
+	"github.com/toolforge-go/toolforge/internal/accounts/quota"
 )
 
 // defaultLimits are what the accounts controller gives every tool.
 func defaultLimits() Limits {
-	lr := accounts.DefaultLimitRange()
+	lr := quota.DefaultLimitRange()
 	return Limits{
 		LimitRanges: []corev1.LimitRange{{
 			ObjectMeta: metav1.ObjectMeta{Name: "tool-t"},
@@ -23,7 +23,7 @@ func defaultLimits() Limits {
 		}},
 		Quotas: []corev1.ResourceQuota{{
 			ObjectMeta: metav1.ObjectMeta{Name: "tool-t"},
-			Spec:       corev1.ResourceQuotaSpec{Hard: accounts.DefaultQuota()},
+			Spec:       corev1.ResourceQuotaSpec{Hard: quota.DefaultQuota()},
 		}},
 	}
 }

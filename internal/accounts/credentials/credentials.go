@@ -1,4 +1,8 @@
-package accounts
+// Package credentials keeps an account's client certificate in its home:
+// an ECDSA P-256 key and a certificate from the cluster's
+// kube-apiserver-client signer, obtained through a CertificateSigningRequest
+// that the controller approves and deletes, renewed before it expires.
+package credentials
 
 import (
 	"context"
@@ -12,6 +16,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -20,8 +25,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/toolforge-go/toolforge/internal/accounts/account"
 	"github.com/toolforge-go/toolforge/internal/homefs"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
@@ -29,19 +36,60 @@ import (
 // Credential file modes: only the owner may read the key and certificate.
 const credentialMode = 0o400
 
-// identity is whom a certificate is for.
-type identity struct {
+// Identity is whom a certificate is for.
+type Identity struct {
 	CN, Org     string
 	AccountType string
 	Labels      map[string]string // put on the CSR, for garbage collection
 }
 
-// credentials are a certificate and its key as found in, or written to, a
+// Credentials are a certificate and its key as found in, or written to, a
 // credentials directory.
-type credentials struct {
+type Credentials struct {
 	NotBefore   time.Time
 	NotAfter    time.Time
 	Fingerprint string // sha256 of the certificate's DER
+}
+
+// Issuer keeps accounts' credentials.
+type Issuer struct {
+	// W reads the CSRs it waits for from the cache.
+	W    account.Writer
+	Kube kubernetes.Interface
+	Log  *slog.Logger
+	// Lifetime of issued certificates; they are renewed when less than
+	// RenewBefore is left.
+	Lifetime, RenewBefore time.Duration
+}
+
+// Ensure keeps valid credentials in <home>/<dirName> or issues new ones;
+// issued says which. fingerprint is the certificate issued last (from the
+// account's marker).
+func (i *Issuer) Ensure(ctx context.Context, home *homefs.Dir, dirName string, id Identity, fingerprint string) (creds Credentials, issued bool, err error) {
+	dir, err := home.Subdir(dirName, 0o700)
+	if err != nil {
+		return Credentials{}, false, err
+	}
+	defer dir.Close()
+	if err := dir.RemoveTemporaries(); err != nil {
+		return Credentials{}, false, err
+	}
+	creds, reason, err := i.check(dir, id, fingerprint)
+	if err != nil || reason == "" {
+		return creds, false, err
+	}
+	i.Log.Debug("issuing certificate", "account", id.CN, "type", id.AccountType, "reason", reason)
+	creds, err = i.issue(ctx, dir, id)
+	if err != nil {
+		return Credentials{}, false, err
+	}
+	return creds, true, nil
+}
+
+// UntilRenewal is how long c is good for before it is renewed (at least a
+// minute).
+func (i *Issuer) UntilRenewal(c Credentials) time.Duration {
+	return max(time.Until(c.NotAfter)-i.RenewBefore, time.Minute)
 }
 
 // checkCredentials reads the key and certificate in dir and says why they
@@ -49,20 +97,20 @@ type credentials struct {
 // and the identity, are the certificate this controller issued last
 // (fingerprint, from the marker), and are not due for renewal. Files with
 // the wrong mode, owner or links are rewritten with the same content.
-func (r *Reconciler) checkCredentials(dir *homefs.Dir, id identity, fingerprint string) (credentials, string, error) {
+func (i *Issuer) check(dir *homefs.Dir, id Identity, fingerprint string) (Credentials, string, error) {
 	certPEM, certInfo, err := dir.Read(tenancy.CertFile)
 	if err != nil {
-		return credentials{}, "no readable certificate", nil
+		return Credentials{}, "no readable certificate", nil
 	}
 	keyPEM, keyInfo, err := dir.Read(tenancy.KeyFile)
 	if err != nil {
-		return credentials{}, "no readable key", nil
+		return Credentials{}, "no readable key", nil
 	}
 	cert, reason := parseMatching(certPEM, keyPEM)
 	if reason != "" {
-		return credentials{}, reason, nil
+		return Credentials{}, reason, nil
 	}
-	c := credentials{NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, Fingerprint: sha256Hex(cert.Raw)}
+	c := Credentials{NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, Fingerprint: sha256Hex(cert.Raw)}
 	switch {
 	case fingerprint == "":
 		return c, "no record of the issued certificate", nil
@@ -70,7 +118,7 @@ func (r *Reconciler) checkCredentials(dir *homefs.Dir, id identity, fingerprint 
 		return c, "not the certificate issued last", nil
 	case cert.Subject.CommonName != id.CN || strings.Join(cert.Subject.Organization, ",") != id.Org:
 		return c, "issued to someone else", nil
-	case time.Until(cert.NotAfter) < r.opts.RenewBefore:
+	case time.Until(cert.NotAfter) < i.RenewBefore:
 		return c, "due for renewal", nil
 	}
 	for name, info := range map[string]homefs.FileInfo{tenancy.CertFile: certInfo, tenancy.KeyFile: keyInfo} {
@@ -118,18 +166,18 @@ func sha256Hex(b []byte) string {
 // kubernetes.io/kube-apiserver-client, approved by this controller and
 // signed by the controller-manager. The CSR is deleted afterwards, however
 // the attempt ends. Key then certificate are written to dir.
-func (r *Reconciler) issue(ctx context.Context, dir *homefs.Dir, id identity) (credentials, error) {
+func (i *Issuer) issue(ctx context.Context, dir *homefs.Dir, id Identity) (Credentials, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return credentials{}, err
+		return Credentials{}, err
 	}
 	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
 		Subject: pkix.Name{CommonName: id.CN, Organization: []string{id.Org}},
 	}, key)
 	if err != nil {
-		return credentials{}, fmt.Errorf("create CSR: %w", err)
+		return Credentials{}, fmt.Errorf("create CSR: %w", err)
 	}
-	seconds := int32(r.opts.CertLifetime.Seconds())
+	seconds := int32(i.Lifetime.Seconds())
 	csr := &certv1.CertificateSigningRequest{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:   fmt.Sprintf("toolforge-%s-%s-%s", id.AccountType, id.CN, utilrand.String(6)),
@@ -142,17 +190,17 @@ func (r *Reconciler) issue(ctx context.Context, dir *homefs.Dir, id identity) (c
 			Usages:            []certv1.KeyUsage{certv1.UsageDigitalSignature, certv1.UsageClientAuth},
 		},
 	}
-	csrs := r.kube.CertificatesV1().CertificateSigningRequests()
+	csrs := i.Kube.CertificatesV1().CertificateSigningRequests()
 	csr, err = csrs.Create(ctx, csr, metav1.CreateOptions{})
 	if err != nil {
-		return credentials{}, fmt.Errorf("create CertificateSigningRequest for %s: %w", id.CN, err)
+		return Credentials{}, fmt.Errorf("create CertificateSigningRequest for %s: %w", id.CN, err)
 	}
 	defer func() {
 		// Not ctx: a cancelled pass must still clean up after itself.
 		dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := csrs.Delete(dctx, csr.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			r.log.Warn("delete CSR", "csr", csr.Name, "err", err)
+			i.Log.Warn("delete CSR", "csr", csr.Name, "err", err)
 		}
 	}()
 	csr.Status.Conditions = append(csr.Status.Conditions, certv1.CertificateSigningRequestCondition{
@@ -162,25 +210,25 @@ func (r *Reconciler) issue(ctx context.Context, dir *homefs.Dir, id identity) (c
 		Message: "approved by toolforged accounts for a provisioned account",
 	})
 	if _, err := csrs.UpdateApproval(ctx, csr.Name, csr, metav1.UpdateOptions{}); err != nil {
-		return credentials{}, fmt.Errorf("approve CSR %s: %w", csr.Name, err)
+		return Credentials{}, fmt.Errorf("approve CSR %s: %w", csr.Name, err)
 	}
-	certPEM, err := r.waitSigned(ctx, csr.Name)
+	certPEM, err := i.waitSigned(ctx, csr.Name)
 	if err != nil {
-		return credentials{}, err
+		return Credentials{}, err
 	}
 	cert, reason := parseMatching(certPEM, pemKey(key))
 	if reason != "" {
-		return credentials{}, fmt.Errorf("signed certificate for %s: %s", id.CN, reason)
+		return Credentials{}, fmt.Errorf("signed certificate for %s: %s", id.CN, reason)
 	}
 	// Key first: a crash between the two writes leaves a key that matches
 	// no certificate, which the next check replaces.
 	if err := dir.Write(tenancy.KeyFile, pemKey(key), credentialMode); err != nil {
-		return credentials{}, err
+		return Credentials{}, err
 	}
 	if err := dir.Write(tenancy.CertFile, certPEM, credentialMode); err != nil {
-		return credentials{}, err
+		return Credentials{}, err
 	}
-	return credentials{NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, Fingerprint: sha256Hex(cert.Raw)}, nil
+	return Credentials{NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, Fingerprint: sha256Hex(cert.Raw)}, nil
 }
 
 func pemKey(key *ecdsa.PrivateKey) []byte {
@@ -195,13 +243,13 @@ func pemKey(key *ecdsa.PrivateKey) []byte {
 const signTimeout = 2 * time.Minute
 
 // waitSigned polls the (cached) CSR until the signer has issued it.
-func (r *Reconciler) waitSigned(ctx context.Context, name string) ([]byte, error) {
+func (i *Issuer) waitSigned(ctx context.Context, name string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, signTimeout)
 	defer cancel()
 	delay := 20 * time.Millisecond
 	for {
 		var csr certv1.CertificateSigningRequest
-		if err := r.client.Get(ctx, client.ObjectKey{Name: name}, &csr); err == nil {
+		if err := i.W.Client.Get(ctx, client.ObjectKey{Name: name}, &csr); err == nil {
 			for _, c := range csr.Status.Conditions {
 				if c.Type == certv1.CertificateFailed || c.Type == certv1.CertificateDenied {
 					return nil, fmt.Errorf("CSR %s %s: %s", name, c.Type, c.Message)
@@ -222,21 +270,22 @@ func (r *Reconciler) waitSigned(ctx context.Context, name string) ([]byte, error
 	}
 }
 
-// collectCSRs deletes CSRs this controller created that no attempt is
+// CollectCSRs deletes CSRs the controller created that no attempt is
 // waiting for: leftovers of a crash (their keys died with the process).
-func (r *Reconciler) collectCSRs(ctx context.Context) error {
+// Call it before any attempt starts.
+func (i *Issuer) CollectCSRs(ctx context.Context) error {
 	var list certv1.CertificateSigningRequestList
-	if err := r.apiReader.List(ctx, &list, client.MatchingLabels{"app.kubernetes.io/managed-by": managedBy}); err != nil {
+	if err := i.W.APIReader.List(ctx, &list, client.MatchingLabels(account.Owned())); err != nil {
 		return fmt.Errorf("list leftover CSRs: %w", err)
 	}
 	var errs []error
-	for i := range list.Items {
-		if err := r.client.Delete(ctx, &list.Items[i]); err != nil && !apierrors.IsNotFound(err) {
+	for k := range list.Items {
+		if err := i.W.Client.Delete(ctx, &list.Items[k]); err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, err)
 		}
 	}
 	if len(list.Items) > 0 {
-		r.log.Info("deleted leftover CSRs", "count", len(list.Items))
+		i.Log.Info("deleted leftover CSRs", "count", len(list.Items))
 	}
 	return errors.Join(errs...)
 }

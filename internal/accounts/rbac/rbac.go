@@ -1,4 +1,8 @@
-package accounts
+// Package rbac keeps what the accounts controller grants through RBAC: the
+// ClusterRoles it binds (tools-user, toolforge-sudo, tool-observer), a
+// tool's binding to tools-user in its namespace, the jobs/envvars API's
+// binding there, and the image catalogue reader in the platform namespace.
+package rbac
 
 import (
 	"context"
@@ -7,6 +11,8 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/toolforge-go/toolforge/internal/accounts/account"
+	"github.com/toolforge-go/toolforge/internal/accounts/observer"
 	"github.com/toolforge-go/toolforge/internal/ensure"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
@@ -63,18 +69,28 @@ func ClusterRoles() []*rbacv1.ClusterRole {
 	for _, r := range []struct {
 		name  string
 		rules []rbacv1.PolicyRule
-	}{{ToolsUserRole, toolsUserRules()}, {SudoRole, sudoRules()}, {tenancy.ObserverRole, observerRules()}} {
+	}{{ToolsUserRole, toolsUserRules()}, {SudoRole, sudoRules()}, {tenancy.ObserverRole, observer.Rules()}} {
 		out = append(out, &rbacv1.ClusterRole{
-			ObjectMeta: metav1.ObjectMeta{Name: r.name, Labels: map[string]string{"app.kubernetes.io/managed-by": managedBy}},
+			ObjectMeta: metav1.ObjectMeta{Name: r.name, Labels: account.Owned()},
 			Rules:      r.rules,
 		})
 	}
 	return out
 }
 
-func (r *Reconciler) ensureClusterRoles(ctx context.Context) error {
+// Reconciler keeps the controller's RBAC objects.
+type Reconciler struct {
+	W account.Writer
+	// APIIdentity is the user name of the jobs/envvars API server ("none":
+	// no binding; "": ServiceAccount toolforge-api of PlatformNS).
+	APIIdentity string
+	PlatformNS  string
+}
+
+// EnsureClusterRoles keeps the ClusterRoles the controller binds.
+func (r *Reconciler) EnsureClusterRoles(ctx context.Context) error {
 	for _, want := range ClusterRoles() {
-		if _, err := ensureObject(ctx, r, want, func(cur *rbacv1.ClusterRole) error { cur.Rules = want.Rules; return nil }); err != nil {
+		if _, err := account.Ensure(ctx, r.W, want, func(cur *rbacv1.ClusterRole) error { cur.Rules = want.Rules; return nil }); err != nil {
 			return err
 		}
 	}
@@ -83,19 +99,20 @@ func (r *Reconciler) ensureClusterRoles(ctx context.Context) error {
 
 func toolBindingName(tool string) string { return tool + "-tool-binding" }
 
-// toolBinding grants the tool's certificate identity (CN=<tool>) the
+// ToolBinding grants the tool's certificate identity (CN=<tool>) the
 // tools-user role in its namespace only.
-func toolBinding(tool string) *rbacv1.RoleBinding {
+func ToolBinding(tool string) *rbacv1.RoleBinding {
 	return &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: toolBindingName(tool), Namespace: tenancy.Namespace(tool), Labels: toolLabels(tool)},
+		ObjectMeta: metav1.ObjectMeta{Name: toolBindingName(tool), Namespace: tenancy.Namespace(tool), Labels: account.ToolLabels(tool)},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: ToolsUserRole},
 		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: tool}},
 	}
 }
 
-func (r *Reconciler) ensureToolBinding(ctx context.Context, tool string) (outcome, error) {
-	want := toolBinding(tool)
-	return ensureObject(ctx, r, want,
+// EnsureToolBinding keeps the tool's access to its namespace.
+func (r *Reconciler) EnsureToolBinding(ctx context.Context, tool string) (ensure.Result, error) {
+	want := ToolBinding(tool)
+	return account.Ensure(ctx, r.W, want,
 		func(cur *rbacv1.RoleBinding) error { cur.Subjects = want.Subjects; return nil },
 		// roleRef is immutable: a binding re-made by hand with another role
 		// (edit, admin) can only be replaced.
@@ -106,12 +123,12 @@ func (r *Reconciler) ensureToolBinding(ctx context.Context, tool string) (outcom
 // apiSubject is the API server's identity as a binding subject: a
 // ServiceAccount for a user name of that form, else a user; nil for none.
 func (r *Reconciler) apiSubject() *rbacv1.Subject {
-	name := r.opts.APIIdentity
+	name := r.APIIdentity
 	switch {
 	case name == "none":
 		return nil
 	case name == "":
-		return &rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: r.platformNS, Name: tenancy.APIServiceAccount}
+		return &rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: r.PlatformNS, Name: tenancy.APIServiceAccount}
 	}
 	if rest, ok := strings.CutPrefix(name, serviceAccountPrefix); ok {
 		if ns, sa, ok := strings.Cut(rest, ":"); ok {
@@ -133,25 +150,28 @@ func (r *Reconciler) apiBinding(tool string) *rbacv1.RoleBinding {
 		return nil
 	}
 	return &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: tenancy.APIRole, Namespace: tenancy.Namespace(tool), Labels: toolLabels(tool)},
+		ObjectMeta: metav1.ObjectMeta{Name: tenancy.APIRole, Namespace: tenancy.Namespace(tool), Labels: account.ToolLabels(tool)},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: tenancy.APIRole},
 		Subjects:   []rbacv1.Subject{*subject},
 	}
 }
 
-func (r *Reconciler) ensureAPIBinding(ctx context.Context, tool string) (outcome, error) {
+// EnsureAPIBinding keeps the API server's access to the tool's namespace.
+func (r *Reconciler) EnsureAPIBinding(ctx context.Context, tool string) (ensure.Result, error) {
 	want := r.apiBinding(tool)
 	if want == nil {
-		return unchanged, nil
+		return ensure.Unchanged, nil
 	}
-	return ensureObject(ctx, r, want,
+	return account.Ensure(ctx, r.W, want,
 		func(cur *rbacv1.RoleBinding) error { cur.Subjects = want.Subjects; return nil },
 		ensure.ReplaceWhen(func(cur *rbacv1.RoleBinding) bool { return cur.RoleRef != want.RoleRef }),
 	)
 }
 
-func (r *Reconciler) ensureClusterRoleBinding(ctx context.Context, want *rbacv1.ClusterRoleBinding) (outcome, error) {
-	return ensureObject(ctx, r, want,
+// EnsureClusterRoleBinding keeps a ClusterRoleBinding, made again when
+// its roleRef (immutable) was changed.
+func (r *Reconciler) EnsureClusterRoleBinding(ctx context.Context, want *rbacv1.ClusterRoleBinding) (ensure.Result, error) {
+	return account.Ensure(ctx, r.W, want,
 		func(cur *rbacv1.ClusterRoleBinding) error { cur.Subjects = want.Subjects; return nil },
 		ensure.ReplaceWhen(func(cur *rbacv1.ClusterRoleBinding) bool { return cur.RoleRef != want.RoleRef }),
 	)
@@ -167,7 +187,7 @@ const CatalogueReader = "tools-image-catalogue-reader"
 // CatalogueReaderRBAC is that Role and its binding (the Helm chart's copy
 // is tested against it).
 func CatalogueReaderRBAC(ns string) (*rbacv1.Role, *rbacv1.RoleBinding) {
-	meta := metav1.ObjectMeta{Name: CatalogueReader, Namespace: ns, Labels: map[string]string{"app.kubernetes.io/managed-by": managedBy}}
+	meta := metav1.ObjectMeta{Name: CatalogueReader, Namespace: ns, Labels: account.Owned()}
 	role := &rbacv1.Role{ObjectMeta: meta, Rules: []rbacv1.PolicyRule{{
 		APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get"}, ResourceNames: []string{tenancy.ImagesConfigMap},
 	}}}
@@ -179,12 +199,13 @@ func CatalogueReaderRBAC(ns string) (*rbacv1.Role, *rbacv1.RoleBinding) {
 	return role, binding
 }
 
-func (r *Reconciler) ensureCatalogueReader(ctx context.Context) error {
-	role, binding := CatalogueReaderRBAC(r.platformNS)
-	if _, err := ensureObject(ctx, r, role, func(cur *rbacv1.Role) error { cur.Rules = role.Rules; return nil }); err != nil {
+// EnsureCatalogueReader keeps the image catalogue reader Role and binding.
+func (r *Reconciler) EnsureCatalogueReader(ctx context.Context) error {
+	role, binding := CatalogueReaderRBAC(r.PlatformNS)
+	if _, err := account.Ensure(ctx, r.W, role, func(cur *rbacv1.Role) error { cur.Rules = role.Rules; return nil }); err != nil {
 		return err
 	}
-	_, err := ensureObject(ctx, r, binding,
+	_, err := account.Ensure(ctx, r.W, binding,
 		func(cur *rbacv1.RoleBinding) error { cur.Subjects = binding.Subjects; return nil },
 		ensure.ReplaceWhen(func(cur *rbacv1.RoleBinding) bool { return cur.RoleRef != binding.RoleRef }),
 	)

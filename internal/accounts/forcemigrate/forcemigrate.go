@@ -1,4 +1,7 @@
-package accounts
+// Package forcemigrate is the forced phase of a migration between clusters
+// (seed 000, phase 3): every tool of the source gets the controller's
+// context as its current-context, and nothing else changes.
+package forcemigrate
 
 import (
 	"context"
@@ -10,14 +13,26 @@ import (
 	"sync"
 	"time"
 
+	"github.com/toolforge-go/toolforge/internal/accounts/account"
+	"github.com/toolforge-go/toolforge/internal/accounts/homes"
 	"github.com/toolforge-go/toolforge/internal/accountsource"
 	"github.com/toolforge-go/toolforge/internal/homefs"
 	"github.com/toolforge-go/toolforge/internal/kubecontext"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
 
-// ForceReport is what a forced migration did.
-type ForceReport struct {
+// Options are what a forced migration needs of the controller's flags.
+type Options struct {
+	// HomeRoot holds <tool>/ for a tool whose source names no home;
+	// AdminHomeRoot the admins' (whose homes no tool's may share).
+	HomeRoot, AdminHomeRoot string
+	// ContextName is the context every tool is switched to.
+	ContextName string
+	Workers     int
+}
+
+// Report is what a forced migration did.
+type Report struct {
 	// Switched maps each switched tool to the context it was on.
 	Switched map[string]string
 	// Already are the tools that were on the context already.
@@ -26,27 +41,34 @@ type ForceReport struct {
 	Failed map[string]string
 }
 
-// ForceMigrate is the forced phase of a migration (seed 000, phase 3):
-// every tool of the source gets the controller's context as its
-// current-context. It reads the source and the tools' kubeconfigs and
+// Run is the forced phase: every tool of the source gets the controller's
+// context as its current-context. It reads the source and the tools' kubeconfigs and
 // writes only the kubeconfigs that change: no cluster object, certificate
 // or other file is touched, and a second run switches nothing. A tool
 // whose kubeconfig lacks the context (not provisioned on this cluster) is
 // a failure, reported with the others.
-func ForceMigrate(ctx context.Context, o *Options, src accountsource.Source, log *slog.Logger) (*ForceReport, error) {
+func Run(ctx context.Context, o Options, src accountsource.Source, log *slog.Logger) (*Report, error) {
 	start := time.Now()
 	snap, err := src.Load(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read accounts from %s: %w", src, err)
 	}
-	rep := &ForceReport{Switched: map[string]string{}, Failed: map[string]string{}}
+	rep := &Report{Switched: map[string]string{}, Failed: map[string]string{}}
+	var accounts []homes.Account
+	for _, t := range snap.Tools {
+		accounts = append(accounts, homes.Account{Kind: account.TypeTool, Name: t.Name, Home: t.Home, Root: o.HomeRoot})
+	}
+	for _, a := range snap.Admins {
+		accounts = append(accounts, homes.Account{Kind: account.TypeAdmin, Name: a.Name, Home: a.Home, Root: o.AdminHomeRoot})
+	}
+	resolved := homes.Resolve(accounts)
 	var mu sync.Mutex
 	work := make(chan accountsource.Tool)
 	var wg sync.WaitGroup
 	for range o.Workers {
 		wg.Go(func() {
 			for t := range work {
-				prev, changed, err := forceOne(o, t)
+				prev, changed, err := forceOne(o, t.UID, resolved[homes.Key{Kind: account.TypeTool, Name: t.Name}])
 				mu.Lock()
 				switch {
 				case err != nil:
@@ -90,12 +112,11 @@ feed:
 	return rep, nil
 }
 
-func forceOne(o *Options, t accountsource.Tool) (string, bool, error) {
-	path := t.Home
-	if path == "" {
-		path = o.HomeRoot + "/" + t.Name
+func forceOne(o Options, uid int64, h homes.Resolved) (string, bool, error) {
+	if h.Refused != nil {
+		return "", false, h.Refused
 	}
-	home, err := homefs.OpenHome(path, owner(t.UID))
+	home, err := homefs.OpenHome(h.Home, account.Owner(uid))
 	if err != nil {
 		return "", false, err
 	}
