@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -266,10 +267,21 @@ func TestAPodReachesOnlyTheDocumentedListeners(t *testing.T) {
 		"udp " + net.JoinHostPort(gw, "53"):          "CoreDNS",
 		"tcp " + net.JoinHostPort(nodeIP, "10250"):   "the kubelet's API",
 	}
+	// kube-proxy is the last to listen, a moment after the node is Ready.
+	var listeners []listener
+	eventually(t, time.Minute, func(context.Context) error {
+		listeners = clusterListeners(t, st.SupervisorPID)
+		for _, l := range listeners {
+			if l.netns == "node" && l.port == 10256 {
+				return nil
+			}
+		}
+		return fmt.Errorf("kube-proxy does not listen yet: %v", listeners)
+	})
 	var targets [][]any
 	want := map[string]string{}
 	seen := map[string]bool{}
-	for _, l := range clusterListeners(t, st.SupervisorPID) {
+	for _, l := range listeners {
 		key := l.proto + " " + net.JoinHostPort(l.ip.String(), strconv.Itoa(l.port))
 		t.Logf("%s: %s", l.netns, l)
 		if !l.ip.IsLoopback() {
