@@ -30,9 +30,11 @@ UPSTREAM_STAMP = .cache/upstream/stamp-$(1)-$(2)
 
 # The platform's image (toolforged, static, on a base made from files) and
 # its Helm chart, both <version>-<short git hash>, built without Docker or
-# helm (hack/images); REGISTRY=host:port pushes them there.
+# helm (hack/images); REGISTRY=host:port pushes them there, with
+# REGISTRY_CREDENTIALS=file (username:password; a devcluster's is
+# DIR/registry/credentials/admin).
 images:
-	$(GO) run ./hack/images $(if $(REGISTRY),--registry $(REGISTRY))
+	$(GO) run ./hack/images $(if $(REGISTRY),--registry $(REGISTRY)) $(if $(REGISTRY_CREDENTIALS),--registry-credentials $(REGISTRY_CREDENTIALS))
 
 .PHONY: images all build setup lint test test-unit test-devcluster run stop bench clean tidy FORCE
 all: build

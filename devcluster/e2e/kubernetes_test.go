@@ -21,8 +21,10 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
+	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
@@ -269,6 +271,16 @@ func TestCSRSignedCredentialsAreSubjectToRBAC(t *testing.T) {
 		t.Fatal(err)
 	}
 	csrPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
+	// Not signed before approval: a watch opened before the request exists
+	// sees every version of it, and none before the approval may carry a
+	// certificate.
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	w, err := shared.client.CertificatesV1().CertificateSigningRequests().Watch(wctx, metav1.ListOptions{FieldSelector: "metadata.name=alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
 	if _, err := apply(t, shared.kubeconfig, fmt.Sprintf(`
 apiVersion: certificates.k8s.io/v1
 kind: CertificateSigningRequest
@@ -281,27 +293,35 @@ spec:
 `, base64(csrPEM))); err != nil {
 		t.Fatal(err)
 	}
-	// Not signed before approval.
-	time.Sleep(time.Second)
-	csr, err := shared.client.CertificatesV1().CertificateSigningRequests().Get(ctx, "alice", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(csr.Status.Certificate) != 0 {
-		t.Fatal("CSR signed before approval")
-	}
 	mustKubectl(t, shared.kubeconfig, "certificate", "approve", "alice")
 	var certPEM []byte
-	eventually(t, 30*time.Second, func(ctx context.Context) error {
-		csr, err := shared.client.CertificatesV1().CertificateSigningRequests().Get(ctx, "alice", metav1.GetOptions{})
-		if err != nil {
-			return err
+	versions := 0
+	for certPEM == nil {
+		var ev watch.Event
+		select {
+		case ev = <-w.ResultChan():
+		case <-wctx.Done():
+			t.Fatalf("no signed version of the CSR after %d versions: %v", versions, wctx.Err())
 		}
-		if certPEM = csr.Status.Certificate; len(certPEM) == 0 {
-			return fmt.Errorf("not signed yet")
+		csr, ok := ev.Object.(*certificatesv1.CertificateSigningRequest)
+		if !ok {
+			t.Fatalf("watch: %s %v", ev.Type, ev.Object)
 		}
-		return nil
-	})
+		versions++
+		approved := false
+		for _, c := range csr.Status.Conditions {
+			approved = approved || c.Type == certificatesv1.CertificateApproved && c.Status == corev1.ConditionTrue
+		}
+		if len(csr.Status.Certificate) > 0 {
+			if !approved {
+				t.Fatalf("version %d (%s) of the CSR carries a certificate without the approval", versions, csr.ResourceVersion)
+			}
+			certPEM = csr.Status.Certificate
+		}
+	}
+	if versions < 3 {
+		t.Fatalf("the watch saw %d versions of the CSR, want its creation, its approval and its signing apart", versions)
+	}
 	keyDER, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,8 @@
 // Command images is `make images`: it builds the platform's OCI image
 // (the static toolforged, on a base made here from files) and packages
 // the Helm chart, both tagged <version>-<short git hash>, without Docker
-// and without a helm binary; pushes both to --registry when given (else
+// and without a helm binary; pushes both to --registry when given, with
+// --registry-credentials at the registry's token service (else
 // writes an OCI layout and the chart archive under --out); and prints each
 // reference with its digest, as ko does:
 //
@@ -22,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -42,6 +44,7 @@ func main() {
 
 func run() error {
 	registry := flag.String("registry", "", "push to this registry (host[:port]); plain HTTP for a loopback one")
+	credsFile := flag.String("registry-credentials", "", "a file of one line username:password for the registry's token service (a devcluster's: DIR/registry/credentials/admin); without it, the registry must take anonymous pushes")
 	repo := flag.String("repository", "toolforge", "the image's repository in the registry (the chart goes to charts/<chart name>)")
 	version := flag.String("version", "", "the version before the git hash (default: the chart's version)")
 	commit := flag.String("commit", "", "the short git hash in the tag (default: HEAD's)")
@@ -121,12 +124,20 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	var creds deploy.RegistryCredentials
+	auth := authn.Anonymous
+	if *credsFile != "" {
+		if creds, err = deploy.ReadRegistryCredentials(*credsFile); err != nil {
+			return err
+		}
+		auth = &authn.Basic{Username: creds.Username, Password: creds.Password}
+	}
 	fmt.Fprintf(os.Stderr, "pushing %s\n", ref)
-	if err := remote.Write(ref, img, remote.WithContext(context.Background())); err != nil {
+	if err := remote.Write(ref, img, remote.WithContext(context.Background()), remote.WithAuth(auth)); err != nil {
 		return fmt.Errorf("push %s: %w", ref, err)
 	}
 	chartRepo := *registry + "/charts/" + ch.Metadata.Name
-	chartDigest, err := deploy.PushChart(chartData, chartRepo, tag, created)
+	chartDigest, err := deploy.PushChart(chartData, chartRepo, tag, created, creds)
 	if err != nil {
 		return err
 	}

@@ -38,7 +38,7 @@ func LoadChart(c *Component) (*chart.Chart, error) {
 		return ch, nil
 	}
 	ref := strings.TrimPrefix(c.Chart, "oci://") + ":" + c.ChartVersion
-	client, err := registryClient(ref)
+	client, err := registryClient(ref, RegistryCredentials{})
 	if err != nil {
 		return nil, err
 	}
@@ -68,12 +68,33 @@ func semverOf(v string) string {
 // registryClient talks to an OCI registry: over plain HTTP to a loopback
 // one (a devcluster's, as go-containerregistry and containerd do),
 // HTTPS elsewhere.
-func registryClient(ref string) (*registry.Client, error) {
+func registryClient(ref string, creds RegistryCredentials) (*registry.Client, error) {
 	opts := []registry.ClientOption{registry.ClientOptEnableCache(false)}
 	if isLoopback(ref) {
 		opts = append(opts, registry.ClientOptPlainHTTP())
 	}
+	if creds.Username != "" {
+		opts = append(opts, registry.ClientOptBasicAuth(creds.Username, creds.Password))
+	}
 	return registry.NewClient(opts...)
+}
+
+// RegistryCredentials are what a registry's token service takes (HTTP
+// Basic); zero pulls anonymously.
+type RegistryCredentials struct{ Username, Password string }
+
+// ReadRegistryCredentials reads a credentials file of one line
+// `username:password` (what devcluster writes in DIR/registry/credentials).
+func ReadRegistryCredentials(path string) (RegistryCredentials, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return RegistryCredentials{}, fmt.Errorf("registry credentials: %w", err)
+	}
+	user, pass, ok := strings.Cut(strings.TrimSpace(string(data)), ":")
+	if !ok || user == "" || pass == "" || strings.Contains(pass, "\n") {
+		return RegistryCredentials{}, fmt.Errorf("registry credentials %s: want one line username:password", path)
+	}
+	return RegistryCredentials{Username: user, Password: pass}, nil
 }
 
 func isLoopback(ref string) bool {
@@ -154,10 +175,11 @@ func PackageChart(dir, version string, created time.Time) ([]byte, error) {
 }
 
 // PushChart pushes a packaged chart to an OCI repository (host/path/name,
-// no oci:// and no tag) and returns its manifest's digest.
-func PushChart(data []byte, repository, version string, created time.Time) (string, error) {
+// no oci:// and no tag), with creds at the registry's token service, and
+// returns its manifest's digest.
+func PushChart(data []byte, repository, version string, created time.Time, creds RegistryCredentials) (string, error) {
 	ref := repository + ":" + version
-	client, err := registryClient(ref)
+	client, err := registryClient(ref, creds)
 	if err != nil {
 		return "", err
 	}

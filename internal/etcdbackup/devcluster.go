@@ -28,6 +28,9 @@ type devState struct {
 	Phase      string `json:"phase"`
 	APIURL     string `json:"apiURL"`
 	EtcdURL    string `json:"etcdURL"`
+	EtcdCACert string `json:"etcdCACert"`
+	EtcdCert   string `json:"etcdCert"`
+	EtcdKey    string `json:"etcdKey"`
 	IngressURL string `json:"ingressURL"`
 	Nodes      int    `json:"nodes"`
 	KwokNodes  int    `json:"kwokNodes"`
@@ -45,7 +48,9 @@ func (d Devcluster) state() (devState, error) {
 	return st, nil
 }
 
-// EtcdConfig reaches the devcluster's etcd (plain HTTP on loopback).
+// EtcdConfig reaches the devcluster's etcd: on loopback, with the client
+// certificate and CA its state file names (etcd refuses clients without
+// one).
 func (d Devcluster) EtcdConfig() (Config, error) {
 	st, err := d.state()
 	if err != nil {
@@ -54,7 +59,7 @@ func (d Devcluster) EtcdConfig() (Config, error) {
 	if st.EtcdURL == "" {
 		return Config{}, fmt.Errorf("devcluster in %s records no etcd URL (started by an older devcluster? restart it)", d.Dir)
 	}
-	return Config{Endpoints: []string{st.EtcdURL}}, nil
+	return Config{Endpoints: []string{st.EtcdURL}, CACert: st.EtcdCACert, Cert: st.EtcdCert, Key: st.EtcdKey}, nil
 }
 
 func (d Devcluster) bin() string {

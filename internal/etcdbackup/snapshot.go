@@ -32,8 +32,8 @@ import (
 // Config is how to reach etcd.
 type Config struct {
 	Endpoints []string
-	// TLS client certificate and CA (production etcd requires client
-	// certificates); all empty for plain HTTP (devcluster, on loopback).
+	// TLS client certificate and CA (production etcd and devcluster's
+	// require client certificates); all empty for plain HTTP.
 	CACert, Cert, Key string
 	DialTimeout       time.Duration
 }

@@ -163,7 +163,10 @@ func args(l Layout, o Options, p ports, plan *nodenet.Plan) map[string][]string 
 		advertise, reconciler = plan.Gateway().String(), "lease"
 	}
 	apiserver := []string{
-		"--etcd-servers=http://" + hostPort(p.EtcdClient),
+		"--etcd-servers=https://" + hostPort(p.EtcdClient),
+		"--etcd-cafile=" + d.EtcdCACert(),
+		"--etcd-certfile=" + d.Cert(pki.EtcdAPIServerClient),
+		"--etcd-keyfile=" + d.Key(pki.EtcdAPIServerClient),
 		"--bind-address=" + loopback,
 		"--advertise-address=" + advertise,
 		"--secure-port=" + strconv.Itoa(p.API),

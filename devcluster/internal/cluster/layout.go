@@ -52,6 +52,10 @@ func (l Layout) NodeDir(name string) string { return filepath.Join(l.Dir, "nodes
 // RegistryDir is the local registry's storage.
 func (l Layout) RegistryDir() string { return filepath.Join(l.Dir, "registry") }
 
+// RegistryCredentials holds the registry identities' credentials files
+// (token.CredentialsFile), outside the registry's storage tree.
+func (l Layout) RegistryCredentials() string { return filepath.Join(l.Dir, "registry", "credentials") }
+
 // StateFile records what the supervisor runs.
 func (l Layout) StateFile() string { return filepath.Join(l.Dir, "state.json") }
 
@@ -91,19 +95,26 @@ type State struct {
 	Error         string `json:"error,omitempty"`
 	SupervisorPID int    `json:"supervisorPID"`
 	APIURL        string `json:"apiURL"`
-	// EtcdURL is etcd's client address (plain HTTP on loopback), for
-	// backups through its snapshot API.
-	EtcdURL   string `json:"etcdURL,omitempty"`
-	Nodes     int    `json:"nodes"`
-	KwokNodes int    `json:"kwokNodes,omitempty"`
+	// EtcdURL is etcd's client address (https on loopback), for backups
+	// through its snapshot API, with the admins' client certificate and key
+	// and etcd's CA (etcd refuses clients without a certificate of its CA).
+	EtcdURL    string `json:"etcdURL,omitempty"`
+	EtcdCACert string `json:"etcdCACert,omitempty"`
+	EtcdCert   string `json:"etcdCert,omitempty"`
+	EtcdKey    string `json:"etcdKey,omitempty"`
+	Nodes      int    `json:"nodes"`
+	KwokNodes  int    `json:"kwokNodes,omitempty"`
 	// Real nodes only: where the ingress answers, the local registry (on
-	// loopback), and the nodes' network.
-	IngressURL string        `json:"ingressURL,omitempty"`
-	Registry   string        `json:"registry,omitempty"`
-	Network    *NetworkState `json:"network,omitempty"`
-	Procs      []Proc        `json:"procs"`
-	StartedAt  time.Time     `json:"startedAt"`
-	ReadyAt    time.Time     `json:"readyAt,omitzero"`
+	// loopback, and on the nodes' gateway), the directory of its
+	// identities' credentials files, and the nodes' network.
+	IngressURL          string        `json:"ingressURL,omitempty"`
+	Registry            string        `json:"registry,omitempty"`
+	RegistryGateway     string        `json:"registryGateway,omitempty"`
+	RegistryCredentials string        `json:"registryCredentials,omitempty"`
+	Network             *NetworkState `json:"network,omitempty"`
+	Procs               []Proc        `json:"procs"`
+	StartedAt           time.Time     `json:"startedAt"`
+	ReadyAt             time.Time     `json:"readyAt,omitzero"`
 }
 
 func (l Layout) readState() (State, error) {

@@ -44,8 +44,8 @@ func RestoreEtcd(dir, snapshotFile string, msgs io.Writer) error {
 		SnapshotPath:        snapshotFile,
 		Name:                components.EtcdName,
 		OutputDataDir:       fresh,
-		PeerURLs:            []string{"http://127.0.0.1:2380"},
-		InitialCluster:      components.EtcdName + "=http://127.0.0.1:2380",
+		PeerURLs:            []string{"https://127.0.0.1:2380"},
+		InitialCluster:      components.EtcdName + "=https://127.0.0.1:2380",
 		InitialClusterToken: "devcluster",
 		// Clients (the API server's watch cache, controllers' informers)
 		// must never see revisions go back: start well past the

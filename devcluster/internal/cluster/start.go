@@ -195,7 +195,8 @@ func waitReady(ctx context.Context, l Layout, sup *exec.Cmd, timeout time.Durati
 			fmt.Fprintf(msgs, "devcluster ready in %.1fs\n", time.Since(begin).Seconds())
 			fmt.Fprintf(out, "API server: %s\nnodes: %d real, %d simulated, all Ready\nkubeconfig: %s\n", st.APIURL, st.Nodes, st.KwokNodes, l.Kubeconfig())
 			if st.IngressURL != "" {
-				fmt.Fprintf(out, "ingress: %s (any <name>.localhost resolves to loopback)\nregistry: %s\n", st.IngressURL, st.Registry)
+				fmt.Fprintf(out, "ingress: %s (any <name>.localhost resolves to loopback)\n", st.IngressURL)
+				registryLines(out, st)
 			}
 			return nil
 		case PhaseFailed:

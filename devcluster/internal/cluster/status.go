@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/toolforge-go/toolforge/devcluster/internal/registry/token"
 )
 
 // Status prints what runs for the cluster in dir. It returns ErrNotRunning
@@ -30,9 +32,12 @@ func Status(dir string, out io.Writer) error {
 	if !st.ReadyAt.IsZero() {
 		fmt.Fprintf(out, " since %s (started in %.1fs)", st.ReadyAt.Format(time.RFC3339), st.ReadyAt.Sub(st.StartedAt).Seconds())
 	}
-	fmt.Fprintf(out, "\nAPI server: %s\nkubeconfig: %s\netcd: %s\nnodes: %d real, %d simulated\n", st.APIURL, l.Kubeconfig(), st.EtcdURL, st.Nodes, st.KwokNodes)
+	fmt.Fprintf(out, "\nAPI server: %s\nkubeconfig: %s\n", st.APIURL, l.Kubeconfig())
+	fmt.Fprintln(out, etcdLine(st))
+	fmt.Fprintf(out, "nodes: %d real, %d simulated\n", st.Nodes, st.KwokNodes)
 	if st.IngressURL != "" {
-		fmt.Fprintf(out, "ingress: %s\nregistry: %s\n", st.IngressURL, st.Registry)
+		fmt.Fprintf(out, "ingress: %s\n", st.IngressURL)
+		registryLines(out, st)
 	}
 	if n := st.Network; n != nil {
 		fmt.Fprintf(out, "network: bridge %s, gateway %s, pods %s, services %s\n", n.Bridge, n.Gateway, n.PodCIDR, n.ServiceCIDR)
@@ -55,4 +60,25 @@ func Status(dir string, out io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", name, p.PID, p.Restarts, addr, log)
 	}
 	return tw.Flush()
+}
+
+// etcdLine says where etcd is and what opens it.
+func etcdLine(st State) string {
+	if st.EtcdCert == "" {
+		return "etcd: " + st.EtcdURL
+	}
+	return fmt.Sprintf("etcd: %s (client certificate %s, key %s, CA %s)", st.EtcdURL, st.EtcdCert, st.EtcdKey, st.EtcdCACert)
+}
+
+// registryLines say where the registry and its token service answer, and
+// where the credentials for writing to it are.
+func registryLines(out io.Writer, st State) {
+	if st.RegistryGateway == "" { // a cluster started before the registry had tokens
+		fmt.Fprintf(out, "registry: %s\n", st.Registry)
+		return
+	}
+	fmt.Fprintf(out, "registry: %s (nodes and pods: %s); anyone pulls, push and delete need a token\n", st.Registry, st.RegistryGateway)
+	fmt.Fprintf(out, "registry token service: http://%s%s (nodes and pods: http://%s%s)\n", st.Registry, token.Path, st.RegistryGateway, token.Path)
+	fmt.Fprintf(out, "registry credentials: %s (any repository), %s (tool-<tool>/<name> only)\n",
+		token.CredentialsFile(st.RegistryCredentials, token.Admin), token.CredentialsFile(st.RegistryCredentials, token.Builds))
 }

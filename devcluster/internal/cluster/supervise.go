@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/toolforge-go/toolforge/devcluster/internal/components"
 	"github.com/toolforge-go/toolforge/devcluster/internal/nodenet"
+	"github.com/toolforge-go/toolforge/devcluster/internal/pki"
 )
 
 // startTimeout bounds each start-up step; a 2-core machine under load from
@@ -129,7 +131,10 @@ func (s *supervisor) run(ctx context.Context) error {
 		Phase:         PhaseStarting,
 		SupervisorPID: os.Getpid(),
 		APIURL:        s.p.apiURL(),
-		EtcdURL:       "http://" + hostPort(s.p.EtcdClient),
+		EtcdURL:       "https://" + hostPort(s.p.EtcdClient),
+		EtcdCACert:    s.l.PKI().EtcdCACert(),
+		EtcdCert:      s.l.PKI().Cert(pki.EtcdAdminClient),
+		EtcdKey:       s.l.PKI().Key(pki.EtcdAdminClient),
 		Nodes:         s.o.Nodes,
 		KwokNodes:     s.o.KwokNodes,
 		StartedAt:     time.Now(),
@@ -137,6 +142,8 @@ func (s *supervisor) run(ctx context.Context) error {
 	if s.plan != nil {
 		s.state.IngressURL = "http://" + hostPort(s.o.IngressPort)
 		s.state.Registry = hostPort(s.p.Registry)
+		s.state.RegistryGateway = net.JoinHostPort(s.plan.Gateway().String(), strconv.Itoa(RegistryGatewayPort))
+		s.state.RegistryCredentials = s.l.RegistryCredentials()
 		s.state.Network = &NetworkState{Bridge: s.plan.Bridge(), Gateway: s.plan.Gateway().String(), PodCIDR: s.plan.PodCIDR().String(), ServiceCIDR: nodenet.ServiceCIDR}
 	}
 	s.publish()
@@ -147,8 +154,11 @@ func (s *supervisor) run(ctx context.Context) error {
 
 	s.etcd, err = components.StartEtcd(components.EtcdConfig{
 		DataDir:   s.l.EtcdData(),
-		ClientURL: "http://" + hostPort(s.p.EtcdClient),
-		PeerURL:   "http://" + hostPort(s.p.EtcdPeer),
+		ClientURL: s.state.EtcdURL,
+		PeerURL:   "https://" + hostPort(s.p.EtcdPeer),
+		CertFile:  s.l.PKI().Cert(pki.EtcdServer),
+		KeyFile:   s.l.PKI().Key(pki.EtcdServer),
+		CAFile:    s.l.PKI().EtcdCACert(),
 		LogFile:   s.l.Log(components.Etcd),
 	})
 	if err != nil {
@@ -395,7 +405,7 @@ func (s *supervisor) stopAll() {
 func (s *supervisor) publish() {
 	s.state.Procs = s.state.Procs[:0]
 	if s.etcd != nil {
-		s.state.Procs = append(s.state.Procs, Proc{Name: components.Etcd, PID: os.Getpid(), InSupervisor: true})
+		s.state.Procs = append(s.state.Procs, Proc{Name: components.Etcd, PID: os.Getpid(), InSupervisor: true, Addr: hostPort(s.p.EtcdClient) + " " + hostPort(s.p.EtcdPeer)})
 	}
 	for _, svc := range s.services {
 		if n, ok := svc.(namedService); ok {

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/server/v3/embed"
 )
 
@@ -13,10 +14,15 @@ const EtcdName = "devcluster"
 
 // EtcdConfig is what a devcluster chooses about its etcd.
 type EtcdConfig struct {
-	DataDir   string
+	DataDir string
+	// ClientURL and PeerURL are https: etcd serves TLS on both and
+	// requires a client certificate signed by CAFile (as production etcd
+	// does), so no local user reaches the cluster's data without one.
 	ClientURL string
 	PeerURL   string
-	LogFile   string
+	// CertFile and KeyFile are etcd's serving (and peer) certificate.
+	CertFile, KeyFile, CAFile string
+	LogFile                   string
 	// Fsync off: a dev cluster survives process restarts (the page cache
 	// outlives the process), not power loss, and writes are much faster.
 	Fsync bool
@@ -42,6 +48,8 @@ func StartEtcd(c EtcdConfig) (*embed.Etcd, error) {
 	cfg.ListenPeerUrls = []url.URL{*pu}
 	cfg.AdvertisePeerUrls = []url.URL{*pu}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	tls := transport.TLSInfo{CertFile: c.CertFile, KeyFile: c.KeyFile, TrustedCAFile: c.CAFile, ClientCertAuth: true}
+	cfg.ClientTLSInfo, cfg.PeerTLSInfo = tls, tls
 	cfg.UnsafeNoFsync = !c.Fsync
 	cfg.QuotaBackendBytes = 8 << 30
 	cfg.AutoCompactionMode = embed.CompactorModePeriodic

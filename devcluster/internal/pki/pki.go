@@ -1,7 +1,9 @@
 // Package pki generates the certificates a devcluster needs: one cluster CA
 // (which kube-controller-manager also uses to sign CertificateSigningRequests),
 // serving certificates for the API server and kwok, client certificates for
-// every component, and the service-account signing key.
+// every component, the service-account signing key, etcd's own CA with its
+// serving and client certificates, and the key that signs the registry's
+// tokens.
 package pki
 
 import (
@@ -80,6 +82,30 @@ func (d Dir) FrontProxyCACert() string { return d.path("front-proxy-ca.crt") }
 // FrontProxyClient names the front proxy's client certificate.
 const FrontProxyClient = "front-proxy-client"
 
+// etcd has a CA of its own, for the same reason as the front proxy: the
+// cluster CA signs users' CSRs (every tool holds a certificate from it),
+// and no such certificate may ever open etcd.
+const (
+	// EtcdServer is etcd's serving (and peer) certificate.
+	EtcdServer = "etcd-server"
+	// EtcdAPIServerClient is the API server's client certificate for etcd.
+	EtcdAPIServerClient = "etcd-apiserver-client"
+	// EtcdAdminClient is the admins' (backups', toolforge-admin etcd's)
+	// client certificate for etcd.
+	EtcdAdminClient = "etcd-admin-client"
+)
+
+// EtcdCACert is the CA etcd trusts for clients and peers.
+func (d Dir) EtcdCACert() string { return d.path("etcd-ca.crt") }
+
+func (d Dir) etcdCAKey() string { return d.path("etcd-ca.key") }
+
+// RegistryToken names the self-signed certificate (and key) whose key
+// signs the registry's tokens; the registry trusts that certificate and
+// nothing else. Not the cluster CA: a tool could then sign a token with
+// its own certificate's key and send the chain along (x5c).
+const RegistryToken = "registry-token"
+
 // Ensure creates whatever is missing. Existing files are kept, so a stopped
 // cluster restarts with the same CA and clients' credentials stay valid.
 // apiIPs are addresses the API server is also reached at (the nodes'
@@ -102,6 +128,12 @@ func Ensure(d Dir, apiIPs ...net.IP) error {
 		if err := issue(d, FrontProxyClient, tmpl, fpCA, fpKey); err != nil {
 			return err
 		}
+	}
+	if err := ensureEtcd(d); err != nil {
+		return err
+	}
+	if err := ensureSelfSigned(d, RegistryToken, "devcluster registry token signer"); err != nil {
+		return err
 	}
 	serving := []struct {
 		name string
@@ -184,6 +216,74 @@ func EnsureNode(d Dir, name string, ip net.IP) error {
 		}
 	}
 	return nil
+}
+
+// ensureEtcd makes etcd's CA, its serving certificate for loopback (with
+// client use too: etcd's gRPC gateway dials etcd with it, and so do its
+// peers), and the clients' certificates.
+func ensureEtcd(d Dir) error {
+	ca, caKey, err := ensureCA(d, d.EtcdCACert(), d.etcdCAKey(), "devcluster-etcd-ca")
+	if err != nil {
+		return err
+	}
+	if !exists(d.Cert(EtcdServer)) || !exists(d.Key(EtcdServer)) {
+		tmpl := leafTemplate("etcd", nil)
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+		tmpl.DNSNames, tmpl.IPAddresses = []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
+		if err := issue(d, EtcdServer, tmpl, ca, caKey); err != nil {
+			return err
+		}
+	}
+	for name, cn := range map[string]string{EtcdAPIServerClient: "kube-apiserver-etcd-client", EtcdAdminClient: "devcluster-etcd-admin"} {
+		if exists(d.Cert(name)) && exists(d.Key(name)) {
+			continue
+		}
+		tmpl := leafTemplate(cn, nil)
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+		if err := issue(d, name, tmpl, ca, caKey); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensureSelfSigned makes a key and a self-signed certificate for it under
+// name, for a key that is trusted by its certificate alone.
+func ensureSelfSigned(d Dir, name, cn string) error {
+	if exists(d.Cert(name)) && exists(d.Key(name)) {
+		return nil
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	tmpl := leafTemplate(cn, nil)
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return fmt.Errorf("create %s certificate: %w", name, err)
+	}
+	if err := writeKey(d.Key(name), key); err != nil {
+		return err
+	}
+	return writePEM(d.Cert(name), "CERTIFICATE", der, 0o644)
+}
+
+// LoadKey reads a private key Ensure wrote.
+func LoadKey(path string) (*ecdsa.PrivateKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	b, _ := pem.Decode(data)
+	if b == nil {
+		return nil, fmt.Errorf("%s is not PEM", path)
+	}
+	key, err := x509.ParseECPrivateKey(b.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("parse %s: %w", path, err)
+	}
+	return key, nil
 }
 
 // NodeClient and NodeServing name a node's certificates.

@@ -74,3 +74,35 @@ func TestEveryCertificateChainsToTheRightCA(t *testing.T) {
 		t.Error("a cluster-CA certificate verifies against the front-proxy CA")
 	}
 }
+
+// etcd trusts its own CA only: no certificate of the cluster CA (which
+// signs every tool's) verifies as an etcd client, and etcd's clients do.
+func TestEtcdTrustsOnlyItsOwnCA(t *testing.T) {
+	d := Dir(t.TempDir())
+	if err := Ensure(d); err != nil {
+		t.Fatal(err)
+	}
+	etcd := x509.NewCertPool()
+	etcd.AddCert(readCert(t, d.EtcdCACert()))
+	client := x509.VerifyOptions{Roots: etcd, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	for _, name := range []string{EtcdAPIServerClient, EtcdAdminClient, EtcdServer} {
+		if _, err := readCert(t, d.Cert(name)).Verify(client); err != nil {
+			t.Errorf("%s as an etcd client: %v", name, err)
+		}
+	}
+	if _, err := readCert(t, d.Cert(EtcdServer)).Verify(x509.VerifyOptions{Roots: etcd, DNSName: "127.0.0.1"}); err != nil {
+		t.Errorf("etcd's serving certificate for 127.0.0.1: %v", err)
+	}
+	for _, name := range append(ClientNames(), FrontProxyClient) {
+		if _, err := readCert(t, d.Cert(name)).Verify(client); err == nil {
+			t.Errorf("%s (not etcd's CA) verifies as an etcd client", name)
+		}
+	}
+	token := readCert(t, d.Cert(RegistryToken))
+	if err := token.CheckSignature(token.SignatureAlgorithm, token.RawTBSCertificate, token.Signature); err != nil {
+		t.Errorf("the registry token certificate is not self-signed: %v", err)
+	}
+	if _, err := LoadKey(d.Key(RegistryToken)); err != nil {
+		t.Error(err)
+	}
+}

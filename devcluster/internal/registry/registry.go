@@ -1,8 +1,12 @@
 // Package registry is the cluster's OCI registry: distribution's registry as
-// a library, with filesystem storage, no auth and plain HTTP. When asked for
+// a library, with filesystem storage and plain HTTP, and distribution's
+// token authentication: every request needs a token from the token service
+// (package token), which it serves itself at /token on the same addresses.
+// Anyone gets pull tokens; push and delete need credentials. When asked for
 // a catalogue image (or the pause image) it does not hold yet, it builds it
-// with the images package and pushes it to itself before answering, so a
-// node's containerd pulls the catalogue without any image being prepared.
+// with the images package and pushes it to itself, as admin, before
+// answering, so a node's containerd pulls the catalogue without any image
+// being prepared.
 package registry
 
 import (
@@ -20,12 +24,16 @@ import (
 	"time"
 
 	"github.com/distribution/distribution/v3/configuration"
+	"github.com/distribution/distribution/v3/registry/auth"
+	_ "github.com/distribution/distribution/v3/registry/auth/token" // the token access controller
 	"github.com/distribution/distribution/v3/registry/handlers"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem" // the storage driver
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/toolforge-go/toolforge/devcluster/internal/images"
+	"github.com/toolforge-go/toolforge/devcluster/internal/pki"
+	"github.com/toolforge-go/toolforge/devcluster/internal/registry/token"
 )
 
 // Config says where the registry keeps its data and listens.
@@ -34,6 +42,12 @@ type Config struct {
 	Dir string
 	// Addrs are host:port addresses to listen on (port 0 picks one).
 	Addrs []string
+	// TokenCert and TokenKey are the token signer's self-signed
+	// certificate (the only one the registry trusts) and its key.
+	TokenCert, TokenKey string
+	// CredentialsDir holds the identities' credentials files (made when
+	// missing).
+	CredentialsDir string
 	// Builder builds missing catalogue images; nil serves only what was
 	// pushed.
 	Builder *images.Builder
@@ -44,6 +58,9 @@ type Config struct {
 // Server is a running registry.
 type Server struct {
 	app       *handlers.App
+	access    auth.AccessController
+	tokens    *token.Service
+	admin     string // the admin identity's password
 	servers   []*http.Server
 	addrs     []string
 	self      string // a loopback-reachable address to push to
@@ -61,8 +78,8 @@ type Server struct {
 
 // Start listens on every address and serves until Close (or ctx's end).
 func Start(ctx context.Context, cfg Config) (*Server, error) {
-	if cfg.Dir == "" || len(cfg.Addrs) == 0 {
-		return nil, errors.New("start registry: a directory and at least one address are required")
+	if cfg.Dir == "" || len(cfg.Addrs) == 0 || cfg.TokenCert == "" || cfg.TokenKey == "" || cfg.CredentialsDir == "" {
+		return nil, errors.New("start registry: a directory, at least one address, the token signer and a credentials directory are required")
 	}
 	out := cfg.Log
 	if out == nil {
@@ -75,7 +92,27 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &Server{builder: cfg.Builder, log: slog.New(slog.NewTextHandler(out, nil)).With("component", "registry"), logOut: out, ctx: sctx, cancel: cancel}
-	app, err := newApp(sctx, cfg.Dir)
+	creds, err := token.EnsureCredentials(cfg.CredentialsDir)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("registry credentials: %w", err)
+	}
+	key, err := pki.LoadKey(cfg.TokenKey)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("registry token key: %w", err)
+	}
+	if s.tokens, err = token.NewService(key, creds, s.log); err != nil {
+		cancel()
+		return nil, err
+	}
+	s.admin = creds[token.Admin]
+	authOpts := accessOptions(cfg.TokenCert)
+	if s.access, err = auth.GetAccessController("token", authOpts); err != nil {
+		cancel()
+		return nil, fmt.Errorf("registry token authentication: %w", err)
+	}
+	app, err := newApp(sctx, cfg.Dir, authOpts)
 	if err != nil {
 		cancel()
 		return nil, err
@@ -104,7 +141,24 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
-func newApp(ctx context.Context, dir string) (app *handlers.App, err error) {
+// accessOptions configure distribution's token access controller: tokens
+// of our issuer, for our service, signed by the key of certFile. The realm
+// is the token service's path at whichever address the client used
+// (autoredirect; the scheme comes from X-Forwarded-Proto, which ServeHTTP
+// sets): pods and nodes reach it on the gateway, the host on loopback.
+func accessOptions(certFile string) map[string]any {
+	return map[string]any{
+		"realm":             "http://127.0.0.1" + token.Path,
+		"autoredirect":      true,
+		"autoredirectpath":  token.Path,
+		"issuer":            token.Issuer,
+		"service":           token.ServiceName,
+		"rootcertbundle":    certFile,
+		"signingalgorithms": []any{"ES256"},
+	}
+}
+
+func newApp(ctx context.Context, dir string, authOpts map[string]any) (app *handlers.App, err error) {
 	secret := make([]byte, 16)
 	if _, err := rand.Read(secret); err != nil {
 		return nil, err
@@ -118,6 +172,7 @@ func newApp(ctx context.Context, dir string) (app *handlers.App, err error) {
 		},
 	}
 	config.HTTP.Secret = hex.EncodeToString(secret[:8])
+	config.Auth = configuration.Auth{"token": configuration.Parameters(authOpts)}
 	// NewApp panics on a bad configuration or an unusable directory.
 	defer func() {
 		if r := recover(); r != nil {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -20,7 +21,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/toolforge-go/toolforge/devcluster/internal/images"
+	"github.com/toolforge-go/toolforge/devcluster/internal/pki"
 	"github.com/toolforge-go/toolforge/devcluster/internal/registry"
+	"github.com/toolforge-go/toolforge/devcluster/internal/registry/token"
 )
 
 // syncBuffer collects the registry's log.
@@ -41,11 +44,25 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// creds are the identities' credentials of the registry start made last.
+var creds token.Credentials
+
 func start(t *testing.T, b *images.Builder, addrs ...string) (*registry.Server, *syncBuffer) {
 	t.Helper()
 	log := &syncBuffer{}
-	s, err := registry.Start(context.Background(), registry.Config{Dir: t.TempDir(), Addrs: addrs, Builder: b, Log: log})
+	d := pki.Dir(t.TempDir())
+	if err := pki.Ensure(d); err != nil {
+		t.Fatal(err)
+	}
+	credDir := t.TempDir()
+	s, err := registry.Start(context.Background(), registry.Config{
+		Dir: t.TempDir(), Addrs: addrs, Builder: b, Log: log,
+		TokenCert: d.Cert(pki.RegistryToken), TokenKey: d.Key(pki.RegistryToken), CredentialsDir: credDir,
+	})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if creds, err = token.EnsureCredentials(credDir); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -76,6 +93,11 @@ func pull(t *testing.T, r name.Reference) v1.Image {
 	return img
 }
 
+// as is an identity's credentials, for go-containerregistry.
+func as(who token.Identity) authn.Authenticator {
+	return &authn.Basic{Username: string(who), Password: creds[who]}
+}
+
 func requireBuildHost(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
@@ -92,7 +114,7 @@ func TestTheRegistryServesAPushedImageOnEveryAddress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := remote.Write(ref(t, s.Addrs()[0], "tests/random:v1"), img); err != nil {
+	if err := remote.Write(ref(t, s.Addrs()[0], "tests/random:v1"), img, remote.WithAuth(as(token.Admin))); err != nil {
 		t.Fatal(err)
 	}
 	want, _ := img.Digest()

@@ -43,6 +43,9 @@ var (
 	adminBin, toolforgeBin     string
 	webserviceBin, repoRoot    string
 	registry, ingressURL, node string
+	// registryAdmin is the registry's admin credentials file: pushes need
+	// a token (anyone pulls).
+	registryAdmin string
 )
 
 func TestMain(m *testing.M) {
@@ -68,13 +71,15 @@ func readState(t *testing.T) {
 		t.Fatal(err)
 	}
 	var st struct {
-		Registry   string `json:"registry"`
-		IngressURL string `json:"ingressURL"`
+		Registry            string `json:"registry"`
+		RegistryCredentials string `json:"registryCredentials"`
+		IngressURL          string `json:"ingressURL"`
 	}
 	if err := json.Unmarshal(data, &st); err != nil {
 		t.Fatal(err)
 	}
 	registry, ingressURL = st.Registry, st.IngressURL
+	registryAdmin = filepath.Join(st.RegistryCredentials, "admin")
 	nodes, err := cluster.Client.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
 	if err != nil || len(nodes.Items) != 1 {
 		t.Fatalf("nodes: %v, %v", nodes, err)
@@ -94,7 +99,7 @@ type built struct{ image, chart, tag string }
 func images(t *testing.T, version string) built {
 	t.Helper()
 	start := time.Now()
-	cmd := exec.Command("go", "run", "./hack/images", "--registry", registry, "--version", version, "--out", t.TempDir())
+	cmd := exec.Command("go", "run", "./hack/images", "--registry", registry, "--registry-credentials", registryAdmin, "--version", version, "--out", t.TempDir())
 	cmd.Dir = repoRoot
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
