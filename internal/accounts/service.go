@@ -31,7 +31,6 @@ import (
 	"github.com/toolforge-go/toolforge/internal/accounts/storage"
 	"github.com/toolforge-go/toolforge/internal/accountsource"
 	"github.com/toolforge-go/toolforge/internal/daemon"
-	"github.com/toolforge-go/toolforge/internal/version"
 )
 
 // Service is `toolforged accounts`.
@@ -93,7 +92,6 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 	// API server to decode, encode and fan out to watchers than JSON.
 	cfg.ContentType = "application/vnd.kubernetes.protobuf"
 	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
-	cfg.UserAgent = "toolforged-accounts/" + version.String()
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return m.countWrites(rt) })
 
 	// The cache holds only what this controller owns. Reads return the

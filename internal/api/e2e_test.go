@@ -18,6 +18,7 @@ import (
 
 	"github.com/toolforge-go/toolforge/internal/api"
 	"github.com/toolforge-go/toolforge/internal/api/apitest"
+	"github.com/toolforge-go/toolforge/internal/promtext"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 	"github.com/toolforge-go/toolforge/internal/testcluster"
 )
@@ -244,4 +245,52 @@ func TestTheAPIsIdentityCannotWriteOutsideToolNamespaces(t *testing.T) {
 			t.Fatalf("the API's identity may bind cluster-admin: %v", err)
 		}
 	})
+}
+
+// The public metrics are the API's own; the process's (Go runtime,
+// client-go, controller-runtime: what an operator reads, and what tells
+// an outsider about the process) only on the metrics port.
+func TestThePublicMetricsAreTheAPIsOwnAndTheProcessesOnlyOnTheMetricsPort(t *testing.T) {
+	f := setup(t)
+	if code, body := f.get(t, "alpha", "GET", "/jobs/v1/tool/alpha/jobs"); code != 200 {
+		t.Fatalf("list: %d %s", code, body)
+	}
+	families := func(t *testing.T, body string) map[string]bool {
+		t.Helper()
+		fams, err := promtext.Families(strings.NewReader(body))
+		if err != nil {
+			t.Fatalf("%v:\n%s", err, body)
+		}
+		out := map[string]bool{}
+		for name := range fams {
+			out[name] = true
+		}
+		return out
+	}
+	for _, svc := range []string{"jobs", "envvars"} {
+		code, body := f.get(t, "", "GET", api.MetricsPath(svc))
+		if code != 200 {
+			t.Fatalf("%s metrics: %d", svc, code)
+		}
+		for name := range families(t, body) {
+			if !strings.HasPrefix(name, "toolforge_api_") {
+				t.Errorf("%s serves %s publicly", api.MetricsPath(svc), name)
+			}
+		}
+		if !strings.Contains(body, `toolforge_api_requests_total{code="200",method="GET",route="/jobs/v1/tool/{tool}/jobs"}`) {
+			t.Errorf("%s lacks the API's request count:\n%s", api.MetricsPath(svc), body)
+		}
+	}
+	resp, err := http.Get(f.Server.MetricsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	all := families(t, string(body))
+	for _, want := range []string{"go_goroutines", "rest_client_requests_total", "toolforge_api_requests_total"} {
+		if !all[want] {
+			t.Errorf("the metrics port lacks %s", want)
+		}
+	}
 }

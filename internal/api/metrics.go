@@ -40,3 +40,34 @@ func (m *metrics) observe(route, method, code string, took time.Duration) {
 	m.requests.WithLabelValues(route, method, code).Inc()
 	m.duration.WithLabelValues(route, method).Observe(took.Seconds())
 }
+
+// registerers registers a collector with each of several registries.
+type registerers []prometheus.Registerer
+
+func (r registerers) Register(c prometheus.Collector) error {
+	for i, reg := range r {
+		if err := reg.Register(c); err != nil {
+			for _, done := range r[:i] {
+				done.Unregister(c)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func (r registerers) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := r.Register(c); err != nil {
+			panic(err)
+		}
+	}
+}
+
+func (r registerers) Unregister(c prometheus.Collector) bool {
+	ok := true
+	for _, reg := range r {
+		ok = reg.Unregister(c) && ok
+	}
+	return ok
+}

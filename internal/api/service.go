@@ -13,15 +13,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -32,7 +31,6 @@ import (
 	jobsserver "github.com/toolforge-go/toolforge/internal/jobs/server"
 	"github.com/toolforge-go/toolforge/internal/servingcert"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
-	"github.com/toolforge-go/toolforge/internal/version"
 )
 
 // Options are the flags of `toolforged api`.
@@ -98,7 +96,6 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 	cfg.QPS = -1 // the API server's priority and fairness governs
 	cfg.ContentType = "application/vnd.kubernetes.protobuf"
 	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
-	cfg.UserAgent = "toolforged-api/" + version.String()
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
@@ -108,7 +105,7 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 			log.Info("RBAC not installed by the API server (an admin installs it)", "err", err)
 		}
 	}
-	c, err := newCache(ctx, cfg, mgr)
+	c, err := newCache(ctx, cfg, mgr.GetScheme(), mgr.GetRESTMapper())
 	if err != nil {
 		return err
 	}
@@ -143,7 +140,11 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 	if err := mgr.Add(certs); err != nil {
 		return err
 	}
-	srv, err := NewServer([]API{{Name: "jobs", Routes: store.Routes()}, {Name: "envvars", Routes: vars.Routes()}}, newRBACAccess(kube.AuthorizationV1().SubjectAccessReviews()), log, ctrlmetrics.Registry, ctrlmetrics.Registry)
+	// The public metrics are the API's own; the process's (Go runtime,
+	// client-go, controller-runtime) are the operators', on the metrics
+	// port, which serves the API's too.
+	own := prometheus.NewRegistry()
+	srv, err := NewServer([]API{{Name: "jobs", Routes: store.Routes()}, {Name: "envvars", Routes: vars.Routes()}}, newRBACAccess(kube.AuthorizationV1().SubjectAccessReviews()), log, registerers{own, ctrlmetrics.Registry}, own)
 	if err != nil {
 		return err
 	}
@@ -169,40 +170,6 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 		return err
 	}
 	return mgr.Add(r)
-}
-
-// newCache watches what the API reads: the framework's objects and pods
-// (by label), limits, quotas and tool namespaces.
-func newCache(ctx context.Context, cfg *rest.Config, mgr manager.Manager) (cache.Cache, error) {
-	owned := labels.SelectorFromSet(labels.Set{tenancy.LabelManagedBy: tenancy.ManagedByJobs})
-	toolNS := labels.SelectorFromSet(labels.Set{tenancy.LabelTenancy: tenancy.TenancyTool})
-	byObject := map[client.Object]cache.ByObject{
-		&batchv1.Job{}:          {Label: owned},
-		&batchv1.CronJob{}:      {Label: owned},
-		&appsv1.Deployment{}:    {Label: owned},
-		&corev1.Service{}:       {Label: owned},
-		&networkingv1.Ingress{}: {Label: owned},
-		&corev1.Pod{}:           {Label: owned},
-		&corev1.LimitRange{}:    {},
-		&corev1.ResourceQuota{}: {},
-		&corev1.Namespace{}:     {Label: toolNS},
-	}
-	c, err := cache.New(cfg, cache.Options{
-		Scheme:                       mgr.GetScheme(),
-		Mapper:                       mgr.GetRESTMapper(),
-		ByObject:                     byObject,
-		DefaultTransform:             cache.TransformStripManagedFields(),
-		DefaultUnsafeDisableDeepCopy: ptr.To(true),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create cache: %w", err)
-	}
-	for obj := range byObject {
-		if _, err := c.GetInformer(ctx, obj, cache.BlockUntilSynced(false)); err != nil {
-			return nil, fmt.Errorf("informer for %T: %w", obj, err)
-		}
-	}
-	return c, nil
 }
 
 func clientCAPool(file string, env *daemon.Env) (*x509.CertPool, error) {

@@ -1,7 +1,8 @@
 // Package daemon runs the platform's services (toolforged). Each service
 // registers its controllers, servers and caches on one controller-runtime
-// manager, which provides /metrics, /healthz, leader election and graceful
-// shutdown; `toolforged all` is every service on one manager.
+// manager, which provides /metrics, /healthz and graceful shutdown;
+// `toolforged all` is every service on one manager. Leader election is the
+// daemon's, per service (leader.go).
 package daemon
 
 import (
@@ -67,6 +68,8 @@ type Env struct {
 	Exit func(error)
 	// Standalone is true when the service runs alone (not in `all`).
 	Standalone bool
+	// Identity names this process in leases and user agents.
+	Identity string
 }
 
 // Common are the flags every service shares.
@@ -76,7 +79,6 @@ type Common struct {
 	HealthAddr        string
 	LeaderElect       bool
 	Pprof             bool
-	LeaderElectionNS  string
 	LogFormat         string
 	LogLevel          string
 	PlatformNamespace string
@@ -103,7 +105,7 @@ func (c *Common) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Kubeconfig, "kubeconfig", "", "kubeconfig of the platform's identity (default: in-cluster)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "127.0.0.1:9100", "address of /metrics (\"0\" disables)")
 	fs.StringVar(&c.HealthAddr, "health-addr", "127.0.0.1:9101", "address of /healthz and /readyz (\"0\" disables)")
-	fs.BoolVar(&c.LeaderElect, "leader-elect", false, "elect a leader among replicas (required when more than one runs)")
+	fs.BoolVar(&c.LeaderElect, "leader-elect", true, "elect each service's leader by its Lease toolforged-<service> in the platform namespace, so that two copies anywhere (replicas, `all` beside a service's own process) never both write; false only for a process that knows it is alone")
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go profiles under /debug/pprof/ on the metrics address")
 	fs.StringVar(&c.PlatformNamespace, "platform-namespace", tenancy.PlatformNamespace, "namespace of the platform's own objects (leases, settings)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
@@ -204,19 +206,18 @@ func run(ctx context.Context, common *Common, services []Service) error {
 			return err
 		}
 	}
-	id := "toolforged"
-	if len(services) == 1 {
-		id += "-" + services[0].Name()
+	id, err := Identity()
+	if err != nil {
+		return err
 	}
+	// Leader election is per service (leader.go), not the manager's: a
+	// process runs one service or all of them, and each service's lease
+	// must be the same in both.
 	mgr, err := ctrl.NewManager(cfg, manager.Options{
-		Scheme:                        Scheme(),
-		Logger:                        lr,
-		Metrics:                       metricsserver.Options{BindAddress: common.MetricsAddr, ExtraHandlers: pprofHandlers(common.Pprof)},
-		HealthProbeBindAddress:        common.HealthAddr,
-		LeaderElection:                common.LeaderElect,
-		LeaderElectionID:              id,
-		LeaderElectionNamespace:       common.PlatformNamespace,
-		LeaderElectionReleaseOnCancel: true,
+		Scheme:                 Scheme(),
+		Logger:                 lr,
+		Metrics:                metricsserver.Options{BindAddress: common.MetricsAddr, ExtraHandlers: pprofHandlers(common.Pprof)},
+		HealthProbeBindAddress: common.HealthAddr,
 	})
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
@@ -232,21 +233,28 @@ func run(ctx context.Context, common *Common, services []Service) error {
 	defer cancel()
 	var once sync.Once
 	var exitErr error
-	env := &Env{
-		Common:     common,
-		Config:     cfg,
-		Log:        log,
-		Standalone: len(services) == 1,
-		Exit: func(err error) {
-			once.Do(func() { exitErr = err; cancel() })
-		},
+	exit := func(err error) {
+		once.Do(func() { exitErr = err; cancel() })
 	}
 	for _, s := range services {
-		if err := s.Setup(ctx, mgr, env); err != nil {
+		// Each service's requests name it and this process (UserAgent).
+		scfg := rest.CopyConfig(cfg)
+		scfg.UserAgent = UserAgent(s.Name(), id)
+		env := &Env{Common: common, Config: scfg, Log: log, Standalone: len(services) == 1, Exit: exit, Identity: id}
+		smgr := &serviceManager{Manager: mgr}
+		if common.LeaderElect {
+			smgr.elector = newElector(s.Name(), common.PlatformNamespace, id, scfg, log.With("service", s.Name()))
+		}
+		if err := s.Setup(ctx, smgr, env); err != nil {
 			return fmt.Errorf("%s: %w", s.Name(), err)
 		}
+		if smgr.elector != nil && smgr.elector.needed() {
+			if err := mgr.Add(smgr.elector); err != nil {
+				return err
+			}
+		}
 	}
-	log.Info("starting", "services", names(services), "version", version.String())
+	log.Info("starting", "services", names(services), "version", version.String(), "identity", id, "leader-elect", common.LeaderElect)
 	if err := mgr.Start(ctx); err != nil {
 		return err
 	}

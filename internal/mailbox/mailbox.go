@@ -20,10 +20,11 @@ import (
 
 // Message is one message received.
 type Message struct {
-	From    string
-	To      []string
-	Subject string
-	Body    string
+	From      string
+	To        []string
+	Subject   string
+	MessageID string
+	Body      string
 }
 
 // Server is the SMTP server and the messages it received.
@@ -112,7 +113,7 @@ func (s *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	return s.box.keep(&Message{From: s.from, To: s.to, Subject: msg.Header.Get("Subject"), Body: string(body)}, raw)
+	return s.box.keep(&Message{From: s.from, To: s.to, Subject: msg.Header.Get("Subject"), MessageID: msg.Header.Get("Message-ID"), Body: string(body)}, raw)
 }
 
 func (s *session) Reset()        { s.from, s.to = "", nil }

@@ -15,6 +15,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"time"
 
 	"k8s.io/client-go/kubernetes"
 
@@ -68,7 +69,20 @@ type Plan struct {
 	SwitchIdle bool
 	// Out gets the lines scripts read; ErrOut progress and notes.
 	Out, ErrOut io.Writer
+	// UndoTimeout bounds each step of putting things back after a
+	// failure; 0 is the default of its kind (DefaultUndoTimeout for a
+	// web service, whose start waits for its pods, DefaultUndoJobTimeout
+	// for a job).
+	UndoTimeout time.Duration
 }
+
+// Bounds of an undo step: a cluster that stopped answering must not hang
+// the migration for ever. A web service's start waits up to
+// webservice.DefaultTimeout for its pods.
+const (
+	DefaultUndoTimeout    = webservice.DefaultTimeout + time.Minute
+	DefaultUndoJobTimeout = time.Minute
+)
 
 // Result is what a migration did.
 type Result struct {
@@ -143,11 +157,11 @@ func Run(ctx context.Context, p *Plan) (*Result, error) {
 	if err := p.check(ctx, f); err != nil {
 		return nil, err
 	}
-	var undo undoStack
+	undo := &undoStack{timeout: p.UndoTimeout}
 	fail := func(err error) (*Result, error) {
 		fmt.Fprintf(p.ErrOut, "Migration to %s failed: %v\nPutting everything back on %s\n", p.To.Context, err, p.From.Context)
-		if uerr := undo.run(); uerr != nil {
-			return nil, fmt.Errorf("%w; putting it back failed too: %v", err, uerr)
+		if left := undo.run(ctx); len(left) > 0 {
+			return nil, &UndoError{Err: err, From: p.From.Context, Left: left}
 		}
 		return nil, fmt.Errorf("%w; everything runs on %s again, as before", err, p.From.Context)
 	}
@@ -155,12 +169,19 @@ func Run(ctx context.Context, p *Plan) (*Result, error) {
 	if f.web != nil {
 		// Undone by starting it again with the settings it ran with, unless
 		// a stop that failed half-way left it running.
-		undo.push(func() error {
-			uctx := context.WithoutCancel(ctx)
-			if run, err := p.From.Web.Running(uctx); err != nil || run != nil {
-				return err
-			}
-			return p.From.Web.StartSaying(uctx, f.web.Options(webservice.Choices{}), startingLine(p.From.Context))
+		opts := f.web.Options(webservice.Choices{})
+		undo.push(undoStep{
+			timeout: DefaultUndoTimeout,
+			run: func(ctx context.Context) error {
+				if run, err := p.From.Web.Running(ctx); err != nil || run != nil {
+					return err
+				}
+				return p.From.Web.StartSaying(ctx, opts, startingLine(p.From.Context))
+			},
+			left: Leftover{
+				What: fmt.Sprintf("the webservice does not run on %s", p.From.Context),
+				Fix:  fmt.Sprintf("start it there: `%s` with %s as your current context", startCommand(f.web.Choices), p.From.Context),
+			},
 		})
 		if err := p.From.Web.StopSaying(ctx, stoppingLine(p.From.Context)); err != nil {
 			return fail(fmt.Errorf("stop the webservice on %s: %w", p.From.Context, err))
@@ -174,12 +195,19 @@ func Run(ctx context.Context, p *Plan) (*Result, error) {
 		if changed {
 			res.Switched = true
 			fmt.Fprintln(p.Out, SwitchedLine(p.To.Context))
-			undo.push(func() error {
-				if _, err := p.Switch(p.From.Context); err != nil {
-					return err
-				}
-				fmt.Fprintln(p.Out, SwitchedLine(p.From.Context))
-				return nil
+			undo.push(undoStep{
+				timeout: DefaultUndoJobTimeout,
+				run: func(context.Context) error {
+					if _, err := p.Switch(p.From.Context); err != nil {
+						return err
+					}
+					fmt.Fprintln(p.Out, SwitchedLine(p.From.Context))
+					return nil
+				},
+				left: Leftover{
+					What: fmt.Sprintf("your current context is still %s", p.To.Context),
+					Fix:  fmt.Sprintf("switch back: `kubectl config use-context %s`", p.From.Context),
+				},
 			})
 		}
 	}
@@ -189,9 +217,19 @@ func Run(ctx context.Context, p *Plan) (*Result, error) {
 		if err := p.To.Web.StartSaying(ctx, f.webOpts, startingLine(p.To.Context)); err != nil {
 			return fail(fmt.Errorf("start the webservice on %s: %w", p.To.Context, err))
 		}
-		undo.push(func() error { return p.To.Web.StopSaying(context.WithoutCancel(ctx), stoppingLine(p.To.Context)) })
+		undo.push(undoStep{
+			timeout: DefaultUndoTimeout,
+			run:     func(ctx context.Context) error { return p.To.Web.StopSaying(ctx, stoppingLine(p.To.Context)) },
+			left: Leftover{
+				What: fmt.Sprintf("the webservice still runs on %s", p.To.Context),
+				Fix:  fmt.Sprintf("stop it there once it runs on %s again: `webservice stop` with %s as your current context", p.From.Context, p.To.Context),
+			},
+		})
 		res.Web = f.webOpts.Flags.Type
 	}
+	// A job deleted from From that could not be created there again is
+	// kept on To, its only copy.
+	notBack := map[string]bool{}
 	for _, j := range f.jobs {
 		result, err := p.To.Jobs.Apply(ctx, j)
 		if err != nil {
@@ -199,7 +237,19 @@ func Run(ctx context.Context, p *Plan) (*Result, error) {
 		}
 		if result == jobs.Created {
 			name := j.Name
-			undo.push(func() error { return p.To.Jobs.Delete(context.WithoutCancel(ctx), name) })
+			undo.push(undoStep{
+				timeout: DefaultUndoJobTimeout,
+				run: func(ctx context.Context) error {
+					if notBack[name] {
+						return nil
+					}
+					return p.To.Jobs.Delete(ctx, name)
+				},
+				left: Leftover{
+					What: fmt.Sprintf("job '%s' also exists on %s", name, p.To.Context),
+					Fix:  fmt.Sprintf("delete it there: `toolforge jobs delete %s` with %s as your current context", name, p.To.Context),
+				},
+			})
 		}
 	}
 	for _, j := range f.jobs {
@@ -207,11 +257,33 @@ func Run(ctx context.Context, p *Plan) (*Result, error) {
 			return fail(fmt.Errorf("delete job '%s' from %s: %w", j.Name, p.From.Context, err))
 		}
 		def := *j
-		undo.push(func() error { _, err := p.From.Jobs.Apply(context.WithoutCancel(ctx), &def); return err })
+		undo.push(undoStep{
+			timeout: DefaultUndoJobTimeout,
+			run: func(ctx context.Context) error {
+				_, err := p.From.Jobs.Apply(ctx, &def)
+				return err
+			},
+			failed: func() { notBack[def.Name] = true },
+			left: Leftover{
+				What: fmt.Sprintf("job '%s' was not created on %s again; it is kept on %s", def.Name, p.From.Context, p.To.Context),
+				Fix:  fmt.Sprintf("keep it there, or move it back once %s answers: `toolforge jobs migrate --to %s`", p.From.Context, p.From.Context),
+			},
+		})
 		res.Jobs = append(res.Jobs, j.Name)
 		fmt.Fprintf(p.Out, "Job '%s' moved to %s\n", j.Name, p.To.Context)
 	}
 	return res, nil
+}
+
+// startCommand is the command that starts a web service as it ran.
+func startCommand(c webservice.Choices) string {
+	cmd := "webservice"
+	for _, f := range []struct{ flag, v string }{{"--cpu", c.CPU}, {"--mem", c.Mem}, {"--replicas", c.Replicas}} {
+		if f.v != "" {
+			cmd += " " + f.flag + " " + f.v
+		}
+	}
+	return cmd + " " + c.Type + " start"
 }
 
 // find reads what runs on From: the web service's settings and the jobs
@@ -290,15 +362,94 @@ func (p *Plan) check(ctx context.Context, f *found) error {
 	return nil
 }
 
-// undoStack holds what undoes the steps done, last first.
-type undoStack []func() error
-
-func (u *undoStack) push(f func() error) { *u = append(*u, f) }
-
-func (u undoStack) run() error {
-	var errs []error
-	for i := len(u) - 1; i >= 0; i-- {
-		errs = append(errs, u[i]())
-	}
-	return errors.Join(errs...)
+// undoStep undoes one step of a migration.
+type undoStep struct {
+	// timeout bounds it (Plan.UndoTimeout instead when set).
+	timeout time.Duration
+	run     func(ctx context.Context) error
+	// left is what stays as the migration made it when run fails, and
+	// failed (if any) is told so.
+	left   Leftover
+	failed func()
 }
+
+// undoStack holds what undoes the steps done, last first.
+type undoStack struct {
+	steps   []undoStep
+	timeout time.Duration
+}
+
+func (u *undoStack) push(s undoStep) { u.steps = append(u.steps, s) }
+
+// undoGrace is how long past its deadline a step that does not stop is
+// waited for (at most its timeout again) before it is reported as given
+// up.
+const undoGrace = 5 * time.Second
+
+// run undoes every step, last first, each within its deadline even when
+// ctx is cancelled (an interrupted migration is still put back), and says
+// what could not be undone.
+func (u *undoStack) run(ctx context.Context) []Leftover {
+	var left []Leftover
+	for i := len(u.steps) - 1; i >= 0; i-- {
+		s := u.steps[i]
+		timeout := s.timeout
+		if u.timeout > 0 {
+			timeout = u.timeout
+		}
+		if err := runBounded(ctx, timeout, s.run); err != nil {
+			l := s.left
+			l.Err = err
+			left = append(left, l)
+			if s.failed != nil {
+				s.failed()
+			}
+		}
+	}
+	return left
+}
+
+// runBounded runs fn with a deadline, and returns at most undoGrace after
+// it even if fn does not heed it.
+func runBounded(ctx context.Context, timeout time.Duration, fn func(context.Context) error) error {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- fn(sctx) }()
+	select {
+	case err := <-done:
+		if err != nil && errors.Is(sctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("no answer within %s: %w", timeout, err)
+		}
+		return err
+	case <-time.After(timeout + min(undoGrace, timeout)):
+		return fmt.Errorf("no answer within %s; given up, its outcome is unknown", timeout)
+	}
+}
+
+// Leftover is what a failed undo step left as the migration made it, and
+// what the tool's maintainers can do about it.
+type Leftover struct {
+	What string `json:"what"`
+	Fix  string `json:"fix"`
+	Err  error  `json:"-"`
+}
+
+// UndoError is a failed migration that could not be put back entirely.
+type UndoError struct {
+	// Err is why the migration failed.
+	Err  error
+	From string
+	Left []Leftover
+}
+
+func (e *UndoError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%v; putting everything back on %s failed, and these are left as the migration made them:", e.Err, e.From)
+	for _, l := range e.Left {
+		fmt.Fprintf(&b, "\n  - %s (%v): %s", l.What, l.Err, l.Fix)
+	}
+	return b.String()
+}
+
+func (e *UndoError) Unwrap() error { return e.Err }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -28,14 +29,44 @@ type fakeWeb struct {
 	running  *webservice.Running
 	checkErr error
 	startErr error
+	// onStart runs at each start; gone makes every call after it hang,
+	// until its context ends or, when deaf, for ever (until release).
+	onStart func()
+	gone    bool
+	deaf    bool
+	release chan struct{}
 }
 
-func (f *fakeWeb) Running(context.Context) (*webservice.Running, error) { return f.running, nil }
+// hang is a call to a cluster that no longer answers.
+func (f *fakeWeb) hang(ctx context.Context) error {
+	if !f.gone {
+		return nil
+	}
+	if f.deaf {
+		<-f.release
+		return errors.New("released")
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (f *fakeWeb) Running(ctx context.Context) (*webservice.Running, error) {
+	if err := f.hang(ctx); err != nil {
+		return nil, err
+	}
+	return f.running, nil
+}
 func (f *fakeWeb) CheckStart(_ context.Context, o webservice.Options) (webservice.Footprint, error) {
 	mem := resource.MustParse(o.Flags.Mem)
 	return webservice.Footprint{Replicas: 1, Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: mem}}}, f.checkErr
 }
-func (f *fakeWeb) StartSaying(_ context.Context, o webservice.Options, _ string) error {
+func (f *fakeWeb) StartSaying(ctx context.Context, o webservice.Options, _ string) error {
+	if f.onStart != nil {
+		f.onStart()
+	}
+	if err := f.hang(ctx); err != nil {
+		return err
+	}
 	if f.startErr != nil {
 		return f.startErr
 	}
@@ -55,6 +86,10 @@ type fakeJobs struct {
 	jobs     map[string]jobs.Info
 	applyErr map[string]error
 	checkErr map[string]error
+	// deleteErr fails a delete, and makes every apply after it hang
+	// until its context ends (the cluster stopped answering).
+	deleteErr map[string]error
+	gone      bool
 }
 
 func (f *fakeJobs) List(context.Context) ([]jobs.Info, error) {
@@ -77,6 +112,10 @@ func (f *fakeJobs) Check(_ context.Context, j *jobs.Job) (string, error) {
 	return jobs.Created, nil
 }
 func (f *fakeJobs) Apply(ctx context.Context, j *jobs.Job) (string, error) {
+	if f.gone {
+		<-ctx.Done()
+		return "", ctx.Err()
+	}
 	if err := f.applyErr[j.Name]; err != nil {
 		return "", err
 	}
@@ -89,6 +128,10 @@ func (f *fakeJobs) Apply(ctx context.Context, j *jobs.Job) (string, error) {
 	return r, nil
 }
 func (f *fakeJobs) Delete(_ context.Context, name string) error {
+	if err := f.deleteErr[name]; err != nil {
+		f.gone = true
+		return err
+	}
 	delete(f.jobs, name)
 	f.w.add("%s: delete job %s", f.name, name)
 	return nil
@@ -302,5 +345,74 @@ func TestASecondMigrationFindsTheJobsThereAlreadyAndOnlyDeletesTheOldOnes(t *tes
 	want := "switch to toolforge\nnew: apply job backup (unchanged)\nnew: apply job bot (created)\nold: delete job backup\nold: delete job bot"
 	if got := strings.Join(f.w.log, "\n"); got != want {
 		t.Fatalf("steps:\n%s", got)
+	}
+}
+
+func TestAnUndoStepOnAClusterThatStoppedAnsweringIsBoundedAndNamedWithItsFix(t *testing.T) {
+	for _, deaf := range []bool{false, true} {
+		name := "a call that ends with its context"
+		if deaf {
+			name = "a call that never returns"
+		}
+		t.Run(name, func(t *testing.T) {
+			f := newFixture()
+			f.oldWeb.deaf, f.oldWeb.release = deaf, make(chan struct{})
+			defer close(f.oldWeb.release)
+			// The old cluster stops answering while the new one refuses the start.
+			f.newWeb.onStart = func() { f.oldWeb.gone = true }
+			f.newWeb.startErr = errors.New("admission denied the deployment")
+			p := f.plan()
+			p.UndoTimeout = 200 * time.Millisecond
+			start := time.Now()
+			_, err := Run(context.Background(), p)
+			took := time.Since(start)
+			// One step hangs: its deadline, and at most as long again for a
+			// call that does not heed it.
+			if took > 2*p.UndoTimeout+time.Second {
+				t.Fatalf("undo took %s", took)
+			}
+			var undoErr *UndoError
+			if !errors.As(err, &undoErr) || len(undoErr.Left) != 1 {
+				t.Fatalf("err = %v, want one step left undone", err)
+			}
+			msg := err.Error()
+			for _, want := range []string{
+				"start the webservice on toolforge: admission denied the deployment",
+				"putting everything back on default failed",
+				"the webservice does not run on default (no answer within 200ms",
+				"start it there: `webservice --cpu 500m --mem 1Gi --replicas 1 php8.2 start` with default as your current context",
+			} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("error lacks %q:\n%s", want, msg)
+				}
+			}
+			// What could be undone was.
+			if f.current != "default" {
+				t.Errorf("current context %s, want default again", f.current)
+			}
+		})
+	}
+}
+
+func TestAJobThatCannotBePutBackOnTheOldClusterIsKeptOnTheNewOne(t *testing.T) {
+	f := newFixture()
+	// The first delete works, then the old cluster stops answering.
+	f.oldJobs.deleteErr = map[string]error{"bot": errors.New("connection reset")}
+	p := f.plan()
+	p.UndoTimeout = 100 * time.Millisecond
+	_, err := Run(context.Background(), p)
+	var undoErr *UndoError
+	if !errors.As(err, &undoErr) {
+		t.Fatalf("err = %v", err)
+	}
+	if _, ok := f.newJobs.jobs["backup"]; !ok {
+		t.Fatal("job backup, gone from the old cluster, was deleted from the new one too")
+	}
+	if _, ok := f.newJobs.jobs["bot"]; ok {
+		t.Error("job bot, still on the old cluster, was left on the new one")
+	}
+	if !strings.Contains(err.Error(), "job 'backup' was not created on default again; it is kept on toolforge") ||
+		!strings.Contains(err.Error(), "`toolforge jobs migrate --to default`") {
+		t.Errorf("error:\n%v", err)
 	}
 }

@@ -21,14 +21,16 @@ func ClusterRole() *rbacv1.ClusterRole {
 	}
 }
 
-// PlatformRole is its election in the platform namespace: only the leader
-// mails, so each run is reported once.
+// PlatformRole is what it does in the platform namespace: its election
+// (only the leader mails, so each run is reported once) and its state,
+// the pending notifications in ConfigMaps (state.go).
 func PlatformRole(ns string) *rbacv1.Role {
 	return &rbacv1.Role{
 		ObjectMeta: metav1.ObjectMeta{Name: RoleName, Namespace: ns},
 		Rules: []rbacv1.PolicyRule{
 			{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "create", "update"}},
 			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+			{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "list", "create", "update", "delete"}},
 		},
 	}
 }

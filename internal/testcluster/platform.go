@@ -21,10 +21,13 @@ import (
 // against the cluster for the tools ProvisionTools made, as `make run`
 // runs it: with the cluster-admin kubeconfig, on free loopback ports.
 type Platform struct {
-	// Log is its log file, in the cluster's logs directory.
-	Log    string
-	cmd    *exec.Cmd
-	exited chan struct{} // closed once the process is reaped
+	// Log is its log file, in the cluster's logs directory
+	// (toolforged.log, toolforged-2.log for a second one, …).
+	Log string
+	// Its addresses (host:port).
+	APIAddr, AdmissionAddr, MetricsAddr, HealthAddr, StatusAddr string
+	cmd                                                         *exec.Cmd
+	exited                                                      chan struct{} // closed once the process is reaped
 }
 
 // StartPlatform runs `toolforged all` with the platform's domain and
@@ -36,7 +39,7 @@ func (c *Cluster) StartPlatform(ctx context.Context, domain string, extra ...str
 	if err != nil {
 		return nil, err
 	}
-	addrs := make([]string, 4)
+	addrs := make([]string, 5)
 	for i := range addrs {
 		port, err := FreePort()
 		if err != nil {
@@ -44,7 +47,14 @@ func (c *Cluster) StartPlatform(ctx context.Context, domain string, extra ...str
 		}
 		addrs[i] = "127.0.0.1:" + strconv.Itoa(port)
 	}
-	p := &Platform{Log: filepath.Join(c.Dir, "logs", "toolforged.log")}
+	c.mu.Lock()
+	c.platforms++
+	name := "toolforged.log"
+	if c.platforms > 1 {
+		name = fmt.Sprintf("toolforged-%d.log", c.platforms)
+	}
+	c.mu.Unlock()
+	p := &Platform{Log: filepath.Join(c.Dir, "logs", name), APIAddr: addrs[0], AdmissionAddr: addrs[1], MetricsAddr: addrs[2], HealthAddr: addrs[3], StatusAddr: addrs[4]}
 	logFile, err := os.OpenFile(p.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
@@ -55,7 +65,7 @@ func (c *Cluster) StartPlatform(ctx context.Context, domain string, extra ...str
 		"--home-root", filepath.Join(c.Dir, "home"), "--admin-home-root", filepath.Join(c.Dir, "admins"),
 		"--shared-data", c.SharedData(),
 		"--domain", domain,
-		"--api-addr", addrs[0], "--admission-addr", addrs[1], "--metrics-addr", addrs[2], "--health-addr", addrs[3],
+		"--api-addr", addrs[0], "--admission-addr", addrs[1], "--metrics-addr", addrs[2], "--health-addr", addrs[3], "--status-addr", addrs[4],
 	}, extra...)
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
@@ -99,6 +109,17 @@ func (p *Platform) waitReady(ctx context.Context, c *Cluster, domain, apiAddr, h
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// Kill ends the platform at once (SIGKILL), as a crash or a lost node
+// would: it releases nothing.
+func (p *Platform) Kill() error {
+	if p.exited == nil {
+		return nil
+	}
+	err := p.cmd.Process.Kill()
+	<-p.exited
+	return err
 }
 
 // Stop ends the platform (SIGTERM; SIGKILL if it is still there after

@@ -50,8 +50,9 @@ type Cluster struct {
 	Client     kubernetes.Interface
 	bin        string
 
-	mu    sync.Mutex
-	tools map[string]*Tool
+	mu        sync.Mutex
+	tools     map[string]*Tool
+	platforms int
 }
 
 // Main starts a cluster, stores it in *c, runs the package's tests and

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -38,8 +39,10 @@ const ServiceAccount = "toolforge-api"
 
 // Server is a running `toolforged api`.
 type Server struct {
-	URL        string
-	Addr       string
+	URL  string
+	Addr string
+	// MetricsURL is the process's /metrics (--metrics-addr).
+	MetricsURL string
 	Kubeconfig string // the ServiceAccount's
 	Log        string
 	cmd        *exec.Cmd
@@ -61,8 +64,13 @@ func Start(ctx context.Context, c *testcluster.Cluster, extra ...string) (*Serve
 	if err != nil {
 		return nil, err
 	}
+	metricsPort, err := testcluster.FreePort()
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
 		Addr:       "127.0.0.1:" + strconv.Itoa(port),
+		MetricsURL: "http://127.0.0.1:" + strconv.Itoa(metricsPort) + "/metrics",
 		Kubeconfig: kubeconfig,
 		Log:        filepath.Join(c.Dir, "logs", "toolforged-api.log"),
 	}
@@ -75,7 +83,7 @@ func Start(ctx context.Context, c *testcluster.Cluster, extra ...string) (*Serve
 	// At the most verbose level: what a test finds missing from the log
 	// (a value, a token) is missing from every level.
 	args := append([]string{"api", "--kubeconfig", kubeconfig, "--api-addr", s.Addr,
-		"--api-client-ca-file", c.CACert, "--metrics-addr", "0", "--health-addr", "0", "--log-level", "debug"}, extra...)
+		"--api-client-ca-file", c.CACert, "--metrics-addr", strings.TrimSuffix(strings.TrimPrefix(s.MetricsURL, "http://"), "/metrics"), "--health-addr", "0", "--log-level", "debug"}, extra...)
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
 	// The server must not outlive the test binary.

@@ -37,7 +37,13 @@ func (s *Store) Restart(ctx context.Context, tool, name string) (string, error) 
 		s.written(obj, false)
 		return fmt.Sprintf("Job '%s' is restarting: its pods are being replaced", name), nil
 	case *batchv1.CronJob:
-		run := manualRun(o, now)
+		// Its job template is read from the API server: the cache keeps
+		// only what a job list shows of it.
+		live := &batchv1.CronJob{}
+		if err := s.Writer.Get(ctx, client.ObjectKeyFromObject(o), live); err != nil {
+			return "", fmt.Errorf("read scheduled job %s: %w", name, err)
+		}
+		run := manualRun(live, now)
 		if err := s.Writer.Create(ctx, run); err != nil {
 			return "", writeError(run, err)
 		}

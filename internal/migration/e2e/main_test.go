@@ -56,7 +56,7 @@ func TestMain(m *testing.M) {
 }
 
 // The tools, provisioned in this order on both clusters (same uids).
-var toolNames = []string{"ctx-check", "ws-move", "ws-big", "ws-refused", "jobs-move", "both", "f-web", "f-jobs", "f-idle", "f-left", "f-fail", "f-done"}
+var toolNames = []string{"ctx-check", "ws-move", "ws-big", "ws-refused", "jobs-move", "both", "f-web", "f-jobs", "f-idle", "f-left", "f-fail", "f-done", "ws-unreach"}
 
 const admin = "alice"
 

@@ -240,10 +240,16 @@ func TestAStartRefusedOnTheNewClusterLeavesItRunningOnTheOldOne(t *testing.T) {
 	if c := currentContext(t, "ws-refused"); c != "default" {
 		t.Fatalf("current context %q", c)
 	}
-	if err := neu.Client.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Delete(bg(), "refuse-deployments", metav1.DeleteOptions{}); err != nil {
+	unrefuseDeployments(t, neu.Client)
+}
+
+// unrefuseDeployments removes what refuseDeployments made.
+func unrefuseDeployments(t *testing.T, kube kubernetes.Interface) {
+	t.Helper()
+	if err := kube.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Delete(bg(), "refuse-deployments", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := neu.Client.AdmissionregistrationV1().ValidatingAdmissionPolicies().Delete(bg(), "refuse-deployments", metav1.DeleteOptions{}); err != nil {
+	if err := kube.AdmissionregistrationV1().ValidatingAdmissionPolicies().Delete(bg(), "refuse-deployments", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -145,14 +146,18 @@ func TestStartWaitsForAPreviousInstanceStillBeingDeleted(t *testing.T) {
 	mustRun(t, tool, "Stopping webservice\n", webservice, "stop")
 }
 
-// filler is a workload of the tool's own that uses up part of its quota.
+// filler is a workload of the tool's own that uses up part of its quota:
+// as few CPU and memory as its limit range allows, so that it is the
+// count that runs out.
 func fillerTemplate() corev1.PodTemplateSpec {
+	small := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("100Mi")}
 	return corev1.PodTemplateSpec{
 		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "filler"}},
 		Spec: corev1.PodSpec{
 			SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
 			Containers: []corev1.Container{{
 				Name: "main", Image: pythonWeb,
+				Resources:       corev1.ResourceRequirements{Requests: small, Limits: small},
 				SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}},
 			}},
 		},
@@ -189,7 +194,17 @@ func TestStartRollsBackWhenTheClusterRefusesPartOfIt(t *testing.T) {
 			}
 		}
 		defer deleteAll(t, kube, tool.Namespace, "deployments")
-		quotaSettled(t, tool, "count/deployments.apps", "3")
+		quotaRecounted(t, tool, "count/deployments.apps", 3, func(name string) error {
+			dep := &appsv1.Deployment{
+				ObjectMeta: metav1.ObjectMeta{Name: name},
+				Spec: appsv1.DeploymentSpec{Replicas: ptr.To(int32(0)), Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "sentinel"}},
+					Template: sentinelTemplate()},
+			}
+			if _, err := kube.AppsV1().Deployments(tool.Namespace).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+				return err
+			}
+			return kube.AppsV1().Deployments(tool.Namespace).Delete(ctx, name, metav1.DeleteOptions{})
+		})
 		r := run(t, tool, webservice, "python3.11", "start")
 		if r.Code != 1 || !strings.Contains(r.Stderr, "exceeded quota") || !strings.Contains(r.Stderr, "nothing was left running") {
 			t.Errorf("exit %d, stderr %q; want the quota named and the rollback said", r.Code, r.Stderr)
@@ -199,11 +214,10 @@ func TestStartRollsBackWhenTheClusterRefusesPartOfIt(t *testing.T) {
 	})
 
 	t.Run("the pod quota is used up", func(t *testing.T) {
-		// The deletions above make the quota controller recount the
-		// namespace from its caches; a recount that overlaps the pods'
-		// creation can miss one of them, and nothing recounts again for
-		// minutes. Let it finish first.
-		quotaSettled(t, tool, "count/deployments.apps", "0")
+		// The start below must be refused for its pods, not its
+		// Deployment: wait until the deletions above are counted (only
+		// a recount lowers a count, and every later one sees them too).
+		quotaCounts(t, tool, "count/deployments.apps", 0)
 		for i := range 4 {
 			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("filler-%d", i)}, Spec: fillerTemplate().Spec}
 			if _, err := kube.CoreV1().Pods(tool.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
@@ -211,7 +225,14 @@ func TestStartRollsBackWhenTheClusterRefusesPartOfIt(t *testing.T) {
 			}
 		}
 		defer deleteAll(t, kube, tool.Namespace, "pods")
-		quotaSettled(t, tool, corev1.ResourcePods, "4")
+		fillersRunning(t, tool)
+		quotaRecounted(t, tool, corev1.ResourcePods, 4, func(name string) error {
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: sentinelTemplate().Spec}
+			if _, err := kube.CoreV1().Pods(tool.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+				return err
+			}
+			return kube.CoreV1().Pods(tool.Namespace).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(0))})
+		})
 		r := run(t, tool, webservice, "python3.11", "start")
 		if r.Code != 1 || !strings.Contains(r.Stderr, "the cluster refused its pods") || !strings.Contains(r.Stderr, "exceeded quota") ||
 			!strings.Contains(r.Stderr, "nothing was left running") {
@@ -222,10 +243,59 @@ func TestStartRollsBackWhenTheClusterRefusesPartOfIt(t *testing.T) {
 	})
 }
 
-// quotaSettled waits until the quota controller counts what the test made:
-// it recalculates usage from its informers, and one that has not seen the
-// new objects yet writes a lower count that would let one more through.
-func quotaSettled(t *testing.T, tool *testcluster.Tool, name corev1.ResourceName, want string) {
+// quotaRecounted returns once the quota controller has counted the n
+// objects of resource the test made, for good. The API server's quota
+// admission adds each object to the quota's use as it is created, but the
+// controller recounts from its informers, and a recount that began before
+// its informer saw the last object writes a lower count afterwards (and
+// nothing recounts again for minutes), which would let one more through.
+// A sentinel, made after the objects and deleted again (churn, with the
+// quota raised by one for it), shows a recount that saw them all:
+// admission never lowers a count, so it falls back to n only by a recount
+// whose view holds every object made before the sentinel. Recounts of a
+// quota run one at a time, each from a later view than the one before, so
+// none after that one counts fewer. The quota's hard limit is put back as
+// it was, and waited for, the same way.
+func quotaRecounted(t *testing.T, tool *testcluster.Tool, res corev1.ResourceName, n int, churn func(name string) error) {
+	t.Helper()
+	setHard := func(v int) {
+		t.Helper()
+		patch := fmt.Sprintf(`{"spec":{"hard":{%q:"%d"}}}`, res, v)
+		if _, err := cluster.Client.CoreV1().ResourceQuotas(tool.Namespace).Patch(context.Background(), tool.Namespace, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		quotaSays(t, tool, func(q *corev1.ResourceQuota) *resource.Quantity { h := q.Status.Hard[res]; return &h }, "allows", res, v)
+	}
+	setHard(n + 1)
+	if err := churn("sentinel"); err != nil {
+		t.Fatalf("sentinel: %v", err)
+	}
+	quotaCounts(t, tool, res, n)
+	setHard(n)
+}
+
+// quotaCounts waits until the tool's quota counts n of resource.
+func quotaCounts(t *testing.T, tool *testcluster.Tool, res corev1.ResourceName, n int) {
+	t.Helper()
+	quotaSays(t, tool, func(q *corev1.ResourceQuota) *resource.Quantity { u := q.Status.Used[res]; return &u }, "counts", res, n)
+}
+
+func quotaSays(t *testing.T, tool *testcluster.Tool, field func(*corev1.ResourceQuota) *resource.Quantity, what string, name corev1.ResourceName, n int) {
+	t.Helper()
+	testcluster.Eventually(t, 30*time.Second, func() error {
+		q, err := cluster.Client.CoreV1().ResourceQuotas(tool.Namespace).Get(context.Background(), tool.Namespace, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if v := field(q); v.Value() != int64(n) {
+			return fmt.Errorf("quota %s %s %s, want %d", what, v.String(), name, n)
+		}
+		return nil
+	})
+}
+
+// fillersRunning waits until every filler pod runs.
+func fillersRunning(t *testing.T, tool *testcluster.Tool) {
 	t.Helper()
 	testcluster.Eventually(t, 30*time.Second, func() error {
 		pods, err := cluster.Client.CoreV1().Pods(tool.Namespace).List(context.Background(), metav1.ListOptions{LabelSelector: "app=filler"})
@@ -237,16 +307,15 @@ func quotaSettled(t *testing.T, tool *testcluster.Tool, name corev1.ResourceName
 				return fmt.Errorf("filler %s is %s", p.Name, p.Status.Phase)
 			}
 		}
-		q, err := cluster.Client.CoreV1().ResourceQuotas(tool.Namespace).Get(context.Background(), tool.Namespace, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		if used := q.Status.Used[name]; used.String() != want {
-			return fmt.Errorf("quota counts %s %s, want %s", name, used.String(), want)
-		}
 		return nil
 	})
-	time.Sleep(time.Second) // a sync already under way with an older view
+}
+
+// sentinelTemplate is a filler's template under another label.
+func sentinelTemplate() corev1.PodTemplateSpec {
+	tmpl := fillerTemplate()
+	tmpl.Labels = map[string]string{"app": "sentinel"}
+	return tmpl
 }
 
 func deleteAll(t *testing.T, kube kubernetes.Interface, ns, what string) {

@@ -1,0 +1,4 @@
+package api
+
+// NewCache is the API server's cache, for tests of what it keeps.
+var NewCache = newCache
