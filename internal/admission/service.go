@@ -18,7 +18,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/toolforge-go/toolforge/internal/daemon"
-	"github.com/toolforge-go/toolforge/internal/version"
 )
 
 // Service is `toolforged admission`.
@@ -57,7 +56,6 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 	cfg := rest.CopyConfig(env.Config)
 	cfg.ContentType = "application/vnd.kubernetes.protobuf"
 	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
-	cfg.UserAgent = "toolforged-admission/" + version.String()
 
 	opts := cacheOptions(platformNS)
 	opts.Scheme, opts.Mapper = mgr.GetScheme(), mgr.GetRESTMapper()
