@@ -22,6 +22,9 @@ type ForceReport struct {
 	Switched map[string]string
 	// Already are the tools that were on the context already.
 	Already []string
+	// Skipped maps each tool that has nothing to switch (disabled, or
+	// never provisioned: no home) to why.
+	Skipped map[string]string
 	// Failed maps each tool that could not be switched to why.
 	Failed map[string]string
 }
@@ -30,16 +33,17 @@ type ForceReport struct {
 // every tool of the source gets the controller's context as its
 // current-context. It reads the source and the tools' kubeconfigs and
 // writes only the kubeconfigs that change: no cluster object, certificate
-// or other file is touched, and a second run switches nothing. A tool
-// whose kubeconfig lacks the context (not provisioned on this cluster) is
-// a failure, reported with the others.
+// or other file is touched, and a second run switches nothing. A disabled
+// tool, or one never provisioned (no home), has nothing to switch: it is
+// skipped and counted. A tool whose kubeconfig lacks the context (not
+// provisioned on this cluster) is a failure, reported with the others.
 func ForceMigrate(ctx context.Context, o *Options, src accountsource.Source, log *slog.Logger) (*ForceReport, error) {
 	start := time.Now()
 	snap, err := src.Load(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read accounts from %s: %w", src, err)
 	}
-	rep := &ForceReport{Switched: map[string]string{}, Failed: map[string]string{}}
+	rep := &ForceReport{Switched: map[string]string{}, Skipped: map[string]string{}, Failed: map[string]string{}}
 	var mu sync.Mutex
 	work := make(chan accountsource.Tool)
 	var wg sync.WaitGroup
@@ -47,8 +51,12 @@ func ForceMigrate(ctx context.Context, o *Options, src accountsource.Source, log
 		wg.Go(func() {
 			for t := range work {
 				prev, changed, err := forceOne(o, t)
+				var skip errSkipped
 				mu.Lock()
 				switch {
+				case errors.As(err, &skip):
+					rep.Skipped[t.Name] = skip.why
+					log.Info("nothing to switch", "tool", t.Name, "why", skip.why)
 				case err != nil:
 					rep.Failed[t.Name] = err.Error()
 					log.Error("cannot switch the tool's current-context", "tool", t.Name, "context", o.ContextName, "err", err)
@@ -80,7 +88,7 @@ feed:
 	wg.Wait()
 	sort.Strings(rep.Already)
 	log.Info("force-migrate finished", "context", o.ContextName, "switched", len(rep.Switched), "already", len(rep.Already),
-		"failed", len(rep.Failed), "seconds", time.Since(start).Seconds())
+		"skipped", len(rep.Skipped), "failed", len(rep.Failed), "seconds", time.Since(start).Seconds())
 	if err := ctx.Err(); err != nil {
 		return rep, err
 	}
@@ -90,12 +98,24 @@ feed:
 	return rep, nil
 }
 
+// errSkipped is a tool forceOne leaves alone, and why.
+type errSkipped struct{ why string }
+
+func (e errSkipped) Error() string { return e.why }
+
 func forceOne(o *Options, t accountsource.Tool) (string, bool, error) {
+	if t.Disabled {
+		// Its access is removed: there is no context to use.
+		return "", false, errSkipped{"disabled"}
+	}
 	path := t.Home
 	if path == "" {
 		path = o.HomeRoot + "/" + t.Name
 	}
 	home, err := homefs.OpenHome(path, owner(t.UID))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", false, errSkipped{"never provisioned (no home " + path + ")"}
+	}
 	if err != nil {
 		return "", false, err
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
 
 // Status is a tool's web service as the cluster runs it.
@@ -47,7 +49,7 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 		}
 	}
 	if cur.ing != nil && managed(cur.ing.Labels) && len(cur.ing.Spec.Rules) > 0 {
-		st.URL = "https://" + cur.ing.Spec.Rules[0].Host + "/"
+		st.URL = tenancy.WebURL(c.WebURL, cur.ing.Spec.Rules[0].Host)
 	}
 	return st, nil
 }

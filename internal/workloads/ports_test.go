@@ -40,7 +40,7 @@ func TestAJobsPortIsReachableByNameAndPublishedThroughTheIngress(t *testing.T) {
 	}
 	running()
 	// Another job of the tool reaches it by its name.
-	p.ok(t, "server", "jobs", "run", "client", "--image", "python3.11", "--wait", "300", "--command", "curl -sSf http://api:8080/hello.txt")
+	p.ok(t, "server", "jobs", "run", "client", "--image", "python3.11", "--no-filelog", "--wait", "300", "--command", "curl -sSf http://api:8080/hello.txt")
 	if got := p.ok(t, "server", "jobs", "logs", "client").Stdout; !strings.HasPrefix(got, "hello from api-") || !strings.HasSuffix(got, " on 8080\n") {
 		t.Fatalf("the client job got %q", got)
 	}
@@ -55,7 +55,7 @@ func TestAJobsPortIsReachableByNameAndPublishedThroughTheIngress(t *testing.T) {
 		})
 	}
 	published("8080")
-	if show := p.ok(t, "server", "jobs", "show", "api").Stdout; !strings.Contains(show, "Published:     "+p.toolURL("server", "/")+"\n") {
+	if show := p.ok(t, "server", "jobs", "show", "api").Stdout; !strings.Contains(show, "Public:        "+p.toolURL("server", "/")+"\n") {
 		t.Fatalf("show does not say where it is published:\n%s", show)
 	}
 	// A restart keeps it published.

@@ -42,23 +42,15 @@ func (s *Store) prepare(ctx context.Context, tool string, j *jobs.Job) (*prepare
 	if j.Emails != "none" && !s.Mail {
 		return nil, route.BadRequest("--emails %s: this platform sends no email (no mail server is configured); use --emails none", j.Emails)
 	}
-	cat, err := s.Images(ctx)
+	ref, img, err := s.resolveImage(ctx, tool, j)
 	if err != nil {
 		return nil, err
 	}
-	img, ok := cat.Lookup(j.Image)
-	if !ok {
-		return nil, route.BadRequest("--image: %s", cat.UnknownError(j.Image).Error())
-	}
-	// Stored and shown by its short name, as the original does: a job made
-	// with --image tf-python39 is the same job as one loaded from a file
-	// saying python3.9.
-	j.Image = img.Name
 	t, err := s.target(ctx, tool)
 	if err != nil {
 		return nil, err
 	}
-	t.Image = img.JobImage()
+	t.Image = ref
 	warnings, err := checkLimits(j, t.Limits)
 	if err != nil {
 		return nil, route.BadRequest("%s", err.Error())
@@ -71,6 +63,30 @@ func (s *Store) prepare(ctx context.Context, tool string, j *jobs.Job) (*prepare
 		return nil, err
 	}
 	return &prepared{job: j, target: t, objs: objs, warnings: warnings}, nil
+}
+
+// resolveImage is the image reference j's pods run, and its catalogue
+// entry (none for a built image). A catalogue image is stored and shown by
+// its short name, as the original does: a job made with --image
+// tf-python39 is the same job as one loaded from a file saying python3.9.
+func (s *Store) resolveImage(ctx context.Context, tool string, j *jobs.Job) (string, images.Image, error) {
+	if built, ok := jobs.ParseBuiltImage(j.Image); ok {
+		if s.BuiltImage == nil {
+			return "", images.Image{}, route.BadRequest("--image %s: a build service image, and this platform runs no build service; see `toolforge jobs images` for the catalogue", j.Image)
+		}
+		ref, err := s.BuiltImage(ctx, tool, built)
+		return ref, images.Image{}, err
+	}
+	cat, err := s.Images(ctx)
+	if err != nil {
+		return "", images.Image{}, err
+	}
+	img, ok := cat.Lookup(j.Image)
+	if !ok {
+		return "", images.Image{}, route.BadRequest("--image: %s", cat.UnknownError(j.Image).Error())
+	}
+	j.Image = img.Name
+	return img.JobImage(), img, nil
 }
 
 // Create makes a new job.
