@@ -168,6 +168,9 @@ func writeJob(w io.Writer, tty bool, j jobs.Info) error {
 	t.add("Timeout:", f.timeout)
 	t.add("Health check:", f.health)
 	t.add("Status:", j.StatusShort)
+	if j.Usage != "" {
+		t.add("Usage:", j.Usage)
+	}
 	hints := j.StatusLong
 	for _, d := range j.Drift {
 		hints += " Differs from its definition: " + d + "."

@@ -29,7 +29,7 @@ const domain = "toolforge.localhost"
 // not meet.
 var toolNames = []string{
 	"runner", "filer", "waiter", "logger", "cron", "healer", "server", "hog", "vars",
-	"web-php", "web-python", "web-node", "web-perl", "sheller", "mailer", "victim", "intruder",
+	"web-php", "web-python", "web-node", "web-perl", "web-orig", "sheller", "mailer", "victim", "intruder",
 }
 
 // platform is the package's shared platform: tools provisioned by the real

@@ -16,10 +16,12 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/toolforge-go/toolforge/internal/ensure"
 	"github.com/toolforge-go/toolforge/internal/images"
+	"github.com/toolforge-go/toolforge/internal/podmetrics"
 	"github.com/toolforge-go/toolforge/internal/route"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
@@ -377,7 +379,33 @@ func (s *Store) Get(ctx context.Context, tool, name string) (*jobs.Info, error) 
 	info := s.info(e, cat, t, pods)
 	info.StatusShort, info.StatusLong = status(e.obj, pods, s.restartReasons(ctx, tool, pods))
 	info.ExitCode = exitCode(pods)
+	info.Usage = s.usage(ctx, tool, e, pods)
 	return &info, nil
+}
+
+// usage says what the job's running pods use against their limits, from
+// the metrics API; "" when nothing runs or the cluster measures nothing
+// (no metrics API, or pods too new to be measured). A failure to read it
+// only loses that line.
+func (s *Store) usage(ctx context.Context, tool string, e *entry, pods []*corev1.Pod) string {
+	running := false
+	for _, p := range pods {
+		running = running || p.Status.Phase == corev1.PodRunning
+	}
+	spec := podSpecOf(e.obj)
+	if !running || spec == nil || len(spec.Containers) == 0 || s.Kube == nil {
+		return ""
+	}
+	selector := labels.SelectorFromSet(labels.Set{tenancy.LabelAppName: e.def.Name, tenancy.LabelManagedBy: tenancy.ManagedByJobs}).String()
+	u, ok, err := podmetrics.Read(ctx, s.Kube.Discovery().RESTClient(), tenancy.Namespace(tool), selector)
+	if err != nil {
+		s.Log.Info("no pod metrics", "tool", tool, "job", e.def.Name, "err", err)
+	}
+	if !ok {
+		return ""
+	}
+	limits := spec.Containers[0].Resources.Limits
+	return podmetrics.Describe(u, limits[corev1.ResourceCPU], limits[corev1.ResourceMemory])
 }
 
 // restartReasons says, for each pod whose container was restarted, what
