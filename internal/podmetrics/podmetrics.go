@@ -37,7 +37,9 @@ type podMetricsList struct {
 // one scrape interval).
 func Read(ctx context.Context, c rest.Interface, ns, selector string) (Usage, bool, error) {
 	path := "/apis/metrics.k8s.io/v1beta1/namespaces/" + url.PathEscape(ns) + "/pods"
-	raw, err := c.Get().AbsPath(path).Param("labelSelector", selector).DoRaw(ctx)
+	// JSON whatever the client prefers: a client made for protobuf (the
+	// API server's caches) would get protobuf from the metrics API too.
+	raw, err := c.Get().AbsPath(path).Param("labelSelector", selector).SetHeader("Accept", "application/json").DoRaw(ctx)
 	switch {
 	case apierrors.IsNotFound(err), apierrors.IsServiceUnavailable(err):
 		return Usage{}, false, nil

@@ -19,12 +19,18 @@ func TestReadSumsThePodsContainersAndSaysWhenThereIsNoMetricsAPI(t *testing.T) {
 			return
 		}
 		query = r.URL.Query().Get("labelSelector")
+		if r.Header.Get("Accept") != "application/json" {
+			http.Error(w, "only JSON here", http.StatusNotAcceptable)
+			return
+		}
 		_, _ = w.Write([]byte(`{"items":[
 			{"containers":[{"usage":{"cpu":"2500000n","memory":"20Mi"}}]},
 			{"containers":[{"usage":{"cpu":"1m","memory":"10Mi"}},{"usage":{"cpu":"1m","memory":"2Mi"}}]}]}`))
 	}))
 	defer srv.Close()
-	kube := kubernetes.NewForConfigOrDie(&rest.Config{Host: srv.URL})
+	// A client that prefers protobuf, as the API server's are.
+	kube := kubernetes.NewForConfigOrDie(&rest.Config{Host: srv.URL, ContentConfig: rest.ContentConfig{
+		ContentType: "application/vnd.kubernetes.protobuf", AcceptContentTypes: "application/vnd.kubernetes.protobuf,application/json"}})
 	u, ok, err := Read(context.Background(), kube.Discovery().RESTClient(), "tool-a", "app=x")
 	if err != nil || !ok || query != "app=x" || u.Pods != 2 {
 		t.Fatalf("Read = %+v %v %v (selector %q)", u, ok, err, query)
