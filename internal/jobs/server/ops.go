@@ -388,12 +388,15 @@ func (s *Store) Get(ctx context.Context, tool, name string) (*jobs.Info, error) 
 // (no metrics API, or pods too new to be measured). A failure to read it
 // only loses that line.
 func (s *Store) usage(ctx context.Context, tool string, e *entry, pods []*corev1.Pod) string {
-	running := false
+	// The limits are a running pod's: the tool's LimitRange fills in
+	// those the job does not set, on the pod, not on its template.
+	var running *corev1.Pod
 	for _, p := range pods {
-		running = running || p.Status.Phase == corev1.PodRunning
+		if p.Status.Phase == corev1.PodRunning && len(p.Spec.Containers) > 0 {
+			running = p
+		}
 	}
-	spec := podSpecOf(e.obj)
-	if !running || spec == nil || len(spec.Containers) == 0 || s.Kube == nil {
+	if running == nil || s.Kube == nil {
 		return ""
 	}
 	selector := labels.SelectorFromSet(labels.Set{tenancy.LabelAppName: e.def.Name, tenancy.LabelManagedBy: tenancy.ManagedByJobs}).String()
@@ -401,10 +404,11 @@ func (s *Store) usage(ctx context.Context, tool string, e *entry, pods []*corev1
 	if err != nil {
 		s.Log.Info("no pod metrics", "tool", tool, "job", e.def.Name, "err", err)
 	}
+	s.Log.Debug("pod metrics", "tool", tool, "job", e.def.Name, "selector", selector, "measured", ok, "pods", u.Pods)
 	if !ok {
 		return ""
 	}
-	limits := spec.Containers[0].Resources.Limits
+	limits := running.Spec.Containers[0].Resources.Limits
 	return podmetrics.Describe(u, limits[corev1.ResourceCPU], limits[corev1.ResourceMemory])
 }
 
