@@ -25,7 +25,8 @@ PRODUCT_CMDS := toolforge toolforged kubectl-sudo toolforge-admin
 CONTAINERD_VERSION := v2.4.2
 COREDNS_VERSION := v1.15.0
 TRAEFIK_VERSION := v3.6.12
-NODE_BINS := bin/containerd bin/containerd-shim-runc-v2 bin/coredns bin/traefik bin/devcluster-sandbox
+METRICS_SERVER_VERSION := v0.8.0
+NODE_BINS := bin/containerd bin/containerd-shim-runc-v2 bin/coredns bin/traefik bin/metrics-server bin/devcluster-sandbox
 UPSTREAM_STAMP = .cache/upstream/stamp-$(1)-$(2)
 
 # The platform's image (toolforged, static, on a base made from files) and
@@ -74,6 +75,12 @@ bin/coredns: $(call UPSTREAM_STAMP,coredns,$(COREDNS_VERSION))
 bin/traefik: $(call UPSTREAM_STAMP,traefik,$(TRAEFIK_VERSION)-nodns1)
 	hack/upstream.sh --prepare 'bash $(CURDIR)/hack/traefik-without-acme-dns.sh # v1' \
 		github.com/traefik/traefik/v3 $(TRAEFIK_VERSION) bin ./cmd/traefik
+	@touch $@
+
+# The metrics API (kubectl top, the status page's use), as its module
+# builds it.
+bin/metrics-server: $(call UPSTREAM_STAMP,metrics-server,$(METRICS_SERVER_VERSION))
+	hack/upstream.sh sigs.k8s.io/metrics-server $(METRICS_SERVER_VERSION) bin ./cmd/metrics-server
 	@touch $@
 
 # A version change rebuilds (the stamp names the version).

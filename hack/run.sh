@@ -92,9 +92,9 @@ Toolforge runs on a local devcluster with a real node.
 Act as the demo tool (its home is $rel/home/demo; on a bastion, HOME is set by \`become demo\`):
   HOME=$rel/home/demo bin/webservice status
   HOME=$rel/home/demo bin/webservice logs
-  HOME=$rel/home/demo bin/toolforge jobs run hello --command 'echo hello' --image python3.11 --wait
+  HOME=$rel/home/demo bin/toolforge jobs run hello --command 'echo hello' --image python3.11 --no-filelog --wait
   HOME=$rel/home/demo bin/toolforge jobs logs hello
-  HOME=$rel/home/demo bin/toolforge jobs run greet --command 'echo hi from a file log' --image python3.11 --filelog --wait
+  HOME=$rel/home/demo bin/toolforge jobs run greet --command 'echo hi from a file log' --image python3.11 --wait
   cat $rel/home/demo/greet.out
   HOME=$rel/home/demo bin/toolforge jobs run oops --command 'exit 3' --image python3.11 --emails onfailure --wait; ls $rel/mail
   HOME=$rel/home/demo bin/toolforge envvars create GREETING Hi

@@ -57,6 +57,8 @@ func ClusterRole() *rbacv1.ClusterRole {
 			// health check) for `jobs show`.
 			{APIGroups: []string{""}, Resources: []string{"pods", "limitranges", "resourcequotas", "events"}, Verbs: read},
 			{APIGroups: []string{""}, Resources: []string{"pods/log"}, Verbs: []string{"get"}},
+			// What a job's pods use, for `jobs show` (the metrics API).
+			{APIGroups: []string{"metrics.k8s.io"}, Resources: []string{"pods"}, Verbs: []string{"list"}},
 			// A create names no object to authorize against; every other
 			// verb is limited to the envvars Secret.
 			{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"create"}},

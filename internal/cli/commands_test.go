@@ -115,20 +115,17 @@ func TestLoadReplaceNamesWhatItDeletesAndAsks(t *testing.T) {
 	})
 }
 
-func TestFlushAsksFirst(t *testing.T) {
+func TestFlushAsksOnlyOnATerminal(t *testing.T) {
 	setup := func(t *testing.T) *fakeAPI {
 		f := newFakeAPI(t)
 		f.jobs["a"], f.jobs["b"] = job("a", "./a", "bookworm"), job("b", "./b", "bookworm")
 		return f
 	}
-	t.Run("off a terminal it needs --yes, and calls nothing without", func(t *testing.T) {
+	t.Run("off a terminal it deletes without asking, as the original (scripts call a bare flush)", func(t *testing.T) {
 		f := setup(t)
 		r := toolforge(t, false, "", "jobs", "flush")
-		if r.code != ExitUsage || !strings.Contains(r.stderr, "--yes") {
-			t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
-		}
-		if len(f.calls) != 0 {
-			t.Fatalf("called the API: %v", f.calls)
+		if r.code != 0 || len(f.jobs) != 0 || strings.Contains(r.stderr, "?") {
+			t.Fatalf("exit %d, %d jobs left, stderr %q", r.code, len(f.jobs), r.stderr)
 		}
 	})
 	t.Run("on a terminal it names the jobs, and no keeps them", func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/utils/ptr"
 
 	"github.com/toolforge-go/toolforge/internal/jobs"
 )
@@ -53,6 +54,7 @@ the catalogue (see 'toolforge jobs images').`,
 type runOptions struct {
 	Job               jobs.Job
 	Port              string
+	Filelog           bool
 	NoFilelog         bool
 	HealthCheckScript string
 	HealthCheckHTTP   string
@@ -98,11 +100,11 @@ run at a fixed time picked for this job so that jobs spread over the period.`,
 	f.StringVar(&j.CPU, "cpu", "", "CPU limit (e.g. 0.5; default: the tool's default)")
 	f.IntVar(&j.Retry, "retry", 0, "retry a failed run up to N times (0-5)")
 	f.StringVar(&j.Emails, "emails", "none", "email notifications: none, all, onfinish or onfailure")
-	f.BoolVar(&j.Filelog, "filelog", false, "append stdout and stderr to NAME.out and NAME.err in the tool's home")
-	f.BoolVar(&o.NoFilelog, "no-filelog", false, "keep no log files (the default; see 'toolforge jobs logs')")
+	f.BoolVar(&o.Filelog, "filelog", false, "append stdout and stderr to NAME.out and NAME.err in the tool's home (the default for catalogue images)")
+	f.BoolVar(&o.NoFilelog, "no-filelog", false, "keep no log files: output goes to 'toolforge jobs logs' (the default for built images)")
 	f.StringVarP(&j.FilelogStdout, "filelog-stdout", "o", "", "append stdout to FILE (implies --filelog)")
 	f.StringVarP(&j.FilelogStderr, "filelog-stderr", "e", "", "append stderr to FILE (implies --filelog)")
-	f.StringVar(&j.Mount, "mount", "all", "mount the tool's storage: all or none")
+	f.StringVar(&j.Mount, "mount", "", "mount the tool's storage: all (the default for catalogue images) or none (built images only, and their default)")
 	f.IntVar(&j.Timeout, "timeout", 0, "stop a one-off or scheduled run after S seconds")
 	f.StringVar(&o.Port, "port", "", "expose a continuous job on port N[/tcp|udp] through a Service (and $PORT)")
 	f.BoolVar(&j.Publish, "publish", false, "also publish the continuous job's --port at https://<tool>.<domain>/ (an Ingress)")
@@ -123,8 +125,14 @@ func (o *runOptions) job() (*jobs.Job, error) {
 		}
 		j.Port, j.PortProtocol = port, proto
 	}
-	if o.NoFilelog && (j.Filelog || j.FilelogStdout != "" || j.FilelogStderr != "") {
+	if o.NoFilelog && (o.Filelog || j.FilelogStdout != "" || j.FilelogStderr != "") {
 		return nil, Usagef("--no-filelog cannot go with --filelog, -o/--filelog-stdout or -e/--filelog-stderr")
+	}
+	switch {
+	case o.Filelog:
+		j.Filelog = ptr.To(true)
+	case o.NoFilelog:
+		j.Filelog = ptr.To(false)
 	}
 	if o.Wait != "" && (j.Continuous || j.Schedule != "") {
 		return nil, Usagef("--wait applies to one-off jobs, not --schedule or --continuous")
@@ -233,7 +241,7 @@ const lastLines = 10
 // runs where the home is, as on a bastion). Best effort: the job's outcome
 // is the answer, its output a help.
 func showLastLines(ctx context.Context, s *IOStreams, c *apiClient, j jobs.Info) {
-	if j.Filelog {
+	if j.FileLogs() {
 		for _, f := range slices.Compact([]string{j.FilelogStderr, j.FilelogStdout}) {
 			path := f
 			if !filepath.IsAbs(path) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 	yamlv3 "go.yaml.in/yaml/v3"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
 	"github.com/toolforge-go/toolforge/internal/jobs"
@@ -85,9 +86,15 @@ func (f fileJob) definition() (*jobs.Job, error) {
 	}
 	j := &jobs.Job{
 		Name: f.Name, Command: f.Command, Image: f.Image, Schedule: f.Schedule, Continuous: f.Continuous,
-		Filelog: f.Filelog, FilelogStdout: f.FilelogStdout, FilelogStderr: f.FilelogStderr,
+		FilelogStdout: f.FilelogStdout, FilelogStderr: f.FilelogStderr,
 		Retry: f.Retry, Memory: f.Mem, CPU: f.CPU, Emails: f.Emails, Mount: f.Mount, Timeout: f.Timeout, Replicas: f.Replicas,
 		Publish: f.Publish,
+	}
+	switch {
+	case f.Filelog:
+		j.Filelog = ptr.To(true)
+	case f.NoFilelog:
+		j.Filelog = ptr.To(false)
 	}
 	if f.Port != "" {
 		port, proto, err := jobs.ParsePort(string(f.Port))
@@ -115,20 +122,27 @@ func (f fileJob) definition() (*jobs.Job, error) {
 	return j, nil
 }
 
-// fileJobOf is how dump writes a job: only what differs from the defaults.
+// fileJobOf is how dump writes a job: only what differs from the defaults
+// (of its image's kind, for file logs and mounts).
 func fileJobOf(j jobs.Job) fileJob {
 	f := fileJob{
 		Name: j.Name, Command: j.Command, Image: j.Image, Schedule: j.Schedule, Continuous: j.Continuous,
 		Retry: j.Retry, Mem: j.Memory, CPU: j.CPU, Timeout: j.Timeout, Publish: j.Publish,
 	}
+	defaults := jobs.DefaultsFor(j.ImageKind())
 	if j.Emails != "none" {
 		f.Emails = j.Emails
 	}
-	if j.Mount != "all" {
+	if j.Mount != defaults.Mount {
 		f.Mount = j.Mount
 	}
-	if j.Filelog {
+	switch {
+	case j.FileLogs() && !defaults.Filelog:
 		f.Filelog = true
+	case !j.FileLogs() && defaults.Filelog:
+		f.NoFilelog = true
+	}
+	if j.FileLogs() {
 		if j.FilelogStdout != j.Name+".out" {
 			f.FilelogStdout = j.FilelogStdout
 		}

@@ -88,20 +88,18 @@ func newJobsFlushCommand(s *IOStreams, api *apiFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "flush",
 		Short: "Delete all your jobs",
-		Long: `Delete all your jobs and stop what they run. On a terminal it asks first;
-elsewhere (a script, cron) it needs --yes.`,
+		Long: `Delete all your jobs and stop what they run. On a terminal it names the jobs
+and asks first (--yes does not ask); elsewhere (a script, cron) it deletes
+them at once, as the original does: scripts call a bare flush.`,
 		Args: NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !yes && !s.TTY {
-				// No one to ask: refused before the API is called.
-				return Confirm(s, yes, "--yes", "Deleting all your jobs")
-			}
 			c, err := newAPIClient(s, api)
 			if err != nil {
 				return err
 			}
-			if !yes {
-				// Name what goes, so the question can be answered.
+			// Asked only where someone can answer: a new confirmation on
+			// an old verb would break the scripts that call it.
+			if !yes && s.TTY {
 				names, err := jobNames(s, api)(cmd.Context())
 				if err != nil {
 					return err
@@ -118,7 +116,7 @@ elsewhere (a script, cron) it needs --yes.`,
 			return c.call(cmd.Context(), http.MethodDelete, c.jobsPath("/jobs"), nil, nil)
 		},
 	}
-	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "delete without asking")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "delete without asking on a terminal")
 	return cmd
 }
 

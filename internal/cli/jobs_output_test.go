@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"k8s.io/utils/ptr"
+
 	"github.com/toolforge-go/toolforge/internal/envvars"
 	"github.com/toolforge-go/toolforge/internal/golden"
 	"github.com/toolforge-go/toolforge/internal/jobs"
@@ -14,13 +16,13 @@ import (
 func sampleJobs() []jobs.Info {
 	norm := func(j jobs.Job) jobs.Job { j.Normalize(); return j }
 	return []jobs.Info{
-		{Job: norm(jobs.Job{Name: "backup", Command: "./backup.sh --all", Image: "bookworm", Schedule: "@daily", Retry: 2, Emails: "onfailure", Filelog: true}),
+		{Job: norm(jobs.Job{Name: "backup", Command: "./backup.sh --all", Image: "bookworm", Schedule: "@daily", Retry: 2, Emails: "onfailure"}),
 			ImageRef: "docker-registry.tools.wmflabs.org/toolforge-bookworm-sssd:latest", ImageState: "stable", ScheduleActual: "13 22 * * *",
 			StatusShort: "Last schedule time: 2026-01-01T22:13:00Z", StatusLong: "Last run at 2026-01-01T22:13:00Z."},
 		{Job: norm(jobs.Job{Name: "once", Command: "python3 once.py", Image: "python3.11", Memory: "1Gi", Timeout: 300}),
 			ImageRef: "docker-registry.tools.wmflabs.org/toolforge-python311-sssd-base:latest", ImageState: "stable",
 			StatusShort: "Completed", StatusLong: "Job completed at 2026-01-01T00:00:00Z."},
-		{Job: norm(jobs.Job{Name: "web", Command: "./serve", Image: "node20", Continuous: true, Port: 8000, Replicas: 2, CPU: "0.5",
+		{Job: norm(jobs.Job{Name: "web", Command: "./serve", Image: "node20", Continuous: true, Port: 8000, Replicas: 2, CPU: "0.5", Filelog: ptr.To(false),
 			HealthCheck: &jobs.HealthCheck{Type: jobs.HealthHTTP, Path: "/healthz"}}),
 			ImageRef: "docker-registry.tools.wmflabs.org/toolforge-node20-sssd-base:latest", ImageState: "deprecated",
 			StatusShort: "Running", StatusLong: "2 of 2 replica(s) ready.", Drift: []string{`replicas is "3" but the job definition says "2"`}},

@@ -88,7 +88,7 @@ func jobFields(j jobs.Info) fields {
 	if j.Port != 0 {
 		f.port = fmt.Sprintf("%d/%s", j.Port, j.PortProtocol)
 	}
-	if j.Filelog {
+	if j.FileLogs() {
 		f.filelog, f.stdout, f.stderr = "yes", j.FilelogStdout, j.FilelogStderr
 	}
 	if j.Memory != "" || j.CPU != "" {
@@ -154,7 +154,8 @@ func writeJob(w io.Writer, tty bool, j jobs.Info) error {
 	t.add("Image:", f.image)
 	t.add("Port:", f.port)
 	if j.Publish {
-		t.add("Published:", orNone(j.URL))
+		// The original's label, which its tests and scripts match.
+		t.add("Public:", orNone(j.URL))
 	}
 	t.add("File log:", f.filelog)
 	t.add("Output log:", f.stdout)
@@ -167,6 +168,9 @@ func writeJob(w io.Writer, tty bool, j jobs.Info) error {
 	t.add("Timeout:", f.timeout)
 	t.add("Health check:", f.health)
 	t.add("Status:", j.StatusShort)
+	if j.Usage != "" {
+		t.add("Usage:", j.Usage)
+	}
 	hints := j.StatusLong
 	for _, d := range j.Drift {
 		hints += " Differs from its definition: " + d + "."

@@ -38,6 +38,8 @@ type webserviceOptions struct {
 	Output   *output
 	Follow   bool
 	Last     int64
+	// Command is what shell runs instead of a shell (after --).
+	Command []string
 
 	replicasSet bool
 }
@@ -84,7 +86,12 @@ The same holds for --cpu (default 0.5), --mem (default 512Mi) and --replicas
 // dispatchWebservice runs `webservice [flags] TYPE VERB [flags]` as
 // `webservice VERB [flags] TYPE [flags]`.
 func dispatchWebservice(cmd *cobra.Command, args []string) error {
-	i := slices.IndexFunc(args, func(a string) bool { return slices.Contains(webserviceActions, a) })
+	// The verb is before any --: what follows is shell's command.
+	head := args
+	if dash := slices.Index(args, "--"); dash >= 0 {
+		head = args[:dash]
+	}
+	i := slices.IndexFunc(head, func(a string) bool { return slices.Contains(webserviceActions, a) })
 	if i < 0 {
 		if slices.Contains(args, "-h") || slices.Contains(args, "--help") {
 			return cmd.Help()
@@ -349,7 +356,13 @@ func printWebserviceStatus(ctx context.Context, s *IOStreams, c *webservice.Clie
 	if out.data() {
 		return out.print(s.Out, st)
 	}
-	_, err = fmt.Fprintln(s.Out, st.Line())
+	if _, err := fmt.Fprintln(s.Out, st.Line()); err != nil {
+		return err
+	}
+	if st.Usage != "" {
+		// After the line scripts read: what its pods use.
+		_, err = fmt.Fprintf(s.Out, "using %s\n", st.Usage)
+	}
 	return err
 }
 

@@ -20,12 +20,29 @@ import (
 func newWebserviceShell(s *IOStreams) *cobra.Command {
 	o := &webserviceOptions{}
 	cmd := &cobra.Command{
-		Use:   "shell [TYPE]",
-		Short: "Open a shell in a pod of the web service's image",
+		Use:   "shell [TYPE] [-- COMMAND [ARG...]]",
+		Short: "Open a shell, or run a command, in a pod of the web service's image",
 		Long: `Start an interactive pod of TYPE's image (or the manifest's type), with the
 --cpu/--mem settings, attach your terminal to it, and remove the pod when you
-leave, when the session fails, or when you interrupt it.`,
-		Args:              typeArg(o),
+leave, when the session fails, or when you interrupt it.
+
+With -- COMMAND, the pod runs COMMAND (the program and its arguments, not a
+shell line) instead of a shell: its output is printed and the exit status is
+COMMAND's. Off a terminal it reads no input.`,
+		Example: `  webservice php8.2 shell
+  webservice python3.11 shell -- python3 --version
+  webservice shell -- sh -c 'ls $HOME | wc -l'`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			// TYPE before --, the command after it.
+			if dash := cmd.ArgsLenAtDash(); dash >= 0 {
+				o.Command = args[dash:]
+				if len(o.Command) == 0 {
+					return Usagef("%s: no COMMAND after --", cmd.CommandPath())
+				}
+				args = args[:dash]
+			}
+			return typeArg(o)(cmd, args)
+		},
 		ValidArgsFunction: completeFirstArg(webserviceTypes),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runWebservice(cmd.Context(), s, o, "shell")
@@ -45,7 +62,7 @@ func runWebserviceShell(ctx context.Context, s *IOStreams, c *webservice.Client,
 	// client-go's stream code logs through klog when a session is cut
 	// short; on a user's terminal that is noise after our own message.
 	klog.SetLogger(logr.Discard())
-	sio := webservice.ShellIO{In: s.In, Out: s.Out, ErrOut: s.ErrOut}
+	sio := webservice.ShellIO{In: s.In, Out: s.Out, ErrOut: s.ErrOut, Command: o.Command}
 	if f, ok := s.In.(*os.File); ok && s.TTY && term.IsTerminal(int(f.Fd())) {
 		state, err := term.MakeRaw(int(f.Fd()))
 		if err == nil {
@@ -60,7 +77,7 @@ func runWebserviceShell(ctx context.Context, s *IOStreams, c *webservice.Client,
 	case err != nil && ctx.Err() != nil:
 		return &ExitError{Code: 130, Err: errors.New("interrupted; the shell pod was removed")}
 	case errors.As(err, &exit):
-		// The remote shell's own exit status, as ssh does.
+		// The remote shell's (or command's) own exit status, as ssh does.
 		return &ExitError{Code: exit.ExitStatus(), Err: ErrSilent}
 	}
 	return err

@@ -307,3 +307,29 @@ func TestAComponentFileMustPinByGitHash(t *testing.T) {
 		})
 	}
 }
+
+// metrics-server, where the cluster has no metrics API of its own: upstream's
+// deployment (two replicas, probed, restricted), the API it serves, and the
+// reader role aggregated into view/edit/admin.
+func TestTheChartCanRunMetricsServer(t *testing.T) {
+	if objs := render(t, ""); find[*appsv1.Deployment](objs, "toolforge-metrics-server", ns) != nil {
+		t.Fatal("metrics-server is on by default; a cluster with its own metrics API would get a second")
+	}
+	objs := render(t, "metricsServer: {enabled: true}")
+	d := find[*appsv1.Deployment](objs, "toolforge-metrics-server", ns)
+	if d == nil || *d.Spec.Replicas != 2 {
+		t.Fatalf("deployment %+v", d)
+	}
+	c := d.Spec.Template.Spec.Containers[0]
+	if c.Image != "registry.k8s.io/metrics-server/metrics-server:v0.8.0" || c.ReadinessProbe == nil || c.LivenessProbe == nil ||
+		c.SecurityContext == nil || !*c.SecurityContext.ReadOnlyRootFilesystem || *c.SecurityContext.AllowPrivilegeEscalation {
+		t.Fatalf("container %+v", c)
+	}
+	if find[*policyv1.PodDisruptionBudget](objs, "toolforge-metrics-server", ns) == nil {
+		t.Fatal("no PodDisruptionBudget")
+	}
+	reader := find[*rbacv1.ClusterRole](objs, "system:aggregated-metrics-reader", "")
+	if reader == nil || reader.Labels["rbac.authorization.k8s.io/aggregate-to-view"] != "true" {
+		t.Fatalf("reader role %+v", reader)
+	}
+}

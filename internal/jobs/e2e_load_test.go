@@ -66,7 +66,7 @@ func TestDumpFlushLoadRestoresTheSameJobsAndASecondLoadChangesNothing(t *testing
 	f := setup(t)
 	const tool = "loader"
 	f.ok(t, tool, "jobs", "run", "sleeper", "--command", "sleep 600", "--image", "bookworm", "--filelog", "--timeout", "900")
-	f.ok(t, tool, "jobs", "run", "hourly", "--command", "./tick.sh", "--image", "php8.2", "--schedule", "17 * * * *", "--retry", "1", "--mount", "none")
+	f.ok(t, tool, "jobs", "run", "hourly", "--command", "./tick.sh", "--image", "php8.2", "--schedule", "17 * * * *", "--retry", "1", "--no-filelog")
 	f.ok(t, tool, "jobs", "run", "daemon", "--command", "./daemon", "--image", "golang1.21", "--continuous", "--cpu", "0.5",
 		"--port", "5353/udp", "--health-check-script", "pgrep daemon")
 	before := definitions(t, f, tool)
@@ -76,7 +76,7 @@ func TestDumpFlushLoadRestoresTheSameJobsAndASecondLoadChangesNothing(t *testing
 
 	file := filepath.Join(t.TempDir(), "jobs.yaml")
 	f.ok(t, tool, "jobs", "dump", "-f", file)
-	f.ok(t, tool, "jobs", "flush", "--yes")
+	f.ok(t, tool, "jobs", "flush")
 	if left := frameworkObjects(t, tool); len(left) != 0 {
 		t.Fatalf("left after flush: %v", left)
 	}

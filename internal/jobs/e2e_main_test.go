@@ -21,7 +21,7 @@ var cluster *testcluster.Cluster
 func TestMain(m *testing.M) { testcluster.Main(m, testcluster.Options{}, &cluster) }
 
 // Each test has a tool of its own, so that their jobs do not meet.
-var toolNames = []string{"kinds", "loader", "restarter", "strict", "talker", "waiter", "finder", "drifter", "other", "imager", "keeper", "dryrun"}
+var toolNames = []string{"kinds", "loader", "restarter", "strict", "talker", "waiter", "finder", "drifter", "other", "imager", "keeper", "dryrun", "original"}
 
 // fixture is the package's shared tools, API server and CLI.
 type fixture struct{ *apitest.Env }

@@ -8,6 +8,7 @@ package jobs
 import (
 	"fmt"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -32,10 +33,13 @@ type Job struct {
 	Emails string `json:"emails,omitempty"`
 	// Filelog appends the job's stdout and stderr to files in the tool's
 	// home: FilelogStdout and FilelogStderr, default <name>.out and .err.
-	Filelog       bool   `json:"filelog,omitempty"`
+	// Unset (nil) is the default of the image's kind (DefaultsFor); a
+	// normalized definition always says.
+	Filelog       *bool  `json:"filelog,omitempty"`
 	FilelogStdout string `json:"filelog_stdout,omitempty"`
 	FilelogStderr string `json:"filelog_stderr,omitempty"`
-	// Mount is all (the tool's storage is mounted) or none.
+	// Mount is all (the tool's storage is mounted) or none; empty is the
+	// default of the image's kind.
 	Mount string `json:"mount,omitempty"`
 	// Timeout limits a one-off or scheduled run, in seconds.
 	Timeout int `json:"timeout,omitempty"`
@@ -95,11 +99,24 @@ func (k Kind) Component() string {
 	return tenancy.ComponentJobs
 }
 
+// Values of the mount setting.
+const (
+	MountAll  = "all"
+	MountNone = "none"
+)
+
 // Values of the emails and mount settings.
 var (
 	EmailsValues = []string{"none", "all", "onfinish", "onfailure"}
-	MountValues  = []string{"all", "none"}
+	MountValues  = []string{MountAll, MountNone}
 )
+
+// FileLogs says whether the job writes its output to files in the tool's
+// home (a normalized definition's Filelog).
+func (j *Job) FileLogs() bool { return j.Filelog != nil && *j.Filelog }
+
+// ImageKind is the kind of the job's image.
+func (j *Job) ImageKind() ImageKind { return KindOfImage(j.Image) }
 
 // Normalize fills in defaults, so that two definitions meaning the same
 // job compare equal (load leaves such a job alone).
@@ -111,13 +128,16 @@ func (j *Job) Normalize() {
 	if j.Emails == "" {
 		j.Emails = "none"
 	}
+	defaults := DefaultsFor(j.ImageKind())
 	if j.Mount == "" {
-		j.Mount = "all"
+		j.Mount = defaults.Mount
 	}
-	if j.FilelogStdout != "" || j.FilelogStderr != "" {
-		j.Filelog = true
+	if j.Filelog == nil {
+		// Naming a log file asks for file logs, whatever the image.
+		on := defaults.Filelog || j.FilelogStdout != "" || j.FilelogStderr != ""
+		j.Filelog = &on
 	}
-	if j.Filelog {
+	if *j.Filelog {
 		if j.FilelogStdout == "" {
 			j.FilelogStdout = j.Name + ".out"
 		}
@@ -142,7 +162,9 @@ func (j *Job) Equal(o *Job) bool {
 	a, b := *j, *o
 	ha, hb := a.HealthCheck, b.HealthCheck
 	a.HealthCheck, b.HealthCheck = nil, nil
-	if a != b {
+	fa, fb := a.FileLogs(), b.FileLogs()
+	a.Filelog, b.Filelog = nil, nil
+	if a != b || fa != fb {
 		return false
 	}
 	if (ha == nil) != (hb == nil) {
@@ -172,3 +194,27 @@ func ParsePort(s string) (int, string, error) {
 	}
 	return port, strings.ToLower(proto), nil
 }
+
+// FileLogCommand is the shell command a job with file logs runs: its
+// command with its output appended to its log files.
+func FileLogCommand(command, stdout, stderr string) string {
+	if stdout == stderr {
+		return fmt.Sprintf("exec 1>>%s 2>&1; %s", shellQuote(stdout), command)
+	}
+	return fmt.Sprintf("exec 1>>%s 2>>%s; %s", shellQuote(stdout), shellQuote(stderr), command)
+}
+
+// fileLogPrefix matches what FileLogCommand puts before the command.
+var fileLogPrefix = regexp.MustCompile(`^exec 1>>'(?:[^']|'\\'')*' 2>(?:&1|>'(?:[^']|'\\'')*'); `)
+
+// UserCommand is the command a job's shell command runs for its user: the
+// command itself, without the redirection FileLogCommand adds (pages that
+// show a job show what the tool asked for).
+func UserCommand(shell string) string {
+	if loc := fileLogPrefix.FindStringIndex(shell); loc != nil {
+		return shell[loc[1]:]
+	}
+	return shell
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

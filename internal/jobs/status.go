@@ -31,4 +31,8 @@ type Info struct {
 	ExitCode *int32 `json:"exit_code,omitempty"`
 	// Drift lists where the running object differs from the definition.
 	Drift []string `json:"drift,omitempty"`
+	// Usage is what its running pods use against their limits (show
+	// only, where the cluster serves the metrics API), e.g. "cpu 12m of
+	// 500m, memory 40Mi of 512Mi".
+	Usage string `json:"usage,omitempty"`
 }

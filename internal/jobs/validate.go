@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -66,7 +67,15 @@ func (j *Job) Validate() error {
 	if !slices.Contains(MountValues, j.Mount) {
 		return fmt.Errorf("--mount must be all or none (got %q)", j.Mount)
 	}
-	if j.Filelog && j.Mount != "all" {
+	if j.Mount == MountNone && j.ImageKind() == CatalogueImage {
+		// The catalogue's images expect the tool's home (the original's
+		// refusal, word for word).
+		return errors.New(ErrMountNoneCatalogue)
+	}
+	if !j.FileLogs() && (j.FilelogStdout != "" || j.FilelogStderr != "") {
+		return fmt.Errorf("--no-filelog cannot go with -o/--filelog-stdout or -e/--filelog-stderr")
+	}
+	if j.FileLogs() && j.Mount != MountAll {
 		return fmt.Errorf("--filelog (and -o/-e) write to the tool's home, which --mount none leaves out")
 	}
 	for flag, p := range map[string]string{"-o/--filelog-stdout": j.FilelogStdout, "-e/--filelog-stderr": j.FilelogStderr} {

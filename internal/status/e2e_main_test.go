@@ -47,6 +47,8 @@ const payload = `<script>document.title="pwned"</script><img src=x onerror="docu
 const (
 	jobsImage = "docker-registry.tools.wmflabs.org/toolforge-bookworm-sssd:latest"
 	webImage  = "docker-registry.tools.wmflabs.org/toolforge-python311-sssd-web:latest"
+	// publishedWebURL is the platform's web URL template in these tests.
+	publishedWebURL = "http://{host}:8000/"
 )
 
 type env struct {
@@ -125,6 +127,13 @@ func makeEnv(ctx context.Context) (env, error) {
 	}
 	kubeconfig, err := statustest.ServiceAccountKubeconfig(ctx, cluster)
 	if err != nil {
+		return e, err
+	}
+	// What the API publishes to tools: web services answer on port 8000,
+	// as under make run. The page links them where the CLI says they are.
+	published := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: tenancy.APIConfigMap, Namespace: tenancy.PlatformNamespace},
+		Data: map[string]string{tenancy.APIConfigWebURL: publishedWebURL}}
+	if _, err := cluster.Client.CoreV1().ConfigMaps(tenancy.PlatformNamespace).Create(ctx, published, metav1.CreateOptions{}); err != nil {
 		return e, err
 	}
 	if e.server, err = statustest.Start(ctx, cluster, kubeconfig, "toolforged-status"); err != nil {

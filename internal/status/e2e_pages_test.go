@@ -40,7 +40,7 @@ func TestEveryPageLoadsInChromiumWithoutConsoleErrorsAndShowsTheCluster(t *testi
 		{"the tools page lists active and idle tools", "/tools/", []string{"Active (2)", "Idle (1)", "alpha", "beta", "gamma"}, map[string]int{"a[href='/tools/gamma/']": 1}},
 		{"a search narrows the tools", "/tools/?q=gam", []string{"gamma", "Active (0)"}, nil},
 		{"a tool's page shows its web service, jobs, pods and quota bars", "/tools/alpha/",
-			[]string{"python3.11", "https://alpha.toolforge.org/", "nightly", "scheduled", "worker", "continuous", "./worker.py --loop", "Running", "alpha.toolforge.org"},
+			[]string{"python3.11", "http://alpha.toolforge.org:8000/", "nightly", "scheduled", "worker", "continuous", "./worker.py --loop", "Running", "alpha.toolforge.org"},
 			map[string]int{"#quota meter": 10, "#pods a": 2, "#jobs tr": 3}},
 		{"a pod's page shows its containers", "/tools/alpha/pods/" + workerPod + "/", []string{"worker", "bookworm", "running", "Limits", "cpu 500m", "/var/run/secrets/kubernetes.io/serviceaccount"}, nil},
 		{"the images page counts the catalogue's images in use", "/images/", []string{"bookworm", "python3.11"}, map[string]int{"#catalogue tr": 2}},

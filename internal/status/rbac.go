@@ -40,7 +40,8 @@ func ClusterRole() *rbacv1.ClusterRole {
 }
 
 // PlatformRole is what it reads in the platform namespace: the image
-// catalogue ConfigMap, by name (a list or watch with a metadata.name field
+// catalogue ConfigMap and the one the API publishes to tools (the web URL
+// template), by name (a list or watch with a metadata.name field
 // selector is authorized against the name). Leases are for --leader-elect,
 // which the daemon offers every service; the status page itself serves on
 // every replica.
@@ -48,7 +49,7 @@ func PlatformRole(ns string) *rbacv1.Role {
 	return &rbacv1.Role{
 		ObjectMeta: metav1.ObjectMeta{Name: RoleName, Namespace: ns, Labels: map[string]string{tenancy.LabelManagedBy: managedBy}},
 		Rules: []rbacv1.PolicyRule{
-			{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: read, ResourceNames: []string{tenancy.ImagesConfigMap}},
+			{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: read, ResourceNames: []string{tenancy.ImagesConfigMap, tenancy.APIConfigMap}},
 			{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "create", "update"}},
 			// The election's events (who leads).
 			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},

@@ -86,7 +86,7 @@ func (c *Client) hostTaken(ctx context.Context) error {
 					if ing.Labels[tenancy.LabelManagedBy] == tenancy.ManagedByJobs {
 						what = fmt.Sprintf("the published job '%s' (`toolforge jobs delete %s`, or run it without --publish)", ing.Labels[tenancy.LabelAppName], ing.Labels[tenancy.LabelAppName])
 					}
-					return fmt.Errorf("https://%s/ is already served by %s; stop that first", host, what)
+					return fmt.Errorf("%s is already served by %s; stop that first", tenancy.WebURL(c.WebURL, host), what)
 				}
 			}
 		}

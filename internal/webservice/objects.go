@@ -142,13 +142,18 @@ func (sp Spec) Ingress() *networkingv1.Ingress {
 	}
 }
 
-// ShellPod is the interactive pod of `webservice shell`: the web service's
-// image and resources, a login shell on stdin, never restarted.
-func (sp Spec) ShellPod(tty bool) *corev1.Pod {
+// ShellPod is the pod of `webservice shell`: the web service's image and
+// resources, a login shell on stdin (or command, when given), never
+// restarted.
+func (sp Spec) ShellPod(tty bool, command ...string) *corev1.Pod {
 	spec := sp.podSpec()
 	c := &spec.Containers[0]
 	c.Name = ShellContainerName
 	c.Command, c.Args = []string{"/bin/bash", "-il"}, nil
+	if len(command) > 0 {
+		// As kubectl run -- COMMAND: the program itself, not a shell line.
+		c.Command = command
+	}
 	// In the tool's home, as a login on the bastion.
 	c.WorkingDir = tenancy.HomeMountPath(sp.Tool)
 	c.Ports, c.ReadinessProbe = nil, nil

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/remotecommand"
+	utilexec "k8s.io/client-go/util/exec"
 	"k8s.io/streaming/pkg/httpstream"
 	"k8s.io/utils/ptr"
 )
@@ -25,6 +26,8 @@ type ShellIO struct {
 	// terminal's size (nil without one).
 	TTY   bool
 	Sizes remotecommand.TerminalSizeQueue
+	// Command runs instead of a login shell (webservice shell -- CMD...).
+	Command []string
 }
 
 // Shell starts an interactive pod of the web service's image, attaches the
@@ -35,16 +38,93 @@ func (c *Client) Shell(ctx context.Context, o Options, sio ShellIO) error {
 	if err != nil {
 		return err
 	}
-	pod, err := c.Kube.CoreV1().Pods(c.Namespace).Create(ctx, p.spec.ShellPod(sio.TTY), metav1.CreateOptions{})
+	podSpec := p.spec.ShellPod(sio.TTY, sio.Command...)
+	if len(sio.Command) > 0 && !sio.TTY {
+		// Nothing to type into: the command's output is read from its
+		// start (an attach would miss what a quick command prints before
+		// it), and its exit status is the container's.
+		podSpec.Spec.Containers[0].Stdin, podSpec.Spec.Containers[0].StdinOnce = false, false
+	}
+	pod, err := c.Kube.CoreV1().Pods(c.Namespace).Create(ctx, podSpec, metav1.CreateOptions{})
 	if err != nil {
 		return fmt.Errorf("create shell pod in %s: %w", c.Namespace, err)
 	}
 	defer c.removeShell(pod.Name)
+	if len(sio.Command) > 0 && !sio.TTY {
+		return c.runInPod(ctx, pod.Name, sio.Out)
+	}
 	fmt.Fprintf(c.ErrOut, "Starting a %s shell in pod %s; it is removed when you leave.\n", p.settings.Type, pod.Name)
 	if err := c.waitShell(ctx, pod.Name); err != nil {
 		return err
 	}
 	return c.attach(ctx, pod.Name, sio)
+}
+
+// runInPod follows the output of a command pod from its start to its end
+// and returns its exit status: nil for 0, else a utilexec.ExitError.
+func (c *Client) runInPod(ctx context.Context, name string, out io.Writer) error {
+	var pod *corev1.Pod
+	started := func(ctx context.Context) (bool, error) {
+		var err error
+		if pod, err = c.Kube.CoreV1().Pods(c.Namespace).Get(ctx, name, metav1.GetOptions{}); err != nil {
+			return false, fmt.Errorf("get pod %s: %w", name, err)
+		}
+		for _, cs := range pod.Status.ContainerStatuses {
+			if cs.State.Running != nil || cs.State.Terminated != nil {
+				return true, nil
+			}
+			if w := cs.State.Waiting; w != nil && failedToStart(w.Reason) {
+				return false, fmt.Errorf("pod %s cannot start: %s", name, podProblem(*pod))
+			}
+		}
+		return false, nil
+	}
+	if err := c.until(ctx, started); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && pod != nil {
+			return fmt.Errorf("pod %s did not start within %s: %s", name, c.timeout(), podProblem(*pod))
+		}
+		return err
+	}
+	logs, err := c.Kube.CoreV1().Pods(c.Namespace).GetLogs(name, &corev1.PodLogOptions{Container: ShellContainerName, Follow: true}).Stream(ctx)
+	if err != nil {
+		return fmt.Errorf("output of pod %s: %w", name, err)
+	}
+	_, err = io.Copy(out, logs)
+	logs.Close()
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("output of pod %s: %w", name, err)
+	}
+	var code int32
+	ended := func(ctx context.Context) (bool, error) {
+		var err error
+		if pod, err = c.Kube.CoreV1().Pods(c.Namespace).Get(ctx, name, metav1.GetOptions{}); err != nil {
+			return false, fmt.Errorf("get pod %s: %w", name, err)
+		}
+		for _, cs := range pod.Status.ContainerStatuses {
+			if t := cs.State.Terminated; t != nil {
+				code = t.ExitCode
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	if err := c.until(ctx, ended); err != nil {
+		return err
+	}
+	if code != 0 {
+		return utilexec.CodeExitError{Err: fmt.Errorf("the command exited with code %d", code), Code: int(code)}
+	}
+	return nil
+}
+
+// failedToStart says whether a waiting container's reason means it will
+// not run without a change (a missing image, a bad command).
+func failedToStart(reason string) bool {
+	switch reason {
+	case "InvalidImageName", "CreateContainerError", "CreateContainerConfigError", "RunContainerError":
+		return true
+	}
+	return false
 }
 
 // removeShell deletes a shell pod with a context of its own: the caller's

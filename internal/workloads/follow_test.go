@@ -12,7 +12,7 @@ import (
 func TestLogsFollowAContinuousJobAsItPrints(t *testing.T) {
 	p := setup(t)
 	t.Parallel()
-	p.ok(t, "logger", "jobs", "run", "ticker", "--image", "python3.11", "--continuous", "--command", `i=0; while true; do i=$((i+1)); echo "tick $i"; sleep 1; done`)
+	p.ok(t, "logger", "jobs", "run", "ticker", "--image", "python3.11", "--no-filelog", "--continuous", "--command", `i=0; while true; do i=$((i+1)); echo "tick $i"; sleep 1; done`)
 	ctx, cancel := context.WithTimeout(context.Background(), imageTimeout)
 	defer cancel()
 	var cmd *exec.Cmd

@@ -21,7 +21,7 @@ func TestAToolCannotReadOrWriteAnotherToolsHomeFromItsJobs(t *testing.T) {
 	p.ok(t, "victim", "jobs", "run", "secret", "--image", "python3.11", "--wait", "300", "--command", "echo victim-secret > secret.txt; chmod 644 secret.txt; chmod 755 .")
 	// The intruder tries from inside a job: the path, the claim's usual
 	// place, and a search of the whole file system.
-	p.ok(t, "intruder", "jobs", "run", "snoop", "--image", "python3.11", "--wait", "300", "--command",
+	p.ok(t, "intruder", "jobs", "run", "snoop", "--image", "python3.11", "--no-filelog", "--wait", "300", "--command",
 		`exec 2>&1; cat /data/project/victim/secret.txt; echo pwned > /data/project/victim/pwned.txt; ls /data/project/; grep -rs victim-secret / --exclude-dir=proc --exclude-dir=sys -l | head -1; echo done`)
 	got := p.ok(t, "intruder", "jobs", "logs", "snoop").Stdout
 	want := "cat: /data/project/victim/secret.txt: No such file or directory\n" +

@@ -29,7 +29,7 @@ const domain = "toolforge.localhost"
 // not meet.
 var toolNames = []string{
 	"runner", "filer", "waiter", "logger", "cron", "healer", "server", "hog", "vars",
-	"web-php", "web-python", "web-node", "web-perl", "sheller", "mailer", "victim", "intruder",
+	"web-php", "web-python", "web-node", "web-perl", "web-orig", "metered", "sheller", "mailer", "victim", "intruder",
 }
 
 // platform is the package's shared platform: tools provisioned by the real
@@ -40,6 +40,8 @@ type platform struct {
 	CLI     string
 	Ingress string // http://127.0.0.1:<port>
 	Mail    *mailbox.Server
+	// Status is the status page, http://127.0.0.1:<port>.
+	Status string
 }
 
 var (
@@ -77,7 +79,12 @@ func start() (*platform, error) {
 	// Batches every 2 s, so a test's mail arrives soon. Web services are
 	// reached at the ingress's port, as make run publishes them.
 	port := p.Ingress[strings.LastIndexByte(p.Ingress, ':')+1:]
-	_, err = cluster.StartPlatform(ctx, domain, "--web-url", "http://{host}:"+port+"/",
+	statusPort, err := testcluster.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	p.Status = "http://127.0.0.1:" + strconv.Itoa(statusPort)
+	_, err = cluster.StartPlatform(ctx, domain, "--web-url", "http://{host}:"+port+"/", "--status-addr", strings.TrimPrefix(p.Status, "http://"),
 		"--smtp-server", p.Mail.Addr, "--mail-interval", "2s", "--mail-to", "tools.{tool}@toolforge.test", "--log-level", "debug")
 	return p, err
 }

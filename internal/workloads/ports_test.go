@@ -1,12 +1,15 @@
 package workloads_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/toolforge-go/toolforge/internal/testcluster"
 )
 
 func TestAFailingHealthCheckRestartsTheJobAndShowSaysWhy(t *testing.T) {
@@ -40,9 +43,15 @@ func TestAJobsPortIsReachableByNameAndPublishedThroughTheIngress(t *testing.T) {
 	}
 	running()
 	// Another job of the tool reaches it by its name.
-	p.ok(t, "server", "jobs", "run", "client", "--image", "python3.11", "--wait", "300", "--command", "curl -sSf http://api:8080/hello.txt")
+	p.ok(t, "server", "jobs", "run", "client", "--image", "python3.11", "--no-filelog", "--wait", "300", "--command", "curl -sSf http://api:8080/hello.txt")
 	if got := p.ok(t, "server", "jobs", "logs", "client").Stdout; !strings.HasPrefix(got, "hello from api-") || !strings.HasSuffix(got, " on 8080\n") {
 		t.Fatalf("the client job got %q", got)
+	}
+	// And by the Service's full name, as the original's
+	// continuous-job-port.bats checks it: its output in its file log.
+	p.ok(t, "server", "jobs", "run", "--command", "curl 'http://api.tool-server.svc.cluster.local:8080/hello.txt'", "--wait", "120", "--image", "python3.11", "check-api")
+	if out, err := os.ReadFile(filepath.Join(p.Tools["server"].Home, "check-api.out")); err != nil || !strings.HasPrefix(string(out), "hello from api-") {
+		t.Fatalf("check-api.out: %q %v", out, err)
 	}
 	// And the world through the ingress, at <tool>.<domain>.
 	published := func(port string) {
@@ -55,11 +64,38 @@ func TestAJobsPortIsReachableByNameAndPublishedThroughTheIngress(t *testing.T) {
 		})
 	}
 	published("8080")
-	if show := p.ok(t, "server", "jobs", "show", "api").Stdout; !strings.Contains(show, "Published:     "+p.toolURL("server", "/")+"\n") {
+	if show := p.ok(t, "server", "jobs", "show", "api").Stdout; !strings.Contains(show, "Public:        "+p.toolURL("server", "/")+"\n") {
 		t.Fatalf("show does not say where it is published:\n%s", show)
 	}
-	// A restart keeps it published.
+	// A restart keeps it published: the original's annotation rolls the
+	// pods (the tool reads it with its kubectl), and the ingress answers
+	// all along, the old pod serving until the new one is ready.
+	before, err := runningPods(t, "server", "api")
+	if err != nil || len(before) != 1 {
+		t.Fatalf("pods before the restart: %v %v", before, err)
+	}
 	p.ok(t, "server", "jobs", "restart", "api")
+	annotation, err := testcluster.Kubectl(context.Background(), p.Tools["server"].Kubeconfig,
+		"get", "deployment", "api", "-o", `jsonpath={.spec.template.metadata.annotations.app\.kubernetes\.io/restartedAt}`)
+	if err != nil || annotation == "" {
+		t.Fatalf("restartedAt: %q %v", annotation, err)
+	}
+	var answered, failed int
+	until(t, imageTimeout, func() error {
+		code, body, err := curl(t, p.toolURL("server", "/hello.txt"))
+		if err != nil || code != 200 || !strings.HasSuffix(body, " on 8080\n") {
+			failed++
+			t.Logf("during the restart: %d %q %v", code, body, err)
+		} else {
+			answered++
+		}
+		now, err := runningPods(t, "server", "api")
+		if err != nil || len(now) != 1 || now[0] == before[0] {
+			return fmt.Errorf("pods %v (before %v) %v", now, before, err)
+		}
+		return nil
+	})
+	t.Logf("through the restart the ingress answered %d request(s), failed %d", answered, failed)
 	running()
 	published("8080")
 	// So does another port (load updates the job in place).

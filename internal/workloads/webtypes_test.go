@@ -2,7 +2,6 @@ package workloads_test
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -14,15 +13,39 @@ import (
 	"github.com/toolforge-go/toolforge/internal/webservice"
 )
 
-// AllWebTypesEnv runs TestEveryWebServiceTypeOfTheCatalogueServes: every
-// type pulls (and on a fresh machine builds, about a minute each) an image
-// of its own, too many for CI; TestEachKindOfWebServiceServesThroughTheIngress
-// covers each kind of runner by default.
-const AllWebTypesEnv = "TOOLFORGE_E2E_ALL_WEB_TYPES"
-
 // unbuildable are the catalogue's deprecated types whose images devcluster
 // cannot build (their Debian releases are archived).
 var unbuildable = []string{"golang1.11", "mono6.8", "node16", "ruby2.1"}
+
+// webTypes are the catalogue's web types devcluster builds.
+func webTypes() []string {
+	var out []string
+	for _, typ := range webservice.Types(images.Builtin()) {
+		if !slices.Contains(unbuildable, typ) {
+			out = append(out, typ)
+		}
+	}
+	return out
+}
+
+// webTypeTool is the tool that runs type typ's web service: a tool has
+// one Service, so each type has a tool of its own and they run at once.
+func webTypeTool(typ string) string { return "wt-" + strings.ReplaceAll(typ, ".", "") }
+
+func init() {
+	for _, typ := range webTypes() {
+		toolNames = append(toolNames, webTypeTool(typ))
+	}
+}
+
+// heavyTypes compile the tool's code at start (javac, go build): they get
+// a CPU and the memory to do it in reasonable time; the others run small.
+var heavyTypes = map[string]bool{"jdk17": true, "golang1.21": true}
+
+// webTypesAtOnce bounds the web services of this test that run at the
+// same time, so that their CPU requests fit on the node beside the
+// package's other tests.
+const webTypesAtOnce = 4
 
 // appFor is a tool's code for a web service of typ at home, what it
 // serves, and the service.template of a type that runs a command.
@@ -61,58 +84,91 @@ func appFor(typ, home string) (files map[string]string, want string) {
 	case strings.HasPrefix(typ, "golang"):
 		return map[string]string{
 			"service.template": "extra_args: [go, run, " + home + "/server.go]\n",
-			"server.go":        "package main\n\nimport (\n\t\"fmt\"\n\t\"net/http\"\n\t\"os\"\n)\n\nfunc main() {\n\thttp.HandleFunc(\"/\", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, \"" + strings.TrimSuffix(say("go"), "\n") + "\\n\") })\n\tpanic(http.ListenAndServe(\":\"+os.Getenv(\"PORT\"), nil))\n}\n",
+			// net, not net/http: go run compiles what the program
+			// imports, and net/http (with crypto/tls) is most of that
+			// (2.5 minutes at one CPU, against seconds).
+			"server.go": "package main\n\nimport (\n\t\"bufio\"\n\t\"net\"\n\t\"os\"\n)\n\nfunc main() {\n\tl, err := net.Listen(\"tcp\", \":\"+os.Getenv(\"PORT\"))\n\tif err != nil {\n\t\tpanic(err)\n\t}\n\tfor {\n\t\tc, err := l.Accept()\n\t\tif err != nil {\n\t\t\tcontinue\n\t\t}\n\t\tgo func() {\n\t\t\tdefer c.Close()\n\t\t\tr := bufio.NewReader(c)\n\t\t\tfor {\n\t\t\t\tl, err := r.ReadString('\\n')\n\t\t\t\tif err != nil || l == \"\\r\\n\" || l == \"\\n\" {\n\t\t\t\t\tbreak\n\t\t\t\t}\n\t\t\t}\n\t\t\tc.Write([]byte(\"HTTP/1.0 200 OK\\r\\n\\r\\n" + strings.TrimSuffix(say("go"), "\n") + "\\n\"))\n\t\t}()\n\t}\n}\n",
 		}, say("go")
 	}
 	return nil, ""
 }
 
+// Every buildable web type of the catalogue starts and answers through
+// the ingress. The images are built at once (a no-op where the machine's
+// cache has them; on a fresh machine a minute or so each, in parallel),
+// and the types start as soon as their image is there, a few at a time.
 func TestEveryWebServiceTypeOfTheCatalogueServes(t *testing.T) {
-	if os.Getenv(AllWebTypesEnv) == "" {
-		t.Skipf("set %s=1 to start a web service of every type of the catalogue (an image each)", AllWebTypesEnv)
-	}
 	p := setup(t)
-	const tool = "web-every"
-	tools, err := cluster.ProvisionTools(t.Context(), tool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Tools[tool] = tools[tool]
 	devcluster, err := testcluster.Binary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, typ := range webservice.Types(images.Builtin()) {
-		t.Run(typ, func(t *testing.T) {
-			if slices.Contains(unbuildable, typ) {
-				t.Skipf("devcluster cannot build the image of %s (an archived Debian release)", typ)
+	start := time.Now()
+	types := webTypes()
+	built := map[string]chan error{}
+	for _, typ := range types {
+		built[typ] = make(chan error, 1)
+		go func() {
+			// Only the web image: the registry would build it on the
+			// first pull, but within a command's timeout it may not.
+			repo := strings.TrimSuffix(webRepo(typ), ":latest")
+			out, err := exec.Command(devcluster, "images", "build", repo).CombinedOutput()
+			if err != nil {
+				err = fmt.Errorf("devcluster images build %s: %w\n%s", repo, err, out)
 			}
-			home := p.Tools[tool].Home
-			_ = os.Remove(home + "/service.template")
-			files, want := appFor(typ, "/data/project/"+tool)
-			if files == nil {
-				t.Fatalf("no test app for type %s", typ)
-			}
-			for name, content := range files {
-				writeAsTool(t, p.Tools[tool], name, content)
-			}
-			// Built ahead (a no-op when the machine has it): a first build
-			// can take longer than a command is given here.
-			if out, err := exec.Command(devcluster, "images", "build", typ).CombinedOutput(); err != nil {
-				t.Fatalf("devcluster images build %s: %v\n%s", typ, err, out)
-			}
-			defer p.toolforge(t, tool, "webservice", "stop")
-			p.ok(t, tool, "webservice", typ, "start")
-			until(t, 2*time.Minute, func() error {
-				code, body, err := curl(t, p.toolURL(tool, "/"))
-				if err != nil || code != 200 || body != want {
-					return fmt.Errorf("%d %q %v", code, body, err)
-				}
-				return nil
-			})
-			if logs := p.ok(t, tool, "webservice", "logs").Stdout; !strings.Contains(logs, "webservice-runner: starting "+typ+" on port 8000") {
-				t.Fatalf("logs:\n%s", logs)
-			}
-		})
+			built[typ] <- err
+		}()
 	}
+	slots := make(chan struct{}, webTypesAtOnce)
+	t.Run("types", func(t *testing.T) {
+		for _, typ := range types {
+			t.Run(typ, func(t *testing.T) {
+				t.Parallel()
+				if err := <-built[typ]; err != nil {
+					t.Fatal(err)
+				}
+				slots <- struct{}{}
+				defer func() { <-slots }()
+				serveType(t, p, typ)
+			})
+		}
+	})
+	t.Logf("%d web types served in %s", len(types), time.Since(start).Round(time.Second))
+}
+
+// webRepo is the reference of type typ's web image.
+func webRepo(typ string) string {
+	img, _ := images.Builtin().Lookup(typ)
+	return img.Web[strings.LastIndexByte(img.Web, '/')+1:]
+}
+
+// serveType starts a web service of typ with a tool's code for it, waits
+// for it to answer through the ingress and to log its start, and stops it.
+func serveType(t *testing.T, p *platform, typ string) {
+	tool := webTypeTool(typ)
+	files, want := appFor(typ, "/data/project/"+tool)
+	if files == nil {
+		t.Fatalf("no test app for type %s", typ)
+	}
+	for name, content := range files {
+		writeAsTool(t, p.Tools[tool], name, content)
+	}
+	cpu, mem := "0.25", "256Mi"
+	if heavyTypes[typ] {
+		cpu, mem = "1", "1Gi"
+	}
+	begin := time.Now()
+	defer p.toolforge(t, tool, "webservice", "stop")
+	p.ok(t, tool, "webservice", typ, "start", "--cpu", cpu, "--mem", mem)
+	until(t, imageTimeout, func() error {
+		code, body, err := curl(t, p.toolURL(tool, "/"))
+		if err != nil || code != 200 || body != want {
+			return fmt.Errorf("%d %q %v", code, body, err)
+		}
+		return nil
+	})
+	if logs := p.ok(t, tool, "webservice", "logs").Stdout; !strings.Contains(logs, "webservice-runner: starting "+typ+" on port 8000") {
+		t.Fatalf("logs:\n%s", logs)
+	}
+	t.Logf("%s answered %s after its start", typ, time.Since(begin).Round(time.Second))
 }

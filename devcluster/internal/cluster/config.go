@@ -77,7 +77,7 @@ func writeConfig(l Layout, o Options, p ports, plan *nodenet.Plan) error {
 		return err
 	}
 	server := p.apiURL()
-	for _, name := range []string{components.ControllerManager, components.Scheduler, components.Kwok, coreDNS} {
+	for _, name := range []string{components.ControllerManager, components.Scheduler, components.Kwok, coreDNS, metricsServer} {
 		if err := writeKubeconfig(l.ComponentKubeconfig(name), server, l.PKI(), name, false); err != nil {
 			return err
 		}

@@ -85,6 +85,9 @@ func (s *supervisor) startNodeServices(ctx context.Context) ([]func(context.Cont
 	if err := os.WriteFile(traefikFile, traefikCfg, 0o600); err != nil {
 		return nil, err
 	}
+	if err := s.startMetricsServer(ctx, cfg); err != nil {
+		return nil, err
+	}
 	tr := s.addChild(&child{name: ingress, exe: s.tools.traefik, args: []string{"--configFile=" + traefikFile}, logFile: s.l.Log(ingress), addr: hostPort(s.o.IngressPort)})
 	if err := tr.start(); err != nil {
 		return nil, err

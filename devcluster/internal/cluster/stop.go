@@ -121,7 +121,7 @@ func isOurs(pid int, dir string) bool {
 		return false
 	}
 	switch filepath.Base(string(args[0])) {
-	case nsenterPath, "containerd", coreDNS, ingress, sandbox.Program:
+	case nsenterPath, "containerd", coreDNS, ingress, metricsServer, sandbox.Program:
 		// A node's component entered into its namespaces, or a program
 		// devcluster runs beside the control plane.
 	default:

@@ -178,7 +178,7 @@ func (b *Builder) plan(repo string) (plan, error) {
 	base := b.baseLayer(r.Suite)
 	layers := []layerSpec{base}
 	if len(r.Packages) > 0 {
-		layers = append(layers, aptLayer(r.Name+" language", r.Suite, r.Packages, layers))
+		layers = append(layers, aptLayer(r.Name+" language", r.Suite, r.Packages, r.MainArchive, layers))
 	}
 	p := plan{
 		repo:   repo,
@@ -187,7 +187,7 @@ func (b *Builder) plan(repo string) (plan, error) {
 	}
 	if repo == r.WebRepo() {
 		if len(r.WebPackages) > 0 {
-			layers = append(layers, aptLayer(r.Name+" web", r.Suite, r.WebPackages, layers))
+			layers = append(layers, aptLayer(r.Name+" web", r.Suite, r.WebPackages, r.MainArchive, layers))
 		}
 		layers = append(layers, runnerLayer())
 		p.config.Cmd = nil

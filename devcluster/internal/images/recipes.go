@@ -56,6 +56,12 @@ type Recipe struct {
 	// toolforge-<suite>-web-sssd.
 	BaseName string `json:"baseName,omitempty"`
 	WebName  string `json:"webName,omitempty"`
+	// MainArchive are packages (apt globs) taken from the suite's main
+	// archive, never its security archive: bullseye-security lists
+	// php7.4-cgi but its mirrors answer 404 for the file, and one source's
+	// packages must all be of one version. The image is then at the
+	// suite's last point release for them (php7.4 is deprecated anyway).
+	MainArchive []string `json:"mainArchive,omitempty"`
 	// Unavailable says why an image of the original's catalogue cannot be
 	// built from the Debian archive this machine reaches (its release is
 	// archived); the registry answers "not found" for it.
@@ -138,7 +144,8 @@ var recipes = []Recipe{
 	{Name: "python3.9", Variant: "python39", Suite: "bullseye", State: StateDeprecated, Packages: pythonPackages, Web: true, WebPackages: pythonWeb},
 	{Name: "python3.11", Variant: "python311", Suite: "bookworm", State: StateStable, Packages: pythonPackages, Web: true, WebPackages: pythonWeb},
 	{Name: "python3.13", Variant: "python313", Suite: "trixie", State: StateStable, Packages: pythonPackages, Web: true, WebPackages: pythonWeb},
-	{Name: "php7.4", Variant: "php74", Suite: "bullseye", State: StateDeprecated, Packages: phpPackages, Web: true, WebPackages: phpWeb},
+	{Name: "php7.4", Variant: "php74", Suite: "bullseye", State: StateDeprecated, Packages: phpPackages, Web: true, WebPackages: phpWeb,
+		MainArchive: []string{"php7.4*"}},
 	{Name: "php8.2", Variant: "php82", Suite: "bookworm", State: StateStable, Packages: phpPackages, Web: true, WebPackages: phpWeb},
 	{Name: "php8.4", Variant: "php84", Suite: "trixie", State: StateStable, Packages: phpPackages, Web: true, WebPackages: phpWeb},
 	{Name: "node18", Variant: "node18", Suite: "bookworm", State: StateStable, Packages: nodePackages, Web: true},
@@ -171,6 +178,7 @@ func Recipes() []Recipe {
 		r.Packages = slices.Clone(r.Packages)
 		r.WebPackages = slices.Clone(r.WebPackages)
 		r.Env = slices.Clone(r.Env)
+		r.MainArchive = slices.Clone(r.MainArchive)
 		out[i] = r
 	}
 	return out

@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/moby/go-archive"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/toolforge-go/toolforge/devcluster/internal/images"
 )
@@ -324,6 +325,46 @@ func TestWebImagesServeTheToolsPages(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The original's PHP web service: lighttpd runs, and says so in the log
+// (its tests grep /usr/sbin/lighttpd), even before the tool has pages: it
+// answers 404 until public_html appears, then serves it.
+func TestThePHPWebServiceRunsLighttpdBeforeTheToolHasPages(t *testing.T) {
+	b := sharedBuilder(t)
+	img := build(t, b, "toolforge-php82-sssd-web")
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newContainer(t, img)
+	port := freePort(t)
+	output := c.start(img, append(cf.Config.Entrypoint, "--port", fmt.Sprint(port))...)
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	status := func(want int) {
+		t.Helper()
+		var last string
+		err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, 90*time.Second, true, func(context.Context) (bool, error) {
+			resp, err := http.Get(url)
+			if err != nil {
+				last = err.Error()
+				return false, nil
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			last = fmt.Sprintf("%s %q", resp.Status, body)
+			return resp.StatusCode == want, nil
+		})
+		if err != nil {
+			t.Fatalf("GET %s: want %d, last %s\noutput:\n%s", url, want, last, output())
+		}
+	}
+	status(http.StatusNotFound)
+	if out := output(); !strings.Contains(out, "/usr/sbin/lighttpd") || !strings.Contains(out, "server started") {
+		t.Fatalf("the log does not show lighttpd starting:\n%s", out)
+	}
+	c.writeHome("public_html/index.html", "hello\n")
+	status(http.StatusOK)
 }
 
 func TestThePauseImageRunsCatatonit(t *testing.T) {

@@ -26,7 +26,6 @@ func TestTheRunnerSaysWhatIsWrong(t *testing.T) {
 		{"a port must be a number", []string{"--type", "jdk17", "--port", "http"}, 1, "--port must be a number"},
 		{"an unknown option is a usage error", []string{"--type", "jdk17", "--verbose"}, 2, "usage: webservice-runner"},
 		{"a generic type needs a command", []string{"--type", "golang1.21"}, 1, "runs the command given after --, and none was given"},
-		{"php needs public_html", []string{"--type", "php8.2"}, 1, "public_html does not exist"},
 		{"python needs app.py", []string{"--type=python3.11"}, 1, "www/python/src/app.py does not exist"},
 		{"node needs www/js", []string{"--type", "node20"}, 1, "www/js does not exist"},
 		{"a generic type runs its command with PORT set", []string{"--type", "jdk17", "--port", "8123", "--", "sh", "-c", "echo port=$PORT"}, 0,

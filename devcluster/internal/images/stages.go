@@ -113,8 +113,9 @@ func (b *Builder) baseLayer(suite string) layerSpec {
 	}
 }
 
-// aptLayer installs packages over the layers below (topmost first).
-func aptLayer(what, suite string, packages []string, below []layerSpec) layerSpec {
+// aptLayer installs packages over the layers below (topmost first); those
+// matching mainOnly come from the suite's main archive (Recipe.MainArchive).
+func aptLayer(what, suite string, packages, mainOnly []string, below []layerSpec) layerSpec {
 	under := make([]layerSpec, len(below))
 	keys := make([]string, len(below))
 	for i := range below {
@@ -122,7 +123,7 @@ func aptLayer(what, suite string, packages []string, below []layerSpec) layerSpe
 		keys[i] = under[i].key
 	}
 	return layerSpec{
-		key:   cacheKey("apt", strings.Join(keys, ":"), strings.Join(packages, " "), commonScript, aptScript),
+		key:   cacheKey("apt", strings.Join(keys, ":"), strings.Join(packages, " "), strings.Join(mainOnly, " "), commonScript, aptScript),
 		what:  what,
 		below: under,
 		build: func(ctx context.Context, b *Builder, tmp string, below []entry, log string) (layerMeta, error) {
@@ -134,6 +135,7 @@ func aptLayer(what, suite string, packages []string, below []layerSpec) layerSpe
 			env := []string{
 				"LOWER=" + strings.Join(lower, ":"),
 				"PACKAGES=" + strings.Join(packages, " "),
+				"MAIN_ONLY=" + strings.Join(mainOnly, " "),
 				"LISTS=" + b.aptDir("lists", suite),
 			}
 			for name, d := range dirs {

@@ -40,6 +40,9 @@ var clients = []struct {
 	{"kube-proxy", "system:kube-proxy", nil},
 	// Cluster DNS; devcluster grants it read access to services.
 	{"coredns", "system:devcluster:coredns", nil},
+	// The metrics API (metrics-server); devcluster grants it what its own
+	// manifest does.
+	{"metrics-server", "system:devcluster:metrics-server", nil},
 }
 
 // Dir holds the paths of the generated files.

@@ -37,6 +37,9 @@ type Report struct {
 	Switched map[string]string
 	// Already are the tools that were on the context already.
 	Already []string
+	// Skipped maps each tool that has nothing to switch (disabled, or
+	// never provisioned: no home) to why.
+	Skipped map[string]string
 	// Failed maps each tool that could not be switched to why.
 	Failed map[string]string
 }
@@ -44,16 +47,17 @@ type Report struct {
 // Run is the forced phase: every tool of the source gets the controller's
 // context as its current-context. It reads the source and the tools' kubeconfigs and
 // writes only the kubeconfigs that change: no cluster object, certificate
-// or other file is touched, and a second run switches nothing. A tool
-// whose kubeconfig lacks the context (not provisioned on this cluster) is
-// a failure, reported with the others.
+// or other file is touched, and a second run switches nothing. A disabled
+// tool, or one never provisioned (no home), has nothing to switch: it is
+// skipped and counted. A tool whose kubeconfig lacks the context (not
+// provisioned on this cluster) is a failure, reported with the others.
 func Run(ctx context.Context, o Options, src accountsource.Source, log *slog.Logger) (*Report, error) {
 	start := time.Now()
 	snap, err := src.Load(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read accounts from %s: %w", src, err)
 	}
-	rep := &Report{Switched: map[string]string{}, Failed: map[string]string{}}
+	rep := &Report{Switched: map[string]string{}, Skipped: map[string]string{}, Failed: map[string]string{}}
 	var accounts []homes.Account
 	for _, t := range snap.Tools {
 		accounts = append(accounts, homes.Account{Kind: account.TypeTool, Name: t.Name, Home: t.Home, Root: o.HomeRoot})
@@ -68,9 +72,13 @@ func Run(ctx context.Context, o Options, src accountsource.Source, log *slog.Log
 	for range o.Workers {
 		wg.Go(func() {
 			for t := range work {
-				prev, changed, err := forceOne(o, t.UID, resolved[homes.Key{Kind: account.TypeTool, Name: t.Name}])
+				prev, changed, err := forceOne(o, t, resolved[homes.Key{Kind: account.TypeTool, Name: t.Name}])
+				var skip errSkipped
 				mu.Lock()
 				switch {
+				case errors.As(err, &skip):
+					rep.Skipped[t.Name] = skip.why
+					log.Info("nothing to switch", "tool", t.Name, "why", skip.why)
 				case err != nil:
 					rep.Failed[t.Name] = err.Error()
 					log.Error("cannot switch the tool's current-context", "tool", t.Name, "context", o.ContextName, "err", err)
@@ -102,7 +110,7 @@ feed:
 	wg.Wait()
 	sort.Strings(rep.Already)
 	log.Info("force-migrate finished", "context", o.ContextName, "switched", len(rep.Switched), "already", len(rep.Already),
-		"failed", len(rep.Failed), "seconds", time.Since(start).Seconds())
+		"skipped", len(rep.Skipped), "failed", len(rep.Failed), "seconds", time.Since(start).Seconds())
 	if err := ctx.Err(); err != nil {
 		return rep, err
 	}
@@ -112,11 +120,23 @@ feed:
 	return rep, nil
 }
 
-func forceOne(o Options, uid int64, h homes.Resolved) (string, bool, error) {
+// errSkipped is a tool forceOne leaves alone, and why.
+type errSkipped struct{ why string }
+
+func (e errSkipped) Error() string { return e.why }
+
+func forceOne(o Options, t accountsource.Tool, h homes.Resolved) (string, bool, error) {
+	if t.Disabled {
+		// Its access is removed: there is no context to use.
+		return "", false, errSkipped{"disabled"}
+	}
 	if h.Refused != nil {
 		return "", false, h.Refused
 	}
-	home, err := homefs.OpenHome(h.Home, account.Owner(uid))
+	home, err := homefs.OpenHome(h.Home, account.Owner(t.UID))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", false, errSkipped{"never provisioned (no home " + h.Home + ")"}
+	}
 	if err != nil {
 		return "", false, err
 	}

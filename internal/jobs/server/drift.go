@@ -141,8 +141,11 @@ func recovered(obj client.Object) *jobs.Job {
 		if len(cmd) >= 3 && cmd[0] == "/bin/sh" && cmd[1] == "-c" {
 			cmd = cmd[len(cmd)-1:]
 		}
-		j.Command = strings.Join(cmd, " ")
+		j.Command = jobs.UserCommand(strings.Join(cmd, " "))
 	}
+	// Its output is wherever its command sends it: no file logs are
+	// known.
+	j.Filelog = new(bool)
 	j.Normalize()
 	return j
 }

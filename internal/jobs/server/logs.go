@@ -37,10 +37,10 @@ func (s *Store) Logs(ctx context.Context, tool, name string, o LogOptions, w io.
 	if e == nil {
 		return route.NotFound("Job '%s' does not exist", name)
 	}
-	if e.def.Filelog {
-		// Its output goes to files in the tool's home, not to the pods'
-		// logs (the original's answer, word for word).
-		return route.NotFound("Job '%s' has file logging enabled, which is incompatible with the logs command", name)
+	if e.def.FileLogs() {
+		// Its output goes to files in the tool's home, so its pods have
+		// said nothing: the original answers as for any job without logs.
+		return ErrNoLogs(name)
 	}
 	pods, err := s.pods(ctx, tool, name)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"github.com/toolforge-go/toolforge/internal/jobs"
 	"strconv"
-	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -30,8 +29,9 @@ const (
 	// AnnotationDefinition holds the Job definition (JSON) the object was
 	// made from.
 	AnnotationDefinition = "jobs.toolforge.org/definition"
-	// AnnotationRestartedAt on a pod template rolls a continuous job.
-	AnnotationRestartedAt = "jobs.toolforge.org/restarted-at"
+	// AnnotationRestartedAt on a pod template rolls a continuous job: the
+	// original's annotation, which its tests read from the Deployment.
+	AnnotationRestartedAt = "app.kubernetes.io/restartedAt"
 )
 
 // OneOffTTL is how long a finished one-off job (and its pods, with their
@@ -270,16 +270,11 @@ func probes(j *jobs.Job) (startup, liveness *corev1.Probe) {
 
 // wrapCommand appends the job's output to its log files when asked.
 func wrapCommand(j *jobs.Job) string {
-	if !j.Filelog {
+	if !j.FileLogs() {
 		return j.Command
 	}
-	if j.FilelogStdout == j.FilelogStderr {
-		return fmt.Sprintf("exec 1>>%s 2>&1; %s", shellQuote(j.FilelogStdout), j.Command)
-	}
-	return fmt.Sprintf("exec 1>>%s 2>>%s; %s", shellQuote(j.FilelogStdout), shellQuote(j.FilelogStderr), j.Command)
+	return jobs.FileLogCommand(j.Command, j.FilelogStdout, j.FilelogStderr)
 }
-
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // Definition reads the stored definition of a job's top object. ok is
 // false for an object without one (made by hand, or by another version).
@@ -291,6 +286,11 @@ func Definition(obj client.Object) (*jobs.Job, bool) {
 	var j jobs.Job
 	if err := json.Unmarshal([]byte(raw), &j); err != nil {
 		return nil, false
+	}
+	if j.Filelog == nil {
+		// Stored before file logs had a default by image kind, when an
+		// absent filelog meant none.
+		j.Filelog = new(bool)
 	}
 	return &j, true
 }

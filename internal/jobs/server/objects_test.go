@@ -128,7 +128,7 @@ func TestAContinuousJobGetsItsServiceProbesAndReplicas(t *testing.T) {
 }
 
 func TestFileLogsAppendToFilesInTheHome(t *testing.T) {
-	j := build(t, jobs.Job{Name: "once", Command: "./run.sh --x", Image: "x", Filelog: true}).Top.(*batchv1.Job)
+	j := build(t, jobs.Job{Name: "once", Command: "./run.sh --x", Image: "x", Filelog: ptr.To(true)}).Top.(*batchv1.Job)
 	c := j.Spec.Template.Spec.Containers[0]
 	if c.WorkingDir != "/data/project/alpha" {
 		t.Fatalf("working dir %q", c.WorkingDir)
@@ -140,7 +140,7 @@ func TestFileLogsAppendToFilesInTheHome(t *testing.T) {
 	if got := same.Spec.Template.Spec.Containers[0].Command[3]; got != "exec 1>>'all.log' 2>&1; x" {
 		t.Fatalf("one file for both: %q", got)
 	}
-	none := build(t, jobs.Job{Name: "once", Command: "x", Image: "x", Mount: "none"}).Top.(*batchv1.Job)
+	none := build(t, jobs.Job{Name: "once", Command: "x", Image: "tool-alpha/x", Mount: "none"}).Top.(*batchv1.Job)
 	if none.Spec.Template.Labels[tenancy.MountStorageLabel] != "none" || none.Spec.Template.Spec.Containers[0].WorkingDir != "" {
 		t.Fatal("--mount none must label the pod and not use the home")
 	}

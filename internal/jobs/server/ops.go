@@ -16,10 +16,12 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/toolforge-go/toolforge/internal/ensure"
 	"github.com/toolforge-go/toolforge/internal/images"
+	"github.com/toolforge-go/toolforge/internal/podmetrics"
 	"github.com/toolforge-go/toolforge/internal/route"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
@@ -42,23 +44,15 @@ func (s *Store) prepare(ctx context.Context, tool string, j *jobs.Job) (*prepare
 	if j.Emails != "none" && !s.Mail {
 		return nil, route.BadRequest("--emails %s: this platform sends no email (no mail server is configured); use --emails none", j.Emails)
 	}
-	cat, err := s.Images(ctx)
+	ref, img, err := s.resolveImage(ctx, tool, j)
 	if err != nil {
 		return nil, err
 	}
-	img, ok := cat.Lookup(j.Image)
-	if !ok {
-		return nil, route.BadRequest("--image: %s", cat.UnknownError(j.Image).Error())
-	}
-	// Stored and shown by its short name, as the original does: a job made
-	// with --image tf-python39 is the same job as one loaded from a file
-	// saying python3.9.
-	j.Image = img.Name
 	t, err := s.target(ctx, tool)
 	if err != nil {
 		return nil, err
 	}
-	t.Image = img.JobImage()
+	t.Image = ref
 	warnings, err := checkLimits(j, t.Limits)
 	if err != nil {
 		return nil, route.BadRequest("%s", err.Error())
@@ -71,6 +65,30 @@ func (s *Store) prepare(ctx context.Context, tool string, j *jobs.Job) (*prepare
 		return nil, err
 	}
 	return &prepared{job: j, target: t, objs: objs, warnings: warnings}, nil
+}
+
+// resolveImage is the image reference j's pods run, and its catalogue
+// entry (none for a built image). A catalogue image is stored and shown by
+// its short name, as the original does: a job made with --image
+// tf-python39 is the same job as one loaded from a file saying python3.9.
+func (s *Store) resolveImage(ctx context.Context, tool string, j *jobs.Job) (string, images.Image, error) {
+	if built, ok := jobs.ParseBuiltImage(j.Image); ok {
+		if s.BuiltImage == nil {
+			return "", images.Image{}, route.BadRequest("--image %s: a build service image, and this platform runs no build service; see `toolforge jobs images` for the catalogue", j.Image)
+		}
+		ref, err := s.BuiltImage(ctx, tool, built)
+		return ref, images.Image{}, err
+	}
+	cat, err := s.Images(ctx)
+	if err != nil {
+		return "", images.Image{}, err
+	}
+	img, ok := cat.Lookup(j.Image)
+	if !ok {
+		return "", images.Image{}, route.BadRequest("--image: %s", cat.UnknownError(j.Image).Error())
+	}
+	j.Image = img.Name
+	return img.JobImage(), img, nil
 }
 
 // Create makes a new job.
@@ -361,7 +379,37 @@ func (s *Store) Get(ctx context.Context, tool, name string) (*jobs.Info, error) 
 	info := s.info(e, cat, t, pods)
 	info.StatusShort, info.StatusLong = status(e.obj, pods, s.restartReasons(ctx, tool, pods))
 	info.ExitCode = exitCode(pods)
+	info.Usage = s.usage(ctx, tool, e, pods)
 	return &info, nil
+}
+
+// usage says what the job's running pods use against their limits, from
+// the metrics API; "" when nothing runs or the cluster measures nothing
+// (no metrics API, or pods too new to be measured). A failure to read it
+// only loses that line.
+func (s *Store) usage(ctx context.Context, tool string, e *entry, pods []*corev1.Pod) string {
+	// The limits are a running pod's: the tool's LimitRange fills in
+	// those the job does not set, on the pod, not on its template.
+	var running *corev1.Pod
+	for _, p := range pods {
+		if p.Status.Phase == corev1.PodRunning && len(p.Spec.Containers) > 0 {
+			running = p
+		}
+	}
+	if running == nil || s.Kube == nil {
+		return ""
+	}
+	selector := labels.SelectorFromSet(labels.Set{tenancy.LabelAppName: e.def.Name, tenancy.LabelManagedBy: tenancy.ManagedByJobs}).String()
+	u, ok, err := podmetrics.Read(ctx, s.Kube.Discovery().RESTClient(), tenancy.Namespace(tool), selector)
+	if err != nil {
+		s.Log.Info("no pod metrics", "tool", tool, "job", e.def.Name, "err", err)
+	}
+	s.Log.Debug("pod metrics", "tool", tool, "job", e.def.Name, "selector", selector, "measured", ok, "pods", u.Pods)
+	if !ok {
+		return ""
+	}
+	limits := running.Spec.Containers[0].Resources.Limits
+	return podmetrics.Describe(u, limits[corev1.ResourceCPU], limits[corev1.ResourceMemory])
 }
 
 // restartReasons says, for each pod whose container was restarted, what

@@ -32,7 +32,12 @@ type Store struct {
 	// Kube streams pod logs.
 	Kube   kubernetes.Interface
 	Images func(ctx context.Context) (*images.Catalogue, error)
-	Log    *slog.Logger
+	// BuiltImage resolves a tool's build service image (a repository
+	// tool-<tool>/<name>, jobs.ParseBuiltImage) to the reference its pods
+	// run, refusing what the tool may not run; nil when the platform has
+	// no build service, and then such images are refused.
+	BuiltImage func(ctx context.Context, tool string, ref jobs.BuiltRef) (string, error)
+	Log        *slog.Logger
 	// CacheWait bounds the wait for the cache to catch up with a write.
 	CacheWait time.Duration
 	// Domain is what published jobs are routed under: <tool>.<Domain>.

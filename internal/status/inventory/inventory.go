@@ -44,7 +44,7 @@ type Inventory struct {
 	log        *slog.Logger
 	platformNS string
 
-	pods, nodes, namespaces, quotas, deployments, jobs, cronjobs, ingresses, catalogue cache.SharedIndexInformer
+	pods, nodes, namespaces, quotas, deployments, jobs, cronjobs, ingresses, catalogue, published cache.SharedIndexInformer
 
 	version atomic.Pointer[string]
 	usage   atomic.Pointer[Usage]
@@ -81,8 +81,10 @@ func New(cfg *rest.Config, platformNS string, log *slog.Logger) (*Inventory, err
 		return nil, err
 	}
 	byManaged := func(o *metav1.ListOptions) { o.LabelSelector = labels.NewSelector().Add(*managed).String() }
-	byCatalogue := func(o *metav1.ListOptions) {
-		o.FieldSelector = fields.OneTermEqualSelector("metadata.name", tenancy.ImagesConfigMap).String()
+	byName := func(name string) func(*metav1.ListOptions) {
+		return func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", name).String()
+		}
 	}
 	inv.pods = coreinformers.NewPodInformer(kube, all, 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc, nodeIndex: podNode})
 	inv.nodes = coreinformers.NewNodeInformer(kube, 0, cache.Indexers{})
@@ -92,7 +94,10 @@ func New(cfg *rest.Config, platformNS string, log *slog.Logger) (*Inventory, err
 	inv.jobs = batchinformers.NewFilteredJobInformer(kube, all, 0, ns, byManaged)
 	inv.cronjobs = batchinformers.NewFilteredCronJobInformer(kube, all, 0, ns, byManaged)
 	inv.ingresses = networkinginformers.NewIngressInformer(kube, all, 0, ns)
-	inv.catalogue = coreinformers.NewFilteredConfigMapInformer(kube, platformNS, 0, cache.Indexers{}, byCatalogue)
+	inv.catalogue = coreinformers.NewFilteredConfigMapInformer(kube, platformNS, 0, cache.Indexers{}, byName(tenancy.ImagesConfigMap))
+	// What the platform publishes to tools (its web URL template), read as
+	// the CLI reads it.
+	inv.published = coreinformers.NewFilteredConfigMapInformer(kube, platformNS, 0, cache.Indexers{}, byName(tenancy.APIConfigMap))
 	tr := newTransformer()
 	for _, inf := range inv.informers() {
 		if err := inf.SetTransform(tr.transform); err != nil {
@@ -103,7 +108,7 @@ func New(cfg *rest.Config, platformNS string, log *slog.Logger) (*Inventory, err
 }
 
 func (inv *Inventory) informers() []cache.SharedIndexInformer {
-	return []cache.SharedIndexInformer{inv.pods, inv.nodes, inv.namespaces, inv.quotas, inv.deployments, inv.jobs, inv.cronjobs, inv.ingresses, inv.catalogue}
+	return []cache.SharedIndexInformer{inv.pods, inv.nodes, inv.namespaces, inv.quotas, inv.deployments, inv.jobs, inv.cronjobs, inv.ingresses, inv.catalogue, inv.published}
 }
 
 func podNode(obj any) ([]string, error) {
@@ -196,6 +201,16 @@ func (inv *Inventory) Catalogue() *images.Catalogue {
 	}
 	inv.catRV, inv.catVal = cm.ResourceVersion, cat
 	return cat
+}
+
+// WebURL is the template of a web service's public URL ({host}) that the
+// platform publishes to tools; "" when nothing is published (the default).
+func (inv *Inventory) WebURL() string {
+	cm, ok := get[corev1.ConfigMap](inv.published, key(inv.platformNS, tenancy.APIConfigMap))
+	if !ok {
+		return ""
+	}
+	return cm.Data[tenancy.APIConfigWebURL]
 }
 
 func byIndex[T any](inf cache.SharedIndexInformer, index, value string) []*T {

@@ -43,8 +43,15 @@ func (t *transformer) transform(obj any) (any, error) {
 	case *corev1.ResourceQuota:
 		return &corev1.ResourceQuota{ObjectMeta: stripMeta(o.ObjectMeta, nil), Status: corev1.ResourceQuotaStatus{Hard: t.in.list(o.Status.Hard), Used: t.in.list(o.Status.Used)}}, nil
 	case *corev1.ConfigMap:
-		// Only the image catalogue is watched; keep its one key.
-		return &corev1.ConfigMap{ObjectMeta: stripMeta(o.ObjectMeta, nil), Data: map[string]string{images.ConfigMapKey: o.Data[images.ConfigMapKey]}}, nil
+		// Only the image catalogue and what the platform publishes are
+		// watched; keep the keys the pages read.
+		data := map[string]string{}
+		for _, k := range []string{images.ConfigMapKey, tenancy.APIConfigWebURL} {
+			if v, ok := o.Data[k]; ok {
+				data[k] = v
+			}
+		}
+		return &corev1.ConfigMap{ObjectMeta: stripMeta(o.ObjectMeta, nil), Data: data}, nil
 	case *appsv1.Deployment:
 		return t.stripDeployment(o), nil
 	case *batchv1.Job:

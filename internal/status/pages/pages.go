@@ -35,6 +35,9 @@ type Source interface {
 	CronJobs(ns string) []*batchv1.CronJob
 	Ingresses(ns string) []*networkingv1.Ingress
 	Catalogue() *images.Catalogue
+	// WebURL is the published template of a web service's public URL
+	// ({host}); "" is the default.
+	WebURL() string
 	Version() string
 	// Usage is the CPU (cores) and memory (bytes) in use on the nodes;
 	// ok is false when the cluster has no metrics API.

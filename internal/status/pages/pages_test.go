@@ -19,6 +19,20 @@ func builder() *pages.Builder {
 	return &pages.Builder{Src: pagestest.Demo(), Now: func() time.Time { return now }}
 }
 
+// The web service's URL is the one the platform publishes to tools (what
+// the CLI prints), not a guess: make run publishes http://{host}:8000/.
+func TestToolPageLinksTheWebServiceAtThePublishedURL(t *testing.T) {
+	src := pagestest.Demo()
+	src.PublishedWebURL = "http://{host}:8000/"
+	got, err := (&pages.Builder{Src: src, Now: func() time.Time { return now }}).Tool("demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws := got.WebService; ws == nil || ws.URL != "http://demo.toolforge.org:8000/" {
+		t.Fatalf("web service = %+v", ws)
+	}
+}
+
 func TestToolPageShowsWebServiceJobsPodsQuotaAndHosts(t *testing.T) {
 	got, err := builder().Tool("demo")
 	if err != nil {

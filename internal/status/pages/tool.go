@@ -127,7 +127,7 @@ func (b *Builder) webService(ns, tool string) *wire.WebService {
 	ws.State = deploymentState(d)
 	for _, ing := range b.Src.Ingresses(ns) {
 		if ing.Name == tool && ing.Labels[tenancy.LabelManagedBy] == tenancy.ManagedByWeb && len(ing.Spec.Rules) > 0 {
-			ws.URL = "https://" + ing.Spec.Rules[0].Host + "/"
+			ws.URL = tenancy.WebURL(b.Src.WebURL(), ing.Spec.Rules[0].Host)
 		}
 	}
 	return ws
@@ -218,7 +218,7 @@ func command(t corev1.PodTemplateSpec) (cmd, image string) {
 	c := t.Spec.Containers[0]
 	argv := append(append([]string(nil), c.Command...), c.Args...)
 	if len(argv) == 4 && argv[0] == "/bin/sh" && argv[1] == "-c" && argv[2] == "--" {
-		return argv[3], c.Image
+		return jobs.UserCommand(argv[3]), c.Image
 	}
 	return strings.Join(argv, " "), c.Image
 }

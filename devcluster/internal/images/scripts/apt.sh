@@ -15,6 +15,12 @@ cp /etc/resolv.conf "$m/etc/resolv.conf"
 # Services that packages would start (lighttpd) must not run here.
 printf '#!/bin/sh\nexit 101\n' >"$m/usr/sbin/policy-rc.d"
 chmod 755 "$m/usr/sbin/policy-rc.d"
+# Packages of $MAIN_ONLY never come from the security archive (see
+# Recipe.MainArchive); the pin is this stage's only, not the layer's.
+pin=$m/etc/apt/preferences.d/devcluster-main-archive
+if [ -n "${MAIN_ONLY:-}" ]; then
+	printf 'Package: %s\nPin: release l=Debian-Security\nPin-Priority: -1\n' "$MAIN_ONLY" >"$pin"
+fi
 # Man pages are not installed, but update-alternatives links them and fails
 # when their directory is missing (openjdk's java.1.gz).
 mkdir -p "$m/usr/share/man/man1"
@@ -25,7 +31,7 @@ apt="apt-get -q -o Acquire::GzipIndexes=true -o Acquire::CompressionTypes::Order
 flock "$LISTS.lock" chroot "$m" $apt update
 # shellcheck disable=SC2086 # a list of package names
 flock -s "$LISTS.lock" chroot "$m" $apt -y install --no-install-recommends $PACKAGES
-rm -f "$m/usr/sbin/policy-rc.d"
+rm -f "$m/usr/sbin/policy-rc.d" "$pin"
 share_debs "$PRIVATE_ARCHIVES" "$ARCHIVES"
 umount "$m/var/lib/apt/lists" "$m/var/cache/apt/archives" "$m/tmp" "$m/proc"
 umount -R "$m/dev"

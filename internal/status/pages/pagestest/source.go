@@ -23,6 +23,8 @@ type Source struct {
 	IngressList    []*networkingv1.Ingress
 	Cat            *images.Catalogue
 	KubeVersion    string
+	// PublishedWebURL is the platform's web URL template ("" the default).
+	PublishedWebURL string
 	// UsedCPU and UsedMemory are the metrics API's, when HasUsage.
 	UsedCPU, UsedMemory float64
 	HasUsage            bool
@@ -99,5 +101,7 @@ func (s *Source) Catalogue() *images.Catalogue {
 }
 
 func (s *Source) Version() string { return s.KubeVersion }
+
+func (s *Source) WebURL() string { return s.PublishedWebURL }
 
 func (s *Source) Usage() (cpu, memory float64, ok bool) { return s.UsedCPU, s.UsedMemory, s.HasUsage }
