@@ -25,7 +25,12 @@ PRODUCT_CMDS := toolforge toolforged kubectl-sudo toolforge-admin
 CONTAINERD_VERSION := v2.4.2
 COREDNS_VERSION := v1.15.0
 TRAEFIK_VERSION := v3.6.12
-NODE_BINS := bin/containerd bin/containerd-shim-runc-v2 bin/coredns bin/traefik bin/devcluster-sandbox
+# The log store (victoria-logs) and its per-node collector (vlagent), from
+# one module (Apache-2.0); devcluster runs them beside the cluster and the
+# platform image carries them (docs/logs.md).
+VICTORIALOGS_VERSION := v1.52.2
+LOG_BINS := bin/victoria-logs bin/vlagent
+NODE_BINS := bin/containerd bin/containerd-shim-runc-v2 bin/coredns bin/traefik bin/devcluster-sandbox $(LOG_BINS)
 UPSTREAM_STAMP = .cache/upstream/stamp-$(1)-$(2)
 
 # The platform's image (toolforged, static, on a base made from files) and
@@ -73,6 +78,10 @@ bin/traefik: $(call UPSTREAM_STAMP,traefik,$(TRAEFIK_VERSION)-nodns1)
 	hack/upstream.sh --prepare 'bash $(CURDIR)/hack/traefik-without-acme-dns.sh # v1' \
 		github.com/traefik/traefik/v3 $(TRAEFIK_VERSION) bin ./cmd/traefik
 	@touch $@
+
+$(LOG_BINS) &: $(call UPSTREAM_STAMP,victorialogs,$(VICTORIALOGS_VERSION))
+	hack/upstream.sh github.com/VictoriaMetrics/VictoriaLogs $(VICTORIALOGS_VERSION) bin ./app/victoria-logs ./app/vlagent
+	@touch $(LOG_BINS)
 
 # A version change rebuilds (the stamp names the version).
 .cache/upstream/stamp-%:

@@ -98,12 +98,14 @@ type State struct {
 	KwokNodes int    `json:"kwokNodes,omitempty"`
 	// Real nodes only: where the ingress answers, the local registry (on
 	// loopback), and the nodes' network.
-	IngressURL string        `json:"ingressURL,omitempty"`
-	Registry   string        `json:"registry,omitempty"`
-	Network    *NetworkState `json:"network,omitempty"`
-	Procs      []Proc        `json:"procs"`
-	StartedAt  time.Time     `json:"startedAt"`
-	ReadyAt    time.Time     `json:"readyAt,omitzero"`
+	IngressURL string `json:"ingressURL,omitempty"`
+	Registry   string `json:"registry,omitempty"`
+	// LogsStore is the log store's URL (VictoriaLogs, on loopback).
+	LogsStore string        `json:"logsStore,omitempty"`
+	Network   *NetworkState `json:"network,omitempty"`
+	Procs     []Proc        `json:"procs"`
+	StartedAt time.Time     `json:"startedAt"`
+	ReadyAt   time.Time     `json:"readyAt,omitzero"`
 }
 
 func (l Layout) readState() (State, error) {

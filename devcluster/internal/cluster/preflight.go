@@ -15,6 +15,7 @@ import (
 // tools are the programs real nodes run besides this binary.
 type tools struct {
 	containerd, shim, coredns, traefik string // built from their Go modules (make)
+	victoriaLogs, vlagent              string // the log store and its collector (make)
 	sandbox                            string // devcluster-sandbox, built with devcluster
 	runc, cniDir, iptables, nsenter    string // Debian packages
 }
@@ -34,7 +35,7 @@ func preflight(o Options) (tools, error) {
 	for _, b := range []struct {
 		dst  *string
 		name string
-	}{{&t.containerd, "containerd"}, {&t.shim, "containerd-shim-runc-v2"}, {&t.coredns, "coredns"}, {&t.traefik, "traefik"}, {&t.sandbox, sandbox.Program}} {
+	}{{&t.containerd, "containerd"}, {&t.shim, "containerd-shim-runc-v2"}, {&t.coredns, "coredns"}, {&t.traefik, "traefik"}, {&t.sandbox, sandbox.Program}, {&t.victoriaLogs, victoriaLogsProgram}, {&t.vlagent, vlagentProgram}} {
 		if *b.dst, err = besideSelf(b.name); err != nil {
 			return t, err
 		}

@@ -33,6 +33,9 @@ func Status(dir string, out io.Writer) error {
 	fmt.Fprintf(out, "\nAPI server: %s\nkubeconfig: %s\netcd: %s\nnodes: %d real, %d simulated\n", st.APIURL, l.Kubeconfig(), st.EtcdURL, st.Nodes, st.KwokNodes)
 	if st.IngressURL != "" {
 		fmt.Fprintf(out, "ingress: %s\nregistry: %s\n", st.IngressURL, st.Registry)
+		if st.LogsStore != "" {
+			fmt.Fprintf(out, "logs store: %s\n", st.LogsStore)
+		}
 	}
 	if n := st.Network; n != nil {
 		fmt.Fprintf(out, "network: bridge %s, gateway %s, pods %s, services %s\n", n.Bridge, n.Gateway, n.PodCIDR, n.ServiceCIDR)
