@@ -7,6 +7,7 @@ import (
 	"github.com/toolforge-go/toolforge/internal/api"
 	"github.com/toolforge-go/toolforge/internal/daemon"
 	"github.com/toolforge-go/toolforge/internal/etcdbackup"
+	"github.com/toolforge-go/toolforge/internal/logs/events"
 	"github.com/toolforge-go/toolforge/internal/logs/ingest"
 	"github.com/toolforge-go/toolforge/internal/notify"
 	"github.com/toolforge-go/toolforge/internal/status"
@@ -22,6 +23,7 @@ func services() []daemon.Service {
 		status.NewService(),
 		notify.NewService(),
 		ingest.NewService(),
+		events.NewService(),
 		etcdbackup.NewService(), // not in all: see its StandaloneOnly
 	}
 }

@@ -282,3 +282,6 @@ func Stream(kv ...string) string {
 	}
 	return "{" + strings.Join(parts, ",") + "}"
 }
+
+// Exact is the LogsQL filter of lines whose field is exactly value.
+func Exact(field, value string) string { return field + ":=" + strconv.Quote(value) }
