@@ -146,7 +146,7 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 	if err := mgr.Add(certs); err != nil {
 		return err
 	}
-	logsAPI := &logsserver.Server{Retention: env.Common.LogsRetention, Log: log}
+	logsAPI := &logsserver.Server{Kube: kube, Retention: env.Common.LogsRetention, Log: log}
 	if env.Common.LogsStoreURL != "" {
 		if logsAPI.Store, err = logstore.New(env.Common.LogsStoreURL); err != nil {
 			return daemon.UsageError{Err: err}

@@ -14,16 +14,25 @@ import (
 	"strconv"
 	"time"
 
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/toolforge-go/toolforge/internal/logs"
 	"github.com/toolforge-go/toolforge/internal/logs/store"
 	"github.com/toolforge-go/toolforge/internal/route"
+	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
 
 // Server answers from the store.
 type Server struct {
 	// Store is nil when the platform keeps no logs: every route then
 	// answers 503, and the CLI shows the kubelet's logs.
-	Store     *store.Client
+	Store *store.Client
+	// Kube reads the lines of the source's current pods from their
+	// kubelets, for what the store does not have yet (the collector sends
+	// lines within a second or two: a job that just ended may not be all
+	// there). Nil: the store's lines only.
+	Kube      kubernetes.Interface
 	Retention time.Duration
 	Log       *slog.Logger
 	now       func() time.Time
@@ -36,15 +45,23 @@ type source struct {
 	// what names it in messages ("job 'x'").
 	what func(r *route.Request) string
 	name func(r *route.Request) string
+	// pods selects its pods in the tool's namespace.
+	pods func(r *route.Request) string
 }
 
 var (
 	jobSource = source{kind: logs.KindJob,
 		what: func(r *route.Request) string { return "job '" + r.Param("name") + "'" },
-		name: func(r *route.Request) string { return r.Param("name") }}
+		name: func(r *route.Request) string { return r.Param("name") },
+		pods: func(r *route.Request) string {
+			return labels.SelectorFromSet(labels.Set{tenancy.LabelManagedBy: tenancy.ManagedByJobs, tenancy.LabelAppName: r.Param("name")}).String()
+		}}
 	webSource = source{kind: logs.KindWebservice,
 		what: func(*route.Request) string { return "the web service" },
-		name: func(r *route.Request) string { return r.Tool }}
+		name: func(r *route.Request) string { return r.Tool },
+		pods: func(r *route.Request) string {
+			return labels.SelectorFromSet(labels.Set{tenancy.LabelManagedBy: tenancy.ManagedByWeb, tenancy.LabelComponent: tenancy.ComponentWeb}).String()
+		}}
 	buildSource = source{kind: logs.KindBuild,
 		what: func(r *route.Request) string { return "build '" + r.Param("name") + "'" },
 		name: func(r *route.Request) string { return r.Param("name") }}
@@ -169,6 +186,9 @@ func (s *Server) handler(src source, events, stream bool) func(http.ResponseWrit
 				return route.Errorf(http.StatusServiceUnavailable, "the log store cannot be reached: %v", err)
 			}
 			return err
+		}
+		if !events && !req.follow && src.pods != nil && !req.end.Before(s.now().Add(-time.Second)) {
+			recs = s.withKubelet(r.Context(), r.Tool, src.pods(r), recs, req)
 		}
 		if len(recs) == 0 && !req.follow {
 			what := "log lines"
