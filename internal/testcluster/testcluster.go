@@ -49,9 +49,9 @@ type Cluster struct {
 	// LogsIngestAddr is where the nodes' log collectors send lines (real
 	// nodes only): the platform's logs ingestion listens there.
 	LogsIngestAddr string
-	Config     *rest.Config
-	Client     kubernetes.Interface
-	bin        string
+	Config         *rest.Config
+	Client         kubernetes.Interface
+	bin            string
 
 	mu    sync.Mutex
 	tools map[string]*Tool
