@@ -33,10 +33,10 @@ LOG_BINS := bin/victoria-logs bin/vlagent
 NODE_BINS := bin/containerd bin/containerd-shim-runc-v2 bin/coredns bin/traefik bin/devcluster-sandbox $(LOG_BINS)
 UPSTREAM_STAMP = .cache/upstream/stamp-$(1)-$(2)
 
-# The platform's image (toolforged, static, on a base made from files) and
-# its Helm chart, both <version>-<short git hash>, built without Docker or
+# The platform's image (toolforged, static, on a base made from files, with
+# the log store and collector beside it) and its Helm chart, both <version>-<short git hash>, built without Docker or
 # helm (hack/images); REGISTRY=host:port pushes them there.
-images:
+images: $(LOG_BINS)
 	$(GO) run ./hack/images $(if $(REGISTRY),--registry $(REGISTRY))
 
 .PHONY: images all build setup lint test test-unit test-devcluster run stop bench clean tidy FORCE
