@@ -54,7 +54,7 @@ func TestAOneOffJobsOutputOutlivesItsPod(t *testing.T) {
 		return nil
 	})
 	until(t, time.Minute, func() error {
-		if r := p.ok(t, tool, "jobs", "logs", "once"); r.Stdout != want || r.Stderr != "" {
+		if r := p.toolforge(t, tool, "jobs", "logs", "once"); r.Code != 0 || r.Stdout != want || r.Stderr != "" {
 			return fmt.Errorf("the job's output after its pod was deleted: %s", r)
 		}
 		return nil
@@ -71,7 +71,7 @@ func TestAOneOffJobsOutputOutlivesItsPod(t *testing.T) {
 	}
 	// Events: its creation, its run's start and exit code.
 	until(t, time.Minute, func() error {
-		ev := p.ok(t, tool, "jobs", "logs", "once", "--events").Stdout
+		ev := p.toolforge(t, tool, "jobs", "logs", "once", "--events").Stdout
 		for _, e := range []string{"created: one-off job", "started: pod once-", "exited with code 0: pod once-"} {
 			if !strings.Contains(ev, e) {
 				return fmt.Errorf("events lack %q:\n%s", e, ev)
@@ -151,7 +151,7 @@ func TestAScheduledJobsLinesFromTwoRunsAreBothShown(t *testing.T) {
 		t.Fatal(err)
 	}
 	until(t, time.Minute, func() error {
-		out := p.ok(t, tool, "jobs", "logs", "tick").Stdout
+		out := p.toolforge(t, tool, "jobs", "logs", "tick").Stdout
 		lines := strings.Split(strings.TrimSpace(out), "\n")
 		if len(lines) != 2 {
 			return fmt.Errorf("want a line of each run:\n%s", out)

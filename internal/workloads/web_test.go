@@ -107,7 +107,7 @@ func TestEachKindOfWebServiceServesThroughTheIngress(t *testing.T) {
 				}
 				// Both pods' starts (stdout and stderr may interleave, so
 				// anywhere in their lines).
-				logs := p.ok(t, app.tool, "webservice", "logs").Stdout
+				logs := p.toolforge(t, app.tool, "webservice", "logs").Stdout
 				for _, pod := range []string{before[0], after[0]} {
 					if !strings.Contains(logs, "["+pod+"] "+startLine) {
 						return fmt.Errorf("the logs after a restart lack pod %s's start:\n%s", pod, logs)
