@@ -112,7 +112,6 @@ func decode(r *http.Request) ([]byte, error) {
 // file turns a block into the store's lines, by tenant.
 func (g *Ingester) file(body []byte) map[store.Tenant]*bytes.Buffer {
 	parts := map[store.Tenant]*bytes.Buffer{}
-	now := g.now()
 	sc := bufio.NewScanner(bytes.NewReader(body))
 	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
 	for sc.Scan() {
@@ -137,7 +136,7 @@ func (g *Ingester) file(body []byte) map[store.Tenant]*bytes.Buffer {
 			buf = &bytes.Buffer{}
 			parts[t] = buf
 		}
-		switch g.limit.admit(src, now) {
+		switch g.limit.admit(src) {
 		case dropTell:
 			writeRow(buf, c.time, g.limit.notice(), src)
 			fallthrough
@@ -152,7 +151,7 @@ func (g *Ingester) file(body []byte) map[store.Tenant]*bytes.Buffer {
 		writeRow(buf, c.time, msg, src)
 		g.metrics.filed.Inc()
 	}
-	g.limit.forget(now, 10*time.Minute)
+	g.limit.forget(10 * time.Minute)
 	return parts
 }
 

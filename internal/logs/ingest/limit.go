@@ -17,6 +17,10 @@ type limiter struct {
 	burst int
 	quiet time.Duration
 
+	// now is read under the lock: blocks are filed concurrently, and a
+	// token bucket handed times out of order refills twice.
+	now func() time.Time
+
 	mu    sync.Mutex
 	tools map[string]*toolLimit
 }
@@ -29,7 +33,7 @@ type toolLimit struct {
 }
 
 func newLimiter(perSecond float64, burst int) *limiter {
-	return &limiter{rate: rate.Limit(perSecond), burst: burst, quiet: 10 * time.Second, tools: map[string]*toolLimit{}}
+	return &limiter{rate: rate.Limit(perSecond), burst: burst, quiet: 10 * time.Second, now: time.Now, tools: map[string]*toolLimit{}}
 }
 
 // verdict of one line.
@@ -43,12 +47,13 @@ const (
 	drop
 )
 
-func (l *limiter) admit(s source, now time.Time) verdict {
+func (l *limiter) admit(s source) verdict {
 	if l.rate <= 0 {
 		return keep
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	now := l.now()
 	t := l.tools[s.tool]
 	if t == nil {
 		t = &toolLimit{bucket: rate.NewLimiter(l.rate, l.burst), told: map[string]bool{}}
@@ -76,9 +81,10 @@ func (l *limiter) notice() string {
 }
 
 // forget drops the state of tools not seen for a while.
-func (l *limiter) forget(now time.Time, idle time.Duration) {
+func (l *limiter) forget(idle time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	now := l.now()
 	for tool, t := range l.tools {
 		if now.Sub(t.lastSeen) > idle {
 			delete(l.tools, tool)

@@ -43,6 +43,130 @@ var metaFields = map[string]bool{
 // parseCollected reads one JSON line of the collector.
 func parseCollected(line []byte) (collected, error) {
 	c := collected{meta: map[string]string{}, labels: map[string]string{}}
+	fields, ok := scanFlat(line)
+	if !ok {
+		return parseCollectedSlow(line)
+	}
+	inMeta := true
+	for _, f := range fields {
+		name, value := f.name, f.value
+		switch {
+		case name == "_time" && c.time == "":
+			c.time = value
+		case inMeta && metaFields[name]:
+			if _, seen := c.meta[name]; !seen {
+				c.meta[name] = value
+				continue
+			}
+			inMeta = false
+			c.own = append(c.own, f)
+		case inMeta && strings.HasPrefix(name, labelPrefix):
+			label := strings.TrimPrefix(name, labelPrefix)
+			if _, seen := c.labels[label]; !seen {
+				c.labels[label] = value
+				continue
+			}
+			inMeta = false
+			c.own = append(c.own, f)
+		default:
+			inMeta = false
+			c.own = append(c.own, f)
+		}
+	}
+	return c, c.check()
+}
+
+func (c collected) check() error {
+	if c.time == "" {
+		return errors.New("no _time")
+	}
+	if c.meta[metaNamespace] == "" || c.meta[metaPod] == "" {
+		return errors.New("no pod or namespace")
+	}
+	return nil
+}
+
+// scanFlat reads a JSON object whose values are all strings, as vlagent
+// writes every line, keeping its members' order and repeated names; ok
+// is false for anything else (parseCollectedSlow reads it).
+func scanFlat(b []byte) (out []field, ok bool) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return nil, false
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return nil, skipSpace(b, i+1) == len(b)
+	}
+	for {
+		name, j, ok := scanString(b, i)
+		if !ok {
+			return nil, false
+		}
+		j = skipSpace(b, j)
+		if j >= len(b) || b[j] != ':' {
+			return nil, false
+		}
+		value, k, ok := scanString(b, skipSpace(b, j+1))
+		if !ok {
+			return nil, false
+		}
+		out = append(out, field{name, value})
+		k = skipSpace(b, k)
+		if k >= len(b) {
+			return nil, false
+		}
+		switch b[k] {
+		case ',':
+			i = skipSpace(b, k+1)
+		case '}':
+			return out, skipSpace(b, k+1) == len(b)
+		default:
+			return nil, false
+		}
+	}
+}
+
+// scanString reads the JSON string at b[i:], returning it and where it
+// ends.
+func scanString(b []byte, i int) (string, int, bool) {
+	if i >= len(b) || b[i] != '"' {
+		return "", i, false
+	}
+	escaped := false
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			escaped = true
+			j++
+		case '"':
+			if !escaped {
+				return string(b[i+1 : j]), j + 1, true
+			}
+			var s string
+			if err := json.Unmarshal(b[i:j+1], &s); err != nil {
+				return "", j, false
+			}
+			return s, j + 1, true
+		default:
+			if b[j] < 0x20 {
+				return "", j, false
+			}
+		}
+	}
+	return "", len(b), false
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// parseCollectedSlow reads a line with values other than strings.
+func parseCollectedSlow(line []byte) (collected, error) {
+	c := collected{meta: map[string]string{}, labels: map[string]string{}}
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.UseNumber()
 	tok, err := dec.Token()
@@ -86,13 +210,7 @@ func parseCollected(line []byte) (collected, error) {
 			c.own = append(c.own, field{name, value})
 		}
 	}
-	if c.time == "" {
-		return c, errors.New("no _time")
-	}
-	if c.meta[metaNamespace] == "" || c.meta[metaPod] == "" {
-		return c, errors.New("no pod or namespace")
-	}
-	return c, nil
+	return c, c.check()
 }
 
 // readValue reads a value as the string it stands for: strings as they
