@@ -246,7 +246,9 @@ while i < count:
 '`, rate, count)
 }
 
-func jobStream(job string) string { return store.Stream(store.FieldKind, logs.KindJob, store.FieldName, job) }
+func jobStream(job string) string {
+	return store.Stream(store.FieldKind, logs.KindJob, store.FieldName, job)
+}
 
 func countLines(ctx context.Context, st *store.Client, t store.Tenant, job string) (int, error) {
 	return statsCount(ctx, st, t, jobStream(job)+" | stats count() n")
