@@ -36,7 +36,7 @@ func (c *Cluster) StartPlatform(ctx context.Context, domain string, extra ...str
 	if err != nil {
 		return nil, err
 	}
-	addrs := make([]string, 4)
+	addrs := make([]string, 5)
 	for i := range addrs {
 		port, err := FreePort()
 		if err != nil {
@@ -56,6 +56,8 @@ func (c *Cluster) StartPlatform(ctx context.Context, domain string, extra ...str
 		"--shared-data", c.SharedData(),
 		"--domain", domain,
 		"--api-addr", addrs[0], "--admission-addr", addrs[1], "--metrics-addr", addrs[2], "--health-addr", addrs[3],
+		// Platforms of other test packages run on this machine at once.
+		"--status-addr", addrs[4],
 	}, extra...)
 	// Real nodes have a log store and collectors: the platform keeps logs.
 	if store, err := c.LogsStoreURL(); err == nil && c.LogsIngestAddr != "" {
