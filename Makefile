@@ -26,15 +26,20 @@ CONTAINERD_VERSION := v2.4.2
 COREDNS_VERSION := v1.15.0
 TRAEFIK_VERSION := v3.6.12
 METRICS_SERVER_VERSION := v0.8.0
-NODE_BINS := bin/containerd bin/containerd-shim-runc-v2 bin/coredns bin/traefik bin/metrics-server bin/devcluster-sandbox
+# The log store (victoria-logs) and its per-node collector (vlagent), from
+# one module (Apache-2.0); devcluster runs them beside the cluster and the
+# platform image carries them (docs/logs.md).
+VICTORIALOGS_VERSION := v1.52.2
+LOG_BINS := bin/victoria-logs bin/vlagent
+NODE_BINS := bin/containerd bin/containerd-shim-runc-v2 bin/coredns bin/traefik bin/metrics-server bin/devcluster-sandbox $(LOG_BINS)
 UPSTREAM_STAMP = .cache/upstream/stamp-$(1)-$(2)
 
-# The platform's image (toolforged, static, on a base made from files) and
-# its Helm chart, both <version>-<short git hash>, built without Docker or
-# helm (hack/images); REGISTRY=host:port pushes them there, with
-# REGISTRY_CREDENTIALS=file (username:password; a devcluster's is
-# DIR/registry/credentials/admin).
-images:
+# The platform's image (toolforged, static, on a base made from files, with
+# the log store and collector beside it) and its Helm chart, both
+# <version>-<short git hash>, built without Docker or helm (hack/images);
+# REGISTRY=host:port pushes them there, with REGISTRY_CREDENTIALS=file
+# (username:password; a devcluster's is DIR/registry/credentials/admin).
+images: $(LOG_BINS)
 	$(GO) run ./hack/images $(if $(REGISTRY),--registry $(REGISTRY)) $(if $(REGISTRY_CREDENTIALS),--registry-credentials $(REGISTRY_CREDENTIALS))
 
 .PHONY: images all build setup lint test test-unit test-devcluster run stop bench clean tidy FORCE
@@ -82,6 +87,10 @@ bin/traefik: $(call UPSTREAM_STAMP,traefik,$(TRAEFIK_VERSION)-nodns1)
 bin/metrics-server: $(call UPSTREAM_STAMP,metrics-server,$(METRICS_SERVER_VERSION))
 	hack/upstream.sh sigs.k8s.io/metrics-server $(METRICS_SERVER_VERSION) bin ./cmd/metrics-server
 	@touch $@
+
+$(LOG_BINS) &: $(call UPSTREAM_STAMP,victorialogs,$(VICTORIALOGS_VERSION))
+	hack/upstream.sh github.com/VictoriaMetrics/VictoriaLogs $(VICTORIALOGS_VERSION) bin ./app/victoria-logs ./app/vlagent
+	@touch $(LOG_BINS)
 
 # A version change rebuilds (the stamp names the version).
 .cache/upstream/stamp-%:

@@ -59,13 +59,15 @@ func newStart() *cobra.Command {
 	o := cluster.Options{Nodes: 1, Port: 6443, IngressPort: 8000}
 	timeout := 3 * time.Minute
 	cmd := &cobra.Command{
-		Use:   "start --dir DIR [--nodes N] [--kwok-nodes K] [--port P] [--ingress-port P]",
+		Use:   "start --dir DIR [--nodes N] [--kwok-nodes K] [--port P] [--ingress-port P] [--logs-ingest URL] [--logs-retention D]",
 		Short: "Start a cluster in DIR and wait until it is ready",
 		Long: `Start etcd, kube-apiserver, kube-controller-manager and kube-scheduler in the
 background, N real nodes (kubelet, containerd with runc, CNI bridge
 networking, kube-proxy, each node in its own namespaces) with cluster DNS,
 a local registry serving the image catalogue and an ingress controller
-answering HTTP on 127.0.0.1:<ingress-port>, and K simulated (kwok) nodes;
+answering HTTP on 127.0.0.1:<ingress-port>, a log store (VictoriaLogs) on
+loopback with a log collector (vlagent) per real node, and K simulated
+(kwok) nodes;
 return once the API server is ready and every node is Ready.
 Writes DIR/kubeconfig (cluster-admin) and DIR/ca.crt; logs go to DIR/logs/.
 A cluster stopped earlier restarts with its data. Starting a running cluster
@@ -81,6 +83,7 @@ is not an error. Real nodes need root.`,
 	cmd.Flags().IntVar(&o.Port, "port", o.Port, "API server port on 127.0.0.1")
 	cmd.Flags().IntVar(&o.IngressPort, "ingress-port", o.IngressPort, "port on 127.0.0.1 where the ingress controller answers HTTP (real nodes)")
 	cmd.Flags().BoolVar(&o.AuditLog, "audit-log", false, "log every API write to DIR/logs/audit.log")
+	cluster.AddLogsFlags(cmd.Flags(), &o.Logs)
 	cmd.Flags().DurationVar(&timeout, "timeout", timeout, "give up (and stop everything) if not ready by then")
 	return cmd
 }
@@ -151,6 +154,7 @@ func newSupervise() *cobra.Command {
 	cmd.Flags().IntVar(&o.Port, "port", 6443, "API server port")
 	cmd.Flags().IntVar(&o.IngressPort, "ingress-port", 8000, "ingress port")
 	cmd.Flags().BoolVar(&o.AuditLog, "audit-log", false, "audit-log writes")
+	cluster.AddLogsFlags(cmd.Flags(), &o.Logs)
 	cmd.Flags().IntVar(&lockFD, "lock-fd", 0, "inherited, already held directory lock")
 	return cmd
 }

@@ -9,13 +9,17 @@ run=${RUN_DIR:-$root/.run}
 port=${RUN_PORT:-6443}
 ingress_port=${RUN_INGRESS_PORT:-8000}
 smtp=${RUN_SMTP:-127.0.0.1:2525}
+# The platform's logs ingestion, which the nodes' collectors send to.
+logs_ingest=${RUN_LOGS_INGEST:-127.0.0.1:9429}
 domain=toolforge.localhost
 bin=$root/bin
 mkdir -p "$run"
 step() { echo "==> $*" >&2; }
 
 step "Starting the devcluster (1 real node, ingress on port $ingress_port)"
-"$bin/devcluster" start --dir "$run/cluster" --nodes 1 --port "$port" --ingress-port "$ingress_port"
+"$bin/devcluster" start --dir "$run/cluster" --nodes 1 --port "$port" --ingress-port "$ingress_port" \
+  --logs-ingest "http://$logs_ingest/insert/jsonline"
+logs_store=$(sed -n 's/^ *"logsStore": "\(.*\)",$/\1/p' "$run/cluster/state.json")
 
 # start NAME PIDFILE LOG CMD...: a background process, once.
 start() {
@@ -42,6 +46,8 @@ start "toolforged all" "$run/toolforged.pid" "$run/toolforged.log" \
   --domain "$domain" \
   --web-url "http://{host}:$ingress_port/" \
   --smtp-server "$smtp" \
+  --logs-store-url "$logs_store" \
+  --logs-ingest-addr "$logs_ingest" \
   --mail-interval 10s \
   --interval 30s
 

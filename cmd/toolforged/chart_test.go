@@ -90,11 +90,22 @@ func renderedArgs(t *testing.T) map[string][]string {
 			a := d.Spec.Template.Spec.Containers[0].Args
 			args[a[0]] = a[1:]
 		}
+		// A service in a DaemonSet's pod (the logs ingestion beside each
+		// node's collector): its toolforged container (the image's
+		// entrypoint, no command of its own).
+		if d, ok := obj.(*appsv1.DaemonSet); err == nil && ok {
+			for _, c := range d.Spec.Template.Spec.Containers {
+				if len(c.Command) == 0 && len(c.Args) > 0 {
+					args[c.Args[0]] = c.Args[1:]
+				}
+			}
+		}
 	}
 	return args
 }
 
-// notComponents are services the chart does not run, each with the reason.
+// notComponents are services the chart does not run as a Deployment of
+// their own, each with the reason.
 var notComponents = map[string]string{
 	"backup": "etcd's backups run beside etcd (its endpoints and client certificate are the control plane's), never inside the cluster they back up: a broken cluster must not stop its own backups or restore",
 }

@@ -7,6 +7,8 @@ import (
 	"github.com/toolforge-go/toolforge/internal/api"
 	"github.com/toolforge-go/toolforge/internal/daemon"
 	"github.com/toolforge-go/toolforge/internal/etcdbackup"
+	"github.com/toolforge-go/toolforge/internal/logs/events"
+	"github.com/toolforge-go/toolforge/internal/logs/ingest"
 	"github.com/toolforge-go/toolforge/internal/notify"
 	"github.com/toolforge-go/toolforge/internal/status"
 )
@@ -20,6 +22,8 @@ func services() []daemon.Service {
 		api.NewService(),
 		status.NewService(),
 		notify.NewService(),
+		ingest.NewService(),
+		events.NewService(),
 		etcdbackup.NewService(), // not in all: see its StandaloneOnly
 	}
 }

@@ -176,6 +176,9 @@ func TestBadInputGivesOneClearLineAndLeavesNothingRunning(t *testing.T) {
 		{"a taken ingress port", []string{"--dir", filepath.Join(base, "i"), "--port", free, "--ingress-port", takenPort}, false, 1, "ingress port " + takenPort + " on 127.0.0.1 is already in use; choose another with --ingress-port"},
 		{"a port out of range", []string{"--dir", filepath.Join(base, "r"), "--port", "70000"}, false, 2, "--port must be between 1 and 65535"},
 		{"no dir", []string{"--nodes", "1"}, false, 2, "--dir is required"},
+		{"a log retention under a day", []string{"--dir", filepath.Join(base, "l"), "--logs-retention", "12h"}, false, 2, `--logs-retention "12h": the store keeps lines at least 1d`},
+		{"a log retention without a unit", []string{"--dir", filepath.Join(base, "l"), "--logs-retention", "14"}, false, 2, "want N followed by h, d, w or y (e.g. 14d)"},
+		{"a log ingestion that is no URL", []string{"--dir", filepath.Join(base, "l"), "--logs-ingest", "localhost:9429"}, false, 2, `--logs-ingest "localhost:9429": want an http(s) URL`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -51,6 +51,8 @@ func run() error {
 	out := flag.String("out", "bin/images", "where the binary, the OCI layout (without --registry) and the chart archive go")
 	chartDir := flag.String("chart", "deploy/chart/toolforge", "the chart")
 	cacerts := flag.String("ca-certificates", "/etc/ssl/certs/ca-certificates.crt", "the CA bundle shipped in the image (Debian's ca-certificates)")
+	victoriaLogs := flag.String("victoria-logs", "bin/victoria-logs", "the log store the image carries as /victoria-logs (make bin/victoria-logs)")
+	vlagent := flag.String("vlagent", "bin/vlagent", "the log collector the image carries as /vlagent (make bin/vlagent)")
 	flag.Parse()
 	start := time.Now()
 
@@ -93,7 +95,13 @@ func run() error {
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("go build: %w", err)
 	}
-	img, err := platformimage.Build(platformimage.Options{Binary: bin, CACerts: *cacerts, Created: created, Version: tag, Revision: *commit})
+	for _, p := range []string{*victoriaLogs, *vlagent} {
+		if _, err := os.Stat(p); err != nil {
+			return fmt.Errorf("%w: make images builds it (make bin/victoria-logs bin/vlagent)", err)
+		}
+	}
+	img, err := platformimage.Build(platformimage.Options{Binary: bin, CACerts: *cacerts, Created: created, Version: tag, Revision: *commit,
+		Programs: map[string]string{"/victoria-logs": *victoriaLogs, "/vlagent": *vlagent}})
 	if err != nil {
 		return err
 	}

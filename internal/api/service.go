@@ -29,6 +29,9 @@ import (
 	"github.com/toolforge-go/toolforge/internal/daemon"
 	envvarsserver "github.com/toolforge-go/toolforge/internal/envvars/server"
 	jobsserver "github.com/toolforge-go/toolforge/internal/jobs/server"
+	"github.com/toolforge-go/toolforge/internal/logs"
+	logsserver "github.com/toolforge-go/toolforge/internal/logs/server"
+	logstore "github.com/toolforge-go/toolforge/internal/logs/store"
 	"github.com/toolforge-go/toolforge/internal/servingcert"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
@@ -53,7 +56,7 @@ func NewService() *Service {
 func (s *Service) Name() string { return "api" }
 
 func (s *Service) Short() string {
-	return "Serve the jobs and envvars API to tools (HTTPS, client certificates)"
+	return "Serve the jobs, envvars and logs APIs to tools (HTTPS, client certificates)"
 }
 
 func (s *Service) AddFlags(fs *pflag.FlagSet) {
@@ -140,11 +143,17 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 	if err := mgr.Add(certs); err != nil {
 		return err
 	}
+	logsAPI := &logsserver.Server{Kube: kube, Retention: env.Common.LogsRetention, Log: log}
+	if env.Common.LogsStoreURL != "" {
+		if logsAPI.Store, err = logstore.New(env.Common.LogsStoreURL); err != nil {
+			return daemon.UsageError{Err: err}
+		}
+	}
 	// The public metrics are the API's own; the process's (Go runtime,
 	// client-go, controller-runtime) are the operators', on the metrics
 	// port, which serves the API's too.
 	own := prometheus.NewRegistry()
-	srv, err := NewServer([]API{{Name: "jobs", Routes: store.Routes()}, {Name: "envvars", Routes: vars.Routes()}}, newRBACAccess(kube.AuthorizationV1().SubjectAccessReviews()), log, registerers{own, ctrlmetrics.Registry}, own)
+	srv, err := NewServer([]API{{Name: "jobs", Routes: store.Routes()}, {Name: "envvars", Routes: vars.Routes()}, {Name: logs.Service, Routes: logsAPI.Routes()}}, newRBACAccess(kube.AuthorizationV1().SubjectAccessReviews()), log, registerers{own, ctrlmetrics.Registry}, own)
 	if err != nil {
 		return err
 	}

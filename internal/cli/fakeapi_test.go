@@ -23,6 +23,7 @@ import (
 
 	"github.com/toolforge-go/toolforge/internal/envvars"
 	"github.com/toolforge-go/toolforge/internal/jobs"
+	"github.com/toolforge-go/toolforge/internal/logs"
 	"github.com/toolforge-go/toolforge/internal/route"
 )
 
@@ -37,6 +38,11 @@ type fakeAPI struct {
 	envvars map[string]string
 	// calls are the requests, "METHOD path", in order.
 	calls []string
+	// The logs API: its answer's status (0: 200 with storedLines), and
+	// what the kubelet has (the jobs API's logs).
+	logsStatus  int
+	storedLines []logs.Line
+	kubelet     string
 }
 
 func newFakeAPI(t *testing.T) *fakeAPI {
@@ -150,6 +156,23 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 	})
 	mux.HandleFunc("GET "+ev+"/quota", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusOK, envvars.QuotaResponse{Quota: envvars.Quota{Count: len(f.envvars), MaxCount: envvars.MaxCount, Bytes: 15, MaxBytes: envvars.MaxTotal, MaxValue: envvars.MaxValue}, Messages: route.NewMessages()})
+	})
+	mux.HandleFunc("GET /logs/v1/tool/demo/job/{name}/logs", func(w http.ResponseWriter, r *http.Request) {
+		if f.logsStatus != 0 {
+			replyError(w, f.logsStatus, fmt.Sprintf("the logs API answers %d", f.logsStatus))
+			return
+		}
+		w.Header().Set("Content-Type", logs.ContentType)
+		for _, l := range f.storedLines {
+			_ = json.NewEncoder(w).Encode(l)
+		}
+	})
+	mux.HandleFunc("GET "+base+"/jobs/{name}/logs", func(w http.ResponseWriter, r *http.Request) {
+		if f.kubelet == "" {
+			replyError(w, http.StatusNotFound, "Job '"+r.PathValue("name")+"' does not have any logs available")
+			return
+		}
+		_, _ = w.Write([]byte(f.kubelet))
 	})
 	// The Kubernetes API, as far as the CLI reads it with the tool's
 	// kubeconfig: there is no image catalogue ConfigMap.

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,33 +13,61 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/toolforge-go/toolforge/internal/jobs"
+	"github.com/toolforge-go/toolforge/internal/logs"
 )
 
 func newJobsLogsCommand(s *IOStreams, api *apiFlags) *cobra.Command {
-	var follow bool
-	var lines int64
+	o := &logsOptions{}
 	cmd := &cobra.Command{
-		Use:               "logs NAME",
-		Short:             "Show the output of a job's pods",
+		Use:   "logs NAME",
+		Short: "Show the output of a job's runs",
+		Long: `Show the output of a job: the lines its runs wrote, oldest first, from every
+run the log store keeps (14 days by default), even those whose pods are gone;
+each line with its pod when they come from several. --events shows the
+platform's events about the job instead. When the store cannot be reached,
+the kubelet's logs of the job's current pods are shown, with a warning.`,
 		Args:              ExactArgs(1, "NAME"),
 		ValidArgsFunction: completeFirstArg(jobNames(s, api)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if lines < 0 {
-				return Usagef("-l/--last %d: want a number of lines", lines)
+			if err := o.check(); err != nil {
+				return err
 			}
 			c, err := newAPIClient(s, api)
 			if err != nil {
 				return err
 			}
-			return jobLogs(cmd.Context(), s, c, args[0], follow, lines)
+			return jobLogs(cmd.Context(), s, c, args[0], o)
 		},
 	}
-	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep showing new lines")
-	cmd.Flags().Int64VarP(&lines, "last", "l", 0, "show only the last N lines of each pod")
+	o.addFlags(cmd.Flags(), true)
 	return cmd
 }
 
-func jobLogs(ctx context.Context, s *IOStreams, c *apiClient, name string, follow bool, lines int64) error {
+// jobLogs shows a job's stored lines, or the kubelet's when the store has
+// none (lines not collected yet, or a job whose output goes to files: the
+// jobs API says which) or cannot be reached.
+func jobLogs(ctx context.Context, s *IOStreams, c *apiClient, name string, o *logsOptions) error {
+	what := logs.Logs
+	if o.Events {
+		what = logs.Events
+	}
+	err := showStoredLogs(ctx, s, c, logs.JobPath(c.tool.Name, name, what), o)
+	var down *storeUnavailable
+	switch {
+	case errors.As(err, &down) && !o.windowed():
+		warnFallback(s.ErrOut, down)
+	case errors.As(err, &down):
+		return fmt.Errorf("%w (the kubelet's logs have no --since, --until or --events)", down)
+	case errors.Is(err, errNoStoredLines):
+	default:
+		return err
+	}
+	return jobKubeletLogs(ctx, s, c, name, o.Follow, o.Last)
+}
+
+// jobKubeletLogs is the jobs API's logs of the job's current pods, read
+// from the kubelet.
+func jobKubeletLogs(ctx context.Context, s *IOStreams, c *apiClient, name string, follow bool, lines int64) error {
 	q := url.Values{}
 	if follow {
 		q.Set("follow", "true")

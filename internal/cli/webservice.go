@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/toolforge-go/toolforge/internal/images"
+	"github.com/toolforge-go/toolforge/internal/logs"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 	"github.com/toolforge-go/toolforge/internal/webservice"
 )
@@ -36,8 +37,7 @@ type webserviceOptions struct {
 	Domain   string
 	Timeout  time.Duration
 	Output   *output
-	Follow   bool
-	Last     int64
+	Logs     logsOptions
 	// Command is what shell runs instead of a shell (after --).
 	Command []string
 
@@ -243,13 +243,18 @@ func newWebserviceLogs(s *IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "logs",
 		Short: "Print the web service's logs",
-		Args:  typeArg(o),
+		Long: `Print the web service's logs: the lines its pods wrote, oldest first, from
+every pod the log store keeps lines of (14 days by default), the pods a
+restart replaced included; each line with its pod when they come from
+several. --events shows the platform's events about the web service. When
+the store cannot be reached, the current pods' logs are read from the
+kubelet, with a warning.`,
+		Args: typeArg(o),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runWebservice(cmd.Context(), s, o, "logs")
 		},
 	}
-	cmd.Flags().BoolVarP(&o.Follow, "follow", "f", false, "keep printing new lines")
-	cmd.Flags().Int64VarP(&o.Last, "last", "l", 0, "print only the last N lines of each pod (default all)")
+	o.Logs.addFlags(cmd.Flags(), true)
 	addBackendFlag(cmd.Flags(), o)
 	return cmd
 }
@@ -314,8 +319,10 @@ func runWebservice(ctx context.Context, s *IOStreams, o *webserviceOptions, acti
 			return err
 		}
 	}
-	if action == "logs" && o.Last < 0 {
-		return Usagef("--last %d: want a number of lines, 0 for all", o.Last)
+	if action == "logs" {
+		if err := o.Logs.check(); err != nil {
+			return err
+		}
 	}
 	c, err := webserviceClient(s, o)
 	if err != nil {
@@ -337,7 +344,7 @@ func runWebservice(ctx context.Context, s *IOStreams, o *webserviceOptions, acti
 		}
 		err = printWebserviceStatus(ctx, s, c, o.Output)
 	case "logs":
-		err = c.Logs(ctx, webservice.LogOptions{Follow: o.Follow, Last: o.Last}, s.Out)
+		err = webserviceLogs(ctx, s, c, &o.Logs)
 	case "shell":
 		err = runWebserviceShell(ctx, s, c, o)
 	}
@@ -395,4 +402,30 @@ func completeWebserviceFirst(cmd *cobra.Command, args []string, toComplete strin
 		return completeNames(cmd, toComplete, func(context.Context) ([]string, error) { return webserviceActions, nil })
 	}
 	return nil, cobra.ShellCompDirectiveNoFileComp
+}
+
+// webserviceLogs shows the web service's stored lines, or its current
+// pods' from the kubelet when the store has none yet or cannot be reached.
+func webserviceLogs(ctx context.Context, s *IOStreams, c *webservice.Client, o *logsOptions) error {
+	api, err := newAPIClient(s, &apiFlags{})
+	if err == nil {
+		what := logs.Logs
+		if o.Events {
+			what = logs.Events
+		}
+		err = showStoredLogs(ctx, s, api, logs.WebservicePath(c.Tool, what), o)
+	} else {
+		err = &storeUnavailable{err}
+	}
+	var down *storeUnavailable
+	switch {
+	case errors.As(err, &down) && !o.windowed():
+		warnFallback(s.ErrOut, down)
+	case errors.As(err, &down):
+		return fmt.Errorf("%w (the kubelet's logs have no --since, --until or --events)", down)
+	case errors.Is(err, errNoStoredLines):
+	default:
+		return err
+	}
+	return c.Logs(ctx, webservice.LogOptions{Follow: o.Follow, Last: o.Last}, s.Out)
 }

@@ -16,6 +16,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/pflag"
@@ -93,6 +94,13 @@ type Common struct {
 	// SMTPServer (host:port) is where job notifications are sent; empty
 	// means the platform sends no mail.
 	SMTPServer string
+	// LogsStoreURL is the platform's log store (VictoriaLogs, http://host:
+	// port), which the logs ingestion writes, the logs API and the status
+	// page read; empty means the platform keeps no logs (docs/logs.md).
+	LogsStoreURL string
+	// LogsRetention is how long the store keeps lines (its
+	// -retentionPeriod): the logs API refuses windows reaching further.
+	LogsRetention time.Duration
 	// InstallRBAC: the service installs its own roles, bindings and
 	// ServiceAccount, and the platform namespace, when its credentials may
 	// (an admin's, beside a devcluster). Off when an installer owns them
@@ -113,6 +121,8 @@ func (c *Common) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Domain, "domain", tenancy.DefaultDomain, "public domain of tools' web services and published jobs (<tool>.<domain>): the Ingress hosts admission allows, published to tools")
 	fs.StringVar(&c.WebURL, "web-url", tenancy.DefaultWebURL, "public URL of a tool's web service, {host} standing for <tool>.<domain> (published to tools, which print it)")
 	fs.StringVar(&c.SMTPServer, "smtp-server", "", "SMTP server (host:port) job notifications are sent through; without one the platform sends no mail and refuses jobs' --emails other than none")
+	fs.StringVar(&c.LogsStoreURL, "logs-store-url", "", "the platform's log store (VictoriaLogs, http://host:port): the logs ingestion writes it, the logs API and the status page read it; without one the platform keeps no logs and the CLI shows the kubelet's")
+	fs.DurationVar(&c.LogsRetention, "logs-retention", 14*24*time.Hour, "how long the log store keeps lines (its -retentionPeriod); the logs API refuses windows reaching further back")
 	fs.BoolVar(&c.InstallRBAC, "install-rbac", true, "install the service's own roles, bindings and ServiceAccount, and the platform namespace, at start; false when an installer owns them (the Helm chart)")
 }
 
@@ -124,6 +134,14 @@ func (c *Common) Validate() error {
 	}
 	if u, err := url.Parse(strings.ReplaceAll(c.WebURL, "{host}", "tool.example.org")); !strings.Contains(c.WebURL, "{host}") || err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		return Usagef("--web-url %q: want an http(s) URL naming the web service's host as {host}, e.g. %s", c.WebURL, tenancy.DefaultWebURL)
+	}
+	if c.LogsStoreURL != "" {
+		if u, err := url.Parse(c.LogsStoreURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return Usagef("--logs-store-url %q: want http(s)://host:port", c.LogsStoreURL)
+		}
+	}
+	if c.LogsRetention < 24*time.Hour {
+		return Usagef("--logs-retention must be at least 24h, the store's minimum (got %s)", c.LogsRetention)
 	}
 	if c.SMTPServer != "" {
 		host, port, err := net.SplitHostPort(c.SMTPServer)

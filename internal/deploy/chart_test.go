@@ -24,6 +24,7 @@ import (
 	"github.com/toolforge-go/toolforge/internal/admission"
 	"github.com/toolforge-go/toolforge/internal/api"
 	"github.com/toolforge-go/toolforge/internal/deploy"
+	"github.com/toolforge-go/toolforge/internal/logs/events"
 	"github.com/toolforge-go/toolforge/internal/notify"
 	"github.com/toolforge-go/toolforge/internal/status"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
@@ -114,6 +115,9 @@ func TestTheChartRendersOnlyValuesItsSchemaAllows(t *testing.T) {
 		{"a domain that is not a DNS name is refused by the schema", "flags: {domain: Not A Domain}", "domain"},
 		{"a shutdown delay the grace period cannot hold is refused by the schema", "shutdownDelaySeconds: 25", "shutdownDelaySeconds"},
 		{"a mail recipient without the tool is refused by the schema", "components: {notifier: {flags: {mail-to: admins@example.org}}}", "mail-to"},
+		{"the events writer needs the log store", "logs: {enabled: false}", "needs logs.enabled"},
+		{"the platform renders without logs", "logs: {enabled: false}\ncomponents: {logs-events: {enabled: false}}", ""},
+		{"a retention under a day is refused by the schema", "logs: {retentionDays: 0}", "retentionDays"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := deploy.RenderChart(chartDir, values(tc.values), ns)
@@ -144,6 +148,8 @@ func TestTheChartsRolesAreTheServicesOwn(t *testing.T) {
 		{status.RoleName, ns, status.PlatformRole(ns).Rules},
 		{notify.RoleName, "", notify.ClusterRole().Rules},
 		{notify.RoleName, ns, notify.PlatformRole(ns).Rules},
+		{events.RoleName, "", events.ClusterRole().Rules},
+		{events.RoleName, ns, events.PlatformRole(ns).Rules},
 	}
 	for _, cr := range rbac.ClusterRoles() {
 		roles = append(roles, role{cr.Name, "", cr.Rules})
@@ -203,9 +209,11 @@ func TestEveryComponentIsReplicatedProbedAndUnprivileged(t *testing.T) {
 		name, values string
 		rootAccounts bool
 		enforce      string
+		deployments  int
 	}{
-		{"with homes on hostPath only the accounts controller is root, with three capabilities", "", true, "privileged"},
-		{"without hostPath homes every pod is restricted", "components: {accounts: {homes: {hostPath: false}}}", false, "restricted"},
+		{"with homes on hostPath only the accounts controller is root, with three capabilities", "", true, "privileged", 5},
+		{"without hostPath homes every Deployment is restricted, the namespace privileged for the log collector", "components: {accounts: {homes: {hostPath: false}}}", false, "privileged", 5},
+		{"without hostPath homes nor logs every pod is restricted", "components: {accounts: {homes: {hostPath: false}}, logs-events: {enabled: false}}\nlogs: {enabled: false}", false, "restricted", 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			objs := render(t, tc.values)
@@ -250,8 +258,8 @@ func TestEveryComponentIsReplicatedProbedAndUnprivileged(t *testing.T) {
 					t.Errorf("%s has no PodDisruptionBudget", d.Name)
 				}
 			}
-			if deployments != 4 {
-				t.Errorf("%d Deployments, want 4", deployments)
+			if deployments != tc.deployments {
+				t.Errorf("%d Deployments, want %d", deployments, tc.deployments)
 			}
 		})
 	}

@@ -15,6 +15,7 @@ import (
 	"os"
 	"runtime"
 	"sort"
+	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -51,6 +52,10 @@ type Options struct {
 	Version, Revision string
 	// Arch is the binary's GOARCH (default: this machine's).
 	Arch string
+	// Programs are other static programs the image carries, by their path
+	// in it (the log store, /victoria-logs, and its collector, /vlagent,
+	// which the chart runs from this image), in a layer of their own.
+	Programs map[string]string
 }
 
 // Build makes the image: a base layer (CA certificates, passwd, group,
@@ -85,10 +90,31 @@ func Build(o Options) (v1.Image, error) {
 	}
 	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
-	img, err = mutate.Append(img,
-		mutate.Addendum{Layer: base, History: v1.History{Created: v1.Time{Time: o.Created}, CreatedBy: "platformimage: CA certificates, passwd, group, /tmp", Comment: "base"}},
-		mutate.Addendum{Layer: app, History: v1.History{Created: v1.Time{Time: o.Created}, CreatedBy: "platformimage: " + Entrypoint}},
-	)
+	adds := []mutate.Addendum{
+		{Layer: base, History: v1.History{Created: v1.Time{Time: o.Created}, CreatedBy: "platformimage: CA certificates, passwd, group, /tmp", Comment: "base"}},
+	}
+	if len(o.Programs) > 0 {
+		var files []file
+		var names []string
+		for path, src := range o.Programs {
+			data, err := os.ReadFile(src)
+			if err != nil {
+				return nil, fmt.Errorf("read %s for %s: %w", src, path, err)
+			}
+			files = append(files, file{Name: strings.TrimPrefix(path, "/"), Mode: 0o755, Data: data})
+			names = append(names, path)
+		}
+		sort.Strings(names)
+		programs, err := layer(o.Created, files)
+		if err != nil {
+			return nil, err
+		}
+		// Below toolforged's, which changes with every commit: this one
+		// changes only with the programs' versions.
+		adds = append(adds, mutate.Addendum{Layer: programs, History: v1.History{Created: v1.Time{Time: o.Created}, CreatedBy: "platformimage: " + strings.Join(names, " ")}})
+	}
+	adds = append(adds, mutate.Addendum{Layer: app, History: v1.History{Created: v1.Time{Time: o.Created}, CreatedBy: "platformimage: " + Entrypoint}})
+	img, err = mutate.Append(img, adds...)
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/toolforge-go/toolforge/internal/daemon"
+	"github.com/toolforge-go/toolforge/internal/logs/store"
 	"github.com/toolforge-go/toolforge/internal/status/inventory"
 	"github.com/toolforge-go/toolforge/internal/status/pages"
 	"github.com/toolforge-go/toolforge/internal/status/web"
@@ -89,8 +90,16 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 	}); err != nil {
 		return err
 	}
+	b := &pages.Builder{Src: inv}
+	if env.Common.LogsStoreURL != "" {
+		st, err := store.New(env.Common.LogsStoreURL)
+		if err != nil {
+			return daemon.UsageError{Err: err}
+		}
+		b.Events = eventsFrom(st, log)
+	}
 	srv, err := web.New(web.Options{
-		Pages: &pages.Builder{Src: inv}, Ready: inv.Synced, Log: log,
+		Pages: b, Ready: inv.Synced, Log: log,
 		Metrics:    promhttp.HandlerFor(ctrlmetrics.Registry, promhttp.HandlerOpts{}),
 		Registerer: ctrlmetrics.Registry,
 	})

@@ -67,6 +67,10 @@ func (c *Cluster) StartPlatform(ctx context.Context, domain string, extra ...str
 		"--domain", domain,
 		"--api-addr", addrs[0], "--admission-addr", addrs[1], "--metrics-addr", addrs[2], "--health-addr", addrs[3], "--status-addr", addrs[4],
 	}, extra...)
+	// Real nodes have a log store and collectors: the platform keeps logs.
+	if store, err := c.LogsStoreURL(); err == nil && c.LogsIngestAddr != "" {
+		args = append(args, "--logs-store-url", store, "--logs-ingest-addr", c.LogsIngestAddr)
+	}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	// The platform must not outlive the test or benchmark that started it.

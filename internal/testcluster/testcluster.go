@@ -46,9 +46,12 @@ type Cluster struct {
 	Kubeconfig string
 	CACert     string
 	APIURL     string
-	Config     *rest.Config
-	Client     kubernetes.Interface
-	bin        string
+	// LogsIngestAddr is where the nodes' log collectors send lines (real
+	// nodes only): the platform's logs ingestion listens there.
+	LogsIngestAddr string
+	Config         *rest.Config
+	Client         kubernetes.Interface
+	bin            string
 
 	mu        sync.Mutex
 	tools     map[string]*Tool
@@ -98,19 +101,32 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 			return nil, err
 		}
 		args := []string{"start", "--dir", dir, "--nodes", strconv.Itoa(o.RealNodes), "--kwok-nodes", strconv.Itoa(o.Nodes), "--port", strconv.Itoa(port)}
+		ingestAddr := ""
 		if o.RealNodes > 0 {
 			ingress, err := FreePort()
 			if err != nil {
 				return nil, err
 			}
 			args = append(args, "--ingress-port", strconv.Itoa(ingress))
+			// The collectors send to the platform's ingestion, which
+			// StartPlatform starts there (until then they keep the lines).
+			ingest, err := FreePort()
+			if err != nil {
+				return nil, err
+			}
+			ingestAddr = "127.0.0.1:" + strconv.Itoa(ingest)
+			args = append(args, "--logs-ingest", "http://"+ingestAddr+"/insert/jsonline")
 		}
 		if o.AuditLog {
 			args = append(args, "--audit-log")
 		}
 		out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
 		if err == nil {
-			return connect(bin, dir)
+			c, err := connect(bin, dir)
+			if c != nil {
+				c.LogsIngestAddr = ingestAddr
+			}
+			return c, err
 		}
 		lastErr = fmt.Errorf("devcluster %s: %w\n%s", strings.Join(args, " "), err, out)
 		if !bytes.Contains(out, []byte("already in use")) {
@@ -259,6 +275,25 @@ func (c *Cluster) IngressURL() (string, error) {
 		return "", errors.New("the cluster has no ingress (no real nodes)")
 	}
 	return st.IngressURL, nil
+}
+
+// LogsStoreURL is the cluster's log store (VictoriaLogs on loopback), as
+// devcluster recorded it; clusters without real nodes have none.
+func (c *Cluster) LogsStoreURL() (string, error) {
+	data, err := os.ReadFile(filepath.Join(c.Dir, "state.json"))
+	if err != nil {
+		return "", err
+	}
+	var st struct {
+		LogsStore string `json:"logsStore"`
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		return "", fmt.Errorf("parse state.json: %w", err)
+	}
+	if st.LogsStore == "" {
+		return "", errors.New("the cluster has no log store (no real nodes)")
+	}
+	return st.LogsStore, nil
 }
 
 // PIDs lists the cluster's processes (the supervisor, which also runs etcd

@@ -30,6 +30,7 @@ const domain = "toolforge.localhost"
 var toolNames = []string{
 	"runner", "filer", "waiter", "logger", "cron", "healer", "server", "hog", "vars",
 	"web-php", "web-python", "web-node", "web-perl", "web-orig", "metered", "sheller", "mailer", "victim", "intruder",
+	"logkeeper", "logcron", "logbuild", "logstream", "flooder", "quiet",
 }
 
 // platform is the package's shared platform: tools provisioned by the real

@@ -29,6 +29,9 @@ type Options struct {
 	// AuditLog makes the API server log every write (Metadata level) to
 	// logs/audit.log, so tests can count the writes a controller makes.
 	AuditLog bool
+	// Logs are the log store's and the nodes' collectors' settings (real
+	// nodes only; logs.go).
+	Logs LogsOptions
 }
 
 // ports are the loopback ports of one run, chosen when the supervisor starts.
@@ -38,6 +41,8 @@ type ports struct {
 	// listens on RegistryGatewayPort), DNS health and readiness, the
 	// ingress controller's ping.
 	Registry, DNSHealth, DNSReady, IngressPing int
+	// LogsStore is the log store's (VictoriaLogs) HTTP port on loopback.
+	LogsStore int
 }
 
 const (

@@ -107,14 +107,16 @@ type State struct {
 	// Real nodes only: where the ingress answers, the local registry (on
 	// loopback, and on the nodes' gateway), the directory of its
 	// identities' credentials files, and the nodes' network.
-	IngressURL          string        `json:"ingressURL,omitempty"`
-	Registry            string        `json:"registry,omitempty"`
-	RegistryGateway     string        `json:"registryGateway,omitempty"`
-	RegistryCredentials string        `json:"registryCredentials,omitempty"`
-	Network             *NetworkState `json:"network,omitempty"`
-	Procs               []Proc        `json:"procs"`
-	StartedAt           time.Time     `json:"startedAt"`
-	ReadyAt             time.Time     `json:"readyAt,omitzero"`
+	IngressURL          string `json:"ingressURL,omitempty"`
+	Registry            string `json:"registry,omitempty"`
+	RegistryGateway     string `json:"registryGateway,omitempty"`
+	RegistryCredentials string `json:"registryCredentials,omitempty"`
+	// LogsStore is the log store's URL (VictoriaLogs, on loopback).
+	LogsStore string        `json:"logsStore,omitempty"`
+	Network   *NetworkState `json:"network,omitempty"`
+	Procs     []Proc        `json:"procs"`
+	StartedAt time.Time     `json:"startedAt"`
+	ReadyAt   time.Time     `json:"readyAt,omitzero"`
 }
 
 func (l Layout) readState() (State, error) {

@@ -104,7 +104,12 @@ func (s *supervisor) startNodeServices(ctx context.Context) ([]func(context.Cont
 		}
 		s.publish()
 	}
+	logsReady, err := s.startLogs()
+	if err != nil {
+		return nil, fmt.Errorf("logs: %w", err)
+	}
 	return []func(context.Context) error{
+		logsReady,
 		func(ctx context.Context) error { return httpGetOK(ctx, "http://"+hostPort(s.p.DNSReady)+"/ready") },
 		func(ctx context.Context) error { return httpGetOK(ctx, "http://"+hostPort(s.p.IngressPing)+"/ping") },
 	}, nil
@@ -144,6 +149,7 @@ func cleanupHost(plan nodenet.Plan) error {
 		errs = append(errs, err)
 	}
 	_ = os.Remove("/var/lib/cni") // only when empty: another cluster may use it
+	_ = os.Remove(containerLogLinksInNode)
 	return errors.Join(errs...)
 }
 

@@ -16,6 +16,7 @@ import (
 type tools struct {
 	containerd, shim, coredns, traefik string // built from their Go modules (make)
 	metricsServer                      string // built from its Go module (make)
+	victoriaLogs, vlagent              string // the log store and its collector (make)
 	sandbox                            string // devcluster-sandbox, built with devcluster
 	runc, cniDir, iptables, nsenter    string // Debian packages
 }
@@ -35,7 +36,7 @@ func preflight(o Options) (tools, error) {
 	for _, b := range []struct {
 		dst  *string
 		name string
-	}{{&t.containerd, "containerd"}, {&t.shim, "containerd-shim-runc-v2"}, {&t.coredns, "coredns"}, {&t.traefik, "traefik"}, {&t.metricsServer, metricsServer}, {&t.sandbox, sandbox.Program}} {
+	}{{&t.containerd, "containerd"}, {&t.shim, "containerd-shim-runc-v2"}, {&t.coredns, "coredns"}, {&t.traefik, "traefik"}, {&t.metricsServer, metricsServer}, {&t.sandbox, sandbox.Program}, {&t.victoriaLogs, victoriaLogsProgram}, {&t.vlagent, vlagentProgram}} {
 		if *b.dst, err = besideSelf(b.name); err != nil {
 			return t, err
 		}

@@ -70,9 +70,12 @@ func (s *supervisor) newRealNode(i int) (*realNode, error) {
 	}
 	n := &realNode{index: i, cfg: cfg}
 	n.sandbox = &child{
-		name:       name + "/sandbox",
-		exe:        s.tools.sandbox,
-		args:       []string{"--hostname", name, "--cni-state", cfg.CNIState(), "--bind", cfg.KubeletRoot() + ":" + node.KubeletRootInNode},
+		name: name + "/sandbox",
+		exe:  s.tools.sandbox,
+		args: []string{"--hostname", name, "--cni-state", cfg.CNIState(), "--bind", cfg.KubeletRoot() + ":" + node.KubeletRootInNode,
+			// kubelet's links to its containers' logs, the node's own
+			// (the collector reads them; logs.go).
+			"--bind", containerLogLinks(cfg) + ":" + containerLogLinksInNode},
 		logFile:    s.l.Log(name + "-sandbox"),
 		cloneflags: sandbox.Cloneflags,
 	}

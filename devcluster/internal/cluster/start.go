@@ -41,6 +41,9 @@ func (o *Options) Validate() error {
 	if o.Port < 1 || o.Port > 65535 {
 		return UsageError{fmt.Sprintf("--port must be between 1 and 65535 (got %d)", o.Port)}
 	}
+	if err := o.Logs.validate(); err != nil {
+		return err
+	}
 	abs, err := filepath.Abs(o.Dir)
 	if err != nil {
 		return fmt.Errorf("--dir %q: %w", o.Dir, err)
@@ -148,6 +151,7 @@ func spawnSupervisor(l Layout, o Options, lock *os.File) (*exec.Cmd, error) {
 	if o.AuditLog {
 		args = append(args, "--audit-log")
 	}
+	args = append(args, o.Logs.args()...)
 	cmd := exec.Command(exe, args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.ExtraFiles = []*os.File{lock}

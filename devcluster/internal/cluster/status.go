@@ -38,6 +38,9 @@ func Status(dir string, out io.Writer) error {
 	if st.IngressURL != "" {
 		fmt.Fprintf(out, "ingress: %s\n", st.IngressURL)
 		registryLines(out, st)
+		if st.LogsStore != "" {
+			fmt.Fprintf(out, "logs store: %s\n", st.LogsStore)
+		}
 	}
 	if n := st.Network; n != nil {
 		fmt.Fprintf(out, "network: bridge %s, gateway %s, pods %s, services %s\n", n.Bridge, n.Gateway, n.PodCIDR, n.ServiceCIDR)

@@ -119,7 +119,7 @@ func (s *supervisor) run(ctx context.Context) error {
 		}
 	}
 	s.p = ports{API: s.o.Port}
-	for _, port := range []*int{&s.p.EtcdClient, &s.p.EtcdPeer, &s.p.ControllerManager, &s.p.Scheduler, &s.p.Kwok, &s.p.Registry, &s.p.DNSHealth, &s.p.DNSReady, &s.p.IngressPing} {
+	for _, port := range []*int{&s.p.EtcdClient, &s.p.EtcdPeer, &s.p.ControllerManager, &s.p.Scheduler, &s.p.Kwok, &s.p.Registry, &s.p.DNSHealth, &s.p.DNSReady, &s.p.IngressPing, &s.p.LogsStore} {
 		if *port, err = freePort(); err != nil {
 			return fmt.Errorf("pick a free port: %w", err)
 		}
@@ -144,6 +144,7 @@ func (s *supervisor) run(ctx context.Context) error {
 		s.state.Registry = hostPort(s.p.Registry)
 		s.state.RegistryGateway = net.JoinHostPort(s.plan.Gateway().String(), strconv.Itoa(RegistryGatewayPort))
 		s.state.RegistryCredentials = s.l.RegistryCredentials()
+		s.state.LogsStore = "http://" + hostPort(s.p.LogsStore)
 		s.state.Network = &NetworkState{Bridge: s.plan.Bridge(), Gateway: s.plan.Gateway().String(), PodCIDR: s.plan.PodCIDR().String(), ServiceCIDR: nodenet.ServiceCIDR}
 	}
 	s.publish()

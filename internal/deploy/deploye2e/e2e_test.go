@@ -145,7 +145,10 @@ image:
 timeout: 3m
 values:
   flags: {log-format: text, domain: toolforge.localhost}
+  # devcluster has no volumes for the log store's claim.
+  logs: {enabled: false}
   components:
+    logs-events: {enabled: false}
     accounts:
       accountsFile: |
         tools:

@@ -49,6 +49,9 @@ type Source interface {
 type Builder struct {
 	Src Source
 	Now func() time.Time
+	// Events are a tool's last events from the log store; nil when the
+	// platform keeps no logs.
+	Events func(tool string) []wire.Event
 }
 
 // NotFoundError names what a page asked for and the cluster lacks.

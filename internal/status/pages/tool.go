@@ -85,6 +85,9 @@ func (b *Builder) Tool(t string) (wire.Tool, error) {
 		out.IngressHosts = append(out.IngressHosts, h)
 	}
 	sort.Strings(out.IngressHosts)
+	if b.Events != nil {
+		out.Events, out.EventsKept = b.Events(t), true
+	}
 	return out, nil
 }
 

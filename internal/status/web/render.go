@@ -56,6 +56,13 @@ var funcs = template.FuncMap{
 		}
 		return ""
 	},
+	"eventClass": func(e string) string {
+		switch e {
+		case "oomkilled", "unhealthy", "backoff", "failed":
+			return "bad"
+		}
+		return ""
+	},
 }
 
 // parsePages parses each page with the layout and the shared parts.

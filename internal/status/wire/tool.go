@@ -32,6 +32,22 @@ type Tool struct {
 	Pods         []Pod       `json:"pods"`
 	Quota        []Quota     `json:"quota"`
 	IngressHosts []string    `json:"ingressHosts"`
+	// Events are the platform's last events about the tool's jobs and web
+	// service, newest first, when the platform keeps logs (EventsKept).
+	Events     []Event `json:"events,omitempty"`
+	EventsKept bool    `json:"eventsKept"`
+}
+
+// Event is one of the platform's events about a tool's workload.
+type Event struct {
+	Time time.Time `json:"time"`
+	// Of and Name are the workload: job or webservice, and its name.
+	Of    string `json:"of"`
+	Name  string `json:"name"`
+	Event string `json:"event"`
+	// Message is the platform's words (what a container's health check
+	// said is not shown on this public page).
+	Message string `json:"message"`
 }
 
 // WebService is a tool's web service.
