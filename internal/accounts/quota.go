@@ -25,6 +25,9 @@ func quotaName(tool string) string { return "tool-" + tool }
 func (r *Reconciler) desiredQuota(tool string, overrides corev1.ResourceList) corev1.ResourceList {
 	hard := r.quotas.For(tool).Quota
 	maps.Copy(hard, overrides)
+	// The registry's storage is the build service's to enforce, not a
+	// ResourceQuota key.
+	delete(hard, toolquota.RegistryStorage)
 	if pvcs, ok := hard[corev1.ResourcePersistentVolumeClaims]; ok {
 		raised := pvcs.DeepCopy()
 		raised.Add(*resource.NewQuantity(int64(len(r.platformClaims(accountsource.Tool{Name: tool}))), resource.DecimalSI))

@@ -19,6 +19,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -33,6 +34,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/toolforge-go/toolforge/internal/builds/v1alpha1"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 	"github.com/toolforge-go/toolforge/internal/version"
 )
@@ -97,6 +99,11 @@ type Common struct {
 	// (the Helm chart, which grants each component least privilege: its
 	// ServiceAccount may not create cluster-wide RBAC).
 	InstallRBAC bool
+	// BuildsRegistry is the registry host of tools' built images
+	// (<host>/tool-<tool>/<name>): the build service pushes there,
+	// admission allows its tool-* repositories, jobs and web services
+	// run them. Empty: the platform has no build service.
+	BuildsRegistry string
 }
 
 func (c *Common) addFlags(fs *pflag.FlagSet) {
@@ -111,6 +118,7 @@ func (c *Common) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Domain, "domain", tenancy.DefaultDomain, "public domain of tools' web services and published jobs (<tool>.<domain>): the Ingress hosts admission allows, published to tools")
 	fs.StringVar(&c.WebURL, "web-url", tenancy.DefaultWebURL, "public URL of a tool's web service, {host} standing for <tool>.<domain> (published to tools, which print it)")
 	fs.StringVar(&c.SMTPServer, "smtp-server", "", "SMTP server (host:port) job notifications are sent through; without one the platform sends no mail and refuses jobs' --emails other than none")
+	fs.StringVar(&c.BuildsRegistry, "builds-registry", "", "registry host[:port] of tools' built images (<host>/tool-<tool>/<name>); empty: no build service")
 	fs.BoolVar(&c.InstallRBAC, "install-rbac", true, "install the service's own roles, bindings and ServiceAccount, and the platform namespace, at start; false when an installer owns them (the Helm chart)")
 }
 
@@ -171,6 +179,13 @@ func (c *Common) logger() (*slog.Logger, error) {
 func Scheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	// The platform's own CRDs, and CRDs themselves (installed at start).
+	if err := v1alpha1.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	if err := apiextensionsv1.AddToScheme(s); err != nil {
 		panic(err)
 	}
 	return s

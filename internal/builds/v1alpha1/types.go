@@ -160,3 +160,10 @@ func (l *BuildList) DeepCopyObject() runtime.Object {
 	}
 	return out
 }
+
+// DeepCopy copies s.
+func (s *BuildStatus) DeepCopy() *BuildStatus {
+	out := new(BuildStatus)
+	s.DeepCopyInto(out)
+	return out
+}
