@@ -277,4 +277,3 @@ func InstallBuilds(ctx context.Context, c client.Client, platformNS string) erro
 		ensure.ReplaceWhen(func(cur *rbacv1.RoleBinding) bool { return cur.RoleRef != binding.RoleRef }))
 	return err
 }
-

@@ -62,7 +62,7 @@ func parts() []Part {
 // jobsPart is the jobs framework (/jobs/v1).
 type jobsPart struct{ store *jobsserver.Store }
 
-func (*jobsPart) Name() string             { return "jobs" }
+func (*jobsPart) Name() string               { return "jobs" }
 func (*jobsPart) AddFlags(fs *pflag.FlagSet) {}
 
 func (p *jobsPart) Setup(ctx context.Context, h *Host) ([]route.Route, error) {
@@ -89,7 +89,7 @@ func (p *jobsPart) Setup(ctx context.Context, h *Host) ([]route.Route, error) {
 // envvarsPart is the tools' environment variables (/envvars/v1).
 type envvarsPart struct{}
 
-func (*envvarsPart) Name() string             { return "envvars" }
+func (*envvarsPart) Name() string               { return "envvars" }
 func (*envvarsPart) AddFlags(fs *pflag.FlagSet) {}
 
 func (*envvarsPart) Setup(_ context.Context, h *Host) ([]route.Route, error) {

@@ -2,10 +2,10 @@ package builder
 
 import (
 	"bytes"
-	"io"
-	"log"
 	"context"
 	"encoding/json"
+	"io"
+	"log"
 	"net/http/httptest"
 	"os"
 	"os/exec"
