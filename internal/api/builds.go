@@ -178,6 +178,7 @@ func (p *buildsPart) Setup(ctx context.Context, h *Host) ([]route.Route, error) 
 	if err := h.Manager.Add(ctl); err != nil {
 		return nil, err
 	}
+	h.BuiltImages = svc.ToolImages
 	return svc.Routes(), nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/toolforge-go/toolforge/internal/daemon"
+	"github.com/toolforge-go/toolforge/internal/jobs"
 	envvarsserver "github.com/toolforge-go/toolforge/internal/envvars/server"
 	jobsserver "github.com/toolforge-go/toolforge/internal/jobs/server"
 	"github.com/toolforge-go/toolforge/internal/route"
@@ -51,6 +52,8 @@ type Host struct {
 	// AddCache adds another cache the parts' reads need; the server
 	// serves once every cache has synced.
 	AddCache func(cache.Cache) error
+	// BuiltImages lists a tool's own images (set by the builds part).
+	BuiltImages func(ctx context.Context, tool string) ([]jobs.ImageInfo, error)
 }
 
 // parts are the services of the API server, in the order of the merged
@@ -70,7 +73,14 @@ func (p *jobsPart) Setup(ctx context.Context, h *Host) ([]route.Route, error) {
 	p.store = &jobsserver.Store{
 		Reader: h.Cache, Writer: h.Writer, Kube: h.Kube, Log: h.Log,
 		Domain: env.Common.Domain, WebURL: env.Common.WebURL, Mail: env.Common.SMTPServer != "",
-		Images: h.Catalogue.Get,
+		Images:        h.Catalogue.Get,
+		BuiltRegistry: env.Common.BuildsRegistry,
+		BuiltImages: func(ctx context.Context, tool string) ([]jobs.ImageInfo, error) {
+			if h.BuiltImages == nil {
+				return nil, nil
+			}
+			return h.BuiltImages(ctx, tool)
+		},
 	}
 	// What a job list shows changes with these (pods: a one-off job is
 	// done once its pod succeeded, before the Job controller says so).

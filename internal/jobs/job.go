@@ -112,7 +112,12 @@ func (j *Job) Normalize() {
 		j.Emails = "none"
 	}
 	if j.Mount == "" {
+		// A built image runs without the tool's home unless asked; a
+		// catalogue image's job works in it.
 		j.Mount = "all"
+		if IsBuiltImage(j.Image) {
+			j.Mount = "none"
+		}
 	}
 	if j.FilelogStdout != "" || j.FilelogStderr != "" {
 		j.Filelog = true

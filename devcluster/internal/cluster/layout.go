@@ -98,12 +98,16 @@ type State struct {
 	KwokNodes int    `json:"kwokNodes,omitempty"`
 	// Real nodes only: where the ingress answers, the local registry (on
 	// loopback), and the nodes' network.
-	IngressURL string        `json:"ingressURL,omitempty"`
-	Registry   string        `json:"registry,omitempty"`
-	Network    *NetworkState `json:"network,omitempty"`
-	Procs      []Proc        `json:"procs"`
-	StartedAt  time.Time     `json:"startedAt"`
-	ReadyAt    time.Time     `json:"readyAt,omitzero"`
+	IngressURL string `json:"ingressURL,omitempty"`
+	Registry   string `json:"registry,omitempty"`
+	// Git is the git server's base URL, Egress the build service's egress
+	// proxy (its password in DIR/egress/password); both on the gateway.
+	Git       string        `json:"git,omitempty"`
+	Egress    string        `json:"egress,omitempty"`
+	Network   *NetworkState `json:"network,omitempty"`
+	Procs     []Proc        `json:"procs"`
+	StartedAt time.Time     `json:"startedAt"`
+	ReadyAt   time.Time     `json:"readyAt,omitzero"`
 }
 
 func (l Layout) readState() (State, error) {

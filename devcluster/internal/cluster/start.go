@@ -197,6 +197,9 @@ func waitReady(ctx context.Context, l Layout, sup *exec.Cmd, timeout time.Durati
 			if st.IngressURL != "" {
 				fmt.Fprintf(out, "ingress: %s (any <name>.localhost resolves to loopback)\nregistry: %s\n", st.IngressURL, st.Registry)
 			}
+			if st.Git != "" {
+				fmt.Fprintf(out, "git: %s/ (serves %s/NAME.git)\n", st.Git, l.GitDir())
+			}
 			return nil
 		case PhaseFailed:
 			if sup != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/toolforge-go/toolforge/internal/builds"
 	"github.com/toolforge-go/toolforge/internal/builds/v1alpha1"
+	"github.com/toolforge-go/toolforge/internal/jobs"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 	"github.com/toolforge-go/toolforge/internal/toolquota"
 )
@@ -190,4 +191,31 @@ func formatBytes(n int64) string {
 		}
 	}
 	return fmt.Sprintf("%dB", n)
+}
+
+// ToolImages lists the tool's own images for `toolforge jobs images`:
+// each name's latest, by the short name jobs take.
+func (s *Service) ToolImages(ctx context.Context, tool string) ([]jobs.ImageInfo, error) {
+	bs, err := s.list(ctx, tool)
+	if err != nil {
+		return nil, err
+	}
+	repos, err := s.repositories(ctx, tool, bs)
+	if err != nil {
+		return nil, err
+	}
+	imgs, err := s.Registry.Images(ctx, repos)
+	if err != nil {
+		return nil, err
+	}
+	var out []jobs.ImageInfo
+	for _, img := range imgs {
+		for _, t := range img.Tags {
+			if t == "latest" {
+				out = append(out, jobs.ImageInfo{Shortname: img.Repository + ":latest", Image: s.Registry.Host + "/" + img.Repository + "@" + img.Digest, Aliases: []string{}, State: "stable"})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Shortname < out[j].Shortname })
+	return out, nil
 }

@@ -45,6 +45,9 @@ type Target struct {
 	Tool   string
 	UID    int64
 	Image  string
+	// Built says Image is a tool's built image: its command runs through
+	// the image's launcher, in the app's directory.
+	Built bool
 	Limits Limits
 	Domain string
 }
@@ -208,14 +211,14 @@ func podTemplate(j *jobs.Job, t Target, kind jobs.Kind) corev1.PodTemplateSpec {
 		// container by it.
 		Name:      j.Name,
 		Image:     t.Image,
-		Command:   []string{"/bin/sh", "-c", "--", wrapCommand(j)},
+		Command:   []string{"/bin/sh", "-c", "--", wrapCommand(j, t.Built)},
 		Resources: resources(j, t.Limits),
 		SecurityContext: &corev1.SecurityContext{
 			AllowPrivilegeEscalation: ptr.To(false),
 			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 		},
 	}
-	if j.Mount == "all" {
+	if j.Mount == "all" && !t.Built {
 		c.WorkingDir = HomeDir(t.Tool)
 	}
 	if j.Port != 0 {
@@ -268,15 +271,32 @@ func probes(j *jobs.Job) (startup, liveness *corev1.Probe) {
 	return startup, liveness
 }
 
-// wrapCommand appends the job's output to its log files when asked.
-func wrapCommand(j *jobs.Job) string {
+// wrapCommand appends the job's output to its log files when asked, and
+// runs a built image's command through its launcher (as the original:
+// `launcher <command>`, a Procfile process type or a command line).
+func wrapCommand(j *jobs.Job, built bool) string {
+	cmd := j.Command
+	if built {
+		cmd = jobs.LauncherCommand(cmd)
+	}
 	if !j.Filelog {
-		return j.Command
+		return cmd
+	}
+	quote := shellQuote
+	if built {
+		// Relative log files are in the home, where a built image's job
+		// does not run (it runs in the app's directory).
+		quote = func(p string) string {
+			if strings.HasPrefix(p, "/") {
+				return shellQuote(p)
+			}
+			return `"$TOOL_DATA_DIR"/` + shellQuote(p)
+		}
 	}
 	if j.FilelogStdout == j.FilelogStderr {
-		return fmt.Sprintf("exec 1>>%s 2>&1; %s", shellQuote(j.FilelogStdout), j.Command)
+		return fmt.Sprintf("exec 1>>%s 2>&1; %s", quote(j.FilelogStdout), cmd)
 	}
-	return fmt.Sprintf("exec 1>>%s 2>>%s; %s", shellQuote(j.FilelogStdout), shellQuote(j.FilelogStderr), j.Command)
+	return fmt.Sprintf("exec 1>>%s 2>>%s; %s", quote(j.FilelogStdout), quote(j.FilelogStderr), cmd)
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -42,29 +42,41 @@ func (s *Store) prepare(ctx context.Context, tool string, j *jobs.Job) (*prepare
 	if j.Emails != "none" && !s.Mail {
 		return nil, route.BadRequest("--emails %s: this platform sends no email (no mail server is configured); use --emails none", j.Emails)
 	}
-	cat, err := s.Images(ctx)
-	if err != nil {
-		return nil, err
-	}
-	img, ok := cat.Lookup(j.Image)
-	if !ok {
-		return nil, route.BadRequest("--image: %s", cat.UnknownError(j.Image).Error())
-	}
-	// Stored and shown by its short name, as the original does: a job made
-	// with --image tf-python39 is the same job as one loaded from a file
-	// saying python3.9.
-	j.Image = img.Name
 	t, err := s.target(ctx, tool)
 	if err != nil {
 		return nil, err
 	}
-	t.Image = img.JobImage()
+	var deprecated string
+	if ref, built, err := s.builtImage(j.Image); err != nil {
+		return nil, err
+	} else if built {
+		// Kept as the user gave it (a tag or a digest); run as the
+		// registry's reference.
+		t.Image, t.Built = ref, true
+	} else {
+		cat, err := s.Images(ctx)
+		if err != nil {
+			return nil, err
+		}
+		img, ok := cat.Lookup(j.Image)
+		if !ok {
+			return nil, route.BadRequest("--image: %s", cat.UnknownError(j.Image).Error())
+		}
+		// Stored and shown by its short name, as the original does: a job
+		// made with --image tf-python39 is the same job as one loaded from
+		// a file saying python3.9.
+		j.Image = img.Name
+		t.Image = img.JobImage()
+		if img.State == images.StateDeprecated {
+			deprecated = img.Name
+		}
+	}
 	warnings, err := checkLimits(j, t.Limits)
 	if err != nil {
 		return nil, route.BadRequest("%s", err.Error())
 	}
-	if img.State == images.StateDeprecated {
-		warnings = append(warnings, fmt.Sprintf("image %s is deprecated; see `toolforge jobs images` for its successor", img.Name))
+	if deprecated != "" {
+		warnings = append(warnings, fmt.Sprintf("image %s is deprecated; see `toolforge jobs images` for its successor", deprecated))
 	}
 	objs, err := Build(j, t)
 	if err != nil {
@@ -482,16 +494,24 @@ func (s *Store) info(e *entry, cat *images.Catalogue, t *Target, pods []*corev1.
 		info.ImageState = images.StateStable
 		return info
 	}
-	img, ok := cat.Lookup(e.def.Image)
-	if !ok {
-		return info
+	tt := Target{}
+	if t != nil {
+		tt = *t
 	}
-	info.ImageState = img.State
+	if ref, built, err := s.builtImage(e.def.Image); err == nil && built {
+		info.ImageState = images.StateStable
+		tt.Image, tt.Built = ref, true
+	} else {
+		img, ok := cat.Lookup(e.def.Image)
+		if !ok {
+			return info
+		}
+		info.ImageState = img.State
+		tt.Image = img.JobImage()
+	}
 	if t == nil || !e.stored {
 		return info
 	}
-	tt := *t
-	tt.Image = img.JobImage()
 	want, err := Build(e.def, tt)
 	if err == nil {
 		info.Drift = append(info.Drift, Drift(e.obj, e.service, e.ingress, want)...)
@@ -560,4 +580,22 @@ func (s *Store) Flush(ctx context.Context, tool string) (int, error) {
 		all = append(all, <-errs)
 	}
 	return len(entries), errors.Join(all...)
+}
+
+// builtImage resolves a tool's built image (tool-<tool>/<name>[:tag|@digest],
+// with or without the registry's host) to the reference its pods pull.
+// Any tool's image may be run (as the original's public projects); an
+// image from another registry is refused.
+func (s *Store) builtImage(image string) (string, bool, error) {
+	b, ok := jobs.ParseBuiltImage(image)
+	if !ok {
+		return "", false, nil
+	}
+	if s.BuiltRegistry == "" {
+		return "", true, route.BadRequest("--image %s: this platform has no build service, so no tool images", image)
+	}
+	if b.Host != "" && b.Host != s.BuiltRegistry {
+		return "", true, route.BadRequest("--image %s: built images come from the platform's registry %s, not %s", image, s.BuiltRegistry, b.Host)
+	}
+	return b.Reference(s.BuiltRegistry), true, nil
 }
