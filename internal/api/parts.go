@@ -17,8 +17,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/toolforge-go/toolforge/internal/daemon"
-	"github.com/toolforge-go/toolforge/internal/jobs"
 	envvarsserver "github.com/toolforge-go/toolforge/internal/envvars/server"
+	"github.com/toolforge-go/toolforge/internal/jobs"
 	jobsserver "github.com/toolforge-go/toolforge/internal/jobs/server"
 	"github.com/toolforge-go/toolforge/internal/route"
 )

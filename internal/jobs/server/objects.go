@@ -42,12 +42,12 @@ const OneOffTTL = 3600
 // the resolved image and resources, and the domain a published job is
 // routed under.
 type Target struct {
-	Tool   string
-	UID    int64
-	Image  string
+	Tool  string
+	UID   int64
+	Image string
 	// Built says Image is a tool's built image: its command runs through
 	// the image's launcher, in the app's directory.
-	Built bool
+	Built  bool
 	Limits Limits
 	Domain string
 }
