@@ -1,5 +1,6 @@
 // Package platformimage builds the platform's OCI image (one image, the
-// static toolforged binary, every service a subcommand) without Docker:
+// static toolforged binary, every service a subcommand, and the build
+// service's toolforge-builder) without Docker:
 // the layers are tar archives made here from files, assembled with
 // go-containerregistry. The base is made here too (not pulled): the CA
 // certificates, a passwd and group naming the non-root user, and /tmp.
@@ -34,14 +35,20 @@ const (
 // Entrypoint is where the binary lives in the image.
 const Entrypoint = "/toolforged"
 
+// BuilderPath is where the build service's builder lives in the image:
+// build pods copy it from there (toolforge-builder install) into the
+// build image they run it in.
+const BuilderPath = "/toolforge-builder"
+
 // CACertsPath is where the CA bundle lives, Debian's path (Go reads it
 // there without SSL_CERT_FILE).
 const CACertsPath = "/etc/ssl/certs/ca-certificates.crt"
 
 // Options are what an image is made from.
 type Options struct {
-	// Binary is the static toolforged (CGO_ENABLED=0).
-	Binary string
+	// Binary is the static toolforged (CGO_ENABLED=0), Builder the static
+	// toolforge-builder.
+	Binary, Builder string
 	// CACerts is the CA bundle to ship (the build machine's Debian
 	// ca-certificates bundle).
 	CACerts string
@@ -79,6 +86,14 @@ func Build(o Options) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	builder, err := os.ReadFile(o.Builder)
+	if err != nil {
+		return nil, fmt.Errorf("read the builder: %w", err)
+	}
+	builderLayer, err := layer(o.Created, []file{{Name: BuilderPath[1:], Mode: 0o755, Data: builder}})
+	if err != nil {
+		return nil, err
+	}
 	app, err := layer(o.Created, []file{{Name: Entrypoint[1:], Mode: 0o755, Data: bin}})
 	if err != nil {
 		return nil, err
@@ -87,6 +102,7 @@ func Build(o Options) (v1.Image, error) {
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
 	img, err = mutate.Append(img,
 		mutate.Addendum{Layer: base, History: v1.History{Created: v1.Time{Time: o.Created}, CreatedBy: "platformimage: CA certificates, passwd, group, /tmp", Comment: "base"}},
+		mutate.Addendum{Layer: builderLayer, History: v1.History{Created: v1.Time{Time: o.Created}, CreatedBy: "platformimage: " + BuilderPath}},
 		mutate.Addendum{Layer: app, History: v1.History{Created: v1.Time{Time: o.Created}, CreatedBy: "platformimage: " + Entrypoint}},
 	)
 	if err != nil {

@@ -13,13 +13,13 @@ import (
 	"github.com/toolforge-go/toolforge/internal/builder"
 	"github.com/toolforge-go/toolforge/internal/builds"
 	"github.com/toolforge-go/toolforge/internal/builds/v1alpha1"
+	"github.com/toolforge-go/toolforge/internal/platformimage"
 )
 
 // Names in a build pod.
 const (
 	BuildContainer   = "build"
 	installContainer = "install-builder"
-	builderBinary    = "/toolforge-builder"
 	workspace        = "/workspace"
 	tokenDir         = "/var/run/secrets/registry"
 	tokenKey         = "token"
@@ -107,7 +107,7 @@ func (s *Service) job(b *v1alpha1.Build, hasToken bool) *batchv1.Job {
 					},
 					InitContainers: []corev1.Container{{
 						Name: installContainer, Image: s.BuilderImage,
-						Command:         []string{builderBinary, "install", workspace + "/bin/toolforge-builder"},
+						Command:         []string{platformimage.BuilderPath, "install", workspace + "/bin/toolforge-builder"},
 						VolumeMounts:    mounts[:1],
 						Resources:       res,
 						SecurityContext: restricted,
