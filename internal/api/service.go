@@ -151,7 +151,7 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 	if err != nil {
 		return err
 	}
-	pub := &publisher{kube: kube, ns: env.Common.PlatformNamespace, url: publicURL, domain: env.Common.Domain, webURL: env.Common.WebURL, log: log}
+	pub := &publisher{kube: kube, ns: env.Common.PlatformNamespace, url: publicURL, domain: env.Common.Domain, webURL: env.Common.WebURL, buildsRegistry: env.Common.BuildsRegistry, log: log}
 	r := &runner{
 		addr: o.Addr, handler: srv, caches: caches, certs: certs, publisher: pub, log: log,
 		tls: &tls.Config{

@@ -38,6 +38,9 @@ type webserviceOptions struct {
 	Output   *output
 	Follow   bool
 	Last     int64
+	// The buildservice type's image and mount.
+	BuildserviceImage string
+	Mount             string
 
 	replicasSet bool
 }
@@ -131,6 +134,8 @@ func addSettingsFlags(fs *pflag.FlagSet, o *webserviceOptions, replicas bool) {
 	}
 	fs.StringVar(&o.Template, "template", "", "file with default settings (default $HOME/service.template)")
 	fs.DurationVar(&o.Timeout, "timeout", webservice.DefaultTimeout, "how long to wait for pods to start or stop")
+	fs.StringVar(&o.BuildserviceImage, "buildservice-image", "", "buildservice type: the tool's image to run (default tool-<tool>/tool-<tool>:latest)")
+	fs.StringVar(&o.Mount, "mount", "", "buildservice type: mount the tool's home (all) or not (none, the default)")
 }
 
 func addDomainFlag(fs *pflag.FlagSet, o *webserviceOptions) {
@@ -290,7 +295,7 @@ func webserviceClientFor(s *IOStreams, o *webserviceOptions, tool *Tool) (*webse
 }
 
 func (o *webserviceOptions) settings() webservice.Options {
-	c := webservice.Choices{Type: o.Type, CPU: o.CPU, Mem: o.Mem}
+	c := webservice.Choices{Type: o.Type, CPU: o.CPU, Mem: o.Mem, BuildserviceImage: o.BuildserviceImage, Mount: o.Mount}
 	if o.replicasSet {
 		c.Replicas = strconv.Itoa(o.Replicas)
 	}
