@@ -6,6 +6,7 @@ package server
 import (
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -77,6 +78,21 @@ type Service struct {
 	Log  *slog.Logger
 	// Now is the clock (tests).
 	Now func() time.Time
+	// Git looks at repositories before a build (default: an HTTP client
+	// that follows no redirect to another host).
+	Git *http.Client
+}
+
+func (s *Service) gitClient() *http.Client {
+	if s.Git != nil {
+		return s.Git
+	}
+	return &http.Client{CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 5 || req.URL.Host != via[0].URL.Host {
+			return fmt.Errorf("the repository redirects to %s: give that URL", req.URL)
+		}
+		return nil
+	}}
 }
 
 func (s *Service) now() time.Time {

@@ -90,6 +90,9 @@ func (s *Service) Start(ctx context.Context, tool string, p builds.Parameters) (
 	if err := p.Validate(); err != nil {
 		return nil, msgs, route.BadRequest("%s", err.Error())
 	}
+	if err := checkRepository(ctx, s.gitClient(), p.SourceURL, p.Ref); err != nil {
+		return nil, msgs, err
+	}
 	existing, err := s.list(ctx, tool)
 	if err != nil {
 		return nil, msgs, err
