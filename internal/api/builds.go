@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -142,12 +143,20 @@ func (p *buildsPart) Setup(ctx context.Context, h *Host) ([]route.Route, error) 
 		return buildsserver.Disabled("this platform has no build service (toolforged runs without --builds-registry)"), nil
 	}
 	log := h.Log.With("part", "builds")
+	// Custom resources have no protobuf encoding: the build service's
+	// clients speak JSON.
+	cfgJSON := rest.CopyConfig(h.Config)
+	cfgJSON.ContentType, cfgJSON.AcceptContentTypes = "application/json", "application/json"
+	writer, err := client.New(cfgJSON, client.Options{Scheme: h.Manager.GetScheme(), Mapper: h.Manager.GetRESTMapper()})
+	if err != nil {
+		return nil, err
+	}
 	if h.Env.Common.InstallRBAC {
-		if err := InstallBuilds(ctx, h.Writer, h.Env.Common.PlatformNamespace); err != nil {
+		if err := InstallBuilds(ctx, writer, h.Env.Common.PlatformNamespace); err != nil {
 			log.Info("the build service's CRD and RBAC were not installed by the API server (an admin installs them)", "err", err)
 		}
 	}
-	bc, err := cache.New(h.Config, cache.Options{
+	bc, err := cache.New(cfgJSON, cache.Options{
 		Scheme: h.Manager.GetScheme(), Mapper: h.Manager.GetRESTMapper(),
 		DefaultNamespaces: map[string]cache.Config{v1alpha1.Namespace: {}},
 		ByObject: map[client.Object]cache.ByObject{
@@ -161,7 +170,7 @@ func (p *buildsPart) Setup(ctx context.Context, h *Host) ([]route.Route, error) 
 	if err := h.AddCache(bc); err != nil {
 		return nil, err
 	}
-	svc := &buildsserver.Service{Config: *cfg, Reader: readers{bc, h.Cache}, Writer: h.Writer, Kube: h.Kube, Log: log}
+	svc := &buildsserver.Service{Config: *cfg, Reader: readers{bc, h.Cache}, Writer: writer, Kube: h.Kube, Log: log}
 	ctl, err := controller.NewUnmanaged("builds", controller.Options{Reconciler: svc, MaxConcurrentReconciles: 4, SkipNameValidation: ptr.To(true)})
 	if err != nil {
 		return nil, err

@@ -234,22 +234,32 @@ func (r *Registry) Catalog(ctx context.Context, prefix string) ([]string, error)
 	if err != nil {
 		return nil, err
 	}
-	all, err := remote.Catalog(ctx, reg, remote.WithAuth(r.auth()), remote.WithTransport(r.transport()))
-	if err != nil {
-		var te *transport.Error
-		if errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("list repositories: %w", err)
-	}
 	var out []string
-	for _, rp := range all {
-		if strings.HasPrefix(rp, prefix) {
-			out = append(out, rp)
+	// Pages of distribution's default maximum (100): a larger n is an
+	// error there.
+	for last := ""; ; {
+		page, err := remote.CatalogPage(reg, last, catalogPage, remote.WithContext(ctx), remote.WithAuth(r.auth()), remote.WithTransport(r.transport()))
+		if err != nil {
+			var te *transport.Error
+			if errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
+				return nil, nil
+			}
+			return nil, fmt.Errorf("list repositories: %w", err)
 		}
+		for _, rp := range page {
+			if strings.HasPrefix(rp, prefix) {
+				out = append(out, rp)
+			}
+		}
+		if len(page) < catalogPage {
+			return out, nil
+		}
+		last = page[len(page)-1]
 	}
-	return out, nil
 }
+
+// catalogPage is the catalog's page size.
+const catalogPage = 100
 
 func isNotFound(err error) bool {
 	var te *transport.Error
