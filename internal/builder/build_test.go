@@ -192,3 +192,23 @@ func TestARebuildWithUnchangedRequirementsReusesTheDependencyLayer(t *testing.T)
 		t.Fatalf("after a requirements change the layer was reused: %v", third.Reused)
 	}
 }
+
+// In a build pod the app's directory is a volume the build's user does
+// not own; git refuses such a repository unless told it is safe.
+func TestCloneWorksInADirectoryTheBuilderDoesNotOwn(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Fatal("this test gives a directory to another user: run it as root (as make test does)")
+	}
+	src := gitRepo(t, map[string]string{"index.html": "x"})
+	dir := filepath.Join(t.TempDir(), "app")
+	if err := os.Mkdir(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, 12345, 12345); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	if _, err := Clone(context.Background(), src, "", dir, &log); err != nil {
+		t.Fatalf("clone: %v\n%s", err, log.String())
+	}
+}

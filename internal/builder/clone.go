@@ -10,6 +10,12 @@ import (
 	"strings"
 )
 
+// gitEnv lets git work in the app's directory, a volume the build's user
+// does not own (git refuses such a repository unless told it is safe),
+// for the clone and for every step that asks git (go build's VCS
+// stamping).
+var gitEnv = []string{"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=safe.directory", "GIT_CONFIG_VALUE_0=*"}
+
 // commitRE is an abbreviated or full commit name.
 var commitRE = regexp.MustCompile(`^[0-9a-f]{7,40}$`)
 
@@ -21,7 +27,7 @@ func Clone(ctx context.Context, url, ref, dir string, log io.Writer) (string, er
 		cmd := exec.CommandContext(ctx, "git", args...)
 		cmd.Dir = dir
 		// Never prompt for credentials: the repository must be public.
-		cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=/bin/false")
+		cmd.Env = append(append(os.Environ(), gitEnv...), "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=/bin/false")
 		var out strings.Builder
 		cmd.Stdout, cmd.Stderr = &out, io.MultiWriter(&out, log)
 		err := cmd.Run()

@@ -26,6 +26,7 @@ func (o Options) buildEnv() []string {
 	env := os.Environ()
 	home := filepath.Join(o.WorkDir, "home")
 	_ = os.MkdirAll(home, 0o755)
+	env = append(env, gitEnv...)
 	env = append(env, "HOME="+home, "GOCACHE="+filepath.Join(o.WorkDir, "gocache"), "GOMODCACHE="+filepath.Join(o.WorkDir, "gomod"),
 		"PIP_DISABLE_PIP_VERSION_CHECK=1", "PIP_NO_CACHE_DIR=1", "npm_config_update_notifier=false", "npm_config_fund=false", "npm_config_audit=false")
 	keys := make([]string, 0, len(o.Env))
