@@ -28,8 +28,8 @@ type settingsSource struct {
 	platformNS string
 	// builtRegistry is toolforged's --builds-registry.
 	builtRegistry string
-	reader     client.Reader
-	log        *slog.Logger
+	reader        client.Reader
+	log           *slog.Logger
 
 	current atomic.Pointer[Effective]
 	mu      sync.Mutex

@@ -32,7 +32,7 @@ type publisher struct {
 	webURL string
 	// buildsRegistry is the host of tools' built images.
 	buildsRegistry string
-	log    *slog.Logger
+	log            *slog.Logger
 }
 
 func (p *publisher) publish(ctx context.Context, bundle []byte) error {

@@ -102,7 +102,7 @@ run at a fixed time picked for this job so that jobs spread over the period.`,
 	f.BoolVar(&o.NoFilelog, "no-filelog", false, "keep no log files (the default; see 'toolforge jobs logs')")
 	f.StringVarP(&j.FilelogStdout, "filelog-stdout", "o", "", "append stdout to FILE (implies --filelog)")
 	f.StringVarP(&j.FilelogStderr, "filelog-stderr", "e", "", "append stderr to FILE (implies --filelog)")
-	f.StringVar(&j.Mount, "mount", "all", "mount the tool's storage: all or none")
+	f.StringVar(&j.Mount, "mount", "", "mount the tool's storage: all or none (default: all for catalogue images, none for built images)")
 	f.IntVar(&j.Timeout, "timeout", 0, "stop a one-off or scheduled run after S seconds")
 	f.StringVar(&o.Port, "port", "", "expose a continuous job on port N[/tcp|udp] through a Service (and $PORT)")
 	f.BoolVar(&j.Publish, "publish", false, "also publish the continuous job's --port at https://<tool>.<domain>/ (an Ingress)")

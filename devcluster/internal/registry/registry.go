@@ -118,6 +118,10 @@ func newApp(ctx context.Context, dir string) (app *handlers.App, err error) {
 		},
 	}
 	config.HTTP.Secret = hex.EncodeToString(secret[:8])
+	// As distribution's own default (a configuration built in code has
+	// none, and then lists nothing): the build service lists the
+	// catalog for a tool's repositories.
+	config.Catalog.MaxEntries = 1000
 	// NewApp panics on a bad configuration or an unusable directory.
 	defer func() {
 		if r := recover(); r != nil {
