@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"os"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -41,6 +42,7 @@ type buildsOptions struct {
 	pipIndex, npmRegistry    string
 	goProxy, debianMirror    string
 	proxy, noProxy           string
+	caBundle                 string
 	timeout                  time.Duration
 	cpu, memory              string
 }
@@ -73,6 +75,7 @@ func (p *buildsPart) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.debianMirror, "builds-debian-mirror", o.debianMirror, "Debian mirror of Aptfile packages")
 	fs.StringVar(&o.proxy, "builds-proxy", "", "HTTP proxy build pods reach package sources through (http_proxy and https_proxy)")
 	fs.StringVar(&o.noProxy, "builds-no-proxy", "", "hosts build pods reach without the proxy (no_proxy)")
+	fs.StringVar(&o.caBundle, "builds-ca-bundle", "", "PEM file of every CA build pods trust, instead of the build image's (a TLS-intercepting proxy's in front of the package sources)")
 	fs.DurationVar(&o.timeout, "builds-timeout", o.timeout, "a build's deadline (at most 1h, a registry token's lifetime)")
 	fs.StringVar(&o.cpu, "builds-cpu", o.cpu, "CPU limit of a build pod")
 	fs.StringVar(&o.memory, "builds-memory", o.memory, "memory limit of a build pod")
@@ -118,13 +121,25 @@ func (p *buildsPart) config(registryHost string) (*buildsserver.Config, error) {
 		bases[k] = v
 	}
 	env := map[string]string{}
+	// pip ignores an index over plain HTTP unless its host is trusted:
+	// the admin chose this one.
+	if u, err := url.Parse(o.pipIndex); err == nil && u.Scheme == "http" && u.Host != "" {
+		env["PIP_TRUSTED_HOST"] = u.Hostname()
+	}
 	for k, v := range map[string]string{"PIP_INDEX_URL": o.pipIndex, "npm_config_registry": o.npmRegistry, "GOPROXY": o.goProxy,
 		"http_proxy": o.proxy, "https_proxy": o.proxy, "HTTP_PROXY": o.proxy, "HTTPS_PROXY": o.proxy, "no_proxy": o.noProxy, "NO_PROXY": o.noProxy} {
 		if v != "" {
 			env[k] = v
 		}
 	}
+	var ca []byte
+	if o.caBundle != "" {
+		if ca, err = os.ReadFile(o.caBundle); err != nil {
+			return nil, daemon.Usagef("--builds-ca-bundle: %v", err)
+		}
+	}
 	c := &buildsserver.Config{
+		CABundle: ca,
 		Registry: reg, BuilderImage: o.builderImage, BuildImage: o.buildImage, Bases: bases, Mirrors: o.mirrors,
 		Env: env, DebianMirror: o.debianMirror, Timeout: o.timeout, CPU: cpu, Memory: mem,
 	}

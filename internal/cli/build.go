@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -125,11 +126,25 @@ func followBuild(ctx context.Context, s *IOStreams, c *apiClient, id string) err
 	if err := streamBuildLog(ctx, s, c, id, true); err != nil {
 		return err
 	}
-	var resp builds.BuildResponse
-	if err := c.callWithMessages(ctx, http.MethodGet, c.buildsPath("/builds/"+url.PathEscape(id)), nil, &resp, false); err != nil {
-		return err
+	// The log ends with the build's pod; the platform records the
+	// outcome a moment later.
+	var b builds.Build
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		var resp builds.BuildResponse
+		if err := c.callWithMessages(ctx, http.MethodGet, c.buildsPath("/builds/"+url.PathEscape(id)), nil, &resp, false); err != nil {
+			return err
+		}
+		b = resp.Build
+		if b.Finished() || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
 	}
-	b := resp.Build
 	switch b.Status {
 	case builds.StatusSuccess:
 		fmt.Fprintf(s.ErrOut, "Build %s succeeded: %s\n", id, b.DestinationImage)

@@ -92,6 +92,9 @@ func (c *Cluster) SetUpBuilds(ctx context.Context) (*Builds, error) {
 			"--builds-builder-image", image,
 			"--builds-proxy", egress.String(),
 			"--builds-no-proxy", gw + ",localhost,127.0.0.1,.svc,.cluster.local",
+			// This machine's way out intercepts TLS with its own CA, which
+			// the host trusts and the build image does not.
+			"--builds-ca-bundle", "/etc/ssl/certs/ca-certificates.crt",
 		},
 	}, nil
 }

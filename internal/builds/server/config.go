@@ -48,6 +48,10 @@ type Config struct {
 	Env map[string]string
 	// DebianMirror serves Aptfile packages.
 	DebianMirror string
+	// CABundle (PEM), when set, is every CA build pods trust instead of
+	// the build image's: a TLS-intercepting proxy's in front of the
+	// package sources.
+	CABundle []byte
 	// Timeout ends a build; CPU and Memory limit its pod.
 	Timeout     time.Duration
 	CPU, Memory resource.Quantity

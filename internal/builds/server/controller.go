@@ -92,10 +92,17 @@ func (s *Service) startJob(ctx context.Context, b *v1alpha1.Build) error {
 	if err != nil {
 		return fmt.Errorf("registry token: %w", err)
 	}
-	if token != "" {
+	hasSecret := token != "" || len(s.CABundle) > 0
+	if hasSecret {
 		sec := &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Name: tokenSecret(b), Namespace: b.Namespace, Labels: map[string]string{v1alpha1.LabelTool: b.Spec.Tool, v1alpha1.LabelBuild: b.Name}},
-			Data:       map[string][]byte{tokenKey: []byte(token)},
+			Data:       map[string][]byte{},
+		}
+		if token != "" {
+			sec.Data[tokenKey] = []byte(token)
+		}
+		if len(s.CABundle) > 0 {
+			sec.Data[caKey] = s.CABundle
 		}
 		if err := controllerutil.SetControllerReference(b, sec, s.Writer.Scheme()); err != nil {
 			return err
@@ -104,7 +111,7 @@ func (s *Service) startJob(ctx context.Context, b *v1alpha1.Build) error {
 			return fmt.Errorf("create the token's Secret: %w", err)
 		}
 	}
-	job := s.job(b, token != "")
+	job := s.job(b, hasSecret)
 	if err := controllerutil.SetControllerReference(b, job, s.Writer.Scheme()); err != nil {
 		return err
 	}

@@ -21,28 +21,30 @@ const (
 	BuildContainer   = "build"
 	installContainer = "install-builder"
 	workspace        = "/workspace"
-	tokenDir         = "/var/run/secrets/registry"
+	secretDir        = "/var/run/secrets/build"
 	tokenKey         = "token"
+	caKey            = "ca.crt"
 	// BuildUID runs the build: not root, no tool's (tools' uids are
 	// 10000 and up).
 	BuildUID = 65532
 )
 
-// tokenSecret is the Secret holding a build's registry token.
-func tokenSecret(b *v1alpha1.Build) string { return b.Name + "-registry" }
+// tokenSecret is the Secret holding a build's registry token (and the
+// CA bundle it trusts, if the platform gives one).
+func tokenSecret(b *v1alpha1.Build) string { return b.Name + "-build" }
 
 // job is the Job running build b: the platform's builder, copied by an
 // init container into a volume, runs in the build image (git and the
 // toolchains) with the build's limits, as a non-root user, without the
 // tool's home or any service account token, with a deadline.
-func (s *Service) job(b *v1alpha1.Build, hasToken bool) *batchv1.Job {
+func (s *Service) job(b *v1alpha1.Build, hasSecret bool) *batchv1.Job {
 	labels := map[string]string{v1alpha1.LabelTool: b.Spec.Tool, v1alpha1.LabelBuild: b.Name}
 	args := []string{"build",
 		"--source", b.Spec.SourceURL,
 		"--image", s.Registry.Host + "/" + builds.Repository(b.Spec.Tool, b.Spec.ImageName),
 		"--tag", "latest", "--tag", b.Name,
 		"--workdir", workspace,
-		"--token-file", tokenDir + "/" + tokenKey,
+		"--token-file", secretDir + "/" + tokenKey,
 	}
 	if b.Spec.Ref != "" {
 		args = append(args, "--ref", b.Spec.Ref)
@@ -63,6 +65,12 @@ func (s *Service) job(b *v1alpha1.Build, hasToken bool) *batchv1.Job {
 	for _, k := range sortedKeys(s.Env) {
 		env = append(env, corev1.EnvVar{Name: k, Value: s.Env[k]})
 	}
+	if len(s.CABundle) > 0 {
+		ca := secretDir + "/" + caKey
+		for _, k := range []string{"SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "PIP_CERT", "REQUESTS_CA_BUNDLE", "GIT_SSL_CAINFO", "CURL_CA_BUNDLE"} {
+			env = append(env, corev1.EnvVar{Name: k, Value: ca})
+		}
+	}
 	// The user's variables win over the platform's (a build may name its
 	// own package index).
 	for _, k := range sortedKeys(b.Spec.Envvars) {
@@ -82,9 +90,9 @@ func (s *Service) job(b *v1alpha1.Build, hasToken bool) *batchv1.Job {
 		{Name: "app", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 		{Name: "layers", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 	}
-	if hasToken {
-		mounts = append(mounts, corev1.VolumeMount{Name: "registry-token", MountPath: tokenDir, ReadOnly: true})
-		volumes = append(volumes, corev1.Volume{Name: "registry-token", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: tokenSecret(b), DefaultMode: ptr.To[int32](0o400)}}})
+	if hasSecret {
+		mounts = append(mounts, corev1.VolumeMount{Name: "build-secret", MountPath: secretDir, ReadOnly: true})
+		volumes = append(volumes, corev1.Volume{Name: "build-secret", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: tokenSecret(b), DefaultMode: ptr.To[int32](0o400)}}})
 	}
 	res := corev1.ResourceRequirements{
 		Limits:   corev1.ResourceList{corev1.ResourceCPU: s.CPU, corev1.ResourceMemory: s.Memory},
