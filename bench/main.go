@@ -32,6 +32,7 @@ var suites = []suite{
 	{"backup", benchBackup},
 	{"migration", benchMigration},
 	{"workloads", benchWorkloads},
+	{"builds", benchBuilds},
 }
 
 func main() {

@@ -17,6 +17,33 @@ step() { echo "==> $*" >&2; }
 step "Starting the devcluster (1 real node, ingress on port $ingress_port)"
 "$bin/devcluster" start --dir "$run/cluster" --nodes 1 --port "$port" --ingress-port "$ingress_port"
 
+# The build service: the platform's image (its builder) in the cluster's
+# registry, the registry and git server on the nodes' gateway, the builds'
+# egress proxy; and the demo tool's app published on the git server.
+status=$("$bin/devcluster" status --dir "$run/cluster")
+registry=$(sed -n 's/^registry: //p' <<<"$status")
+gateway=$(sed -n 's/^network: .*gateway \([0-9.]*\),.*/\1/p' <<<"$status")
+git_base=$(sed -n 's|^git: \(.*\)/$|\1|p' <<<"$status")
+if [ ! -s "$run/builder-image" ] || [ "$(cat "$run/builder-image.commit" 2>/dev/null)" != "$(git -C "$root" rev-parse HEAD)" ]; then
+  step "Building the platform's image (its builder) into the cluster's registry"
+  (cd "$root" && go run ./hack/images --registry "$registry" --out "$run/images") >"$run/images.out"
+  digest=$(head -1 "$run/images.out" | sed 's/.*@//')
+  echo "registry.devcluster.localhost/toolforge@$digest" >"$run/builder-image"
+  git -C "$root" rev-parse HEAD >"$run/builder-image.commit"
+fi
+egress="http://builds:$(cat "$run/cluster/egress/password")@$gateway:3128"
+if [ ! -d "$run/cluster/git/demo.git" ]; then
+  step "Publishing the demo tool's app on the git server ($git_base/demo.git)"
+  work=$(mktemp -d)
+  cp -r "$root/examples/demo-app/." "$work/"
+  git -C "$work" init -q --initial-branch=main
+  git -C "$work" add -A
+  git -C "$work" -c user.name=demo -c user.email=demo@toolforge.localhost commit -q -m "the demo app"
+  git init -q --bare --initial-branch=main "$run/cluster/git/demo.git"
+  git -C "$work" push -q "$run/cluster/git/demo.git" main
+  rm -rf "$work"
+fi
+
 # start NAME PIDFILE LOG CMD...: a background process, once.
 start() {
   local name=$1 pidfile=$2 log=$3
@@ -43,7 +70,15 @@ start "toolforged all" "$run/toolforged.pid" "$run/toolforged.log" \
   --web-url "http://{host}:$ingress_port/" \
   --smtp-server "$smtp" \
   --mail-interval 10s \
-  --interval 30s
+  --interval 30s \
+  --builds-registry registry.devcluster.localhost \
+  --builds-registry-url "http://$gateway:5000" \
+  --builds-registry-mirror "registry.devcluster.localhost=http://$gateway:5000" \
+  --builds-registry-mirror "docker-registry.tools.wmflabs.org=http://$gateway:5000" \
+  --builds-builder-image "$(cat "$run/builder-image")" \
+  --builds-proxy "$egress" \
+  --builds-no-proxy "$gateway,localhost,127.0.0.1,.svc,.cluster.local" \
+  --builds-ca-bundle /etc/ssl/certs/ca-certificates.crt
 
 # Ready when healthy and the demo tool has its credentials.
 pid=$(cat "$run/toolforged.pid")
@@ -100,6 +135,10 @@ Act as the demo tool (its home is $rel/home/demo; on a bastion, HOME is set by \
   HOME=$rel/home/demo bin/toolforge envvars create GREETING Hi
   HOME=$rel/home/demo bin/webservice restart; curl $url
   HOME=$rel/home/demo kubectl get pods
+
+Build the demo tool's app from the devcluster git server and run it (docs/builds.md):
+  HOME=$rel/home/demo bin/toolforge build start $git_base/demo.git
+  HOME=$rel/home/demo bin/webservice stop; HOME=$rel/home/demo bin/webservice buildservice start; curl $url
 
 Act as admin alice:
   HOME=$rel/admins/alice PATH=\$PWD/bin:\$PATH kubectl get pods -A         # view only

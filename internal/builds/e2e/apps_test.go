@@ -45,7 +45,7 @@ func TestAPythonWebAppWithADependencyBuildsRunsAndRebuildsReusingItsDependencies
 	const tool = "pyapp"
 	app := func(version string) map[string]string {
 		return map[string]string{
-			"requirements.txt": pyPackage + "==" + pyVersion + "\n",
+			"requirements.txt": testcluster.PyPackage + "==" + testcluster.PyVersion + "\n",
 			"Procfile":         "web: python3 app.py\n",
 			"app.py": `import os
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -65,7 +65,7 @@ HTTPServer(("", int(os.environ["PORT"])), Handler).serve_forever()
 	}
 	url := p.repo(t, "pyapp", app("v1"))
 	log := p.build(t, tool, url)
-	for _, want := range []string{"Detected a python app", "Installing the Python dependencies (requirements.txt)", "Successfully installed " + pyPackage + "-" + pyVersion} {
+	for _, want := range []string{"Detected a python app", "Installing the Python dependencies (requirements.txt)", "Successfully installed " + testcluster.PyPackage + "-" + testcluster.PyVersion} {
 		if !strings.Contains(log, want) {
 			t.Errorf("the build's log lacks %q:\n%s", want, log)
 		}

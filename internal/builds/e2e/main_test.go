@@ -72,7 +72,7 @@ func start() (*platform, error) {
 	if p.Builds, err = cluster.SetUpBuilds(ctx); err != nil {
 		return nil, err
 	}
-	if p.Index, err = servePackageIndex(p.Builds.Gateway); err != nil {
+	if p.Index, err = testcluster.ServePackageIndex(p.Builds.Gateway); err != nil {
 		return nil, err
 	}
 	port := p.Ingress[strings.LastIndexByte(p.Ingress, ':')+1:]

@@ -1,4 +1,4 @@
-package e2e
+package testcluster
 
 import (
 	"archive/zip"
@@ -14,21 +14,23 @@ import (
 	"time"
 )
 
-// The Python package the test apps depend on: PyPI is not reachable
-// here, so the test serves it from a simple (PEP 503) index of its own.
+// The Python package test apps depend on: PyPI is not reachable here, so
+// tests and benchmarks serve it from a simple (PEP 503) index of their
+// own. greeting.hello(who) returns "Hello, <who>, from the greeting
+// package!".
 const (
-	pyPackage = "greeting"
-	pyVersion = "1.0"
+	PyPackage = "greeting"
+	PyVersion = "1.0"
 	pyModule  = "def hello(who):\n    return 'Hello, %s, from the greeting package!' % who\n"
 )
 
 // wheel makes greeting-1.0-py3-none-any.whl, RECORD and all.
 func wheel() (name string, data []byte, err error) {
-	name = fmt.Sprintf("%s-%s-py3-none-any.whl", pyPackage, pyVersion)
-	info := fmt.Sprintf("%s-%s.dist-info", pyPackage, pyVersion)
+	name = fmt.Sprintf("%s-%s-py3-none-any.whl", PyPackage, PyVersion)
+	info := fmt.Sprintf("%s-%s.dist-info", PyPackage, PyVersion)
 	files := map[string]string{
-		pyPackage + "/__init__.py": pyModule,
-		info + "/METADATA":         fmt.Sprintf("Metadata-Version: 2.1\nName: %s\nVersion: %s\nSummary: a test package\n", pyPackage, pyVersion),
+		PyPackage + "/__init__.py": pyModule,
+		info + "/METADATA":         fmt.Sprintf("Metadata-Version: 2.1\nName: %s\nVersion: %s\nSummary: a test package\n", PyPackage, PyVersion),
 		info + "/WHEEL":            "Wheel-Version: 1.0\nGenerator: toolforge-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
 	}
 	var names []string
@@ -64,9 +66,9 @@ func wheel() (name string, data []byte, err error) {
 	return name, buf.Bytes(), nil
 }
 
-// servePackageIndex serves the index on the nodes' gateway (where pods
-// reach it) and returns its URL (…/simple/).
-func servePackageIndex(gateway string) (string, error) {
+// ServePackageIndex serves the index on the nodes' gateway (where pods
+// reach it) until the process ends, and returns its URL (…/simple/).
+func ServePackageIndex(gateway string) (string, error) {
 	name, data, err := wheel()
 	if err != nil {
 		return "", err
@@ -74,9 +76,9 @@ func servePackageIndex(gateway string) (string, error) {
 	sum := sha256.Sum256(data)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /simple/{$}", func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintf(w, "<!DOCTYPE html><html><body><a href=\"%s/\">%s</a></body></html>\n", pyPackage, pyPackage)
+		fmt.Fprintf(w, "<!DOCTYPE html><html><body><a href=\"%s/\">%s</a></body></html>\n", PyPackage, PyPackage)
 	})
-	mux.HandleFunc("GET /simple/"+pyPackage+"/{$}", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /simple/"+PyPackage+"/{$}", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintf(w, "<!DOCTYPE html><html><body><a href=\"/files/%s#sha256=%s\">%s</a></body></html>\n", name, hex.EncodeToString(sum[:]), name)
 	})
 	mux.HandleFunc("GET /files/"+name, func(w http.ResponseWriter, _ *http.Request) {
