@@ -9,6 +9,12 @@ run=${RUN_DIR:-$root/.run}
 port=${RUN_PORT:-6443}
 ingress_port=${RUN_INGRESS_PORT:-8000}
 smtp=${RUN_SMTP:-127.0.0.1:2525}
+# toolforged's own addresses (another make run beside this one needs others).
+api_addr=${RUN_API_ADDR:-127.0.0.1:8443}
+admission_addr=${RUN_ADMISSION_ADDR:-127.0.0.1:9443}
+status_addr=${RUN_STATUS_ADDR:-127.0.0.1:8080}
+metrics_addr=${RUN_METRICS_ADDR:-127.0.0.1:9100}
+health_addr=${RUN_HEALTH_ADDR:-127.0.0.1:9101}
 domain=toolforge.localhost
 bin=$root/bin
 mkdir -p "$run"
@@ -78,7 +84,9 @@ start "toolforged all" "$run/toolforged.pid" "$run/toolforged.log" \
   --builds-builder-image "$(cat "$run/builder-image")" \
   --builds-proxy "$egress" \
   --builds-no-proxy "$gateway,localhost,127.0.0.1,.svc,.cluster.local" \
-  --builds-ca-bundle /etc/ssl/certs/ca-certificates.crt
+  --builds-ca-bundle /etc/ssl/certs/ca-certificates.crt \
+  --api-addr "$api_addr" --admission-addr "$admission_addr" --status-addr "$status_addr" \
+  --metrics-addr "$metrics_addr" --health-addr "$health_addr"
 
 # Ready when healthy and the demo tool has its credentials.
 pid=$(cat "$run/toolforged.pid")
@@ -88,7 +96,7 @@ for _ in $(seq 1 240); do
     tail -20 "$run/toolforged.log" >&2
     exit 1
   fi
-  if curl -fsS http://127.0.0.1:9101/readyz >/dev/null 2>&1 && [ -s "$run/home/demo/.kube/config" ]; then
+  if curl -fsS "http://$health_addr/readyz" >/dev/null 2>&1 && [ -s "$run/home/demo/.kube/config" ]; then
     break
   fi
   sleep 0.5
@@ -119,7 +127,7 @@ cat <<MSG
 
 Toolforge runs on a local devcluster with a real node.
   demo web service: $url   (curl $url)
-  status page:      http://127.0.0.1:8080/ (JSON: add ?format=json)
+  status page:      http://$status_addr/ (JSON: add ?format=json)
   cluster admin:    export KUBECONFIG=$rel/cluster/kubeconfig; kubectl get nodes
   platform log:     $rel/toolforged.log
   mail sent:        $rel/mail/ (one .eml file per message; SMTP $smtp)

@@ -33,7 +33,7 @@ func TestAToolCannotReachBuildsNotItsOwn(t *testing.T) {
 		{"create", "job", "sneak", "-n", "image-build", "--image", "docker-registry.tools.wmflabs.org/toolforge-bookworm-sssd:latest"},
 	} {
 		r := p.kubectl(t, tool, args...)
-		if r.Code == 0 || !strings.Contains(r.Stderr, "Forbidden") {
+		if r.Code == 0 || !strings.Contains(strings.ToLower(r.Stderr), "forbidden") {
 			t.Errorf("kubectl %s as a tool: %s", strings.Join(args, " "), r)
 		}
 	}
@@ -66,7 +66,7 @@ func TestAToolCannotReachBuildsNotItsOwn(t *testing.T) {
 	// refuses it (407), and nothing beyond the machine answers directly.
 	proxy := strings.TrimPrefix(p.Builds.Flags[indexOf(p.Builds.Flags, "--builds-proxy")+1], "http://")
 	proxy = "http://" + proxy[strings.Index(proxy, "@")+1:]
-	script := fmt.Sprintf(`curl -s -o /dev/null -w 'proxy:%%{http_code}\n' -x %s https://registry.npmjs.org/ ; `+
+	script := fmt.Sprintf(`curl -s -o /dev/null -w 'proxy:%%{http_connect}\n' -x %s https://registry.npmjs.org/ ; `+
 		`curl -s -m 5 -o /dev/null -w 'direct:%%{http_code}\n' https://registry.npmjs.org/ || echo direct:failed`, proxy)
 	p.ok(t, tool, "jobs", "run", "egress", "--image", "bookworm", "--command", script, "--wait", "120")
 	testcluster.Eventually(t, time.Minute, func() error {
