@@ -142,7 +142,7 @@ func followBuild(ctx context.Context, s *IOStreams, c *apiClient, id string) err
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Second):
+		case <-time.After(250 * time.Millisecond):
 		}
 	}
 	switch b.Status {

@@ -1,11 +1,16 @@
 package cluster
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
 
 	"github.com/toolforge-go/toolforge/devcluster/internal/egress"
 	"github.com/toolforge-go/toolforge/devcluster/internal/gitserver"
@@ -26,9 +31,15 @@ func (l Layout) GitDir() string { return filepath.Join(l.Dir, "git") }
 // EgressPasswordFile holds the egress proxy's password (mode 0600).
 func (l Layout) EgressPasswordFile() string { return filepath.Join(l.Dir, "egress", "password") }
 
+// BuildNamespace is the build service's namespace: only its pods may use
+// the egress proxy.
+const BuildNamespace = "image-build"
+
 // startBuildServices starts the git server and the egress proxy on the
-// nodes' gateway, which both the host and pods reach.
-func (s *supervisor) startBuildServices() error {
+// nodes' gateway, which both the host and pods reach. The proxy serves
+// the build namespace's pods only, by their addresses (pods' traffic
+// reaches the gateway unmasqueraded), which it learns from a watch.
+func (s *supervisor) startBuildServices(ctx context.Context) error {
 	log, err := os.OpenFile(s.l.Log("git"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
@@ -51,7 +62,12 @@ func (s *supervisor) startBuildServices() error {
 		elog.Close()
 		return err
 	}
-	px, err := egress.Start(net.JoinHostPort(gw, strconv.Itoa(EgressGatewayPort)), pw, egress.DefaultHosts, slog.New(slog.NewTextHandler(elog, nil)))
+	allow, err := s.buildPodIPs(ctx)
+	if err != nil {
+		elog.Close()
+		return err
+	}
+	px, err := egress.Start(net.JoinHostPort(gw, strconv.Itoa(EgressGatewayPort)), pw, egress.DefaultHosts, allow, slog.New(slog.NewTextHandler(elog, nil)))
 	if err != nil {
 		elog.Close()
 		return err
@@ -59,4 +75,32 @@ func (s *supervisor) startBuildServices() error {
 	s.services = append(s.services, namedService{px, "egress", px.Addr()}, elog)
 	s.state.Egress = "http://" + px.Addr()
 	return nil
+}
+
+// buildPodIPs watches the build namespace's pods and says whether an
+// address is one of theirs.
+func (s *supervisor) buildPodIPs(ctx context.Context) (func(ip string) bool, error) {
+	client, err := s.client()
+	if err != nil {
+		return nil, err
+	}
+	f := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(BuildNamespace))
+	pods := f.Core().V1().Pods()
+	inf := pods.Informer()
+	f.Start(ctx.Done())
+	return func(ip string) bool {
+		if !inf.HasSynced() {
+			return false
+		}
+		list, err := pods.Lister().List(labels.Everything())
+		if err != nil {
+			return false
+		}
+		for _, p := range list {
+			if p.Status.PodIP == ip && (p.Status.Phase == corev1.PodPending || p.Status.Phase == corev1.PodRunning) {
+				return true
+			}
+		}
+		return false
+	}, nil
 }

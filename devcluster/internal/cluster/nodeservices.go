@@ -57,11 +57,11 @@ func (s *supervisor) startNodeServices(ctx context.Context) ([]func(context.Cont
 	if err := s.startRegistry(ctx); err != nil {
 		return nil, err
 	}
-	if err := s.startBuildServices(); err != nil {
-		return nil, err
-	}
 	cfg, err := s.restConfig()
 	if err != nil {
+		return nil, err
+	}
+	if err := s.startBuildServices(ctx); err != nil {
 		return nil, err
 	}
 	manifest := addons.DNSManifest(nodenet.DNSServiceIP, s.plan.Gateway()) + "---\n" + addons.IngressManifest()

@@ -4,8 +4,10 @@
 // proxy). It is an HTTP proxy (plain requests and CONNECT tunnels) on
 // the nodes' gateway that asks for credentials, which only the build
 // service has (it passes them to its build pods in image-build, which
-// tools cannot read), and that reaches only the allowed hosts. A tool's
-// pod gains nothing: it has no credentials.
+// tools cannot read), that serves only clients the caller allows (the
+// build namespace's pods: a build's own code could print the credentials,
+// and a tool's pod holding them still gets nothing), and that reaches
+// only the allowed hosts.
 package egress
 
 import (
@@ -64,8 +66,9 @@ func URL(addr, password string) string {
 	return (&url.URL{Scheme: "http", User: url.UserPassword(User, password), Host: addr}).String()
 }
 
-// Start serves the proxy on addr.
-func Start(addr, password string, hosts []string, log *slog.Logger) (*Server, error) {
+// Start serves the proxy on addr to the clients allow accepts (by IP
+// address; nil allows every client with the credentials).
+func Start(addr, password string, hosts []string, allow func(ip string) bool, log *slog.Logger) (*Server, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("egress proxy: listen on %s: %w", addr, err)
@@ -79,6 +82,11 @@ func Start(addr, password string, hosts []string, log *slog.Logger) (*Server, er
 			w.Header().Set("Proxy-Authenticate", `Basic realm="devcluster egress for builds"`)
 			http.Error(w, "the egress proxy is the build service's: credentials required", http.StatusProxyAuthRequired)
 			log.Info("egress refused: no credentials", "from", r.RemoteAddr, "host", r.Host)
+			return
+		}
+		if ip, _, _ := net.SplitHostPort(r.RemoteAddr); allow != nil && !allow(ip) {
+			http.Error(w, "the egress proxy serves the build service's pods only", http.StatusForbidden)
+			log.Info("egress refused: not a build pod", "from", r.RemoteAddr, "host", r.Host)
 			return
 		}
 		host := r.URL.Hostname()

@@ -63,15 +63,18 @@ func TestAToolCannotReachBuildsNotItsOwn(t *testing.T) {
 	}
 
 	// A tool's pod, with the catalogue's curl: the builds' egress proxy
-	// refuses it (407), and nothing beyond the machine answers directly.
-	proxy := strings.TrimPrefix(p.Builds.Flags[indexOf(p.Builds.Flags, "--builds-proxy")+1], "http://")
-	proxy = "http://" + proxy[strings.Index(proxy, "@")+1:]
-	script := fmt.Sprintf(`curl -s -o /dev/null -w 'proxy:%%{http_connect}\n' -x %s https://registry.npmjs.org/ ; `+
-		`curl -s -m 5 -o /dev/null -w 'direct:%%{http_code}\n' https://registry.npmjs.org/ || echo direct:failed`, proxy)
+	// refuses it without the credentials (407) and with them (403: they
+	// could leak from a build's own code, so the proxy also serves build
+	// pods only), and nothing beyond the machine answers directly.
+	withCreds := p.Builds.Flags[indexOf(p.Builds.Flags, "--builds-proxy")+1]
+	bare := "http://" + withCreds[strings.Index(withCreds, "@")+1:]
+	script := fmt.Sprintf(`curl -s -o /dev/null -w 'bare:%%{http_connect}\n' -x %s https://registry.npmjs.org/ ; `+
+		`curl -s -o /dev/null -w 'creds:%%{http_connect}\n' -x %s https://registry.npmjs.org/ ; `+
+		`curl -s -m 5 -o /dev/null -w 'direct:%%{http_code}\n' https://registry.npmjs.org/ || echo direct:failed`, bare, withCreds)
 	p.ok(t, tool, "jobs", "run", "egress", "--image", "bookworm", "--command", script, "--wait", "120")
 	testcluster.Eventually(t, time.Minute, func() error {
 		out := p.ok(t, tool, "jobs", "logs", "egress").Stdout
-		if !strings.Contains(out, "proxy:407") || !strings.Contains(out, "direct:failed") {
+		if !strings.Contains(out, "bare:407") || !strings.Contains(out, "creds:403") || !strings.Contains(out, "direct:failed") {
 			return fmt.Errorf("a tool's pod reached out: %q", out)
 		}
 		return nil

@@ -158,6 +158,17 @@ func (s *Service) follow(ctx context.Context, b *v1alpha1.Build, job *batchv1.Jo
 	if pod == nil {
 		return nil
 	}
+	// The builder's exit with its result is the build's end: the Job's
+	// own Complete condition follows a moment later, and users wait.
+	if res, err := result(pod); err == nil && builderSucceeded(pod) {
+		st.Phase, st.Digest, st.Size = v1alpha1.PhaseSucceeded, res.Digest, res.Size
+		st.Message = fmt.Sprintf("Built a %s app from commit %s", res.Language, shortCommit(res.Commit))
+		if len(res.Reused) > 0 {
+			st.Message += " (reused: " + strings.Join(res.Reused, ", ") + ")"
+		}
+		st.CompletionTime = ptrTime(s.now())
+		return nil
+	}
 	st.Phase, st.Message = v1alpha1.PhasePending, waitingReason(pod)
 	if pod.Status.Phase == corev1.PodRunning {
 		st.Phase, st.Message = v1alpha1.PhaseRunning, "the build is running"
@@ -193,6 +204,16 @@ func result(pod *corev1.Pod) (*builder.Result, error) {
 		return nil, fmt.Errorf("the build pod's result %q is not the builder's", msg)
 	}
 	return &r, nil
+}
+
+// builderSucceeded says the build container exited 0.
+func builderSucceeded(pod *corev1.Pod) bool {
+	for _, cs := range pod.Status.ContainerStatuses {
+		if cs.Name == BuildContainer && cs.State.Terminated != nil {
+			return cs.State.Terminated.ExitCode == 0
+		}
+	}
+	return false
 }
 
 func terminationMessage(pod *corev1.Pod) string {

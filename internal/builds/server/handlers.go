@@ -190,7 +190,7 @@ func (s *Service) startedPod(ctx context.Context, b *v1alpha1.Build, follow bool
 	if !follow {
 		return nil, route.NotFound("build %s has not started yet; follow its log with `toolforge build logs -f %s`", b.Name, b.Name)
 	}
-	err := wait.PollUntilContextTimeout(ctx, time.Second, logsWait, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, logsWait, true, func(ctx context.Context) (bool, error) {
 		if ok, err := check(ctx); ok || err != nil {
 			return ok, err
 		}
