@@ -381,5 +381,5 @@ func WriteResult(file string, r *Result) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(file, data, 0o644)
+	return os.WriteFile(file, data, 0o600)
 }

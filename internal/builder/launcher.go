@@ -63,7 +63,7 @@ func Launch(args []string) error {
 		}
 		argv = append([]string{path}, args[1:]...)
 	}
-	return syscall.Exec(argv[0], argv, os.Environ())
+	return syscall.Exec(argv[0], argv, os.Environ()) //nolint:gosec // G204: running the app's command is the launcher's purpose
 }
 
 func processNames(procs map[string]string) string {

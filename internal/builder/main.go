@@ -48,7 +48,7 @@ func install(dest string) error {
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		return err
 	}
-	out, err := os.OpenFile(dest, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	out, err := os.OpenFile(dest, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755) //nolint:gosec // G302: a program, run by the build container
 	if err != nil {
 		return err
 	}
@@ -114,7 +114,7 @@ func buildMain(args []string) error {
 	res, err := Build(ctx, o)
 	if err != nil {
 		data, _ := json.Marshal(map[string]string{"error": err.Error()})
-		_ = os.WriteFile(result, data, 0o644)
+		_ = os.WriteFile(result, data, 0o600)
 		return err
 	}
 	return WriteResult(result, res)

@@ -43,7 +43,7 @@ func (o Options) buildEnv() []string {
 // run runs a step's command in dir, its output in the build's log.
 func (o Options) run(ctx context.Context, dir string, env []string, name string, args ...string) error {
 	fmt.Fprintf(o.Log, "$ %s %s\n", name, strings.Join(args, " "))
-	cmd := exec.CommandContext(ctx, name, args...)
+	cmd := exec.CommandContext(ctx, name, args...) //nolint:gosec // G204: a build step's tool (pip, npm, go, apt-get), no shell
 	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = dir, env, o.Log, o.Log
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), err)
@@ -127,11 +127,11 @@ func (o Options) aptLayer(ctx context.Context, pkgs []string, base v1.Image, env
 	if err != nil {
 		return nil, fmt.Errorf("read the run base's package status: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "status"), status, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "status"), status, 0o600); err != nil {
 		return nil, err
 	}
 	sources := fmt.Sprintf("deb %s %s main\n", o.DebianMirror, o.DebianSuite)
-	if err := os.WriteFile(filepath.Join(dir, "sources.list"), []byte(sources), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "sources.list"), []byte(sources), 0o600); err != nil {
 		return nil, err
 	}
 	aptOpts := []string{

@@ -21,7 +21,7 @@ const (
 	BuildContainer   = "build"
 	installContainer = "install-builder"
 	workspace        = "/workspace"
-	secretDir        = "/var/run/secrets/build"
+	secretDir        = "/var/run/secrets/build" //nolint:gosec // G101: where the build's Secret is mounted, not a credential
 	tokenKey         = "token"
 	caKey            = "ca.crt"
 	// BuildUID runs the build: not root, no tool's (tools' uids are
