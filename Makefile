@@ -144,6 +144,14 @@ run: setup build $(KUBECTL)
 stop:
 	@RUN_DIR=$(RUN_DIR) hack/stop.sh
 
+# `make bench SUITE...` runs those suites (as BENCH_ARGS="SUITE..."
+# does): the words after bench are suites, not targets.
+ifeq (bench,$(firstword $(MAKECMDGOALS)))
+BENCH_SUITES := $(wordlist 2,$(words $(MAKECMDGOALS)),$(MAKECMDGOALS))
+BENCH_ARGS += $(BENCH_SUITES)
+$(eval $(BENCH_SUITES):;@:)
+endif
+
 bench: build
 	$(GO) run ./bench $(BENCH_ARGS)
 

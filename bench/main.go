@@ -33,6 +33,7 @@ var suites = []suite{
 	{"migration", benchMigration},
 	{"workloads", benchWorkloads},
 	{"logs", benchLogs},
+	{"builds", benchBuilds},
 }
 
 func main() {

@@ -11,6 +11,12 @@ ingress_port=${RUN_INGRESS_PORT:-8000}
 smtp=${RUN_SMTP:-127.0.0.1:2525}
 # The platform's logs ingestion, which the nodes' collectors send to.
 logs_ingest=${RUN_LOGS_INGEST:-127.0.0.1:9429}
+# toolforged's own addresses (another make run beside this one needs others).
+api_addr=${RUN_API_ADDR:-127.0.0.1:8443}
+admission_addr=${RUN_ADMISSION_ADDR:-127.0.0.1:9443}
+status_addr=${RUN_STATUS_ADDR:-127.0.0.1:8080}
+metrics_addr=${RUN_METRICS_ADDR:-127.0.0.1:9100}
+health_addr=${RUN_HEALTH_ADDR:-127.0.0.1:9101}
 domain=toolforge.localhost
 bin=$root/bin
 mkdir -p "$run"
@@ -20,6 +26,34 @@ step "Starting the devcluster (1 real node, ingress on port $ingress_port)"
 "$bin/devcluster" start --dir "$run/cluster" --nodes 1 --port "$port" --ingress-port "$ingress_port" \
   --logs-ingest "http://$logs_ingest/insert/jsonline"
 logs_store=$(sed -n 's/^ *"logsStore": "\(.*\)",$/\1/p' "$run/cluster/state.json")
+
+# The build service: the platform's image (its builder) in the cluster's
+# registry, the registry and git server on the nodes' gateway, the builds'
+# egress proxy; and the demo tool's app published on the git server.
+status=$("$bin/devcluster" status --dir "$run/cluster")
+registry=$(sed -n 's/^registry: \([^ ]*\).*/\1/p' <<<"$status")
+credentials=$run/cluster/registry/credentials
+gateway=$(sed -n 's/^network: .*gateway \([0-9.]*\),.*/\1/p' <<<"$status")
+git_base=$(sed -n 's|^git: \(.*\)/$|\1|p' <<<"$status")
+if [ ! -s "$run/builder-image" ] || [ "$(cat "$run/builder-image.commit" 2>/dev/null)" != "$(git -C "$root" rev-parse HEAD)" ]; then
+  step "Building the platform's image (its builder) into the cluster's registry"
+  (cd "$root" && go run ./hack/images --registry "$registry" --registry-credentials "$credentials/admin" --out "$run/images") >"$run/images.out"
+  digest=$(head -1 "$run/images.out" | sed 's/.*@//')
+  echo "registry.devcluster.localhost/toolforge@$digest" >"$run/builder-image"
+  git -C "$root" rev-parse HEAD >"$run/builder-image.commit"
+fi
+egress="http://builds:$(cat "$run/cluster/egress/password")@$gateway:3128"
+if [ ! -d "$run/cluster/git/demo.git" ]; then
+  step "Publishing the demo tool's app on the git server ($git_base/demo.git)"
+  work=$(mktemp -d)
+  cp -r "$root/examples/demo-app/." "$work/"
+  git -C "$work" init -q --initial-branch=main
+  git -C "$work" add -A
+  git -C "$work" -c user.name=demo -c user.email=demo@toolforge.localhost commit -q -m "the demo app"
+  git init -q --bare --initial-branch=main "$run/cluster/git/demo.git"
+  git -C "$work" push -q "$run/cluster/git/demo.git" main
+  rm -rf "$work"
+fi
 
 # start NAME PIDFILE LOG CMD...: a background process, once.
 start() {
@@ -49,7 +83,18 @@ start "toolforged all" "$run/toolforged.pid" "$run/toolforged.log" \
   --logs-store-url "$logs_store" \
   --logs-ingest-addr "$logs_ingest" \
   --mail-interval 10s \
-  --interval 30s
+  --interval 30s \
+  --builds-registry registry.devcluster.localhost \
+  --builds-registry-url "http://$gateway:5000" \
+  --builds-registry-credentials "$credentials/builds" \
+  --builds-registry-mirror "registry.devcluster.localhost=http://$gateway:5000" \
+  --builds-registry-mirror "docker-registry.tools.wmflabs.org=http://$gateway:5000" \
+  --builds-builder-image "$(cat "$run/builder-image")" \
+  --builds-proxy "$egress" \
+  --builds-no-proxy "$gateway,localhost,127.0.0.1,.svc,.cluster.local" \
+  --builds-ca-bundle /etc/ssl/certs/ca-certificates.crt \
+  --api-addr "$api_addr" --admission-addr "$admission_addr" --status-addr "$status_addr" \
+  --metrics-addr "$metrics_addr" --health-addr "$health_addr"
 
 # Ready when healthy and the demo tool has its credentials.
 pid=$(cat "$run/toolforged.pid")
@@ -59,7 +104,7 @@ for _ in $(seq 1 240); do
     tail -20 "$run/toolforged.log" >&2
     exit 1
   fi
-  if curl -fsS http://127.0.0.1:9101/readyz >/dev/null 2>&1 && [ -s "$run/home/demo/.kube/config" ]; then
+  if curl -fsS "http://$health_addr/readyz" >/dev/null 2>&1 && [ -s "$run/home/demo/.kube/config" ]; then
     break
   fi
   sleep 0.5
@@ -90,7 +135,7 @@ cat <<MSG
 
 Toolforge runs on a local devcluster with a real node.
   demo web service: $url   (curl $url)
-  status page:      http://127.0.0.1:8080/ (JSON: add ?format=json)
+  status page:      http://$status_addr/ (JSON: add ?format=json)
   cluster admin:    export KUBECONFIG=$rel/cluster/kubeconfig; kubectl get nodes
   platform log:     $rel/toolforged.log
   mail sent:        $rel/mail/ (one .eml file per message; SMTP $smtp)
@@ -106,6 +151,10 @@ Act as the demo tool (its home is $rel/home/demo; on a bastion, HOME is set by \
   HOME=$rel/home/demo bin/toolforge envvars create GREETING Hi
   HOME=$rel/home/demo bin/webservice restart; curl $url
   HOME=$rel/home/demo kubectl get pods
+
+Build the demo tool's app from the devcluster git server and run it (docs/builds.md):
+  HOME=$rel/home/demo bin/toolforge build start $git_base/demo.git
+  HOME=$rel/home/demo bin/webservice stop; HOME=$rel/home/demo bin/webservice buildservice start; curl $url
 
 Act as admin alice:
   HOME=$rel/admins/alice PATH=\$PWD/bin:\$PATH kubectl get pods -A         # view only

@@ -16,6 +16,8 @@ PACKAGES=(
   runc containernetworking-plugins iptables
   # images built from Debian packages
   mmdebstrap
+  # the builder's unit tests build a Python app (a virtualenv, pip)
+  python3-venv python3-pip
 )
 
 missing=()

@@ -32,10 +32,11 @@ var notInTheChart = map[string]string{
 // component's (a ConfigMap it makes, a Secret the admin makes), and that
 // value's key.
 var fromFiles = map[string]string{
-	"accounts-file":    "accountsFile",
-	"ldap-config":      "ldapConfigSecret",
-	"quotas-file":      "quotas",
-	"admission-config": "settings",
+	"accounts-file":               "accountsFile",
+	"ldap-config":                 "ldapConfigSecret",
+	"quotas-file":                 "quotas",
+	"admission-config":            "settings",
+	"builds-registry-credentials": "buildsRegistryCredentialsSecret",
 }
 
 // chartDefaults are values.yaml's defaults that differ from the binary's

@@ -248,7 +248,8 @@ print(json.dumps(out))
 // What a pod reaches of devcluster is what docs/devcluster.md ("What a pod
 // reaches") says: every socket the cluster's processes listen on, on the
 // host and in the nodes, read from /proc, is probed from inside a pod. Only
-// the registry (5000), the API relay and CoreDNS (53) answer on the
+// the registry (5000), the API relay, CoreDNS (53), the metrics API (4443),
+// the git server (8418) and the builds' egress proxy (3128) answer on the
 // gateway, only the kubelet (10250) on the node's address; every other
 // port refuses. The reachable ones behave as documented for a caller
 // without credentials.
@@ -266,6 +267,9 @@ func TestAPodReachesOnlyTheDocumentedListeners(t *testing.T) {
 		"tcp " + net.JoinHostPort(gw, "53"):          "CoreDNS",
 		"udp " + net.JoinHostPort(gw, "53"):          "CoreDNS",
 		"tcp " + net.JoinHostPort(nodeIP, "10250"):   "the kubelet's API",
+		"tcp " + net.JoinHostPort(gw, "4443"):        "metrics-server (the aggregated metrics API)",
+		"tcp " + hostPort(t, st.Git):                 "the git server",
+		"tcp " + hostPort(t, st.Egress):              "the builds' egress proxy",
 	}
 	// kube-proxy is the last to listen, a moment after the node is Ready.
 	var listeners []listener
@@ -338,6 +342,16 @@ func TestAPodReachesOnlyTheDocumentedListeners(t *testing.T) {
 	if got.DNS != "10.96.0.1" {
 		t.Errorf("kubernetes.default resolves to %q in a pod, want 10.96.0.1", got.DNS)
 	}
+}
+
+// hostPort is the host:port of a URL state.json records.
+func hostPort(t *testing.T, raw string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		t.Fatalf("state.json: %q is not a URL", raw)
+	}
+	return u.Host
 }
 
 func nodeAddress(t *testing.T) string {

@@ -38,6 +38,8 @@ type state struct {
 	Registry            string `json:"registry"`
 	RegistryGateway     string `json:"registryGateway"`
 	RegistryCredentials string `json:"registryCredentials"`
+	Git                 string `json:"git"`
+	Egress              string `json:"egress"`
 	Network             struct {
 		Gateway string `json:"gateway"`
 	} `json:"network"`

@@ -85,22 +85,24 @@ func run() error {
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
-	bin := filepath.Join(*out, "toolforged")
-	fmt.Fprintf(os.Stderr, "building toolforged %s (static)\n", tag)
-	build := exec.Command("go", "build", "-trimpath", "-buildvcs=false",
-		"-ldflags", "-s -w -X github.com/toolforge-go/toolforge/internal/version.Version="+tag,
-		"-o", bin, "./cmd/toolforged")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("go build: %w", err)
+	bin, builder := filepath.Join(*out, "toolforged"), filepath.Join(*out, "toolforge-builder")
+	for _, b := range []struct{ out, pkg string }{{bin, "./cmd/toolforged"}, {builder, "./cmd/toolforge-builder"}} {
+		fmt.Fprintf(os.Stderr, "building %s %s (static)\n", filepath.Base(b.out), tag)
+		build := exec.Command("go", "build", "-trimpath", "-buildvcs=false",
+			"-ldflags", "-s -w -X github.com/toolforge-go/toolforge/internal/version.Version="+tag,
+			"-o", b.out, b.pkg)
+		build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("go build %s: %w", b.pkg, err)
+		}
 	}
 	for _, p := range []string{*victoriaLogs, *vlagent} {
 		if _, err := os.Stat(p); err != nil {
 			return fmt.Errorf("%w: make images builds it (make bin/victoria-logs bin/vlagent)", err)
 		}
 	}
-	img, err := platformimage.Build(platformimage.Options{Binary: bin, CACerts: *cacerts, Created: created, Version: tag, Revision: *commit,
+	img, err := platformimage.Build(platformimage.Options{Binary: bin, Builder: builder, CACerts: *cacerts, Created: created, Version: tag, Revision: *commit,
 		Programs: map[string]string{"/victoria-logs": *victoriaLogs, "/vlagent": *vlagent}})
 	if err != nil {
 		return err

@@ -71,7 +71,7 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 	if err := mgr.Add(daemon.EveryReplica(c)); err != nil {
 		return err
 	}
-	settings, err := newSettingsSource(s.opts.ConfigFile, platformNS, env.Common.Domain, c, log)
+	settings, err := newSettingsSource(s.opts.ConfigFile, platformNS, env.Common.Domain, env.Common.BuildsRegistry, c, log)
 	if err != nil {
 		return daemon.UsageError{Err: err}
 	}

@@ -182,7 +182,11 @@ func (s *Settings) merge(over *Settings) *Settings {
 
 // Effective are the settings the rules apply: defaults filled in.
 type Effective struct {
-	Registries     []string
+	Registries []string
+	// BuiltRegistry is the registry of tools' built images: its
+	// tool-<tool>/<name> repositories, and nothing else of it, are allowed
+	// (toolforged --builds-registry; "" allows none).
+	BuiltRegistry  string
 	Domains        []string
 	Mounts         []Mount
 	IngressClasses []string

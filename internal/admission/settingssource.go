@@ -26,8 +26,10 @@ import (
 type settingsSource struct {
 	file       *Settings
 	platformNS string
-	reader     client.Reader
-	log        *slog.Logger
+	// builtRegistry is toolforged's --builds-registry.
+	builtRegistry string
+	reader        client.Reader
+	log           *slog.Logger
 
 	current atomic.Pointer[Effective]
 	mu      sync.Mutex
@@ -36,7 +38,7 @@ type settingsSource struct {
 
 // domain (toolforged --domain) is the Ingress domain unless the file says
 // otherwise.
-func newSettingsSource(path, platformNS, domain string, reader client.Reader, log *slog.Logger) (*settingsSource, error) {
+func newSettingsSource(path, platformNS, domain, builtRegistry string, reader client.Reader, log *slog.Logger) (*settingsSource, error) {
 	file := &Settings{}
 	if path != "" {
 		data, err := os.ReadFile(path)
@@ -50,8 +52,10 @@ func newSettingsSource(path, platformNS, domain string, reader client.Reader, lo
 	if len(file.Domains) == 0 && domain != "" {
 		file.Domains = []string{domain}
 	}
-	s := &settingsSource{file: file, platformNS: platformNS, reader: reader, log: log}
-	s.current.Store(file.effective(images.Builtin().Registries()))
+	s := &settingsSource{file: file, platformNS: platformNS, builtRegistry: builtRegistry, reader: reader, log: log}
+	e := file.effective(images.Builtin().Registries())
+	e.BuiltRegistry = builtRegistry
+	s.current.Store(e)
 	return s, nil
 }
 
@@ -122,5 +126,7 @@ func (s *settingsSource) load(ctx context.Context) (*Effective, error) {
 			return nil, fmt.Errorf("ConfigMap %s/%s key %s: %w", s.platformNS, tenancy.AdmissionConfigMap, SettingsKey, err)
 		}
 	}
-	return s.file.merge(over).effective(catalogue.Registries()), nil
+	e := s.file.merge(over).effective(catalogue.Registries())
+	e.BuiltRegistry = s.builtRegistry
+	return e, nil
 }

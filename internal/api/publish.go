@@ -30,7 +30,9 @@ type publisher struct {
 	domain string
 	// webURL is the template of web services' public URLs.
 	webURL string
-	log    *slog.Logger
+	// buildsRegistry is the host of tools' built images.
+	buildsRegistry string
+	log            *slog.Logger
 }
 
 func (p *publisher) publish(ctx context.Context, bundle []byte) error {
@@ -41,7 +43,7 @@ func (p *publisher) publish(ctx context.Context, bundle []byte) error {
 	if err := ensureRoleBinding(ctx, p.kube, binding); err != nil {
 		return err
 	}
-	data := map[string]string{ConfigMapURLKey: p.url, tenancy.APIConfigDomain: p.domain, tenancy.APIConfigWebURL: p.webURL}
+	data := map[string]string{ConfigMapURLKey: p.url, tenancy.APIConfigDomain: p.domain, tenancy.APIConfigWebURL: p.webURL, tenancy.APIConfigBuildsRegistry: p.buildsRegistry}
 	if len(bundle) > 0 {
 		data[ConfigMapCAKey] = string(bundle)
 	}

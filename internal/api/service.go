@@ -15,10 +15,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -27,11 +23,6 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/toolforge-go/toolforge/internal/daemon"
-	envvarsserver "github.com/toolforge-go/toolforge/internal/envvars/server"
-	jobsserver "github.com/toolforge-go/toolforge/internal/jobs/server"
-	"github.com/toolforge-go/toolforge/internal/logs"
-	logsserver "github.com/toolforge-go/toolforge/internal/logs/server"
-	logstore "github.com/toolforge-go/toolforge/internal/logs/store"
 	"github.com/toolforge-go/toolforge/internal/servingcert"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
@@ -45,18 +36,21 @@ type Options struct {
 	CertValidity time.Duration
 }
 
-// Service is `toolforged api`.
-type Service struct{ opts Options }
+// Service is `toolforged api`: the server and the parts it hosts.
+type Service struct {
+	opts  Options
+	parts []Part
+}
 
 // NewService returns the API service with default flags.
 func NewService() *Service {
-	return &Service{opts: Options{Addr: tenancy.DefaultAPIAddr, CertValidity: 365 * 24 * time.Hour}}
+	return &Service{opts: Options{Addr: tenancy.DefaultAPIAddr, CertValidity: 365 * 24 * time.Hour}, parts: parts()}
 }
 
 func (s *Service) Name() string { return "api" }
 
 func (s *Service) Short() string {
-	return "Serve the jobs, envvars and logs APIs to tools (HTTPS, client certificates)"
+	return "Serve the jobs, envvars, builds and logs APIs to tools (HTTPS, client certificates), and run builds"
 }
 
 func (s *Service) AddFlags(fs *pflag.FlagSet) {
@@ -66,6 +60,9 @@ func (s *Service) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ClientCAFile, "api-client-ca-file", "", "CA that issued tools' client certificates (default: the CA of the platform's own cluster credentials)")
 	fs.StringVar(&o.CertDir, "api-cert-dir", "", "serve the certificate in this directory (tls.crt, tls.key, and ca.crt that signed them), managed elsewhere; default: generate and rotate one, kept in Secret "+TLSSecret+" of the platform namespace and shared by every replica")
 	fs.DurationVar(&o.CertValidity, "api-cert-validity", o.CertValidity, "lifetime of a generated serving certificate (its CA lives ten times as long)")
+	for _, p := range s.parts {
+		p.AddFlags(fs)
+	}
 }
 
 // Setup builds the caches, stores and server and adds them to mgr.
@@ -119,23 +116,23 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 	if err != nil {
 		return err
 	}
-	store := &jobsserver.Store{
-		Reader: c, Writer: writer, Kube: kube, Log: log,
-		Domain: env.Common.Domain, WebURL: env.Common.WebURL, Mail: env.Common.SMTPServer != "",
-		Images: (&catalogue{reader: mgr.GetAPIReader(), ns: env.Common.PlatformNamespace, ttl: 10 * time.Second}).Get,
+	caches := []cache.Cache{c}
+	h := &Host{
+		Manager: mgr, Env: env, Config: cfg, Kube: kube, Cache: c, Writer: writer, Log: log,
+		Catalogue: &catalogue{reader: mgr.GetAPIReader(), ns: env.Common.PlatformNamespace, ttl: catalogueTTL},
+		AddCache: func(extra cache.Cache) error {
+			caches = append(caches, extra)
+			return mgr.Add(daemon.EveryReplica(extra))
+		},
 	}
-	// What a job list shows changes with these (pods: a one-off job is
-	// done once its pod succeeded, before the Job controller says so).
-	for _, obj := range []client.Object{&batchv1.Job{}, &batchv1.CronJob{}, &appsv1.Deployment{}, &corev1.Service{}, &networkingv1.Ingress{}, &corev1.Pod{}, &corev1.LimitRange{}, &corev1.ResourceQuota{}, &corev1.Namespace{}} {
-		inf, err := c.GetInformer(ctx, obj, cache.BlockUntilSynced(false))
+	var apis []API
+	for _, p := range s.parts {
+		routes, err := p.Setup(ctx, h)
 		if err != nil {
-			return err
+			return fmt.Errorf("%s API: %w", p.Name(), err)
 		}
-		if _, err := inf.AddEventHandler(store.EventHandler()); err != nil {
-			return err
-		}
+		apis = append(apis, API{Name: p.Name(), Routes: routes})
 	}
-	vars := envvarsserver.NewStore(kube)
 	certs, err := s.certSource(cfg, mgr, env.Common.PlatformNamespace, pu.Hostname(), log)
 	if err != nil {
 		return err
@@ -143,23 +140,17 @@ func (s *Service) Setup(ctx context.Context, mgr manager.Manager, env *daemon.En
 	if err := mgr.Add(certs); err != nil {
 		return err
 	}
-	logsAPI := &logsserver.Server{Kube: kube, Retention: env.Common.LogsRetention, Log: log}
-	if env.Common.LogsStoreURL != "" {
-		if logsAPI.Store, err = logstore.New(env.Common.LogsStoreURL); err != nil {
-			return daemon.UsageError{Err: err}
-		}
-	}
 	// The public metrics are the API's own; the process's (Go runtime,
 	// client-go, controller-runtime) are the operators', on the metrics
 	// port, which serves the API's too.
 	own := prometheus.NewRegistry()
-	srv, err := NewServer([]API{{Name: "jobs", Routes: store.Routes()}, {Name: "envvars", Routes: vars.Routes()}, {Name: logs.Service, Routes: logsAPI.Routes()}}, newRBACAccess(kube.AuthorizationV1().SubjectAccessReviews()), log, registerers{own, ctrlmetrics.Registry}, own)
+	srv, err := NewServer(apis, newRBACAccess(kube.AuthorizationV1().SubjectAccessReviews()), log, registerers{own, ctrlmetrics.Registry}, own)
 	if err != nil {
 		return err
 	}
-	pub := &publisher{kube: kube, ns: env.Common.PlatformNamespace, url: publicURL, domain: env.Common.Domain, webURL: env.Common.WebURL, log: log}
+	pub := &publisher{kube: kube, ns: env.Common.PlatformNamespace, url: publicURL, domain: env.Common.Domain, webURL: env.Common.WebURL, buildsRegistry: env.Common.BuildsRegistry, log: log}
 	r := &runner{
-		addr: o.Addr, handler: srv, cache: c, certs: certs, publisher: pub, log: log,
+		addr: o.Addr, handler: srv, caches: caches, certs: certs, publisher: pub, log: log,
 		tls: &tls.Config{
 			MinVersion:     tls.VersionTLS12,
 			ClientAuth:     tls.VerifyClientCertIfGiven,
@@ -239,7 +230,7 @@ func servingHosts(public string) []string {
 type runner struct {
 	addr      string
 	handler   http.Handler
-	cache     cache.Cache
+	caches    []cache.Cache
 	certs     servingcert.Source
 	publisher *publisher
 	tls       *tls.Config
@@ -253,8 +244,10 @@ type runner struct {
 func (r *runner) NeedLeaderElection() bool { return false }
 
 func (r *runner) Start(ctx context.Context) error {
-	if !r.cache.WaitForCacheSync(ctx) {
-		return errors.New("API cache did not sync")
+	for _, c := range r.caches {
+		if !c.WaitForCacheSync(ctx) {
+			return errors.New("API cache did not sync")
+		}
 	}
 	bundle, err := r.waitForCertificate(ctx)
 	if err != nil {

@@ -125,6 +125,16 @@ func ExactArgs(n int, names ...string) cobra.PositionalArgs {
 	}
 }
 
+// MaximumArgs wants at most n positional arguments, named in the message.
+func MaximumArgs(n int, names ...string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) > n {
+			return Usagef("%s takes at most %d argument(s) (%v), got %d", cmd.CommandPath(), n, names, len(args))
+		}
+		return nil
+	}
+}
+
 // optionalValueAnnotation holds, on a flag with an optional value, the
 // pattern of a value that may follow the flag after a space.
 const optionalValueAnnotation = "toolforge.org/optional-value"

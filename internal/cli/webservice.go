@@ -40,6 +40,9 @@ type webserviceOptions struct {
 	Logs     logsOptions
 	// Command is what shell runs instead of a shell (after --).
 	Command []string
+	// The buildservice type's image and mount.
+	BuildserviceImage string
+	Mount             string
 
 	replicasSet bool
 }
@@ -138,6 +141,8 @@ func addSettingsFlags(fs *pflag.FlagSet, o *webserviceOptions, replicas bool) {
 	}
 	fs.StringVar(&o.Template, "template", "", "file with default settings (default $HOME/service.template)")
 	fs.DurationVar(&o.Timeout, "timeout", webservice.DefaultTimeout, "how long to wait for pods to start or stop")
+	fs.StringVar(&o.BuildserviceImage, "buildservice-image", "", "buildservice type: the tool's image to run (default tool-<tool>/tool-<tool>:latest)")
+	fs.StringVar(&o.Mount, "mount", "", "buildservice type: mount the tool's home (all) or not (none, the default)")
 }
 
 func addDomainFlag(fs *pflag.FlagSet, o *webserviceOptions) {
@@ -302,7 +307,7 @@ func webserviceClientFor(s *IOStreams, o *webserviceOptions, tool *Tool) (*webse
 }
 
 func (o *webserviceOptions) settings() webservice.Options {
-	c := webservice.Choices{Type: o.Type, CPU: o.CPU, Mem: o.Mem}
+	c := webservice.Choices{Type: o.Type, CPU: o.CPU, Mem: o.Mem, BuildserviceImage: o.BuildserviceImage, Mount: o.Mount}
 	if o.replicasSet {
 		c.Replicas = strconv.Itoa(o.Replicas)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -35,6 +36,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/toolforge-go/toolforge/internal/builds/v1alpha1"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 	"github.com/toolforge-go/toolforge/internal/version"
 )
@@ -107,6 +109,11 @@ type Common struct {
 	// (the Helm chart, which grants each component least privilege: its
 	// ServiceAccount may not create cluster-wide RBAC).
 	InstallRBAC bool
+	// BuildsRegistry is the registry host of tools' built images
+	// (<host>/tool-<tool>/<name>): the build service pushes there,
+	// admission allows its tool-* repositories, jobs and web services
+	// run them. Empty: the platform has no build service.
+	BuildsRegistry string
 }
 
 func (c *Common) addFlags(fs *pflag.FlagSet) {
@@ -123,6 +130,7 @@ func (c *Common) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.SMTPServer, "smtp-server", "", "SMTP server (host:port) job notifications are sent through; without one the platform sends no mail and refuses jobs' --emails other than none")
 	fs.StringVar(&c.LogsStoreURL, "logs-store-url", "", "the platform's log store (VictoriaLogs, http://host:port): the logs ingestion writes it, the logs API and the status page read it; without one the platform keeps no logs and the CLI shows the kubelet's")
 	fs.DurationVar(&c.LogsRetention, "logs-retention", 14*24*time.Hour, "how long the log store keeps lines (its -retentionPeriod); the logs API refuses windows reaching further back")
+	fs.StringVar(&c.BuildsRegistry, "builds-registry", "", "registry host[:port] of tools' built images (<host>/tool-<tool>/<name>); empty: no build service")
 	fs.BoolVar(&c.InstallRBAC, "install-rbac", true, "install the service's own roles, bindings and ServiceAccount, and the platform namespace, at start; false when an installer owns them (the Helm chart)")
 }
 
@@ -191,6 +199,13 @@ func (c *Common) logger() (*slog.Logger, error) {
 func Scheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	// The platform's own CRDs, and CRDs themselves (installed at start).
+	if err := v1alpha1.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	if err := apiextensionsv1.AddToScheme(s); err != nil {
 		panic(err)
 	}
 	return s

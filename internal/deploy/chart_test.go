@@ -15,14 +15,17 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/yaml"
 
 	"github.com/toolforge-go/toolforge/internal/accounts/rbac"
 	"github.com/toolforge-go/toolforge/internal/admission"
 	"github.com/toolforge-go/toolforge/internal/api"
+	"github.com/toolforge-go/toolforge/internal/builds/v1alpha1"
 	"github.com/toolforge-go/toolforge/internal/deploy"
 	"github.com/toolforge-go/toolforge/internal/logs/events"
 	"github.com/toolforge-go/toolforge/internal/notify"
@@ -58,9 +61,18 @@ func render(t *testing.T, overrides string) []runtime.Object {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Built-in kinds and CRDs (the chart ships the platform's).
+	sch := runtime.NewScheme()
+	if err := scheme.AddToScheme(sch); err != nil {
+		t.Fatal(err)
+	}
+	if err := apiextensionsv1.AddToScheme(sch); err != nil {
+		t.Fatal(err)
+	}
+	decoder := serializer.NewCodecFactory(sch).UniversalDeserializer()
 	var out []runtime.Object
 	for _, doc := range releaseutil.SplitManifests(manifest) {
-		obj, _, err := scheme.Codecs.UniversalDeserializer().Decode([]byte(doc), nil, nil)
+		obj, _, err := decoder.Decode([]byte(doc), nil, nil)
 		if err != nil {
 			if runtime.IsNotRegisteredError(err) {
 				continue // the ServiceMonitor
@@ -144,6 +156,7 @@ func TestTheChartsRolesAreTheServicesOwn(t *testing.T) {
 		{api.RoleName, "", api.ClusterRole().Rules},
 		{api.WatchRoleName, "", api.WatchClusterRole().Rules},
 		{api.RoleName, ns, api.PlatformRole(ns).Rules},
+		{api.BuildsRoleName, v1alpha1.Namespace, api.BuildsRole().Rules},
 		{status.RoleName, "", status.ClusterRole().Rules},
 		{status.RoleName, ns, status.PlatformRole(ns).Rules},
 		{notify.RoleName, "", notify.ClusterRole().Rules},
@@ -185,6 +198,18 @@ func TestTheChartsRolesAreTheServicesOwn(t *testing.T) {
 	// by default (--api-identity).
 	if sa := find[*corev1.ServiceAccount](objs, "toolforge-api", ns); sa == nil {
 		t.Error("no ServiceAccount toolforge-api, the API's identity the accounts controller binds")
+	}
+}
+
+func TestTheChartsBuildCRDIsTheServicesOwn(t *testing.T) {
+	objs := render(t, "")
+	want := v1alpha1.CRD()
+	got := find[*apiextensionsv1.CustomResourceDefinition](objs, want.Name, "")
+	if got == nil {
+		t.Fatalf("the chart has no CRD %s", want.Name)
+	}
+	if !equality.Semantic.DeepEqual(got.Spec, want.Spec) {
+		t.Errorf("the chart's CRD differs from internal/builds/v1alpha1.CRD():\n chart: %+v\n code:  %+v", got.Spec, want.Spec)
 	}
 }
 

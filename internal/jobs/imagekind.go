@@ -121,3 +121,24 @@ func DefaultsFor(k ImageKind) Defaults {
 // ErrMountNoneCatalogue is the original's refusal of --mount=none for a
 // catalogue image, word for word (scripts and its tests match it).
 const ErrMountNoneCatalogue = "Mount type none is only supported for build service images"
+
+// IsBuiltImage says whether image is a tool's built image.
+func IsBuiltImage(image string) bool { return KindOfImage(image) == BuiltImage }
+
+// Reference is the image as pods pull it from the registry host: its tag,
+// or its digest, or latest.
+func (r BuiltRef) Reference(host string) string {
+	ref := host + "/" + r.Repository()
+	switch {
+	case r.Digest != "":
+		return ref + "@" + r.Digest
+	case r.Tag != "":
+		return ref + ":" + r.Tag
+	}
+	return ref + ":latest"
+}
+
+// LauncherCommand is a built image's container command: the image's
+// launcher runs the command (or Procfile process type) in the app's
+// directory and environment.
+func LauncherCommand(command string) string { return "launcher " + command }

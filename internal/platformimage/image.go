@@ -1,5 +1,6 @@
 // Package platformimage builds the platform's OCI image (one image, the
-// static toolforged binary, every service a subcommand) without Docker:
+// static toolforged binary, every service a subcommand, and the build
+// service's toolforge-builder) without Docker:
 // the layers are tar archives made here from files, assembled with
 // go-containerregistry. The base is made here too (not pulled): the CA
 // certificates, a passwd and group naming the non-root user, and /tmp.
@@ -35,14 +36,20 @@ const (
 // Entrypoint is where the binary lives in the image.
 const Entrypoint = "/toolforged"
 
+// BuilderPath is where the build service's builder lives in the image:
+// build pods copy it from there (toolforge-builder install) into the
+// build image they run it in.
+const BuilderPath = "/toolforge-builder"
+
 // CACertsPath is where the CA bundle lives, Debian's path (Go reads it
 // there without SSL_CERT_FILE).
 const CACertsPath = "/etc/ssl/certs/ca-certificates.crt"
 
 // Options are what an image is made from.
 type Options struct {
-	// Binary is the static toolforged (CGO_ENABLED=0).
-	Binary string
+	// Binary is the static toolforged (CGO_ENABLED=0), Builder the static
+	// toolforge-builder.
+	Binary, Builder string
 	// CACerts is the CA bundle to ship (the build machine's Debian
 	// ca-certificates bundle).
 	CACerts string
@@ -84,6 +91,14 @@ func Build(o Options) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	builder, err := os.ReadFile(o.Builder)
+	if err != nil {
+		return nil, fmt.Errorf("read the builder: %w", err)
+	}
+	builderLayer, err := layer(o.Created, []file{{Name: BuilderPath[1:], Mode: 0o755, Data: builder}})
+	if err != nil {
+		return nil, err
+	}
 	app, err := layer(o.Created, []file{{Name: Entrypoint[1:], Mode: 0o755, Data: bin}})
 	if err != nil {
 		return nil, err
@@ -109,11 +124,14 @@ func Build(o Options) (v1.Image, error) {
 		if err != nil {
 			return nil, err
 		}
-		// Below toolforged's, which changes with every commit: this one
-		// changes only with the programs' versions.
+		// Below toolforged's and the builder's, which change with every
+		// commit: this one changes only with the programs' versions.
 		adds = append(adds, mutate.Addendum{Layer: programs, History: v1.History{Created: v1.Time{Time: o.Created}, CreatedBy: "platformimage: " + strings.Join(names, " ")}})
 	}
-	adds = append(adds, mutate.Addendum{Layer: app, History: v1.History{Created: v1.Time{Time: o.Created}, CreatedBy: "platformimage: " + Entrypoint}})
+	adds = append(adds,
+		mutate.Addendum{Layer: builderLayer, History: v1.History{Created: v1.Time{Time: o.Created}, CreatedBy: "platformimage: " + BuilderPath}},
+		mutate.Addendum{Layer: app, History: v1.History{Created: v1.Time{Time: o.Created}, CreatedBy: "platformimage: " + Entrypoint}},
+	)
 	img, err = mutate.Append(img, adds...)
 	if err != nil {
 		return nil, err

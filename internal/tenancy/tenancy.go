@@ -157,6 +157,9 @@ const (
 	// APIConfigWebURL is the template of a web service's public URL:
 	// {host} is <tool>.<domain>.
 	APIConfigWebURL = "webURL"
+	// APIConfigBuildsRegistry is the registry host of tools' built images
+	// (empty: no build service), for webservice buildservice.
+	APIConfigBuildsRegistry = "buildsRegistry"
 )
 
 // DefaultWebURL is the production platform's: HTTPS on the default port.

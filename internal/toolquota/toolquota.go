@@ -23,7 +23,13 @@ var Keys = []string{
 	"memory", "persistentvolumeclaims", "pods", "replicationcontrollers", "requests.cpu",
 	"requests.ephemeral-storage", "requests.memory", "requests.storage", "resourcequotas", "secrets",
 	"services", "services.loadbalancers", "services.nodeports",
+	RegistryStorage,
 }
+
+// RegistryStorage is the storage the tool's images may take in the
+// platform's registry (default 1Gi), enforced by the build service; the
+// accounts controller leaves it out of the ResourceQuota.
+const RegistryStorage = "registry.storage"
 
 // countPrefix is the object count quota of any kind: count/<resource>.<group>.
 const countPrefix = "count/"

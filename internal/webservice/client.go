@@ -27,7 +27,10 @@ type Client struct {
 	Domain    string
 	// WebURL is the template of the public URL start prints ({host}:
 	// <tool>.<Domain>); empty is the production platform's, HTTPS.
-	WebURL            string
+	WebURL string
+	// BuildsRegistry is the host of tools' built images ("": read what
+	// the platform publishes when needed).
+	BuildsRegistry    string
 	PlatformNamespace string
 	// Out gets the lines users' scripts rely on ("Starting webservice");
 	// ErrOut gets progress and notes.
@@ -144,6 +147,12 @@ func (c *Client) prepare(ctx context.Context, o Options, shell bool) (*prepared,
 	if err != nil {
 		return nil, inputError(err)
 	}
+	if s.Type == BuildserviceType {
+		return c.prepareBuildservice(ctx, s, m, shell)
+	}
+	if s.BuildserviceImage != "" || s.Mount != "" {
+		return nil, inputError(fmt.Errorf("--buildservice-image and --mount are for the buildservice type only (webservice buildservice start); type %s runs a catalogue image over the tool's home", s.Type))
+	}
 	// The tool reads the catalogue itself (the accounts controller lets
 	// every tool read that one ConfigMap), so web services and jobs run
 	// the images the admins chose.
@@ -162,6 +171,14 @@ func (c *Client) prepare(ctx context.Context, o Options, shell bool) (*prepared,
 	if img.State == images.StateDeprecated {
 		fmt.Fprintf(c.ErrOut, "warning: webservice type %s is deprecated; consider one of %s\n", img.Name, strings.Join(StableTypes(cat), ", "))
 	}
+	return c.finishPrepare(ctx, s, m, shell, Spec{
+		Tool: c.Tool, Namespace: c.Namespace, Domain: c.Domain, Type: img.Name, Image: img.Web, Args: s.ExtraArgs,
+	})
+}
+
+// finishPrepare checks the settings against the namespace's limits and
+// completes the spec.
+func (c *Client) finishPrepare(ctx context.Context, s Settings, m *Manifest, shell bool, sp Spec) (*prepared, error) {
 	if shell {
 		// A shell is one pod, whatever the web service's replicas.
 		s.Replicas = 1
@@ -173,12 +190,6 @@ func (c *Client) prepare(ctx context.Context, o Options, shell bool) (*prepared,
 	if err := limits.Check(s); err != nil {
 		return nil, inputError(err)
 	}
-	return &prepared{
-		settings: s,
-		manifest: m,
-		spec: Spec{
-			Tool: c.Tool, Namespace: c.Namespace, Domain: c.Domain, Type: img.Name, Image: img.Web,
-			Replicas: s.Replicas, Resources: limits.Resources(s), Args: s.ExtraArgs,
-		},
-	}, nil
+	sp.Replicas, sp.Resources = s.Replicas, limits.Resources(s)
+	return &prepared{settings: s, manifest: m, spec: sp}, nil
 }

@@ -64,6 +64,9 @@ type Published struct {
 	Domain string
 	// WebURL is the public URL's template ({host}).
 	WebURL string
+	// BuildsRegistry is the host of tools' built images ("": no build
+	// service).
+	BuildsRegistry string
 }
 
 // ReadPublished reads the platform's published settings.
@@ -77,7 +80,7 @@ func ReadPublished(ctx context.Context, kube kubernetes.Interface, platformNS st
 	if err != nil {
 		return Published{}, fmt.Errorf("read the platform's domain (ConfigMap %s/%s): %w", platformNS, tenancy.APIConfigMap, err)
 	}
-	return Published{Domain: cm.Data[tenancy.APIConfigDomain], WebURL: cm.Data[tenancy.APIConfigWebURL]}, nil
+	return Published{Domain: cm.Data[tenancy.APIConfigDomain], WebURL: cm.Data[tenancy.APIConfigWebURL], BuildsRegistry: cm.Data[tenancy.APIConfigBuildsRegistry]}, nil
 }
 
 func domainFromFile(path string) (string, error) {

@@ -38,8 +38,10 @@ type Manifest struct {
 	Replicas string
 	// Web is the type while the web service runs and empty once stopped
 	// (the original's running state).
-	Web   string
-	other map[string]json.RawMessage
+	Web string
+	// BuildserviceImage and Mount are the buildservice type's settings.
+	BuildserviceImage, Mount string
+	other                    map[string]json.RawMessage
 }
 
 // scalar reads a YAML value that may be a string or a number (cpu: 0.5).
@@ -67,9 +69,11 @@ type fileKeys struct {
 	Mem      scalar `json:"mem"`
 	Replicas scalar `json:"replicas"`
 	Web      scalar `json:"web"`
+	Image    scalar `json:"buildservice-image"`
+	Mount    scalar `json:"mount"`
 }
 
-var knownManifestKeys = []string{"backend", "type", "cpu", "mem", "replicas", "web"}
+var knownManifestKeys = []string{"backend", "type", "cpu", "mem", "replicas", "web", "buildservice-image", "mount"}
 
 // ReadManifest reads the manifest at path; a missing file is an empty
 // manifest (a web service never started).
@@ -93,7 +97,7 @@ func ReadManifest(path string) (*Manifest, error) {
 		delete(raw, key)
 	}
 	m := &Manifest{Backend: string(k.Backend), Type: string(k.Type), CPU: string(k.CPU), Mem: string(k.Mem),
-		Replicas: string(k.Replicas), Web: string(k.Web), other: raw}
+		Replicas: string(k.Replicas), Web: string(k.Web), BuildserviceImage: string(k.Image), Mount: string(k.Mount), other: raw}
 	// Manifests of the original name the type only under web.
 	if m.Type == "" {
 		m.Type = m.Web
@@ -106,13 +110,14 @@ func (m *Manifest) Running() bool { return m.Web != "" }
 
 // Choices are the manifest's settings.
 func (m *Manifest) Choices() Choices {
-	return Choices{Type: m.Type, CPU: m.CPU, Mem: m.Mem, Replicas: m.Replicas}
+	return Choices{Type: m.Type, CPU: m.CPU, Mem: m.Mem, Replicas: m.Replicas, BuildserviceImage: m.BuildserviceImage, Mount: m.Mount}
 }
 
 // SetRunning records that the web service runs with s.
 func (m *Manifest) SetRunning(s Settings) {
 	c := s.Choices()
 	m.Backend, m.Type, m.CPU, m.Mem, m.Replicas, m.Web = Backend, c.Type, c.CPU, c.Mem, c.Replicas, c.Type
+	m.BuildserviceImage, m.Mount = c.BuildserviceImage, c.Mount
 }
 
 // SetStopped clears the running state and keeps the settings, so the next
@@ -135,6 +140,8 @@ func (m *Manifest) Marshal() ([]byte, error) {
 	set("cpu", m.CPU)
 	set("mem", m.Mem)
 	set("web", m.Web)
+	set("buildservice-image", m.BuildserviceImage)
+	set("mount", m.Mount)
 	if m.Replicas != "" {
 		n := json.Number(m.Replicas)
 		if _, err := n.Int64(); err == nil {

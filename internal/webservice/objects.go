@@ -25,6 +25,10 @@ type Spec struct {
 	// Args go to the image's web server runner (the template's
 	// extra_args).
 	Args []string
+	// Command replaces the image's entrypoint (a built image's launcher);
+	// Mount, when set, is the pods' mount-storage (all or none).
+	Command []string
+	Mount   string
 }
 
 // Host is the public host name of a tool's web service.
@@ -56,7 +60,7 @@ func (sp Spec) Deployment() *appsv1.Deployment {
 			},
 			RevisionHistoryLimit: ptr.To(int32(2)),
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: Labels(sp.Tool)},
+				ObjectMeta: metav1.ObjectMeta{Labels: sp.podLabels()},
 				Spec:       sp.podSpec(),
 			},
 		},
@@ -66,10 +70,11 @@ func (sp Spec) Deployment() *appsv1.Deployment {
 func (sp Spec) podSpec() corev1.PodSpec {
 	return corev1.PodSpec{
 		Containers: []corev1.Container{{
-			Name:  ContainerName,
-			Image: sp.Image,
-			Args:  sp.Args,
-			Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: Port, Protocol: corev1.ProtocolTCP}},
+			Name:    ContainerName,
+			Image:   sp.Image,
+			Command: sp.Command,
+			Args:    sp.Args,
+			Ports:   []corev1.ContainerPort{{Name: "http", ContainerPort: Port, Protocol: corev1.ProtocolTCP}},
 			// The web images' runner serves on $PORT.
 			Env:             []corev1.EnvVar{{Name: "PORT", Value: strconv.Itoa(Port)}},
 			Resources:       sp.Resources,
@@ -84,6 +89,16 @@ func (sp Spec) podSpec() corev1.PodSpec {
 		// environment, beside the tool's own variables.
 		EnableServiceLinks: ptr.To(false),
 	}
+}
+
+// podLabels are the pods' labels: the web service's, and its
+// mount-storage when it has one.
+func (sp Spec) podLabels() map[string]string {
+	l := Labels(sp.Tool)
+	if sp.Mount != "" {
+		l[tenancy.MountStorageLabel] = sp.Mount
+	}
+	return l
 }
 
 // podSecurity and containerSecurity are what Pod Security "restricted"

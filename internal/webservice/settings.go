@@ -22,6 +22,11 @@ type Choices struct {
 	CPU      string
 	Mem      string
 	Replicas string
+	// BuildserviceImage and Mount are the buildservice type's: the
+	// tool's image (default tool-<tool>/tool-<tool>:latest) and whether
+	// its home is mounted (default none).
+	BuildserviceImage string
+	Mount             string
 }
 
 // Source is a named set of choices. Flags marks the command line, so errors
@@ -44,6 +49,8 @@ type Settings struct {
 	CPU      resource.Quantity
 	Mem      resource.Quantity
 	Replicas int32
+	// BuildserviceImage and Mount: see Choices ("" for their defaults).
+	BuildserviceImage, Mount string
 	// ExtraArgs are the first source's that has any.
 	ExtraArgs []string
 	// origins name where each field came from, for error messages.
@@ -61,6 +68,9 @@ const (
 	fieldCPU      = "cpu"
 	fieldMem      = "mem"
 	fieldReplicas = "replicas"
+	// The buildservice type's, as the manifest spells them.
+	fieldBuildserviceImage = "buildservice-image"
+	fieldMount             = "mount"
 )
 
 // Describe says where a setting came from in the words of its source:
@@ -106,6 +116,11 @@ func Resolve(sources ...Source) (Settings, error) {
 	cpu := pick(fieldCPU, func(c Choices) string { return c.CPU }, DefaultCPU)
 	mem := pick(fieldMem, func(c Choices) string { return c.Mem }, DefaultMem)
 	replicas := pick(fieldReplicas, func(c Choices) string { return c.Replicas }, strconv.Itoa(DefaultReplicas))
+	s.BuildserviceImage = pick(fieldBuildserviceImage, func(c Choices) string { return c.BuildserviceImage }, "")
+	s.Mount = pick(fieldMount, func(c Choices) string { return c.Mount }, "")
+	if s.Mount != "" && s.Mount != "all" && s.Mount != "none" {
+		return Settings{}, fmt.Errorf("%s is not allowed: mount is all or none", s.Describe(fieldMount))
+	}
 
 	var err error
 	if s.CPU, err = resource.ParseQuantity(cpu); err != nil || s.CPU.Sign() <= 0 {
@@ -124,5 +139,5 @@ func Resolve(sources ...Source) (Settings, error) {
 
 // Choices are the settings as the manifest records them.
 func (s Settings) Choices() Choices {
-	return Choices{Type: s.Type, CPU: s.CPU.String(), Mem: s.Mem.String(), Replicas: strconv.Itoa(int(s.Replicas))}
+	return Choices{Type: s.Type, CPU: s.CPU.String(), Mem: s.Mem.String(), Replicas: strconv.Itoa(int(s.Replicas)), BuildserviceImage: s.BuildserviceImage, Mount: s.Mount}
 }

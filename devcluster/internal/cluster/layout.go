@@ -112,7 +112,11 @@ type State struct {
 	RegistryGateway     string `json:"registryGateway,omitempty"`
 	RegistryCredentials string `json:"registryCredentials,omitempty"`
 	// LogsStore is the log store's URL (VictoriaLogs, on loopback).
-	LogsStore string        `json:"logsStore,omitempty"`
+	LogsStore string `json:"logsStore,omitempty"`
+	// Git is the git server's base URL, Egress the build service's egress
+	// proxy (its password in DIR/egress/password); both on the gateway.
+	Git    string `json:"git,omitempty"`
+	Egress string `json:"egress,omitempty"`
 	Network   *NetworkState `json:"network,omitempty"`
 	Procs     []Proc        `json:"procs"`
 	StartedAt time.Time     `json:"startedAt"`

@@ -61,6 +61,9 @@ func (s *supervisor) startNodeServices(ctx context.Context) ([]func(context.Cont
 	if err != nil {
 		return nil, err
 	}
+	if err := s.startBuildServices(ctx); err != nil {
+		return nil, err
+	}
 	manifest := addons.DNSManifest(nodenet.DNSServiceIP, s.plan.Gateway()) + "---\n" + addons.IngressManifest()
 	if err := addons.Apply(ctx, cfg, manifest); err != nil {
 		return nil, fmt.Errorf("cluster add-ons: %w", err)

@@ -202,6 +202,9 @@ func waitReady(ctx context.Context, l Layout, sup *exec.Cmd, timeout time.Durati
 				fmt.Fprintf(out, "ingress: %s (any <name>.localhost resolves to loopback)\n", st.IngressURL)
 				registryLines(out, st)
 			}
+			if st.Git != "" {
+				fmt.Fprintf(out, "git: %s/ (serves %s/NAME.git)\n", st.Git, l.GitDir())
+			}
 			return nil
 		case PhaseFailed:
 			if sup != nil {

@@ -42,6 +42,9 @@ func Status(dir string, out io.Writer) error {
 			fmt.Fprintf(out, "logs store: %s\n", st.LogsStore)
 		}
 	}
+	if st.Git != "" {
+		fmt.Fprintf(out, "git: %s/\negress proxy (builds): %s (user %s, password in %s)\n", st.Git, st.Egress, "builds", l.EgressPasswordFile())
+	}
 	if n := st.Network; n != nil {
 		fmt.Fprintf(out, "network: bridge %s, gateway %s, pods %s, services %s\n", n.Bridge, n.Gateway, n.PodCIDR, n.ServiceCIDR)
 	}

@@ -31,7 +31,12 @@ const (
 const (
 	StateStable     = "stable"
 	StateDeprecated = "deprecated"
+	// StateBuild marks the build service's image, which no tool runs.
+	StateBuild = "build"
 )
+
+// BuildImageName is the build service's build image's short name.
+const BuildImageName = "build"
 
 // Recipe is one catalogue entry: a base image for jobs and, when Web is set,
 // a web image for web services.
@@ -161,6 +166,13 @@ var recipes = []Recipe{
 	{Name: "perl5.36", Variant: "perl536", Suite: "bookworm", State: StateStable, Packages: perlPackages, Web: true},
 	{Name: "tcl8.6", Variant: "tcl86", Suite: "bookworm", State: StateStable, Packages: tclPackages, Web: true},
 	{Name: "mariadb", Variant: "mariadb", Suite: "bookworm", State: StateDeprecated, Packages: []string{"mariadb-client"}},
+	// The build service's build image (not a catalogue image tools run):
+	// git and the toolchains of the languages it builds, on the release
+	// of the run bases (python3.11, node18 and bookworm), so that what a
+	// build installs runs on them.
+	{Name: BuildImageName, Variant: "build", Suite: "bookworm", State: StateBuild, BaseName: "toolforge-bookworm-build",
+		Packages: []string{"git", "python3", "python3-pip", "python3-venv", "nodejs", "npm", "golang-1.21-go"},
+		Env:      []string{"PATH=/usr/lib/go-1.21/bin:" + defaultPath}},
 	// The original still lists these; their Debian releases (buster,
 	// jessie) are only on archive.debian.org, which is out of reach here.
 	{Name: "golang1.11", Variant: "golang111", Suite: "buster", State: StateDeprecated, Web: true, Unavailable: "Debian buster (golang-1.11) is archived"},

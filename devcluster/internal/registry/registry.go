@@ -173,6 +173,10 @@ func newApp(ctx context.Context, dir string, authOpts map[string]any) (app *hand
 	}
 	config.HTTP.Secret = hex.EncodeToString(secret[:8])
 	config.Auth = configuration.Auth{"token": configuration.Parameters(authOpts)}
+	// As distribution's own default (a configuration built in code has
+	// none, and then lists nothing): the build service lists the
+	// catalog for a tool's repositories.
+	config.Catalog.MaxEntries = 1000
 	// NewApp panics on a bad configuration or an unusable directory.
 	defer func() {
 		if r := recover(); r != nil {

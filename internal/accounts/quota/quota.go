@@ -38,6 +38,9 @@ type Reconciler struct {
 func (r *Reconciler) desired(tool string, overrides corev1.ResourceList) corev1.ResourceList {
 	hard := r.Quotas.For(tool).Quota
 	maps.Copy(hard, overrides)
+	// The registry's storage is the build service's to enforce, not a
+	// ResourceQuota key.
+	delete(hard, toolquota.RegistryStorage)
 	if pvcs, ok := hard[corev1.ResourcePersistentVolumeClaims]; ok {
 		raised := pvcs.DeepCopy()
 		raised.Add(*resource.NewQuantity(int64(r.PlatformClaims), resource.DecimalSI))

@@ -238,6 +238,13 @@ func (s *Store) handleImages(w http.ResponseWriter, r *route.Request) error {
 		// image names, as `toolforge jobs images` shows them.
 		out.Images = append(out.Images, jobs.ImageInfo{Shortname: img.Name, Image: img.JobImage(), Aliases: img.Names()[1:], State: img.State})
 	}
+	if s.BuiltImages != nil {
+		own, err := s.BuiltImages(r.Context(), r.Tool)
+		if err != nil {
+			out.Messages.Warnf("the tool's own images cannot be listed: %v", err)
+		}
+		out.Images = append(out.Images, own...)
+	}
 	return route.WriteJSON(w, http.StatusOK, out)
 }
 

@@ -41,8 +41,8 @@ func apply(t *testing.T, s *Store, body string) (int, jobs.ApplyResponse, string
 }
 
 // storeWithBuilds is a Store over a fake cluster holding tool alpha's
-// namespace, whose build service resolves alpha's own images to a
-// registry: no built image exists, the defaults are what is tested.
+// namespace, on a platform whose built images are in a registry: no built
+// image exists, the defaults are what is tested.
 func storeWithBuilds(t *testing.T) *Store {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tool-alpha", Labels: map[string]string{"toolforge.org/uid": "50001"}}}
@@ -50,12 +50,7 @@ func storeWithBuilds(t *testing.T) *Store {
 	return &Store{
 		Reader: c, Writer: c,
 		Images: func(context.Context) (*images.Catalogue, error) { return images.Builtin(), nil },
-		BuiltImage: func(_ context.Context, tool string, ref jobs.BuiltRef) (string, error) {
-			if ref.Tool != tool {
-				return "", route.BadRequest("--image %s: another tool's image", ref.Repository())
-			}
-			return "registry.example:5000/" + ref.Repository() + ":latest", nil
-		},
+		BuiltRegistry: "registry.example:5000",
 	}
 }
 
@@ -99,7 +94,7 @@ func TestTheAPIFillsInTheDefaultsOfTheImagesKind(t *testing.T) {
 	})
 	t.Run("without a build service a built image is refused, naming it", func(t *testing.T) {
 		s := storeWithBuilds(t)
-		s.BuiltImage = nil
+		s.BuiltRegistry = ""
 		code, _, msg := apply(t, s, `{"name":"f","cmd":"./f","imagename":"tool-alpha/app"}`)
 		if code != http.StatusBadRequest || !strings.Contains(msg, "runs no build service") {
 			t.Fatalf("%d %s", code, msg)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/toolforge-go/toolforge/internal/jobs"
+	"path"
 	"strconv"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -42,9 +43,12 @@ const OneOffTTL = 3600
 // the resolved image and resources, and the domain a published job is
 // routed under.
 type Target struct {
-	Tool   string
-	UID    int64
-	Image  string
+	Tool  string
+	UID   int64
+	Image string
+	// Built says Image is a tool's built image: its command runs through
+	// the image's launcher, in the app's directory.
+	Built  bool
 	Limits Limits
 	Domain string
 }
@@ -208,14 +212,14 @@ func podTemplate(j *jobs.Job, t Target, kind jobs.Kind) corev1.PodTemplateSpec {
 		// container by it.
 		Name:      j.Name,
 		Image:     t.Image,
-		Command:   []string{"/bin/sh", "-c", "--", wrapCommand(j)},
+		Command:   []string{"/bin/sh", "-c", "--", wrapCommand(j, t)},
 		Resources: resources(j, t.Limits),
 		SecurityContext: &corev1.SecurityContext{
 			AllowPrivilegeEscalation: ptr.To(false),
 			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 		},
 	}
-	if j.Mount == "all" {
+	if j.Mount == "all" && !t.Built {
 		c.WorkingDir = HomeDir(t.Tool)
 	}
 	if j.Port != 0 {
@@ -268,12 +272,32 @@ func probes(j *jobs.Job) (startup, liveness *corev1.Probe) {
 	return startup, liveness
 }
 
-// wrapCommand appends the job's output to its log files when asked.
-func wrapCommand(j *jobs.Job) string {
-	if !j.FileLogs() {
-		return j.Command
+// wrapCommand appends the job's output to its log files when asked, and
+// runs a built image's command through its launcher (as the original:
+// `launcher <command>`, a Procfile process type or a command line).
+func wrapCommand(j *jobs.Job, t Target) string {
+	cmd := j.Command
+	if t.Built {
+		cmd = jobs.LauncherCommand(cmd)
 	}
-	return jobs.FileLogCommand(j.Command, j.FilelogStdout, j.FilelogStderr)
+	if !j.FileLogs() {
+		return cmd
+	}
+	if t.Built {
+		// Relative log files are in the home, where a built image's job
+		// does not run (it runs in the app's directory).
+		home := HomeDir(t.Tool)
+		return jobs.FileLogCommand(cmd, inHome(home, j.FilelogStdout), inHome(home, j.FilelogStderr))
+	}
+	return jobs.FileLogCommand(cmd, j.FilelogStdout, j.FilelogStderr)
+}
+
+// inHome is p in home when relative.
+func inHome(home, p string) string {
+	if path.IsAbs(p) {
+		return p
+	}
+	return path.Join(home, p)
 }
 
 // Definition reads the stored definition of a job's top object. ok is

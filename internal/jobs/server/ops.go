@@ -52,7 +52,7 @@ func (s *Store) prepare(ctx context.Context, tool string, j *jobs.Job) (*prepare
 	if err != nil {
 		return nil, err
 	}
-	t.Image = ref
+	t.Image, t.Built = ref, jobs.IsBuiltImage(j.Image)
 	warnings, err := checkLimits(j, t.Limits)
 	if err != nil {
 		return nil, route.BadRequest("%s", err.Error())
@@ -73,10 +73,7 @@ func (s *Store) prepare(ctx context.Context, tool string, j *jobs.Job) (*prepare
 // tf-python39 is the same job as one loaded from a file saying python3.9.
 func (s *Store) resolveImage(ctx context.Context, tool string, j *jobs.Job) (string, images.Image, error) {
 	if built, ok := jobs.ParseBuiltImage(j.Image); ok {
-		if s.BuiltImage == nil {
-			return "", images.Image{}, route.BadRequest("--image %s: a build service image, and this platform runs no build service; see `toolforge jobs images` for the catalogue", j.Image)
-		}
-		ref, err := s.BuiltImage(ctx, tool, built)
+		ref, err := s.builtImage(j.Image, built)
 		return ref, images.Image{}, err
 	}
 	cat, err := s.Images(ctx)
@@ -530,16 +527,28 @@ func (s *Store) info(e *entry, cat *images.Catalogue, t *Target, pods []*corev1.
 		info.ImageState = images.StateStable
 		return info
 	}
-	img, ok := cat.Lookup(e.def.Image)
-	if !ok {
-		return info
+	tt := Target{}
+	if t != nil {
+		tt = *t
 	}
-	info.ImageState = img.State
+	if b, built := jobs.ParseBuiltImage(e.def.Image); built {
+		ref, err := s.builtImage(e.def.Image, b)
+		if err != nil {
+			return info
+		}
+		info.ImageState = images.StateStable
+		tt.Image, tt.Built = ref, true
+	} else {
+		img, ok := cat.Lookup(e.def.Image)
+		if !ok {
+			return info
+		}
+		info.ImageState = img.State
+		tt.Image = img.JobImage()
+	}
 	if t == nil || !e.stored {
 		return info
 	}
-	tt := *t
-	tt.Image = img.JobImage()
 	want, err := Build(e.def, tt)
 	if err == nil {
 		info.Drift = append(info.Drift, Drift(e.obj, e.service, e.ingress, want)...)
@@ -608,4 +617,18 @@ func (s *Store) Flush(ctx context.Context, tool string) (int, error) {
 		all = append(all, <-errs)
 	}
 	return len(entries), errors.Join(all...)
+}
+
+// builtImage resolves a tool's built image (tool-<tool>/<name>[:tag|@digest],
+// with or without the registry's host) to the reference its pods pull.
+// Any tool's image may be run (as the original's public projects); an
+// image from another registry is refused.
+func (s *Store) builtImage(image string, b jobs.BuiltRef) (string, error) {
+	if s.BuiltRegistry == "" {
+		return "", route.BadRequest("--image %s: a build service image, and this platform runs no build service; see `toolforge jobs images` for the catalogue", image)
+	}
+	if b.Host != "" && b.Host != s.BuiltRegistry {
+		return "", route.BadRequest("--image %s: built images come from the platform's registry %s, not %s", image, s.BuiltRegistry, b.Host)
+	}
+	return b.Reference(s.BuiltRegistry), nil
 }

@@ -32,12 +32,12 @@ type Store struct {
 	// Kube streams pod logs.
 	Kube   kubernetes.Interface
 	Images func(ctx context.Context) (*images.Catalogue, error)
-	// BuiltImage resolves a tool's build service image (a repository
-	// tool-<tool>/<name>, jobs.ParseBuiltImage) to the reference its pods
-	// run, refusing what the tool may not run; nil when the platform has
-	// no build service, and then such images are refused.
-	BuiltImage func(ctx context.Context, tool string, ref jobs.BuiltRef) (string, error)
-	Log        *slog.Logger
+	// BuiltRegistry is the registry host of tools' built images ("": the
+	// platform builds none); BuiltImages lists a tool's own images for
+	// `jobs images`.
+	BuiltRegistry string
+	BuiltImages   func(ctx context.Context, tool string) ([]jobs.ImageInfo, error)
+	Log           *slog.Logger
 	// CacheWait bounds the wait for the cache to catch up with a write.
 	CacheWait time.Duration
 	// Domain is what published jobs are routed under: <tool>.<Domain>.

@@ -3,6 +3,9 @@
 
 {{- define "toolforge.api.args" -}}
 - --api-addr=:8443
+{{- if .c.buildsRegistryCredentialsSecret }}
+- --builds-registry-credentials=/etc/toolforge/builds-registry/credentials
+{{- end }}
 {{- if not (index .c.flags "api-public-url") }}
 - --api-public-url=https://{{ include "toolforge.name" "api" }}.{{ .root.Release.Namespace }}.svc
 {{- end }}
@@ -31,7 +34,14 @@ type: {{ .c.service.type }}
 {{- end }}
 
 {{- define "toolforge.api.volumeMounts" -}}
+{{- if .c.buildsRegistryCredentialsSecret }}
+- {name: builds-registry, mountPath: /etc/toolforge/builds-registry, readOnly: true}
+{{- end }}
 {{- end }}
 
 {{- define "toolforge.api.volumes" -}}
+{{- if .c.buildsRegistryCredentialsSecret }}
+- name: builds-registry
+  secret: {secretName: {{ .c.buildsRegistryCredentialsSecret | quote }}}
+{{- end }}
 {{- end }}

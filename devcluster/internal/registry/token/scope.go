@@ -93,6 +93,11 @@ func allowed(who Identity, s Scope) []string {
 	switch {
 	case who == Admin && (s.Type == "repository" || s.Type == "registry" && s.Name == "catalog"):
 		return []string{Pull, Push, Delete, All}
+	case who == Builds && s.Type == "registry" && s.Name == "catalog":
+		// The build service lists the registry's repositories to find a
+		// tool's images (quota, clean) whose builds are gone; it hands
+		// build pods tokens for their own repository only.
+		return []string{All}
 	case s.Type != "repository":
 		return nil
 	case who == Builds && IsToolRepository(s.Name):

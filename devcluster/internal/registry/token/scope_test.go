@@ -32,7 +32,7 @@ func TestGrantGivesEachIdentityExactlyItsScopes(t *testing.T) {
 		{"builds does not push a look-alike", Builds, "repository:xtool-demo/web:push", "[]"},
 		{"builds does not push a tool with no name", Builds, "repository:tool-/web:push", "[]"},
 		{"builds does not push with upper case", Builds, "repository:tool-Demo/web:push", "[]"},
-		{"builds does not list the catalog", Builds, "registry:catalog:*", "[]"},
+		{"builds lists the catalog (the build service finds a tool's images)", Builds, "registry:catalog:*", "[registry:catalog:*]"},
 		{"admin pushes a catalogue image", Admin, "repository:" + catalogue + ":pull,push", "[repository:" + catalogue + ":pull,push]"},
 		{"admin deletes anything", Admin, "repository:charts/toolforge:delete", "[repository:charts/toolforge:delete]"},
 		{"admin lists the catalog", Admin, "registry:catalog:*", "[registry:catalog:*]"},
