@@ -228,6 +228,12 @@ func strip(obj any) (any, error) {
 	case *corev1.Namespace:
 		m := stripMeta(o.ObjectMeta, false)
 		m.Labels = pickLabels(o.Labels, tenancy.LabelTenancy, tenancy.LabelTool, tenancy.LabelUID)
+		// The admins' quota overrides (toolforge-admin quota set): the
+		// build service reads the registry's storage there. Tools cannot
+		// write namespaces.
+		if q, ok := o.Annotations[tenancy.AnnotationQuota]; ok {
+			m.Annotations = map[string]string{tenancy.AnnotationQuota: q}
+		}
 		return &corev1.Namespace{ObjectMeta: m}, nil
 	case *corev1.LimitRange:
 		return &corev1.LimitRange{ObjectMeta: stripMeta(o.ObjectMeta, false), Spec: o.Spec}, nil

@@ -299,7 +299,7 @@ func (o Options) previous(opts []remote.Option) v1.Image {
 	if len(o.Tags) == 0 {
 		return nil
 	}
-	ref, err := name.ParseReference(o.Image + ":" + o.Tags[0])
+	ref, err := o.reference(o.Image + ":" + o.Tags[0])
 	if err != nil {
 		return nil
 	}
@@ -311,7 +311,7 @@ func (o Options) previous(opts []remote.Option) v1.Image {
 }
 
 func (o Options) readImage(ref string, opts []remote.Option) (v1.Image, error) {
-	r, err := name.ParseReference(ref)
+	r, err := o.reference(ref)
 	if err != nil {
 		return nil, err
 	}
@@ -323,14 +323,14 @@ func (o Options) remoteOptions(ctx context.Context) []remote.Option {
 	if o.Token != "" {
 		auth = authn.FromConfig(authn.AuthConfig{RegistryToken: o.Token})
 	}
-	return []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth), remote.WithTransport(mirrorTransport(o.Mirrors))}
+	return []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth)}
 }
 
 func (o Options) push(img v1.Image, opts []remote.Option) error {
 	if len(o.Tags) == 0 {
 		return errors.New("no tag to push")
 	}
-	first, err := name.NewTag(o.Image + ":" + o.Tags[0])
+	first, err := o.reference(o.Image + ":" + o.Tags[0])
 	if err != nil {
 		return err
 	}
@@ -338,9 +338,13 @@ func (o Options) push(img v1.Image, opts []remote.Option) error {
 		return fmt.Errorf("push %s: %w", first, err)
 	}
 	for _, t := range o.Tags[1:] {
-		tag, err := name.NewTag(o.Image + ":" + t)
+		ref, err := o.reference(o.Image + ":" + t)
 		if err != nil {
 			return err
+		}
+		tag, ok := ref.(name.Tag)
+		if !ok {
+			return fmt.Errorf("%s is not a tag", ref)
 		}
 		if err := remote.Tag(tag, img, opts...); err != nil {
 			return fmt.Errorf("tag %s: %w", tag, err)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -14,9 +13,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // buildEnv is the environment of the build's steps: the pod's, the
@@ -270,27 +269,32 @@ func envValue(env []string, key, def string) string {
 	return def
 }
 
-// mirrorTransport sends requests for a mirrored registry host to its
-// mirror's scheme and address.
-func mirrorTransport(mirrors map[string]string) http.RoundTripper {
-	if len(mirrors) == 0 {
-		return remote.DefaultTransport
+// reference parses ref, naming a mirrored registry host by its mirror's
+// address: the image is pulled from and pushed to the mirror as from any
+// registry, so its token service's realm (on the mirror's own host:port,
+// a private address on devcluster) is the registry's own, which
+// go-containerregistry trusts; rewriting hosts under the client instead
+// makes that realm look like a redirect to a private address, refused.
+func (o Options) reference(ref string) (name.Reference, error) {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return nil, err
 	}
-	to := map[string]*url.URL{}
-	for host, u := range mirrors {
-		if p, err := url.Parse(u); err == nil && p.Host != "" {
-			to[host] = p
-		}
+	m, ok := o.Mirrors[r.Context().RegistryStr()]
+	if !ok {
+		return r, nil
 	}
-	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		if m, ok := to[r.URL.Host]; ok {
-			r = r.Clone(r.Context())
-			r.URL.Scheme, r.URL.Host, r.Host = m.Scheme, m.Host, m.Host
-		}
-		return remote.DefaultTransport.RoundTrip(r)
-	})
+	u, err := url.Parse(m)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("mirror %q of %s: not a URL", m, r.Context().RegistryStr())
+	}
+	var opts []name.Option
+	if u.Scheme == "http" {
+		opts = append(opts, name.Insecure)
+	}
+	mirrored := u.Host + "/" + r.Context().RepositoryStr()
+	if d, isDigest := r.(name.Digest); isDigest {
+		return name.NewDigest(mirrored+"@"+d.DigestStr(), opts...)
+	}
+	return name.NewTag(mirrored+":"+r.Identifier(), opts...)
 }
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -134,18 +134,21 @@ func TestTheRegistryQuotaWarnsThenRefuses(t *testing.T) {
 		}
 	}
 	setQuota(int64(math.Ceil(float64(used) * 1.05)))
+	// Until the API has seen the new quota, a start makes a build with no
+	// warning: each is cancelled before the next try (4 may run at once).
 	testcluster.Eventually(t, 30*time.Second, func() error {
 		r := p.ok(t, tool, "build", "start", "--detach", site)
+		p.ok(t, tool, "build", "cancel", "--all", "--yes-i-know")
 		if !strings.Contains(r.Stderr, "warning: Warning: Tool full has used up") {
 			return fmt.Errorf("no warning at 95%%:\n%s", r)
 		}
 		return nil
 	})
-	p.ok(t, tool, "build", "cancel", "--all", "--yes-i-know")
 	setQuota(used / 2)
 	testcluster.Eventually(t, 30*time.Second, func() error {
 		r := p.toolforge(t, tool, "build", "start", "--detach", site)
 		if r.Code != 1 || !strings.Contains(r.Stderr, "Tool full has used all of its registry quota") {
+			p.ok(t, tool, "build", "cancel", "--all", "--yes-i-know")
 			return fmt.Errorf("a full quota did not refuse the build:\n%s", r)
 		}
 		return nil

@@ -71,7 +71,7 @@ func TestAToolCannotReachBuildsNotItsOwn(t *testing.T) {
 	script := fmt.Sprintf(`curl -s -o /dev/null -w 'bare:%%{http_connect}\n' -x %s https://registry.npmjs.org/ ; `+
 		`curl -s -o /dev/null -w 'creds:%%{http_connect}\n' -x %s https://registry.npmjs.org/ ; `+
 		`curl -s -m 5 -o /dev/null -w 'direct:%%{http_code}\n' https://registry.npmjs.org/ || echo direct:failed`, bare, withCreds)
-	p.ok(t, tool, "jobs", "run", "egress", "--image", "bookworm", "--command", script, "--wait", "120")
+	p.ok(t, tool, "jobs", "run", "egress", "--image", "bookworm", "--no-filelog", "--command", script, "--wait", "120")
 	testcluster.Eventually(t, time.Minute, func() error {
 		out := p.ok(t, tool, "jobs", "logs", "egress").Stdout
 		if !strings.Contains(out, "bare:407") || !strings.Contains(out, "creds:403") || !strings.Contains(out, "direct:failed") {

@@ -61,6 +61,10 @@ func (s *Service) Reconcile(ctx context.Context, req reconcile.Request) (reconci
 			st.Image = s.ImageRef(b.Spec.Tool, b.Spec.ImageName)
 			st.StartTime = ptrTime(s.now())
 		}
+	case apierrors.IsNotFound(err) && !s.jobGone(ctx, &b):
+		// The cache has not seen the Job this controller just made: the
+		// next event (the Job's own) comes back to it.
+		return reconcile.Result{}, nil
 	case apierrors.IsNotFound(err):
 		st.Phase, st.Message = v1alpha1.PhaseFailed, "the build's Job was deleted before it ended"
 		st.CompletionTime = ptrTime(s.now())
@@ -83,12 +87,17 @@ func (s *Service) Reconcile(ctx context.Context, req reconcile.Request) (reconci
 	return reconcile.Result{}, nil
 }
 
-// startJob mints the build's token (scoped to its own repository) and
+// startJob mints the build's token (scoped to its own repository, and to
+// pulling the bases it builds on) and
 // makes its Secret and Job, both owned by the Build so that deleting the
 // Build deletes them.
 func (s *Service) startJob(ctx context.Context, b *v1alpha1.Build) error {
 	repo := builds.Repository(b.Spec.Tool, b.Spec.ImageName)
-	token, _, err := s.Registry.Token(ctx, PushScopes(repo))
+	bases := make([]string, 0, len(s.Bases))
+	for _, k := range sortedKeys(s.Bases) {
+		bases = append(bases, s.Bases[k])
+	}
+	token, _, err := s.Registry.Token(ctx, PushScopes(repo, bases...))
 	if err != nil {
 		return fmt.Errorf("registry token: %w", err)
 	}
@@ -326,6 +335,14 @@ func (s *Service) retainBuilds(ctx context.Context, tool string) error {
 		s.Log.Info("deleted an old build (retention)", "tool", tool, "build", b.Name, "phase", b.Status.Phase)
 	}
 	return nil
+}
+
+// jobGone says the build's Job is gone from the API server itself, not
+// only from the cache, which may lag behind the Job's creation.
+func (s *Service) jobGone(ctx context.Context, b *v1alpha1.Build) bool {
+	var job batchv1.Job
+	err := s.Writer.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: b.Name}, &job)
+	return apierrors.IsNotFound(err)
 }
 
 // BuildOf maps a Job, pod or Secret of a build to its Build.

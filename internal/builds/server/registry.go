@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -120,10 +121,23 @@ func (r *Registry) Token(ctx context.Context, scopes []string) (token string, ex
 	return t, start.Add(life), nil
 }
 
-// PushScopes are the scopes a build of tool's image name gets: its own
-// repository, nothing else.
-func PushScopes(repository string) []string {
-	return []string{"repository:" + repository + ":push,pull"}
+// PushScopes are the scopes a build of tool's image name gets: push to its
+// own repository, and pull of the base images it may build on (bases are
+// image references; their layers are mounted into the build's repository,
+// which needs pull on theirs). Nothing else.
+func PushScopes(repository string, bases ...string) []string {
+	out := []string{"repository:" + repository + ":push,pull"}
+	for _, b := range bases {
+		ref, err := name.ParseReference(b)
+		if err != nil {
+			continue
+		}
+		s := "repository:" + ref.Context().RepositoryStr() + ":pull"
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Image is one manifest of a tool's repository.

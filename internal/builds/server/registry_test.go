@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -145,5 +146,20 @@ func TestCredentialsFilesAreOneLineUserColonPassword(t *testing.T) {
 		if _, err := ReadCredentials(writeCredentials(t, bad)); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+func TestABuildsTokenPushesItsOwnRepositoryAndPullsOnlyItsBases(t *testing.T) {
+	got := PushScopes("tool-demo/web",
+		"docker-registry.tools.wmflabs.org/toolforge-python311-sssd-web:latest",
+		"docker-registry.tools.wmflabs.org/toolforge-node18-sssd-web:latest",
+		"docker-registry.tools.wmflabs.org/toolforge-python311-sssd-web@sha256:"+strings.Repeat("a", 64))
+	want := []string{
+		"repository:tool-demo/web:push,pull",
+		"repository:toolforge-python311-sssd-web:pull",
+		"repository:toolforge-node18-sssd-web:pull",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("scopes %v, want %v", got, want)
 	}
 }
