@@ -115,8 +115,8 @@ type State struct {
 	LogsStore string `json:"logsStore,omitempty"`
 	// Git is the git server's base URL, Egress the build service's egress
 	// proxy (its password in DIR/egress/password); both on the gateway.
-	Git    string `json:"git,omitempty"`
-	Egress string `json:"egress,omitempty"`
+	Git       string        `json:"git,omitempty"`
+	Egress    string        `json:"egress,omitempty"`
 	Network   *NetworkState `json:"network,omitempty"`
 	Procs     []Proc        `json:"procs"`
 	StartedAt time.Time     `json:"startedAt"`

@@ -49,7 +49,7 @@ func storeWithBuilds(t *testing.T) *Store {
 	c := fake.NewClientBuilder().WithObjects(ns).Build()
 	return &Store{
 		Reader: c, Writer: c,
-		Images: func(context.Context) (*images.Catalogue, error) { return images.Builtin(), nil },
+		Images:        func(context.Context) (*images.Catalogue, error) { return images.Builtin(), nil },
 		BuiltRegistry: "registry.example:5000",
 	}
 }
