@@ -171,7 +171,7 @@ func TestForceMigrateSwitchesEveryToolOnceAndTouchesNothingElse(t *testing.T) {
 	t.Run("a second run switches nothing", func(t *testing.T) {
 		st, _ := os.Stat(f.kubeconfig("force-a"))
 		log := f.mustOnce(append([]string{"--force-migrate"}, noCluster...)...)
-		if strings.Contains(log, "switched current-context") || !strings.Contains(log, "switched=0 already=2 failed=0") {
+		if strings.Contains(log, "switched current-context") || !strings.Contains(log, "switched=0 already=2 skipped=0 failed=0") {
 			t.Fatalf("second run:\n%s", log)
 		}
 		if st2, _ := os.Stat(f.kubeconfig("force-a")); !os.SameFile(st, st2) {
@@ -185,7 +185,7 @@ func TestForceMigrateSwitchesEveryToolOnceAndTouchesNothingElse(t *testing.T) {
 			t.Fatal(err)
 		}
 		log, err := f.once(append([]string{"--force-migrate"}, noCluster...)...)
-		if err == nil || !strings.Contains(log, "tool=force-c") || !strings.Contains(log, "switched=1 already=1 failed=1") {
+		if err == nil || !strings.Contains(log, "tool=force-c") || !strings.Contains(log, "switched=1 already=1 skipped=0 failed=1") {
 			t.Fatalf("err %v:\n%s", err, log)
 		}
 		if cfg, _ := clientcmd.LoadFromFile(f.kubeconfig("force-a")); cfg.CurrentContext != "toolforge" {

@@ -293,9 +293,16 @@ func stripTemplate(t corev1.PodTemplateSpec) corev1.PodTemplateSpec {
 }
 
 // stripPod keeps a pod's phase and its containers' states: what status,
-// hints and exit codes are made of. Its spec is never read.
+// hints and exit codes are made of; of its spec, only the containers'
+// limits (the LimitRange fills them in on the pod, not on its template),
+// which usage is measured against.
 func stripPod(p *corev1.Pod) *corev1.Pod {
 	out := &corev1.Pod{ObjectMeta: stripMeta(p.ObjectMeta, false), Status: corev1.PodStatus{Phase: p.Status.Phase}}
+	for _, c := range p.Spec.Containers {
+		out.Spec.Containers = append(out.Spec.Containers, corev1.Container{
+			Name: c.Name, Resources: corev1.ResourceRequirements{Limits: c.Resources.Limits},
+		})
+	}
 	for _, cs := range p.Status.ContainerStatuses {
 		out.Status.ContainerStatuses = append(out.Status.ContainerStatuses, corev1.ContainerStatus{
 			Name: cs.Name, RestartCount: cs.RestartCount,

@@ -186,8 +186,13 @@ func TestTheCacheKeepsToolNamespacesOnlyAndOfAPodWhatIsRead(t *testing.T) {
 	if p == nil {
 		t.Fatal("the pod of a tool namespace is not cached")
 	}
-	if len(p.Annotations) != 0 || len(p.Spec.Containers) != 0 || len(p.Spec.Volumes) != 0 || p.Labels[tenancy.LabelAppName] != "inside-0" {
+	if len(p.Annotations) != 0 || len(p.Spec.Volumes) != 0 || p.Labels[tenancy.LabelAppName] != "inside-0" {
 		t.Fatalf("the cached pod keeps what is never read, or lost what is: %+v", p)
+	}
+	// Of the containers, only the limits that `jobs show` measures use against.
+	if len(p.Spec.Containers) != 1 || len(p.Spec.Containers[0].Env) != 0 || p.Spec.Containers[0].Image != "" ||
+		p.Spec.Containers[0].Resources.Limits.Cpu().String() != "500m" {
+		t.Fatalf("the cached pod's containers: %+v", p.Spec.Containers)
 	}
 	// Watched: one made outside, then one inside; once the second is in,
 	// the first has been seen and dropped (one watch, in order).

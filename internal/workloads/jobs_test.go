@@ -136,8 +136,9 @@ func TestLogsShowEveryPodOfTheJobNewestLast(t *testing.T) {
 	if !older.Before(newer) {
 		t.Fatalf("pods in the order %v (created %s, %s): the newest is not last", pods, older, newer)
 	}
-	if got := p.ok(t, "logger", "jobs", "logs", "twice", "-l", "1").Stdout; strings.Count(got, "\n") != 2 {
-		t.Fatalf("-l 1 of two pods: %q", got)
+	// -l counts lines of the whole job, not of each pod: the newest one.
+	if got := p.ok(t, "logger", "jobs", "logs", "twice", "-l", "1").Stdout; strings.Count(got, "\n") != 1 || !strings.HasSuffix(got, "try on "+pods[1]+"\n") {
+		t.Fatalf("-l 1 of two pods (%v): %q", pods, got)
 	}
 }
 
