@@ -28,6 +28,9 @@ type Platform struct {
 	APIAddr, AdmissionAddr, MetricsAddr, HealthAddr, StatusAddr string
 	cmd                                                         *exec.Cmd
 	exited                                                      chan struct{} // closed once the process is reaped
+	// release gives the collectors' ingest address back to the cluster
+	// (nil when this platform listens on an address of its own).
+	release func()
 }
 
 // StartPlatform runs `toolforged all` with the platform's domain and
@@ -69,13 +72,20 @@ func (c *Cluster) StartPlatform(ctx context.Context, domain string, extra ...str
 	}, extra...)
 	// Real nodes have a log store and collectors: the platform keeps logs.
 	if store, err := c.LogsStoreURL(); err == nil && c.LogsIngestAddr != "" {
-		args = append(args, "--logs-store-url", store, "--logs-ingest-addr", c.LogsIngestAddr)
+		ingest, err := c.ingestAddr(p)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, "--logs-store-url", store, "--logs-ingest-addr", ingest)
 	}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	// The platform must not outlive the test or benchmark that started it.
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := p.cmd.Start(); err != nil {
+		if p.release != nil {
+			p.release()
+		}
 		return nil, fmt.Errorf("start toolforged all: %w", err)
 	}
 	p.exited = make(chan struct{})
@@ -132,6 +142,9 @@ func (p *Platform) Stop() error {
 	if p.exited == nil {
 		return nil
 	}
+	if p.release != nil {
+		defer p.release()
+	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.exited:
@@ -141,4 +154,27 @@ func (p *Platform) Stop() error {
 	err := p.cmd.Process.Kill()
 	<-p.exited
 	return err
+}
+
+// ingestAddr is where p's logs ingestion listens: the address the nodes'
+// collectors send to, unless another running platform listens there
+// already (two replicas, as production's, each have an address; the
+// collectors' Service reaches one), then a free one of its own.
+func (c *Cluster) ingestAddr(p *Platform) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.ingestTaken {
+		c.ingestTaken = true
+		p.release = func() {
+			c.mu.Lock()
+			c.ingestTaken = false
+			c.mu.Unlock()
+		}
+		return c.LogsIngestAddr, nil
+	}
+	port, err := FreePort()
+	if err != nil {
+		return "", err
+	}
+	return "127.0.0.1:" + strconv.Itoa(port), nil
 }

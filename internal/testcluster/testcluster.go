@@ -53,9 +53,10 @@ type Cluster struct {
 	Client         kubernetes.Interface
 	bin            string
 
-	mu        sync.Mutex
-	tools     map[string]*Tool
-	platforms int
+	mu          sync.Mutex
+	tools       map[string]*Tool
+	platforms   int
+	ingestTaken bool // a running platform listens on LogsIngestAddr
 }
 
 // Main starts a cluster, stores it in *c, runs the package's tests and
