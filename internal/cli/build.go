@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/toolforge-go/toolforge/internal/builds"
+	"github.com/toolforge-go/toolforge/internal/logs"
 	"github.com/toolforge-go/toolforge/internal/route"
 )
 
@@ -159,6 +160,22 @@ func followBuild(ctx context.Context, s *IOStreams, c *apiClient, id string) err
 // streamBuildLog prints a build's log lines (JSON lines from the API).
 func streamBuildLog(ctx context.Context, s *IOStreams, c *apiClient, id string, follow bool) error {
 	fmt.Fprintln(s.ErrOut, "Waiting for the logs... if the build just started this might take a minute")
+	err := streamBuildPodLog(ctx, s, c, id, follow)
+	var ae *apiError
+	if follow || !errors.As(err, &ae) || ae.Status != http.StatusNotFound {
+		return err
+	}
+	// The build's pod is gone (deleted, or its node replaced): the log
+	// store keeps what it wrote for the store's retention.
+	if serr := showStoredLogs(ctx, s, c, logs.BuildPath(c.tool.Name, id, logs.Logs), &logsOptions{Last: logs.MaxLines}); serr == nil {
+		return nil
+	}
+	return err
+}
+
+// streamBuildPodLog is the builds API's log of a build: its pod's, read
+// from the kubelet, followed until the build ends.
+func streamBuildPodLog(ctx context.Context, s *IOStreams, c *apiClient, id string, follow bool) error {
 	path := c.buildsPath("/builds/" + url.PathEscape(id) + "/logs")
 	if follow {
 		path += "?follow=true"
@@ -203,7 +220,9 @@ func newBuildLogsCommand(s *IOStreams, api *apiFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "logs [BUILD_ID]",
 		Short: "Show a build's log (default: the latest build's)",
-		Args:  MaximumArgs(1, "BUILD_ID"),
+		Long: "Show a build's log (default: the latest build's): from its pod while the build\n" +
+			"keeps one, then from the platform's log store (for its retention).",
+		Args: MaximumArgs(1, "BUILD_ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newAPIClient(s, api)
 			if err != nil {

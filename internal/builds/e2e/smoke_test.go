@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -11,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/toolforge-go/toolforge/internal/builds/v1alpha1"
+	"github.com/toolforge-go/toolforge/internal/logs"
 	"github.com/toolforge-go/toolforge/internal/testcluster"
 )
 
@@ -57,6 +62,34 @@ func TestTheOriginalSmokeTest(t *testing.T) {
 		testcluster.Eventually(t, 2*time.Minute, func() error {
 			if r := p.ok(t, tool, "build", "show"); !strings.Contains(r.Stdout, "Status: ok") {
 				return fmt.Errorf("not ok yet:\n%s", r)
+			}
+			return nil
+		})
+	})
+	t.Run("the log of a finished build whose pod is gone comes from the log store", func(t *testing.T) {
+		var shown struct {
+			Build struct {
+				ID string `json:"build_id"`
+			} `json:"build"`
+		}
+		if r := p.ok(t, tool, "build", "show", "--json"); json.Unmarshal([]byte(r.Stdout), &shown) != nil || shown.Build.ID == "" {
+			t.Fatalf("build show --json:\n%s", r)
+		}
+		ctx := context.Background()
+		sel := metav1.ListOptions{LabelSelector: logs.LabelBuild + "=" + shown.Build.ID}
+		pods := cluster.Client.CoreV1().Pods(v1alpha1.Namespace)
+		if err := pods.DeleteCollection(ctx, metav1.DeleteOptions{}, sel); err != nil {
+			t.Fatal(err)
+		}
+		testcluster.Eventually(t, time.Minute, func() error {
+			if l, err := pods.List(ctx, sel); err != nil || len(l.Items) > 0 {
+				return fmt.Errorf("the build's pod is still there (%v)", err)
+			}
+			return nil
+		})
+		testcluster.Eventually(t, time.Minute, func() error {
+			if r := p.toolforge(t, tool, "build", "logs", shown.Build.ID); r.Code != 0 || !strings.Contains(r.Stdout, "Cloning "+url) {
+				return fmt.Errorf("build logs without the pod:\n%s", r)
 			}
 			return nil
 		})
