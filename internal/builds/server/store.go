@@ -60,7 +60,13 @@ func (s *Service) get(ctx context.Context, tool, id string) (*v1alpha1.Build, er
 		return nil, route.Errorf(http.StatusForbidden, "build %s is not one of tool %s's builds", id, tool)
 	}
 	var b v1alpha1.Build
-	err := s.Reader.Get(ctx, client.ObjectKey{Namespace: v1alpha1.Namespace, Name: id}, &b)
+	key := client.ObjectKey{Namespace: v1alpha1.Namespace, Name: id}
+	err := s.Reader.Get(ctx, key, &b)
+	if apierrors.IsNotFound(err) {
+		// A build just started (`build start` follows its log at once)
+		// may not be in the cache yet: only the API server says it is not.
+		err = s.Writer.Get(ctx, key, &b)
+	}
 	if apierrors.IsNotFound(err) || (err == nil && b.Labels[v1alpha1.LabelTool] != tool) {
 		return nil, route.NotFound("Build with id %s not found", id)
 	}
