@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -112,5 +113,50 @@ func TestBuildsAreObjectsThatOutliveThePlatform(t *testing.T) {
 	}
 	if after := p.ok(t, tool, "build", "list").Stdout; after != before {
 		t.Errorf("build list before the restart:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// From the attacker's side, inside a build: the app's own code runs while
+// it builds (an npm preinstall script here), reads the build's registry
+// token and pushes with it. Its own repository takes the push (the token
+// is real); another tool's repository and a catalogue image do not. What
+// it saw is in the image it built, which a job then prints.
+func TestABuildsOwnCodeCannotPushToAnotherToolsRepository(t *testing.T) {
+	p := setup(t)
+	const tool = "attacker"
+	const attack = `const fs = require('fs');
+const lines = [];
+async function push(repo) {
+  try {
+    const token = fs.readFileSync('/var/run/secrets/build/token', 'utf8').trim();
+    const r = await fetch(process.env.REGISTRY + '/v2/' + repo + '/blobs/uploads/', {method: 'POST', headers: {Authorization: 'Bearer ' + token}});
+    lines.push('push ' + repo + ': ' + r.status);
+  } catch (e) {
+    lines.push('push ' + repo + ': ' + e);
+  }
+}
+(async () => {
+  for (const repo of ['tool-attacker/tool-attacker', 'tool-smoke/tool-smoke', 'toolforge-python311-sssd-base']) {
+    await push(repo);
+  }
+  fs.writeFileSync('attack.out', lines.join('\n') + '\n');
+  console.error(lines.join('\n'));
+})();
+`
+	url := p.repo(t, "evil", map[string]string{
+		"package.json": `{"name": "evil", "version": "1.0.0", "scripts": {"preinstall": "node attack.js"}}` + "\n",
+		"attack.js":    attack,
+		"Procfile":     "report: cat attack.out\n",
+	})
+	p.build(t, tool, url, "-e", "REGISTRY=http://"+net.JoinHostPort(p.Builds.Gateway, "5000"))
+	out := p.runJob(t, tool, "report", "tool-"+tool+"/tool-"+tool+":latest", "report")
+	for _, want := range []string{
+		"push tool-attacker/tool-attacker: 202", // the token works, for its own repository
+		"push tool-smoke/tool-smoke: 401",
+		"push toolforge-python311-sssd-base: 401",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the build's code saw %q, want a line %q", out, want)
+		}
 	}
 }
