@@ -52,6 +52,25 @@ func (o Options) run(ctx context.Context, dir string, env []string, name string,
 
 func (o Options) venvDir() string { return filepath.Join(o.LayersDir, "python", "venv") }
 
+// projectWheel builds a pyproject.toml project into a wheel with the build
+// image's Python and its build backend (setuptools): the app's venv has no
+// backend of its own, and the package index need not serve one. The venv
+// then installs the wheel and, from the index, its dependencies.
+func (o Options) projectWheel(ctx context.Context, env []string) (string, error) {
+	dir := filepath.Join(o.WorkDir, "wheel")
+	if err := os.RemoveAll(dir); err != nil {
+		return "", err
+	}
+	if err := o.run(ctx, o.AppDir, env, "python3", "-m", "pip", "wheel", "--no-input", "--no-deps", "--no-build-isolation", "--wheel-dir", dir, "."); err != nil {
+		return "", fmt.Errorf("building the project of pyproject.toml failed (its build-backend must be setuptools.build_meta, the one the builder has): %w", err)
+	}
+	wheels, err := filepath.Glob(filepath.Join(dir, "*.whl"))
+	if err != nil || len(wheels) != 1 {
+		return "", fmt.Errorf("building the project of pyproject.toml made %d wheels, want one (%v)", len(wheels), err)
+	}
+	return wheels[0], nil
+}
+
 // pythonLayer makes a virtualenv with the app's requirements.
 func (o Options) pythonLayer(ctx context.Context, plan *Plan, env []string) (v1.Layer, error) {
 	step(o.Log, "Installing the Python dependencies (%s)", plan.DepsFile)
@@ -71,7 +90,11 @@ func (o Options) pythonLayer(ctx context.Context, plan *Plan, env []string) (v1.
 	if plan.DepsFile == "requirements.txt" {
 		args = append(args, "-r", "requirements.txt")
 	} else {
-		args = append(args, "--no-build-isolation", ".")
+		wheel, err := o.projectWheel(ctx, env)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, wheel)
 	}
 	if err := o.run(ctx, o.AppDir, env, "python3", args...); err != nil {
 		return nil, fmt.Errorf("installing the Python dependencies failed (the package index is %s): %w", envValue(env, "PIP_INDEX_URL", "pip's default"), err)

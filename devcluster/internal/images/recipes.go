@@ -171,7 +171,7 @@ var recipes = []Recipe{
 	// of the run bases (python3.11, node18 and bookworm), so that what a
 	// build installs runs on them.
 	{Name: BuildImageName, Variant: "build", Suite: "bookworm", State: StateBuild, BaseName: "toolforge-bookworm-build",
-		Packages: []string{"git", "python3", "python3-pip", "python3-venv", "nodejs", "npm", "golang-1.21-go"},
+		Packages: []string{"git", "python3", "python3-pip", "python3-venv", "python3-setuptools", "python3-wheel", "nodejs", "npm", "golang-1.21-go"},
 		Env:      []string{"PATH=/usr/lib/go-1.21/bin:" + defaultPath}},
 	// The original still lists these; their Debian releases (buster,
 	// jessie) are only on archive.debian.org, which is out of reach here.

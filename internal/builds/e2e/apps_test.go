@@ -163,3 +163,41 @@ func main() { fmt.Println("uuid version", uuid.MustParse("6ba7b810-9dad-11d1-80b
 		t.Errorf("the Go binary printed %q", out)
 	}
 }
+
+// A Python project described by pyproject.toml (its dependency from the
+// platform's package index) with an Aptfile's Debian package (from the
+// Debian archive, through the builds' egress), both used by the job.
+func TestAPyprojectAppWithAnAptfilePackageBuildsAndRunsAsAJob(t *testing.T) {
+	p := setup(t)
+	const tool = "aptapp"
+	url := p.repo(t, "aptapp", map[string]string{
+		"pyproject.toml": `[project]
+name = "aptapp"
+version = "1.0"
+dependencies = ["` + testcluster.PyPackage + `==` + testcluster.PyVersion + `"]
+
+[build-system]
+requires = ["setuptools"]
+build-backend = "setuptools.build_meta"
+
+[tool.setuptools]
+py-modules = ["aptapp"]
+`,
+		"aptapp.py": "from greeting import hello\nprint(hello(\"pyproject\"))\n",
+		"Aptfile":   "jq\n",
+		"Procfile":  "banner: echo '{\"word\": \"from-the-aptfile\"}' | jq -r .word && python3 aptapp.py\n",
+	})
+	log := p.build(t, tool, url)
+	for _, want := range []string{"Aptfile: jq", "Downloading the Aptfile's packages", "Installing the Python dependencies (pyproject.toml)"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the build's log lacks %q:\n%s", want, log)
+		}
+	}
+	out := p.runJob(t, tool, "banner", "tool-"+tool+"/tool-"+tool+":latest", "banner")
+	// jq (not in the run base) printed the word alone on its line, then
+	// the project's module its dependency's greeting.
+	jqLine := strings.HasPrefix(out, "from-the-aptfile\n") || strings.Contains(out, "\nfrom-the-aptfile\n")
+	if !jqLine || !strings.Contains(out, "Hello, pyproject, from the greeting package!") {
+		t.Errorf("the job printed %q", out)
+	}
+}
