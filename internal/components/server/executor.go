@@ -42,9 +42,10 @@ func (s *Service) Reconcile(ctx context.Context, req reconcile.Request) (reconci
 	}
 	if !jsonEqual(before, d.Status) {
 		if err := s.Client.Status().Update(ctx, &d); err != nil {
-			if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-				return reconcile.Result{Requeue: !apierrors.IsNotFound(err)}, nil
+			if apierrors.IsNotFound(err) {
+				return reconcile.Result{}, nil // deleted meanwhile
 			}
+			// A conflict is retried (with backoff) from the new status.
 			return reconcile.Result{}, fmt.Errorf("update deployment %s: %w", d.Name, err)
 		}
 	}
@@ -68,7 +69,6 @@ func (s *Service) step(ctx context.Context, d *v1alpha1.ComponentDeployment) (re
 		for name := range cfg.Components {
 			st.Components[name] = v1alpha1.ComponentStatus{BuildStatus: components.StatusPending, RunStatus: components.StatusPending}
 		}
-		return reconcile.Result{Requeue: true}, nil
 	}
 	if st.StartTime != nil && s.now().Sub(st.StartTime.Time) > s.deadline() {
 		s.fail(d, "the deployment did not finish within %s; every component not yet run keeps its previous version", s.deadline())
