@@ -161,3 +161,29 @@ func TestComponentsHelpIsGolden(t *testing.T) {
 	}
 	walk(comps)
 }
+
+// config generate makes a file of the tool's continuous and scheduled
+// jobs that the parser takes; without any, the sample with its notes.
+func TestConfigGenerateMakesAFileFromTheJobs(t *testing.T) {
+	f := newFakeAPI(t)
+	r := toolforge(t, false, "", "components", "config", "generate")
+	if r.code != 0 || !strings.Contains(r.stdout, "# NOTE:") {
+		t.Fatalf("generate without jobs: %+v", r)
+	}
+	if _, err := components.Parse([]byte(r.stdout)); err != nil {
+		t.Fatalf("the sample does not parse: %v\n%s", err, r.stdout)
+	}
+	web := job("web", "./serve", "bookworm")
+	web.Schedule, web.Continuous, web.Port = "", true, 8000
+	once := job("once", "./once", "bookworm")
+	once.Schedule = ""
+	f.jobs["web"], f.jobs["nightly"], f.jobs["once"] = web, job("nightly", "./cron", "bookworm"), once
+	r = toolforge(t, false, "", "components", "config", "generate")
+	cfg, err := components.Parse([]byte(r.stdout))
+	if r.code != 0 || err != nil {
+		t.Fatalf("generate: %v %+v", err, r)
+	}
+	if len(cfg.Components) != 2 || cfg.Components["web"].Run.Port != 8000 || cfg.Components["nightly"].Run.Schedule != "@daily" {
+		t.Fatalf("generated %+v", cfg.Components)
+	}
+}

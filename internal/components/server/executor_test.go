@@ -291,3 +291,20 @@ func (s *Service) mustLatest(t *testing.T) string {
 	}
 	return all[len(all)-1].Name
 }
+
+// A deployment lives in its status, not in the process: a new executor
+// (the platform restarted, or another replica became leader) carries on
+// with the build the first one started, and starts no second one.
+func TestARestartedExecutorResumesADeploymentFromItsStatus(t *testing.T) {
+	s, fb, fj := newTestService(t)
+	id := deploy(t, s, testConfig(t, ""), components.DeploymentRequest{})
+	if fb.started != 1 {
+		t.Fatalf("%d builds started", fb.started)
+	}
+	restarted := &Service{Client: s.Client, Builds: fb, Jobs: fj, Log: s.Log}
+	fb.finish(buildsv1.PhaseSucceeded)
+	d := settle(t, restarted, id)
+	if d.Status.Phase != v1alpha1.PhaseSuccessful || fb.started != 1 || fj.images["web"] == "" {
+		t.Fatalf("after the restart: phase %s (%s), %d builds, jobs %v", d.Status.Phase, d.Status.Message, fb.started, fj.images)
+	}
+}
