@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -307,4 +309,66 @@ func TestARestartedExecutorResumesADeploymentFromItsStatus(t *testing.T) {
 	if d.Status.Phase != v1alpha1.PhaseSuccessful || fb.started != 1 || fj.images["web"] == "" {
 		t.Fatalf("after the restart: phase %s (%s), %d builds, jobs %v", d.Status.Phase, d.Status.Message, fb.started, fj.images)
 	}
+}
+
+// --dry-run says per component whether its build would be reused or made
+// and what its job would become, and creates no deployment.
+func TestADryRunSaysWhatWouldChangeAndDoesNothing(t *testing.T) {
+	s, fb, _ := newTestService(t)
+	ctx := context.Background()
+	if err := s.SaveConfig(ctx, "demo", testConfig(t, "")); err != nil {
+		t.Fatal(err)
+	}
+	_, changes, err := s.Create(ctx, "demo", components.DeploymentRequest{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != 2 || !strings.HasPrefix(changes[0].Build, "build "+repo+" at commit 111111111111") || changes[1].Build != "reuse the build of component web" {
+		t.Fatalf("changes %+v", changes)
+	}
+	if all, _ := s.deployments(ctx, "demo"); len(all) != 0 || fb.started != 0 {
+		t.Fatalf("a dry run made %d deployments and %d builds", len(all), fb.started)
+	}
+	fb.builds = []buildsv1.Build{{ObjectMeta: metav1.ObjectMeta{Name: "demo-old"},
+		Spec:   buildsv1.BuildSpec{Tool: "demo", SourceURL: repo, Ref: "1111111111111111111111111111111111111111", ImageName: "web"},
+		Status: buildsv1.BuildStatus{Phase: buildsv1.PhaseSucceeded, Digest: "sha256:x"}}}
+	_, changes, err = s.Create(ctx, "demo", components.DeploymentRequest{DryRun: true})
+	if err != nil || changes[0].Build != "reuse build demo-old of commit 111111111111" || changes[0].Run != "job created" {
+		t.Fatalf("with a build to reuse: %v %+v", err, changes)
+	}
+}
+
+// A file with a source_url is fetched again at each deployment, which
+// deploys what it says now.
+func TestADeploymentFetchesTheFileFromItsSourceURL(t *testing.T) {
+	s, _, _ := newTestService(t)
+	fresh := strings.Replace(string(mustMarshal(t, testConfig(t, ""))), "command: cron", "command: cron --v2", 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(fresh)) }))
+	defer srv.Close()
+	cfg := testConfig(t, "")
+	cfg.SourceURL = srv.URL + "/toolforge.yaml"
+	ctx := context.Background()
+	if err := s.SaveConfig(ctx, "demo", cfg); err != nil {
+		t.Fatal(err)
+	}
+	d, _, err := s.Create(ctx, "demo", components.DeploymentRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Spec.Config.Components["nightly"].Run.Command; got != "cron --v2" {
+		t.Fatalf("deployed command %q, want the source's", got)
+	}
+	saved, err := s.config(ctx, "demo")
+	if err != nil || saved.Spec.Components["nightly"].Run.Command != "cron --v2" || saved.Spec.SourceURL != cfg.SourceURL {
+		t.Fatalf("the saved file: %v %+v", err, saved)
+	}
+}
+
+func mustMarshal(t *testing.T, c *components.Config) []byte {
+	t.Helper()
+	b, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
