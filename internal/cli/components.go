@@ -33,7 +33,7 @@ tool's deploy token does the same from your git host.`,
 	}
 	api.addTo(cmd)
 	config := &cobra.Command{Use: "config", Short: "Manage your tool's components file", Args: NoArgs}
-	config.AddCommand(newComponentsConfigCreate(s, api), newComponentsConfigShow(s, api), newComponentsConfigGenerate(s, api), newComponentsConfigDelete(s, api))
+	config.AddCommand(newComponentsConfigCreate(s, api), newComponentsConfigShow(s, api), newComponentsConfigGenerate(s, api), newComponentsConfigDelete(s, api), newComponentsConfigSchema(s))
 	token := &cobra.Command{Use: "deploy-token", Short: "Manage the token that lets a webhook deploy your tool", Args: NoArgs}
 	token.AddCommand(newComponentsTokenCommand(s, api, "create", http.MethodPost, "Create your tool's deploy token"),
 		newComponentsTokenCommand(s, api, "show", http.MethodGet, "Show your tool's deploy token"),
@@ -390,4 +390,18 @@ func generateConfig(ctx context.Context, s *IOStreams, c *apiClient) error {
 	fmt.Fprintln(s.Out, "# NOTE: set each component's build repository (the jobs' images say not where they were built from)")
 	_, err = s.Out.Write(out)
 	return err
+}
+
+func newComponentsConfigSchema(s *IOStreams) *cobra.Command {
+	return &cobra.Command{
+		Use:   "schema",
+		Short: "Print the components file's JSON Schema, for editors",
+		Long: `Print the components file's JSON Schema (also served at
+/components/v1/schema.json). Point your editor's YAML support at it for
+completion and checks of toolforge.yaml.`,
+		Args: NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return printJSON(s.Out, components.JSONSchema())
+		},
+	}
 }

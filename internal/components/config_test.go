@@ -77,3 +77,26 @@ func TestShowPrintsWhatWasCreated(t *testing.T) {
 		t.Fatalf("round trip lost settings:\n%s", out)
 	}
 }
+
+// The JSON Schema has every key Parse takes, refuses others at every
+// level, and pins the version and the component types.
+func TestTheJSONSchemaIsTheParsersFormat(t *testing.T) {
+	s := JSONSchema()
+	if s["additionalProperties"] != false || s["properties"].(map[string]any)["config_version"].(map[string]any)["const"] != ConfigVersion {
+		t.Fatalf("top level %v", s)
+	}
+	comp := s["properties"].(map[string]any)["components"].(map[string]any)["additionalProperties"].(map[string]any)
+	run := comp["properties"].(map[string]any)["run"].(map[string]any)
+	if run["additionalProperties"] != false {
+		t.Fatal("run takes unknown keys")
+	}
+	for _, key := range []string{"command", "cpu", "memory", "emails", "filelog", "mount", "port", "publish", "replicas", "health_check_http", "health_check_script", "schedule", "retry", "timeout"} {
+		if _, ok := run["properties"].(map[string]any)[key]; !ok {
+			t.Errorf("the schema's run lacks %s", key)
+		}
+	}
+	build := comp["properties"].(map[string]any)["build"].(map[string]any)["properties"].(map[string]any)
+	if _, ok := build["reuse_from"]; !ok {
+		t.Error("the schema's build lacks reuse_from")
+	}
+}

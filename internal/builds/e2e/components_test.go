@@ -183,6 +183,16 @@ components:
 		t.Errorf("deployment show: %s", r)
 	}
 
+	// A dry run of the same file says the build is reused and the job
+	// left alone, and deploys nothing.
+	r = ok("", "components", "deployment", "create", "--dry-run")
+	if !strings.Contains(r.Stdout, "reuse build comps-") || !strings.Contains(r.Stdout, "job unchanged") {
+		t.Errorf("deployment create --dry-run: %s", r)
+	}
+	if n := len(list().Data.Deployments); n != 1 {
+		t.Errorf("%d deployments after a dry run, want 1", n)
+	}
+
 	// The same commit again reuses the build (deploy-tests.bats).
 	ok("", "components", "deployment", "create")
 	waitDone()
@@ -207,6 +217,11 @@ components:
 	}
 	waitDone()
 	answers("(v2)")
+
+	// The file's JSON Schema is public, for editors.
+	if out, err := exec.Command("curl", "-sS", "--insecure", "https://"+p.Platform.APIAddr+"/components/v1/schema.json").CombinedOutput(); err != nil || !strings.Contains(string(out), `"health_check_http"`) {
+		t.Errorf("the JSON Schema: %v %s", err, out)
+	}
 
 	// Delete a deployment's record, the token and the file.
 	if r := ok("", "components", "deployment", "delete", "--yes-im-sure", first); !strings.Contains(r.Stderr, "deleted successfully") {

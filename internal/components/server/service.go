@@ -7,6 +7,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -117,6 +118,8 @@ func (s *Service) Routes() []route.Route {
 			Request: components.DeploymentRequest{}, Response: components.DeploymentResponse{}, TokenAuth: s.CheckToken, Handle: s.handleDeploymentCreate},
 		{Method: http.MethodGet, Path: base + "/deployment", Summary: "List the tool's deployments, oldest first", Response: components.DeploymentListResponse{}, Handle: s.handleDeploymentList},
 		{Method: http.MethodGet, Path: base + "/deployment/{id}", Summary: "Show a deployment", Response: components.DeploymentResponse{}, Handle: s.handleDeploymentGet},
+		{Method: http.MethodGet, Path: "/components/v1/schema.json", Summary: "The components file's JSON Schema, for editors (public)",
+			ContentType: "application/schema+json", Handle: handleSchema},
 		{Method: http.MethodDelete, Path: base + "/deployment/{id}", Summary: "Delete a deployment's record", Response: components.DeploymentResponse{}, Handle: s.handleDeploymentDelete},
 	}
 }
@@ -131,4 +134,11 @@ func Disabled(reason string) []route.Route {
 		}
 	}
 	return routes
+}
+
+func handleSchema(w http.ResponseWriter, _ *route.Request) error {
+	w.Header().Set("Content-Type", "application/schema+json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(components.JSONSchema())
 }
