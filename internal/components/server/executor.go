@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -16,10 +17,12 @@ import (
 	"github.com/toolforge-go/toolforge/internal/components"
 	"github.com/toolforge-go/toolforge/internal/components/v1alpha1"
 	"github.com/toolforge-go/toolforge/internal/jobs"
+	jobsserver "github.com/toolforge-go/toolforge/internal/jobs/server"
 	"github.com/toolforge-go/toolforge/internal/route"
 )
 
-// poll is how often a deployment waiting on builds looks again.
+// poll is how often a deployment waiting on builds or rollouts looks
+// again.
 const poll = 3 * time.Second
 
 // Reconcile moves a deployment on from what its status says, one step at
@@ -103,8 +106,8 @@ func (s *Service) step(ctx context.Context, d *v1alpha1.ComponentDeployment) (re
 	st.Message = "running"
 	for _, name := range cfg.Names() {
 		cs := st.Components[name]
-		if cs.RunStatus == components.StatusSuccessful {
-			continue
+		if cs.RunStatus == components.StatusSuccessful || cs.RunStatus == components.StatusRunning {
+			continue // written; its rollout is checked below
 		}
 		comp := cfg.Components[name]
 		result, _, warnings, err := s.Jobs.Apply(ctx, d.Spec.Tool, comp.Job(name, cs.Image))
@@ -122,11 +125,45 @@ func (s *Service) step(ctx context.Context, d *v1alpha1.ComponentDeployment) (re
 			s.fail(d, "component %s could not be run: %s", name, re.Message)
 			return reconcile.Result{}, nil
 		}
-		cs.RunStatus, cs.RunMessage = components.StatusSuccessful, "job "+result
+		cs.RunStatus, cs.RunMessage = components.StatusRunning, "job "+result
 		if len(warnings) > 0 {
 			cs.RunMessage += " (" + fmt.Sprint(warnings) + ")"
 		}
 		st.Components[name] = cs
+	}
+	// Every job is written; the deployment is done once each runs its
+	// new version (a web service's old pods serve until then).
+	for _, name := range cfg.Names() {
+		cs := st.Components[name]
+		if cs.RunStatus == components.StatusSuccessful {
+			continue
+		}
+		state, msg, err := s.Jobs.Rollout(ctx, d.Spec.Tool, name)
+		if err != nil {
+			var re *route.Error
+			if !errors.As(err, &re) {
+				return reconcile.Result{}, fmt.Errorf("component %s: %w", name, err)
+			}
+			state, msg = jobsserver.RolloutFailed, re.Message
+		}
+		base, _, _ := strings.Cut(cs.RunMessage, "; ")
+		switch state {
+		case jobsserver.RolloutReady:
+			cs.RunStatus, cs.RunMessage = components.StatusSuccessful, base
+		case jobsserver.RolloutFailed:
+			cs.RunStatus, cs.RunMessage = components.StatusFailed, base+"; "+msg
+			st.Components[name] = cs
+			s.fail(d, "component %s: %s; its previous version keeps running", name, msg)
+			return reconcile.Result{}, nil
+		default:
+			cs.RunMessage = base + "; " + msg
+			waiting = true
+		}
+		st.Components[name] = cs
+	}
+	if waiting {
+		st.Message = "waiting for the new versions to be ready"
+		return reconcile.Result{RequeueAfter: poll}, nil
 	}
 	if d.Spec.Prune {
 		pruned, err := s.prune(ctx, d)

@@ -21,6 +21,7 @@ import (
 	"github.com/toolforge-go/toolforge/internal/components"
 	"github.com/toolforge-go/toolforge/internal/components/v1alpha1"
 	"github.com/toolforge-go/toolforge/internal/jobs"
+	jobsserver "github.com/toolforge-go/toolforge/internal/jobs/server"
 	"github.com/toolforge-go/toolforge/internal/route"
 )
 
@@ -73,8 +74,19 @@ func (f *fakeBuilds) finish(phase string) {
 	}
 }
 
-// fakeJobs is the jobs framework: it records each job's image.
-type fakeJobs struct{ images map[string]string }
+// fakeJobs is the jobs framework: it records each job's image; a job in
+// rollouts is in that rollout state (default ready).
+type fakeJobs struct {
+	images   map[string]string
+	rollouts map[string]string
+}
+
+func (f *fakeJobs) Rollout(_ context.Context, _ string, name string) (string, string, error) {
+	if st, ok := f.rollouts[name]; ok {
+		return st, "1 of 1 replica(s) updated", nil
+	}
+	return jobsserver.RolloutReady, "", nil
+}
 
 func (f *fakeJobs) Apply(_ context.Context, _ string, j *jobs.Job) (string, *jobs.Info, []string, error) {
 	old, ok := f.images[j.Name]
@@ -110,7 +122,7 @@ func newTestService(t *testing.T) (*Service, *fakeBuilds, *fakeJobs) {
 	}
 	c := fake.NewClientBuilder().WithScheme(sch).WithStatusSubresource(&v1alpha1.ComponentDeployment{}).Build()
 	fb := &fakeBuilds{commits: map[string]string{repo + "#main": "1111111111111111111111111111111111111111"}}
-	fj := &fakeJobs{images: map[string]string{}}
+	fj := &fakeJobs{images: map[string]string{}, rollouts: map[string]string{}}
 	return &Service{Client: c, Builds: fb, Jobs: fj, Log: slog.Default()}, fb, fj
 }
 
@@ -371,4 +383,30 @@ func mustMarshal(t *testing.T, c *components.Config) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// A deployment succeeds once each web service runs its new version, and
+// fails if the new version never becomes ready (the old one keeps
+// serving: the Deployment's rolling update).
+func TestADeploymentWaitsForTheNewVersionToBeReady(t *testing.T) {
+	s, fb, fj := newTestService(t)
+	fb.builds = []buildsv1.Build{{ObjectMeta: metav1.ObjectMeta{Name: "demo-old"},
+		Spec:   buildsv1.BuildSpec{Tool: "demo", SourceURL: repo, Ref: "1111111111111111111111111111111111111111", ImageName: "web"},
+		Status: buildsv1.BuildStatus{Phase: buildsv1.PhaseSucceeded, Digest: "sha256:x"}}}
+	fj.rollouts["web"] = jobsserver.RolloutProgressing
+	id := deploy(t, s, testConfig(t, ""), components.DeploymentRequest{})
+	d := settle(t, s, id)
+	if d.Status.Phase != v1alpha1.PhaseRunning || d.Status.Components["web"].RunStatus != components.StatusRunning || d.Status.Components["nightly"].RunStatus != components.StatusSuccessful {
+		t.Fatalf("while web rolls out: %s %+v", d.Status.Phase, d.Status.Components)
+	}
+	fj.rollouts["web"] = jobsserver.RolloutFailed
+	d = settle(t, s, id)
+	if d.Status.Phase != v1alpha1.PhaseFailed || !strings.Contains(d.Status.Message, "component web") || !strings.Contains(d.Status.Message, "previous version keeps running") {
+		t.Fatalf("a rollout that failed: %s: %s", d.Status.Phase, d.Status.Message)
+	}
+	delete(fj.rollouts, "web")
+	d = settle(t, s, deploy(t, s, testConfig(t, ""), components.DeploymentRequest{}))
+	if d.Status.Phase != v1alpha1.PhaseSuccessful || d.Status.Components["web"].RunMessage != "job unchanged" {
+		t.Fatalf("the next deployment: %s %+v", d.Status.Phase, d.Status.Components["web"])
+	}
 }

@@ -39,6 +39,8 @@ type Runner interface {
 	CheckApply(ctx context.Context, tool string, j *jobs.Job) (string, *jobs.Info, []string, error)
 	Restart(ctx context.Context, tool, name string) (string, error)
 	Delete(ctx context.Context, tool, name string) error
+	// Rollout is ready, progressing or failed (jobsserver.Rollout*).
+	Rollout(ctx context.Context, tool, name string) (string, string, error)
 }
 
 // Keep is how many deployments of a tool are kept.
