@@ -203,6 +203,7 @@ func (p *buildsPart) Setup(ctx context.Context, h *Host) ([]route.Route, error) 
 		return nil, err
 	}
 	h.BuiltImages = svc.ToolImages
+	h.Builds = svc
 	return svc.Routes(), nil
 }
 

@@ -206,11 +206,15 @@ func strip(obj any) (any, error) {
 		out := &appsv1.Deployment{
 			ObjectMeta: stripMeta(o.ObjectMeta, true),
 			Spec:       appsv1.DeploymentSpec{Replicas: o.Spec.Replicas, Template: stripTemplate(o.Spec.Template)},
-			Status:     appsv1.DeploymentStatus{ReadyReplicas: o.Status.ReadyReplicas},
+			// What a components deployment's rollout check reads too
+			// (jobsserver.Store.Rollout).
+			Status: appsv1.DeploymentStatus{ReadyReplicas: o.Status.ReadyReplicas, ObservedGeneration: o.Status.ObservedGeneration,
+				Replicas: o.Status.Replicas, UpdatedReplicas: o.Status.UpdatedReplicas, AvailableReplicas: o.Status.AvailableReplicas},
 		}
+		out.Generation = o.Generation
 		for _, c := range o.Status.Conditions {
-			if c.Type == appsv1.DeploymentReplicaFailure {
-				out.Status.Conditions = append(out.Status.Conditions, appsv1.DeploymentCondition{Type: c.Type, Status: c.Status, Message: c.Message})
+			if c.Type == appsv1.DeploymentReplicaFailure || (c.Type == appsv1.DeploymentProgressing && c.Status == corev1.ConditionFalse) {
+				out.Status.Conditions = append(out.Status.Conditions, appsv1.DeploymentCondition{Type: c.Type, Status: c.Status, Reason: c.Reason, Message: c.Message})
 			}
 		}
 		return out, nil

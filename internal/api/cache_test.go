@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -251,5 +252,31 @@ func TestACachedPodCostsAFractionOfWhatItDidAndAToolsAnnotationsNothing(t *testi
 	// such pods stay, whatever the pods' number.
 	if newHostile > hostileSize/10 {
 		t.Errorf("a pod with %d KiB of annotations costs %.0f bytes: its annotations are kept", hostileSize>>10, newHostile)
+	}
+}
+
+// A components deployment waits for a web service's rollout from the
+// cache: the cached Deployment keeps its generations, replica counts and
+// a stalled rollout's condition.
+func TestACachedDeploymentKeepsItsRolloutState(t *testing.T) {
+	in := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Generation: 3},
+		Status: appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 3, UpdatedReplicas: 1, AvailableReplicas: 2, ReadyReplicas: 2,
+			Conditions: []appsv1.DeploymentCondition{
+				{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionFalse, Reason: "ProgressDeadlineExceeded", Message: "timed out"},
+				{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Message: "dropped"},
+			}},
+	}
+	out, err := api.Strip(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := out.(*appsv1.Deployment)
+	st := d.Status
+	if d.Generation != 3 || st.ObservedGeneration != 2 || st.Replicas != 3 || st.UpdatedReplicas != 1 || st.AvailableReplicas != 2 {
+		t.Fatalf("cached %+v generation %d", st, d.Generation)
+	}
+	if len(st.Conditions) != 1 || st.Conditions[0].Reason != "ProgressDeadlineExceeded" {
+		t.Fatalf("cached conditions %+v", st.Conditions)
 	}
 }

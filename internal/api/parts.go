@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
+	buildsserver "github.com/toolforge-go/toolforge/internal/builds/server"
 	"github.com/toolforge-go/toolforge/internal/daemon"
 	envvarsserver "github.com/toolforge-go/toolforge/internal/envvars/server"
 	"github.com/toolforge-go/toolforge/internal/jobs"
@@ -57,12 +58,17 @@ type Host struct {
 	AddCache func(cache.Cache) error
 	// BuiltImages lists a tool's own images (set by the builds part).
 	BuiltImages func(ctx context.Context, tool string) ([]jobs.ImageInfo, error)
+	// Jobs is the jobs framework's store (set by the jobs part); Builds
+	// the build service (set by the builds part; nil without one). The
+	// components part deploys through them.
+	Jobs   *jobsserver.Store
+	Builds *buildsserver.Service
 }
 
 // parts are the services of the API server, in the order of the merged
 // OpenAPI document. Adding a service is adding it here (and its RBAC).
 func parts() []Part {
-	return []Part{&jobsPart{}, &envvarsPart{}, newBuildsPart(), &logsPart{}}
+	return []Part{&jobsPart{}, &envvarsPart{}, newBuildsPart(), &logsPart{}, &componentsPart{}}
 }
 
 // jobsPart is the jobs framework (/jobs/v1).
@@ -96,6 +102,7 @@ func (p *jobsPart) Setup(ctx context.Context, h *Host) ([]route.Route, error) {
 			return nil, err
 		}
 	}
+	h.Jobs = p.store
 	return p.store.Routes(), nil
 }
 

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	componentsv1 "github.com/toolforge-go/toolforge/internal/components/v1alpha1"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -63,6 +64,11 @@ func ClusterRole() *rbacv1.ClusterRole {
 			// verb is limited to the envvars Secret.
 			{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"create"}},
 			{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "update"}, ResourceNames: []string{tenancy.EnvvarsSecret}},
+			// The components service: its file, its deployments (whose
+			// status the executor writes) and the deploy token's Secret.
+			{APIGroups: []string{componentsv1.Group}, Resources: []string{"componentconfigs", "componentdeployments"}, Verbs: write},
+			{APIGroups: []string{componentsv1.Group}, Resources: []string{"componentdeployments/status"}, Verbs: []string{"get", "update", "patch"}},
+			{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "update", "delete"}, ResourceNames: []string{componentsv1.TokenSecret}},
 		},
 	}
 }
@@ -79,6 +85,7 @@ func WatchClusterRole() *rbacv1.ClusterRole {
 			{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: read},
 			{APIGroups: []string{""}, Resources: []string{"services", "pods", "limitranges", "resourcequotas", "namespaces"}, Verbs: read},
 			{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"}, Verbs: read},
+			{APIGroups: []string{componentsv1.Group}, Resources: []string{"componentdeployments"}, Verbs: read},
 			{APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}, Verbs: []string{"create"}},
 		},
 	}

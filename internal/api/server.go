@@ -232,7 +232,11 @@ func (s *Server) handler(rt route.Route) http.Handler {
 			s.log.Log(r.Context(), level, "request", "method", r.Method, "route", label, "tool", tool, "status", rec.status(), "ms", took.Milliseconds())
 		}()
 		if slices.Contains(params, toolParam) {
-			caller, err := s.authenticate(r)
+			authenticate := s.authenticate
+			if rt.TokenAuth != nil && !hasClientCert(r) && r.URL.Query().Has("token") {
+				authenticate = func(r *http.Request) (string, error) { return s.authenticateToken(r, rt.TokenAuth) }
+			}
+			caller, err := authenticate(r)
 			if err != nil {
 				route.WriteError(rec, err)
 				return
@@ -282,6 +286,32 @@ func (s *Server) authenticate(r *http.Request) (string, error) {
 		return caller, route.Errorf(http.StatusForbidden, "tool %q may not use the API: it is disabled or not provisioned", caller)
 	}
 	return caller, nil
+}
+
+// authenticateToken is the path's tool when the request's ?token= is its
+// token (a push webhook's route: no certificate), and the tool may use
+// the API.
+func (s *Server) authenticateToken(r *http.Request, check func(ctx context.Context, tool, token string) error) (string, error) {
+	tool := r.PathValue(toolParam)
+	if err := tenancy.ValidateName(tool); err != nil {
+		return "", route.NotFound("no such tool %q", tool)
+	}
+	if err := check(r.Context(), tool, r.URL.Query().Get("token")); err != nil {
+		return "", err
+	}
+	ok, err := s.access.Allowed(r.Context(), tool)
+	if err != nil {
+		s.log.Error("check tool access", "tool", tool, "err", err)
+		return tool, err
+	}
+	if !ok {
+		return tool, route.Errorf(http.StatusForbidden, "tool %q may not use the API: it is disabled or not provisioned", tool)
+	}
+	return tool, nil
+}
+
+func hasClientCert(r *http.Request) bool {
+	return r.TLS != nil && len(r.TLS.PeerCertificates) > 0
 }
 
 // callerTool is the tool of the request's verified client certificate.

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -233,5 +234,54 @@ func TestEveryErrorCarriesTheMessagesEnvelope(t *testing.T) {
 		if _, ok := m[k].([]any); !ok {
 			t.Errorf("messages.%s is not a list: %v", k, m)
 		}
+	}
+}
+
+// A route with TokenAuth (the components webhook) also takes a request
+// without a certificate whose ?token= its check accepts, as the path's
+// tool; anything else is as on any tool route.
+func TestATokenRouteTakesTheToolsTokenWithoutACertificate(t *testing.T) {
+	echo := func(w http.ResponseWriter, r *route.Request) error {
+		return route.WriteJSON(w, http.StatusOK, map[string]any{"tool": r.Tool, "messages": route.NewMessages()})
+	}
+	check := func(_ context.Context, tool, token string) error {
+		if tool == "alpha" && token == "good" {
+			return nil
+		}
+		return route.Errorf(http.StatusUnauthorized, "The given token does not match the tool's token")
+	}
+	s := startTestServer(t, []API{{Name: "components", Routes: []route.Route{
+		{Method: http.MethodPost, Path: "/components/v1/tool/{tool}/deployment", Summary: "deploy", Response: route.Envelope{}, TokenAuth: check, Handle: echo},
+		{Method: http.MethodGet, Path: "/components/v1/tool/{tool}/deployment", Summary: "list", Response: route.Envelope{}, Handle: echo},
+	}}}, fixedAccess{"alpha": true, "beta": true, "gamma": false})
+	beta := s.pki.client(t, "beta", "toolforge")
+	for _, tc := range []struct {
+		name     string
+		cert     *tls.Certificate
+		method   string
+		path     string
+		want     int
+		wantTool string
+	}{
+		{"the tool's token is the tool", nil, "POST", "/components/v1/tool/alpha/deployment?token=good", 200, "alpha"},
+		{"a wrong token is 401", nil, "POST", "/components/v1/tool/alpha/deployment?token=bad", 401, ""},
+		{"a tool's token is not another tool's", nil, "POST", "/components/v1/tool/beta/deployment?token=good", 401, ""},
+		{"no token and no certificate is 401", nil, "POST", "/components/v1/tool/alpha/deployment", 401, ""},
+		{"a route without TokenAuth ignores a token", nil, "GET", "/components/v1/tool/alpha/deployment?token=good", 401, ""},
+		{"a certificate still decides when given", &beta, "POST", "/components/v1/tool/alpha/deployment?token=good", 403, ""},
+		{"a certificate works without a token", &beta, "POST", "/components/v1/tool/beta/deployment", 200, "beta"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := s.do(t, tc.cert, tc.method, tc.path)
+			if code != tc.want {
+				t.Fatalf("status %d, want %d: %v", code, tc.want, body)
+			}
+			if tc.wantTool != "" && body["tool"] != tc.wantTool {
+				t.Fatalf("handler got tool %v, want %s", body["tool"], tc.wantTool)
+			}
+			if code == 401 && tc.path == "/components/v1/tool/alpha/deployment?token=bad" && !strings.Contains(fmt.Sprint(body["messages"]), "does not match the tool's token") {
+				t.Fatalf("body %v does not say the token does not match", body)
+			}
+		})
 	}
 }

@@ -23,7 +23,7 @@ func deps(t *testing.T, pkg string) []string {
 // nothing else of theirs: a server package linked into the CLI would bring
 // its dependencies, and its code, to every bastion.
 func TestTheCLILinksNoServerCode(t *testing.T) {
-	servers := []string{"internal/api", "internal/jobs/server", "internal/envvars/server", "internal/builds/server", "internal/builds/v1alpha1", "internal/builder", "internal/admission", "internal/accounts", "internal/daemon", "internal/logs/server", "internal/logs/store", "internal/logs/ingest", "internal/logs/events"}
+	servers := []string{"internal/api", "internal/jobs/server", "internal/envvars/server", "internal/builds/server", "internal/builds/v1alpha1", "internal/components/server", "internal/components/v1alpha1", "internal/builder", "internal/admission", "internal/accounts", "internal/daemon", "internal/logs/server", "internal/logs/store", "internal/logs/ingest", "internal/logs/events"}
 	for _, d := range deps(t, "cmd/toolforge") {
 		for _, s := range servers {
 			if d == module+s || strings.HasPrefix(d, module+s+"/") {

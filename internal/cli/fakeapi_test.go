@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/toolforge-go/toolforge/internal/components"
 	"github.com/toolforge-go/toolforge/internal/envvars"
 	"github.com/toolforge-go/toolforge/internal/jobs"
 	"github.com/toolforge-go/toolforge/internal/logs"
@@ -43,6 +44,10 @@ type fakeAPI struct {
 	logsStatus  int
 	storedLines []logs.Line
 	kubelet     string
+	// The components API: the file, the token, the deployments.
+	compConfig  *components.Config
+	token       string
+	deployments []components.Deployment
 }
 
 func newFakeAPI(t *testing.T) *fakeAPI {
@@ -179,6 +184,7 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 	mux.HandleFunc("GET /api/v1/namespaces/toolforge-system/configmaps/toolforge-images", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusNotFound, map[string]any{"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404})
 	})
+	f.componentsRoutes(mux)
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()

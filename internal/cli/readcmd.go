@@ -10,7 +10,7 @@ import (
 // readCommand makes cmd a read command of the API: one GET of path, then
 // the response as data (-o json|yaml: what data picks from it) or as the
 // command's human output (show).
-func readCommand[R any](cmd *cobra.Command, s *IOStreams, api *apiFlags, path func(c *apiClient, args []string) string, data func(R) any, show func(w io.Writer, tty bool, r R) error) {
+func readCommand[R any](cmd *cobra.Command, s *IOStreams, api *apiFlags, path func(c *apiClient, args []string) string, data func(R) any, show func(w io.Writer, tty bool, r R) error) *output {
 	out := addOutputFlag(cmd, "normal")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := out.check(); err != nil {
@@ -29,4 +29,5 @@ func readCommand[R any](cmd *cobra.Command, s *IOStreams, api *apiFlags, path fu
 		}
 		return show(s.Out, s.TTY, resp)
 	}
+	return out
 }

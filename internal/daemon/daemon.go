@@ -37,6 +37,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/toolforge-go/toolforge/internal/builds/v1alpha1"
+	componentsv1 "github.com/toolforge-go/toolforge/internal/components/v1alpha1"
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 	"github.com/toolforge-go/toolforge/internal/version"
 )
@@ -203,6 +204,9 @@ func Scheme() *runtime.Scheme {
 	}
 	// The platform's own CRDs, and CRDs themselves (installed at start).
 	if err := v1alpha1.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	if err := componentsv1.AddToScheme(s); err != nil {
 		panic(err)
 	}
 	if err := apiextensionsv1.AddToScheme(s); err != nil {

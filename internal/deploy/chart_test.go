@@ -1,6 +1,7 @@
 package deploy_test
 
 import (
+	componentsv1 "github.com/toolforge-go/toolforge/internal/components/v1alpha1"
 	"os"
 	"strings"
 	"testing"
@@ -210,6 +211,20 @@ func TestTheChartsBuildCRDIsTheServicesOwn(t *testing.T) {
 	}
 	if !equality.Semantic.DeepEqual(got.Spec, want.Spec) {
 		t.Errorf("the chart's CRD differs from internal/builds/v1alpha1.CRD():\n chart: %+v\n code:  %+v", got.Spec, want.Spec)
+	}
+}
+
+func TestTheChartsComponentsCRDsAreTheServicesOwn(t *testing.T) {
+	objs := render(t, "")
+	for _, want := range componentsv1.CRDs() {
+		got := find[*apiextensionsv1.CustomResourceDefinition](objs, want.Name, "")
+		if got == nil {
+			t.Errorf("the chart has no CRD %s", want.Name)
+			continue
+		}
+		if !equality.Semantic.DeepEqual(got.Spec, want.Spec) {
+			t.Errorf("the chart's CRD %s differs from internal/components/v1alpha1.CRDs():\n chart: %+v\n code:  %+v", want.Name, got.Spec, want.Spec)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@
 package route
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,7 +34,11 @@ type Route struct {
 	ContentType string
 	// Status is the success status (default 200).
 	Status int
-	Handle func(w http.ResponseWriter, r *Request) error
+	// TokenAuth, when set, also lets a request without a client
+	// certificate in, if it carries ?token= and TokenAuth accepts it for
+	// the path's tool (a git host's push webhook has no certificate).
+	TokenAuth func(ctx context.Context, tool, token string) error
+	Handle    func(w http.ResponseWriter, r *Request) error
 }
 
 // Param is a documented query parameter.

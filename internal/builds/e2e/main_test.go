@@ -28,7 +28,7 @@ func TestMain(m *testing.M) { testcluster.Main(m, testcluster.Options{RealNodes:
 const domain = "toolforge.localhost"
 
 // Each test has tools of its own.
-var toolNames = []string{"smoke", "pyapp", "nodeapp", "goapp", "aptapp", "bad", "other", "full", "attacker"}
+var toolNames = []string{"smoke", "pyapp", "nodeapp", "goapp", "aptapp", "bad", "other", "full", "attacker", "comps"}
 
 type platform struct {
 	Tools    map[string]*testcluster.Tool

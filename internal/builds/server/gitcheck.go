@@ -23,40 +23,57 @@ const gitCheckTimeout = 15 * time.Second
 // unknown branch or tag is refused before any build is made. A commit
 // name (hex) is not advertised: the build itself finds it.
 func checkRepository(ctx context.Context, client *http.Client, url, ref string) error {
+	_, err := resolveRef(ctx, client, url, ref)
+	return err
+}
+
+// ResolveRef is the commit ref (a branch or tag; "" the default branch)
+// names now in the repository at url; a commit name is itself. A
+// components deployment builds that commit, so that a build of it is
+// found again and reused.
+func (s *Service) ResolveRef(ctx context.Context, url, ref string) (string, error) {
+	return resolveRef(ctx, s.gitClient(), url, ref)
+}
+
+func resolveRef(ctx context.Context, client *http.Client, url, ref string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, gitCheckTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(url, "/")+"/info/refs?service=git-upload-pack", nil)
 	if err != nil {
-		return route.BadRequest("source URL %q: %v", url, err)
+		return "", route.BadRequest("source URL %q: %v", url, err)
 	}
 	req.Header.Set("User-Agent", "git/2-toolforge-builds")
 	resp, err := client.Do(req)
 	if err != nil {
-		return route.BadRequest("cannot reach the git repository at %s: %v", url, shortNetError(err))
+		return "", route.BadRequest("cannot reach the git repository at %s: %v", url, shortNetError(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusNotFound {
-		return route.BadRequest("there is no git repository at %s (404 Not Found)", url)
+		return "", route.BadRequest("there is no git repository at %s (404 Not Found)", url)
 	}
 	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
-		return route.BadRequest("the git repository at %s is not public (%s): the build service clones without credentials", url, resp.Status)
+		return "", route.BadRequest("the git repository at %s is not public (%s): the build service clones without credentials", url, resp.Status)
 	}
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/x-git-upload-pack-advertisement" {
-		return route.BadRequest("%s does not answer as a git repository over HTTP (%s, %s)", url, resp.Status, resp.Header.Get("Content-Type"))
+		return "", route.BadRequest("%s does not answer as a git repository over HTTP (%s, %s)", url, resp.Status, resp.Header.Get("Content-Type"))
 	}
 	refs, err := advertisedRefs(io.LimitReader(resp.Body, 32<<20))
 	if err != nil {
-		return route.BadRequest("the git repository at %s answered unreadably: %v", url, err)
+		return "", route.BadRequest("the git repository at %s answered unreadably: %v", url, err)
 	}
-	if ref == "" || commitName(ref) {
-		return nil
+	if commitName(ref) {
+		return ref, nil
 	}
-	for _, full := range []string{ref, "refs/heads/" + ref, "refs/tags/" + ref} {
-		if refs[full] {
-			return nil
+	if ref == "" {
+		ref = "HEAD"
+	}
+	// An annotated tag's commit is advertised as <tag>^{}.
+	for _, full := range []string{ref, "refs/heads/" + ref, "refs/tags/" + ref + "^{}", "refs/tags/" + ref} {
+		if oid, ok := refs[full]; ok {
+			return oid, nil
 		}
 	}
-	return route.BadRequest("the git repository at %s has no branch or tag %q", url, ref)
+	return "", route.BadRequest("the git repository at %s has no branch or tag %q", url, ref)
 }
 
 func commitName(ref string) bool {
@@ -73,9 +90,9 @@ func commitName(ref string) bool {
 
 // advertisedRefs reads pkt-lines of a git-upload-pack advertisement:
 // "# service=git-upload-pack", a flush, then "<oid> <ref>[\0caps]" lines.
-func advertisedRefs(r io.Reader) (map[string]bool, error) {
+func advertisedRefs(r io.Reader) (map[string]string, error) {
 	br := bufio.NewReader(r)
-	refs := map[string]bool{}
+	refs := map[string]string{}
 	for {
 		var size [4]byte
 		if _, err := io.ReadFull(br, size[:]); err != nil {
@@ -103,8 +120,8 @@ func advertisedRefs(r io.Reader) (map[string]bool, error) {
 			continue
 		}
 		s, _, _ = strings.Cut(s, "\x00")
-		if _, name, ok := strings.Cut(s, " "); ok {
-			refs[name] = true
+		if oid, name, ok := strings.Cut(s, " "); ok {
+			refs[name] = oid
 		}
 	}
 }

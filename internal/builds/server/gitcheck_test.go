@@ -36,6 +36,7 @@ func gitServer(t *testing.T) string {
 	run(work, "add", "-A")
 	run(work, "commit", "--quiet", "-m", "x")
 	run(work, "tag", "v1")
+	run(work, "tag", "-a", "-m", "annotated", "v2")
 	run(root, "clone", "--quiet", "--bare", work, "app.git")
 	out, err := exec.Command("git", "--exec-path").Output()
 	if err != nil {
@@ -72,5 +73,28 @@ func TestARepositoryIsCheckedBeforeABuildIsMade(t *testing.T) {
 				t.Fatalf("err = %v, want one containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// A components deployment builds the commit its ref names now: the
+// default branch, a branch, a lightweight or annotated tag all resolve
+// to the commit (an annotated tag's peeled one), a commit to itself.
+func TestARefResolvesToItsCommit(t *testing.T) {
+	base := gitServer(t)
+	url := base + "/app.git"
+	ctx := context.Background()
+	head, err := resolveRef(ctx, http.DefaultClient, url, "")
+	if err != nil || len(head) != 40 {
+		t.Fatalf("HEAD: %q, %v", head, err)
+	}
+	for _, ref := range []string{"main", "v1", "v2", head[:12]} {
+		got, err := resolveRef(ctx, http.DefaultClient, url, ref)
+		want := head
+		if ref == head[:12] {
+			want = ref
+		}
+		if err != nil || got != want {
+			t.Errorf("%s resolves to %q (%v), want %s", ref, got, err, want)
+		}
 	}
 }

@@ -223,3 +223,18 @@ func (s *Service) report(b *v1alpha1.Build) builds.Build {
 func clientKey(b *v1alpha1.Build) client.ObjectKey {
 	return client.ObjectKey{Namespace: b.Namespace, Name: b.Name}
 }
+
+// List is the tool's builds, newest first (components reuse them).
+func (s *Service) List(ctx context.Context, tool string) ([]v1alpha1.Build, error) {
+	return s.list(ctx, tool)
+}
+
+// PushedImage is the image a succeeded build pushed, by digest (a job
+// running it changes when a new build is deployed, even of the same
+// tag); "" before the build has pushed.
+func (s *Service) PushedImage(b *v1alpha1.Build) string {
+	if b.Status.Digest == "" {
+		return ""
+	}
+	return s.Registry.Host + "/" + builds.Repository(b.Spec.Tool, b.Spec.ImageName) + "@" + b.Status.Digest
+}
