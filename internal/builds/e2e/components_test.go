@@ -215,6 +215,22 @@ components:
 	if err := json.Unmarshal([]byte(out), &resp); err != nil || len(resp.Messages.Info) == 0 || resp.Messages.Info[0] != "Deployment for "+tool+" created successfully." {
 		t.Fatalf("the webhook answered %v %s", err, out)
 	}
+	// The old version answers, every time, until the new one is ready
+	// (through the build and the rollout); then the new one does.
+	var gaps []string
+	testcluster.Eventually(t, 5*time.Minute, func() error {
+		code, body, err := curl(p.webURL(tool))
+		switch {
+		case err == nil && code == 200 && strings.Contains(body, "(v2)"):
+			return nil
+		case err != nil || code != 200 || !strings.Contains(body, "(v1)"):
+			gaps = append(gaps, fmt.Sprintf("%d %q %v", code, body, err))
+		}
+		return fmt.Errorf("the new version does not answer yet")
+	})
+	if len(gaps) > 0 {
+		t.Errorf("before the new version answered, the tool's URL answered %d time(s) without the old one: %v", len(gaps), gaps)
+	}
 	waitDone()
 	answers("(v2)")
 

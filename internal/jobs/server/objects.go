@@ -196,6 +196,11 @@ func ingress(j *jobs.Job, t Target) *networkingv1.Ingress {
 // the default 30 s).
 const TerminationGrace = 15
 
+// DrainSeconds is how long a replaced replica of a continuous job with a
+// TCP port keeps running before it is told to stop (within
+// TerminationGrace).
+const DrainSeconds = 3
+
 // podTemplate is the pod of a job. Its security settings are those Pod
 // Security "restricted" demands, so pods start even before (or without)
 // the admission webhooks that also set them.
@@ -230,6 +235,12 @@ func podTemplate(j *jobs.Job, t Target, kind jobs.Kind) corev1.PodTemplateSpec {
 		c.Ports = []corev1.ContainerPort{{ContainerPort: int32(j.Port), Protocol: proto}}
 		// The port to listen on, as web services get theirs.
 		c.Env = []corev1.EnvVar{{Name: "PORT", Value: strconv.Itoa(j.Port)}}
+		if kind == jobs.Continuous && proto == corev1.ProtocolTCP {
+			// A replaced replica keeps serving while the ingress and the
+			// Service drop it (they learn of it from the same deletion):
+			// without the pause, a rollout's requests meet a closed port.
+			c.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: DrainSeconds}}}
+		}
 	}
 	c.StartupProbe, c.LivenessProbe = probes(j)
 	pod := corev1.PodSpec{
