@@ -79,6 +79,18 @@ func (sp Spec) podSpec() corev1.PodSpec {
 			Env:             []corev1.EnvVar{{Name: "PORT", Value: strconv.Itoa(Port)}},
 			Resources:       sp.Resources,
 			SecurityContext: containerSecurity(),
+			// The kubelet probes readiness as soon as the container
+			// starts: an app still loading failed that first probe and
+			// became ready only at the next, 10 s later (a python3.11
+			// start took 10.8 s). The startup probe asks every second
+			// until the port answers (for up to 10 minutes, then the
+			// container restarts); its success triggers the readiness
+			// probe at once, which then keeps its 10 s period.
+			StartupProbe: &corev1.Probe{
+				ProbeHandler:     corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(Port)}},
+				PeriodSeconds:    1,
+				FailureThreshold: 600,
+			},
 			ReadinessProbe: &corev1.Probe{
 				ProbeHandler:  corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(Port)}},
 				PeriodSeconds: 10,
@@ -171,7 +183,7 @@ func (sp Spec) ShellPod(tty bool, command ...string) *corev1.Pod {
 	}
 	// In the tool's home, as a login on the bastion.
 	c.WorkingDir = tenancy.HomeMountPath(sp.Tool)
-	c.Ports, c.ReadinessProbe = nil, nil
+	c.Ports, c.StartupProbe, c.ReadinessProbe = nil, nil, nil
 	c.Stdin, c.StdinOnce, c.TTY = true, true, tty
 	spec.RestartPolicy = corev1.RestartPolicyNever
 	return &corev1.Pod{
