@@ -117,7 +117,9 @@ func (c *toolPages) fill(v view, data wire.Tool) (*toolPage, error) {
 	if err := c.tmpl.ExecuteTemplate(&out, "layout", v); err != nil {
 		return nil, err
 	}
-	parts, err := split(out.Bytes())
+	// Kept for as long as the tool's data holds: without the buffer's
+	// spare capacity.
+	parts, err := split(bytes.Clone(out.Bytes()))
 	if err != nil {
 		return nil, err
 	}
