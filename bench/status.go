@@ -39,7 +39,7 @@ var (
 )
 
 const (
-	statusToolP99Target     = 50 * time.Millisecond
+	statusToolP99Target     = 25 * time.Millisecond // issue 25 (was 50 ms)
 	statusOverviewP99Target = 200 * time.Millisecond
 	statusMemoryTargetKiB   = 300 * 1024
 )

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# make run: a devcluster with a real node in .run/cluster, a local SMTP
-# inbox, and `toolforged all` with the demo accounts, in the background;
-# then the demo tool's web service, started as the tool would. Re-running
-# it is safe; `make stop` ends everything.
+# make run: the Debian packages running needs and the binaries
+# (RUN_BUILD_TARGETS, from the Makefile), a devcluster with a real node in
+# .run/cluster, a local SMTP inbox, and `toolforged all` with the demo
+# accounts, in the background; then the demo tool's web service, started
+# as the tool would. Each phase prints its time, and all of them again at
+# the end. Re-running it is safe; `make stop` ends everything.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 run=${RUN_DIR:-$root/.run}
@@ -22,10 +24,69 @@ bin=$root/bin
 mkdir -p "$run"
 step() { echo "==> $*" >&2; }
 
+# Phases and their times: done NAME T0 (T0 an $EPOCHREALTIME).
+started=$EPOCHREALTIME
+phases=()
+elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f s", b - a }'; }
+done_phase() {
+  local d
+  d=$(elapsed "$2")
+  phases+=("$(printf '  %-58s %s' "$1" "$d")")
+  echo "==> $1: $d" >&2
+}
+# Background work of this script (not the platform's processes) ends with it.
+background=()
+trap 'for p in "${background[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
+
+# What waits on the network runs beside what waits on the CPU: the Go
+# modules download while the packages install, and the first images
+# (mmdebstrap fetching Debian packages) build while the binaries compile.
+rm -f "$run/.modules.time" "$run/.images.time"
+t0=$EPOCHREALTIME
+(cd "$root" && go mod download && cd devcluster && go mod download && echo "$(elapsed "$t0")" >"$run/.modules.time") >"$run/modules.log" 2>&1 &
+modules=$!
+background+=("$modules")
+step "Installing the Debian packages running needs (hack/setup.sh run; the Go modules download meanwhile)"
+"$root/hack/setup.sh" run
+done_phase "Debian packages" "$t0"
+if ! wait "$modules"; then
+  echo "go mod download failed; its log:" >&2
+  tail -20 "$run/modules.log" >&2
+  exit 1
+fi
+done_phase "Go modules (downloading since the packages began; took $(cat "$run/.modules.time"))" "$t0"
+
+images_pid=
+for target in ${RUN_BUILD_TARGETS:-}; do
+  t0=$EPOCHREALTIME
+  step "Building $target"
+  make -C "$root" --no-print-directory -s "$target"
+  done_phase "build $target" "$t0"
+  if [ "$target" = bin/devcluster ] && [ -z "$images_pid" ]; then
+    step "Building the first images (python3.11, pause) in the background (log: $run/images-build.log)"
+    images_t0=$EPOCHREALTIME
+    ("$bin/devcluster" images build python3.11 pause && echo "$(elapsed "$images_t0")" >"$run/.images.time") >"$run/images-build.log" 2>&1 &
+    images_pid=$!
+    background+=("$images_pid")
+  fi
+done
+if [ -n "$images_pid" ]; then
+  t0=$EPOCHREALTIME
+  if ! wait "$images_pid"; then
+    echo "building the first images failed; its log:" >&2
+    tail -20 "$run/images-build.log" >&2
+    exit 1
+  fi
+  done_phase "first images (took $(cat "$run/.images.time") beside compilation); waited" "$t0"
+fi
+background=()
+
+t0=$EPOCHREALTIME
 step "Starting the devcluster (1 real node, ingress on port $ingress_port)"
 "$bin/devcluster" start --dir "$run/cluster" --nodes 1 --port "$port" --ingress-port "$ingress_port" \
   --logs-ingest "http://$logs_ingest/insert/jsonline"
 logs_store=$(sed -n 's/^ *"logsStore": "\(.*\)",$/\1/p' "$run/cluster/state.json")
+done_phase "devcluster start" "$t0"
 
 # The build service: the platform's image (its builder) in the cluster's
 # registry, the registry and git server on the nodes' gateway, the builds'
@@ -36,11 +97,13 @@ credentials=$run/cluster/registry/credentials
 gateway=$(sed -n 's/^network: .*gateway \([0-9.]*\),.*/\1/p' <<<"$status")
 git_base=$(sed -n 's|^git: \(.*\)/$|\1|p' <<<"$status")
 if [ ! -s "$run/builder-image" ] || [ "$(cat "$run/builder-image.commit" 2>/dev/null)" != "$(git -C "$root" rev-parse HEAD)" ]; then
+  t0=$EPOCHREALTIME
   step "Building the platform's image (its builder) into the cluster's registry"
   (cd "$root" && go run ./hack/images --registry "$registry" --registry-credentials "$credentials/admin" --out "$run/images") >"$run/images.out"
   digest=$(head -1 "$run/images.out" | sed 's/.*@//')
   echo "registry.devcluster.localhost/toolforge@$digest" >"$run/builder-image"
   git -C "$root" rev-parse HEAD >"$run/builder-image.commit"
+  done_phase "the platform's image" "$t0"
 fi
 egress="http://builds:$(cat "$run/cluster/egress/password")@$gateway:3128"
 if [ ! -d "$run/cluster/git/demo.git" ]; then
@@ -68,6 +131,7 @@ start() {
   echo $! >"$pidfile"
 }
 
+t0=$EPOCHREALTIME
 start "the mailbox (SMTP $smtp)" "$run/mailbox.pid" "$run/mailbox.log" \
   "$bin/mailbox" --addr "$smtp" --dir "$run/mail"
 start "toolforged all" "$run/toolforged.pid" "$run/toolforged.log" \
@@ -110,6 +174,7 @@ for _ in $(seq 1 240); do
   sleep 0.5
 done
 [ -s "$run/home/demo/.kube/config" ] || { echo "the demo tool was not provisioned in time; see $run/toolforged.log" >&2; exit 1; }
+done_phase "toolforged all ready, the demo tool provisioned" "$t0"
 
 # The demo tool's code, owned by the tool, then its web service started as
 # the tool would (the first start builds the python3.11 image: a minute).
@@ -118,6 +183,7 @@ if [ ! -e "$demo/www/python/src/app.py" ]; then
   cp -r "$root/examples/demo/." "$demo/"
   chown -R --reference="$demo" "$demo/www"
 fi
+t0=$EPOCHREALTIME
 if ! HOME="$demo" "$bin/webservice" status 2>/dev/null | grep -q 'is running'; then
   step "Starting the demo tool's web service (python3.11)"
   HOME="$demo" "$bin/webservice" python3.11 start
@@ -129,6 +195,7 @@ for _ in $(seq 1 300); do
   sleep 0.5
 done
 curl -fsS "$url" >&2 || { echo "the demo web service does not answer at $url; see: HOME=$demo bin/webservice logs" >&2; exit 1; }
+done_phase "the demo's web service answering" "$t0"
 
 rel=${run#"$PWD"/}
 cat <<MSG
@@ -161,4 +228,8 @@ Act as admin alice:
   HOME=$rel/admins/alice PATH=\$PWD/bin:\$PATH kubectl sudo get secrets -A # explicit power
 
 Stop everything: make stop
+
+Phases of this run:
+$(printf '%s\n' "${phases[@]}")
+  $(printf '%-58s %s' total "$(elapsed "$started")")
 MSG

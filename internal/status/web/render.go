@@ -36,15 +36,19 @@ type view struct {
 }
 
 var funcs = template.FuncMap{
-	"when":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
-	"iso":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-	"age":   age,
-	"cores": func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
-	"bytes": byteSize,
-	"num":   func(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) },
-	"mul":   func(a, b float64) float64 { return a * b },
-	"lower": strings.ToLower,
-	"join":  strings.Join,
+	"when": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+	"iso":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"age":  age,
+	// The page's observation time, apart from the data's times: a cached
+	// tool page leaves a hole for it (see toolPages).
+	"observedISO":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"observedWhen": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+	"cores":        func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
+	"bytes":        byteSize,
+	"num":          func(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) },
+	"mul":          func(a, b float64) float64 { return a * b },
+	"lower":        strings.ToLower,
+	"join":         strings.Join,
 	"stateClass": func(s string) string {
 		switch strings.ToLower(s) {
 		case "running", "completed", "succeeded", "ready":
@@ -69,13 +73,21 @@ var funcs = template.FuncMap{
 func parsePages() (map[string]*template.Template, error) {
 	out := map[string]*template.Template{}
 	for _, name := range []string{"overview", "nodes", "node", "tools", "tool", "pod", "images", "error"} {
-		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html", "templates/"+name+".html")
+		t, err := parsePage(name, funcs)
 		if err != nil {
-			return nil, fmt.Errorf("parse template %s: %w", name, err)
+			return nil, err
 		}
 		out[name] = t
 	}
 	return out, nil
+}
+
+func parsePage(name string, fm template.FuncMap) (*template.Template, error) {
+	t, err := template.New(name).Funcs(fm).ParseFS(templateFS, "templates/layout.html", "templates/partials.html", "templates/"+name+".html")
+	if err != nil {
+		return nil, fmt.Errorf("parse template %s: %w", name, err)
+	}
+	return t, nil
 }
 
 // age is how long ago t was, as of now, in its two largest units.

@@ -31,6 +31,7 @@ type Server struct {
 	tmpl    map[string]*template.Template
 	mux     *http.ServeMux
 	memo    *memo
+	tools   *toolPages
 }
 
 // Options configure a Server.
@@ -58,10 +59,14 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	tools, err := newToolPages()
+	if err != nil {
+		return nil, err
+	}
 	if o.MaxAge == 0 {
 		o.MaxAge = time.Second
 	}
-	s := &Server{pages: o.Pages, ready: o.Ready, log: o.Log, metrics: m, tmpl: tmpl, mux: http.NewServeMux(), memo: newMemo(o.MaxAge)}
+	s := &Server{pages: o.Pages, ready: o.Ready, log: o.Log, metrics: m, tmpl: tmpl, mux: http.NewServeMux(), memo: newMemo(o.MaxAge), tools: tools}
 	s.page("GET /{$}", "overview", func(r *http.Request) (any, string, error) {
 		return s.pages.Overview(), "Cluster overview", nil
 	})
@@ -198,6 +203,9 @@ func (s *Server) answer(r *http.Request, format, name string, build builder) ans
 	var nf *pages.NotFoundError
 	switch {
 	case errors.As(err, &nf):
+		if nf.Kind == "tool" {
+			s.tools.forget(nf.Name)
+		}
 		return s.render(r, format, "error", "Not found", http.StatusNotFound,
 			wire.Error{Status: http.StatusNotFound, Error: nf.Error(), Kind: nf.Kind, Name: nf.Name})
 	case err != nil:
@@ -224,7 +232,13 @@ func (s *Server) render(r *http.Request, format, name, title string, code int, d
 	if p, ok := observed(data); ok {
 		v.Observed = p
 	}
-	if err := s.tmpl[name].ExecuteTemplate(buf, "layout", v); err != nil {
+	var err error
+	if t, ok := data.(wire.Tool); ok && name == "tool" {
+		err = s.tools.render(buf, v, t)
+	} else {
+		err = s.tmpl[name].ExecuteTemplate(buf, "layout", v)
+	}
+	if err != nil {
 		buffers.Put(buf)
 		return s.fail(name, err)
 	}
