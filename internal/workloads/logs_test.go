@@ -32,7 +32,7 @@ func TestAOneOffJobsOutputOutlivesItsPod(t *testing.T) {
 	p := setup(t)
 	t.Parallel()
 	const tool = "logkeeper"
-	p.ok(t, tool, "jobs", "run", "once", "--image", "bookworm", "--no-filelog", "--wait", "300", "--command", `echo "first line"; echo "to stderr" >&2; sleep 1; echo "last line"`)
+	p.ok(t, tool, "jobs", "run", "once", "--image", "bookworm", "--no-filelog", "--wait", "300", "--command", `echo "first line"; sleep 1; echo "to stderr" >&2; sleep 1; echo "last line"`)
 	// (stdout and stderr are two pipes: a line of each written at once
 	// may be stamped in either order.)
 	want := "first line\nto stderr\nlast line\n"
