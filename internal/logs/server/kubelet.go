@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,11 +14,18 @@ import (
 	"github.com/toolforge-go/toolforge/internal/tenancy"
 )
 
+// kubeletOverlap is how far before a container's newest stored line the
+// kubelet's lines are read too: one pod's lines can reach the store out of
+// order across the collector's batches (each flushed within a second), so
+// a stored line does not prove that every earlier one is stored.
+const kubeletOverlap = 5 * time.Second
+
 // withKubelet adds to the stored lines what the source's current pods'
-// kubelets have beyond them: each container's lines after the newest
-// stored one of it. Both carry the container runtime's timestamp of the
-// line, so the two meet exactly. Best effort: a kubelet that does not
-// answer leaves the store's lines as they are.
+// kubelets have beyond them: each container's lines from shortly before
+// the newest stored one of it, those already stored left out. Both carry
+// the container runtime's timestamp of the line, so the two meet exactly.
+// Best effort: a kubelet that does not answer leaves the store's lines as
+// they are.
 func (s *Server) withKubelet(ctx context.Context, tool, selector string, recs []store.Record, req request) []store.Record {
 	if s.Kube == nil {
 		return recs
@@ -31,11 +39,14 @@ func (s *Server) withKubelet(ctx context.Context, tool, selector string, recs []
 		return recs
 	}
 	newest := map[string]time.Time{}
+	stored := map[string]bool{}
 	for _, r := range recs {
 		k := r[store.FieldPod] + "/" + r[store.FieldContainer]
-		if t := r.Time(); t.After(newest[k]) {
+		t := r.Time()
+		if t.After(newest[k]) {
 			newest[k] = t
 		}
+		stored[k+"/"+strconv.FormatInt(t.UnixNano(), 10)] = true
 	}
 	added := false
 	for _, p := range pods.Items {
@@ -43,7 +54,11 @@ func (s *Server) withKubelet(ctx context.Context, tool, selector string, recs []
 			if cs.State.Waiting != nil && cs.LastTerminationState.Terminated == nil {
 				continue
 			}
-			after := newest[p.Name+"/"+cs.Name]
+			k := p.Name + "/" + cs.Name
+			after := newest[k]
+			if !after.IsZero() {
+				after = after.Add(-kubeletOverlap)
+			}
 			opts := &corev1.PodLogOptions{Container: cs.Name, Timestamps: true}
 			if !after.IsZero() {
 				opts.SinceTime = &metav1.Time{Time: after}
@@ -66,7 +81,7 @@ func (s *Server) withKubelet(ctx context.Context, tool, selector string, recs []
 					continue
 				}
 				t, err := time.Parse(time.RFC3339Nano, ts)
-				if err != nil || !t.After(after) || t.Before(req.start) || t.After(req.end) {
+				if err != nil || !t.After(after) || t.Before(req.start) || t.After(req.end) || stored[k+"/"+strconv.FormatInt(t.UnixNano(), 10)] {
 					continue
 				}
 				recs = append(recs, store.Record{store.FieldTime: t.UTC().Format(time.RFC3339Nano), store.FieldMsg: msg, store.FieldPod: p.Name, store.FieldContainer: cs.Name})
